@@ -1,0 +1,1 @@
+"""Terminal handlers shipped with kafka-sidecar (producer, consumers, admin)."""

@@ -1,0 +1,96 @@
+"""kafka-sidecar: Apache Kafka over plain HTTP on localhost, with a YAML handler chain.
+
+The public API for plugins and for embedding the chain in another Python service. Everything not
+listed in ``__all__`` is internal and may change.
+"""
+
+from kafka_sidecar.blueprint import Blueprint, build_blueprint
+from kafka_sidecar.chain import (
+    Chain,
+    Handler,
+    Lifecycle,
+    LinkInfo,
+    Next,
+    SourceTerminal,
+    Terminal,
+    compile_chain,
+)
+from kafka_sidecar.errors import (
+    ConfigError,
+    Conflict,
+    HandlerError,
+    KafkaUnavailable,
+    NotFound,
+    PermanentError,
+    PluginError,
+    RecordUndecodable,
+    RequestError,
+    RetriableError,
+    SidecarError,
+    ValidationFailed,
+)
+from kafka_sidecar.exchange import (
+    OUTGOING_HEADERS,
+    PRODUCED,
+    RESPONSE_HEADERS,
+    Exchange,
+    HttpRequest,
+    Produced,
+    Reply,
+)
+from kafka_sidecar.hookspecs import hookimpl
+from kafka_sidecar.http.app import create_app
+from kafka_sidecar.records import ConsumedRecord, DeliveryReport, OutgoingRecord
+from kafka_sidecar.registry import ConfigSection, HandlerSpec, NoConfig
+from kafka_sidecar.resources import Resources
+from kafka_sidecar.serdes.base import RecordSerializer, SchemaRef, Serde, SerializeContext
+from kafka_sidecar.sidecar import Sidecar
+from kafka_sidecar.stash import Stash, StashKey
+
+__all__ = [
+    "OUTGOING_HEADERS",
+    "PRODUCED",
+    "RESPONSE_HEADERS",
+    "Blueprint",
+    "Chain",
+    "ConfigError",
+    "ConfigSection",
+    "Conflict",
+    "ConsumedRecord",
+    "DeliveryReport",
+    "Exchange",
+    "Handler",
+    "HandlerError",
+    "HandlerSpec",
+    "HttpRequest",
+    "KafkaUnavailable",
+    "Lifecycle",
+    "LinkInfo",
+    "Next",
+    "NoConfig",
+    "NotFound",
+    "OutgoingRecord",
+    "PermanentError",
+    "PluginError",
+    "Produced",
+    "RecordSerializer",
+    "RecordUndecodable",
+    "Reply",
+    "RequestError",
+    "Resources",
+    "RetriableError",
+    "SchemaRef",
+    "Serde",
+    "SerializeContext",
+    "Sidecar",
+    "SidecarError",
+    "SourceTerminal",
+    "Stash",
+    "StashKey",
+    "Terminal",
+    "ValidationFailed",
+    "build_blueprint",
+    "compile_chain",
+    "create_app",
+    "hookimpl",
+]

@@ -1,0 +1,3 @@
+from kafka_sidecar.cli import main
+
+raise SystemExit(main())

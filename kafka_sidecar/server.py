@@ -1,0 +1,69 @@
+"""Serving the sidecar with Hypercorn: HTTP/1.1 and h2c, graceful SIGTERM, bounded shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import logging
+import signal
+
+from hypercorn.asyncio import serve
+from hypercorn.config import Config as HypercornConfig
+
+from kafka_sidecar.config.model import ServerConfig
+from kafka_sidecar.errors import ConfigError, ConfigProblem
+from kafka_sidecar.http.app import create_app
+from kafka_sidecar.sidecar import Sidecar
+
+log = logging.getLogger(__name__)
+
+
+def check_bind(server: ServerConfig, file: str) -> None:
+    """Refuse a non-loopback bind unless ``server.allow_non_loopback`` says so explicitly."""
+    if server.allow_non_loopback:
+        return
+    host = server.host
+    try:
+        loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = False
+    if not loopback:
+        raise ConfigError(
+            [
+                ConfigProblem(
+                    file, 1, 1, "server.host",
+                    f"{host!r} is not a loopback address; the sidecar serves its own pod only. "
+                    "Set server.allow_non_loopback: true to bind it anyway",
+                )
+            ]
+        )  # fmt: skip
+
+
+def hypercorn_config(server: ServerConfig) -> HypercornConfig:
+    config = HypercornConfig()
+    host = f"[{server.host}]" if ":" in server.host else server.host
+    config.bind = [f"{host}:{server.port}"]
+    config.graceful_timeout = server.shutdown_timeout_s
+    config.accesslog = None
+    config.h2_max_concurrent_streams = 100
+    if not server.http2:
+        config.alpn_protocols = ["http/1.1"]
+    return config
+
+
+async def serve_sidecar(sidecar: Sidecar, *, shutdown: asyncio.Event | None = None) -> None:
+    """Run until SIGTERM/SIGINT (or ``shutdown`` is set): stop accepting, drain, flush, return."""
+    server = sidecar.config.server
+    check_bind(server, sidecar.blueprint.file)
+    stop = shutdown or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    config = hypercorn_config(server)
+    app = create_app(sidecar)
+    log.info("kafka-sidecar listening on http://%s", config.bind[0])
+    try:
+        await serve(app, config, shutdown_trigger=stop.wait)  # type: ignore[arg-type]
+    finally:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(sig)
