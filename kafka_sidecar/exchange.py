@@ -103,3 +103,21 @@ class Produced:
 
 PRODUCED: StashKey[Produced] = StashKey("produced")
 """Set by the producer terminal; audit and metrics middleware read it after ``call_next``."""
+
+
+DeliveryStatus = Literal["SUCCESS", "RETRY", "DROP", "DEADLETTER"]
+
+
+@dataclass(frozen=True, slots=True)
+class RecordOutcome:
+    """What the backend said about one consumed record."""
+
+    record: ConsumedRecord
+    status: DeliveryStatus
+    error: str | None = None
+
+
+DELIVERED: StashKey[tuple[RecordOutcome, ...]] = StashKey("delivered")
+"""Set by a consumer terminal after delivery; audit and metrics middleware read it after ``call_next``."""
+BACKEND_HEADERS: StashKey[dict[str, str]] = StashKey("backend-headers")
+"""HTTP headers middleware wants on the call to the backend (correlation ids, trace context, a token)."""

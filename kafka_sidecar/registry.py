@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Generic, Literal, TypeVar
 
@@ -36,6 +36,8 @@ class HandlerSpec(Generic[C]):
     config_type: type[C] = NoConfig  # type: ignore[assignment]
     kind: HandlerKind = "middleware"
     description: str = ""
+    describe: Callable[[str, str], Mapping[str, object] | None] | None = None
+    """Terminals: ``describe(path, method)`` returns the OpenAPI operation object for a route they serve."""
 
 
 @dataclass(frozen=True, slots=True)

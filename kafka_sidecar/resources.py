@@ -7,6 +7,8 @@ from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 from kafka_sidecar.config.model import SidecarConfig
+from kafka_sidecar.deadletter import DeadLetterWriter
+from kafka_sidecar.events import EventBus
 from kafka_sidecar.kafka.producer import ProducerService
 from kafka_sidecar.serdes.base import SerdeRegistry
 from kafka_sidecar.stash import Stash
@@ -22,6 +24,10 @@ class Resources:
         self.config = config
         self.serdes = serdes
         self.producer = producer
+        self.events = EventBus()
+        """Out-of-chain events (dead letters, admin actions) for audit and metrics to subscribe to."""
+        self.dead_letters = DeadLetterWriter(producer, self.events)
+        """The one dead-letter writer, shared by the active and the reactive consumer."""
         self.services = Stash()
         """Shared services plugins create once and look up by StashKey (a DLQ writer, a registry client)."""
         self._cleanups: list[Callable[[], Awaitable[None]]] = []

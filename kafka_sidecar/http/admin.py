@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import ipaddress
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from starlette.requests import Request
@@ -12,7 +12,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from kafka_sidecar.config.convert import plain
-from kafka_sidecar.errors import Forbidden, KafkaUnavailable
+from kafka_sidecar.errors import Forbidden, KafkaUnavailable, SidecarError
 from kafka_sidecar.http.problems import problem_response
 
 if TYPE_CHECKING:
@@ -55,16 +55,37 @@ def masked(value: Any) -> Any:
     return plain(value)
 
 
-def admin_routes(sidecar: Sidecar) -> list[BaseRoute]:
-    def guard(request: Request) -> Response | None:
-        host = request.client.host if request.client else None
-        if not is_loopback(host):
-            return problem_response(Forbidden(f"admin routes answer loopback callers only, not {host}"))
-        return None
+AdminEndpoint = Callable[[Request], Awaitable[Response]]
 
+
+def require_admin(request: Request) -> None:
+    """Raise :class:`Forbidden` unless the caller may use admin routes (loopback only)."""
+    host = request.client.host if request.client else None
+    if not is_loopback(host):
+        raise Forbidden(f"admin routes answer loopback callers only, not {host}")
+
+
+def admin_route(path: str, endpoint: AdminEndpoint, methods: list[str]) -> Route:
+    """A route under ``/admin`` guarded by :func:`require_admin`, errors mapped to problems.
+
+    Plugins that add admin routes (``kafka_sidecar_routes``) use this so every admin route has the
+    same protection.
+    """
+    if not path.startswith("/admin/"):
+        raise ValueError(f"admin routes live under /admin/, not {path!r}")
+
+    async def guarded(request: Request) -> Response:
+        try:
+            require_admin(request)
+            return await endpoint(request)
+        except SidecarError as exc:
+            return problem_response(exc)
+
+    return Route(path, guarded, methods=methods)
+
+
+def admin_routes(sidecar: Sidecar) -> list[BaseRoute]:
     async def chains(request: Request) -> Response:
-        if (denied := guard(request)) is not None:
-            return denied
         routes = [
             {
                 "methods": list(r.plan.methods),
@@ -74,20 +95,15 @@ def admin_routes(sidecar: Sidecar) -> list[BaseRoute]:
             for r in sidecar.routes
         ]
         consumers = [
-            {
-                "name": c.plan.name,
-                "chain": [{"name": link.name, "type": link.type_name} for link in c.chain.links],
-            }
+            {"name": c.plan.name, "chain": [{"name": link.name, "type": link.type_name} for link in c.chain.links]}
             for c in sidecar.consumers
         ]
         return JSONResponse({"routes": routes, "consumers": consumers})
 
     async def config(request: Request) -> Response:
-        if (denied := guard(request)) is not None:
-            return denied
         return JSONResponse(masked(sidecar.config))
 
-    return [Route("/admin/chains", chains, methods=["GET"]), Route("/admin/config", config, methods=["GET"])]
+    return [admin_route("/admin/chains", chains, ["GET"]), admin_route("/admin/config", config, ["GET"])]
 
 
 def health_routes(sidecar: Sidecar) -> list[BaseRoute]:

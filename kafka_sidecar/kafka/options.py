@@ -52,3 +52,12 @@ def producer_kwargs(kafka: KafkaConfig, role: str = "producer") -> dict[str, Any
         "max_request_size": settings.max_request_size,
         "request_timeout_ms": settings.request_timeout_ms,
     }
+
+
+def consumer_kwargs(kafka: KafkaConfig, role: str = "consumer") -> dict[str, Any]:
+    """Settings every consumer shares; callers add group, offsets and fetch limits."""
+    return {**common_client_kwargs(kafka, role), "enable_auto_commit": False}
+
+
+def admin_kwargs(kafka: KafkaConfig, role: str = "admin") -> dict[str, Any]:
+    return common_client_kwargs(kafka, role)

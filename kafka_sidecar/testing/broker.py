@@ -1,0 +1,742 @@
+"""A real, single-node Apache Kafka broker (KRaft) for tests, run from jars on Maven Central.
+
+The broker jars are resolved once with Maven from the template pom shipped next to this
+module (``kafka-runtime/pom.xml``) and cached on disk; :class:`KafkaBroker` then formats a
+fresh KRaft storage directory and launches ``kafka.Kafka`` with ``java -cp '<libs>/*'``.
+Everything listens on 127.0.0.1 only.
+
+Command line::
+
+    python -m kafka_sidecar.testing.broker fetch            # download jars, print the libs dir
+    python -m kafka_sidecar.testing.broker run [--port N]   # foreground broker, prints bootstrap=...
+
+Importing this module has no side effects; aiokafka is only imported by :func:`create_topic`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import contextlib
+import fcntl
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from types import FrameType, TracebackType
+from typing import IO, Any, Final, Self
+
+__all__ = [
+    "DEFAULT_KAFKA_VERSION",
+    "STARTED_MESSAGE",
+    "BrokerError",
+    "KafkaBroker",
+    "Listener",
+    "MissingToolError",
+    "create_topic",
+    "default_cache_dir",
+    "ensure_kafka_runtime",
+    "find_java",
+    "find_maven",
+    "main",
+]
+
+DEFAULT_KAFKA_VERSION: Final = "4.4.0"
+"""Newest ``org.apache.kafka:kafka_2.13`` release verified to resolve from Maven Central."""
+
+STARTED_MESSAGE: Final = "Kafka Server started"
+"""INFO line logged by ``kafka.server.KafkaRaftServer`` once the broker serves requests."""
+
+CACHE_ENV: Final = "KAFKA_SIDECAR_CACHE"
+MAVEN_DEPENDENCY_PLUGIN: Final = "org.apache.maven.plugins:maven-dependency-plugin:3.8.1"
+DEFAULT_HEAP_OPTIONS: Final = ("-Xms128m", "-Xmx512m")
+# Start-up oriented JVM flags: C1 only and the serial collector start noticeably faster on a
+# small machine than the G1/C2 defaults, and a test broker never runs long enough for C2 to pay off.
+DEFAULT_JVM_OPTIONS: Final = (
+    "-XX:+UseSerialGC",
+    "-XX:TieredStopAtLevel=1",
+    "-XX:-UsePerfData",
+    "-Xshare:auto",
+    "-Djava.awt.headless=true",
+)
+LOOPBACK: Final = "127.0.0.1"
+
+_MARKER_NAME: Final = ".complete"
+_RUNTIME_RESOURCES: Final = "kafka-runtime"
+_VERSION_RE: Final = re.compile(r"^[0-9A-Za-z][0-9A-Za-z.\-]*$")
+_LISTENER_NAME_RE: Final = re.compile(r"^[A-Z][A-Z0-9_]*$")
+_SECURITY_PROTOCOLS: Final = frozenset({"PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"})
+_RESERVED_LISTENERS: Final = frozenset({"PLAINTEXT", "CONTROLLER"})
+# Keys the broker derives itself; extra listeners go through ``extra_listeners`` instead.
+_RESERVED_PROPERTIES: Final = frozenset(
+    {
+        "process.roles",
+        "node.id",
+        "controller.quorum.voters",
+        "controller.quorum.bootstrap.servers",
+        "controller.listener.names",
+        "listeners",
+        "advertised.listeners",
+        "listener.security.protocol.map",
+        "log.dirs",
+    }
+)
+_ANSI_ESCAPE: Final = re.compile(r"\x1b\[[0-9;]*m")
+_GC_SELECTION: Final = re.compile(r"-XX:\+Use\w+GC")
+_ADDRESS_IN_USE: Final = "Address already in use"
+_POLL_INTERVAL: Final = 0.1
+_STOP_TIMEOUT: Final = 30.0
+_TAIL_CHARS: Final = 6000
+
+
+class BrokerError(RuntimeError):
+    """The test broker (or its runtime download) could not be provided."""
+
+
+class MissingToolError(BrokerError):
+    """A required external tool (``java`` or ``mvn``) is not installed."""
+
+
+# --------------------------------------------------------------------------------------------
+# Runtime download
+# --------------------------------------------------------------------------------------------
+
+
+def find_java() -> str | None:
+    """Path of the ``java`` executable: ``$JAVA_HOME/bin/java`` if present, else ``java`` on PATH."""
+    java_home = os.environ.get("JAVA_HOME")
+    if java_home:
+        candidate = Path(java_home) / "bin" / "java"
+        if candidate.is_file() and os.access(candidate, os.X_OK):
+            return str(candidate)
+    return shutil.which("java")
+
+
+def find_maven() -> str | None:
+    """Path of the ``mvn`` executable on PATH."""
+    return shutil.which("mvn")
+
+
+def default_cache_dir() -> Path:
+    """Base cache directory: ``$KAFKA_SIDECAR_CACHE``, else ``$XDG_CACHE_HOME/kafka-sidecar``,
+    else ``~/.cache/kafka-sidecar``."""
+    env = os.environ.get(CACHE_ENV)
+    if env:
+        return Path(env).expanduser()
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    base = Path(xdg).expanduser() if xdg else Path.home() / ".cache"
+    return base / "kafka-sidecar"
+
+
+def _check_version(version: str) -> None:
+    if not _VERSION_RE.fullmatch(version):
+        raise ValueError(f"not a Kafka version: {version!r}")
+
+
+def _resource_text(name: str) -> str:
+    return (
+        resources.files(__package__ or "kafka_sidecar.testing")
+        .joinpath(_RUNTIME_RESOURCES, name)
+        .read_text(encoding="utf-8")
+    )
+
+
+def _tail(text: str, limit: int = _TAIL_CHARS) -> str:
+    return text if len(text) <= limit else "...\n" + text[-limit:]
+
+
+@contextlib.contextmanager
+def _exclusive_lock(path: Path) -> Iterator[None]:
+    """An inter-process lock, so parallel test processes do not download into the same dir."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a+b") as handle:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+
+def _runtime_complete(version_dir: Path, libs: Path, version: str) -> bool:
+    return (version_dir / _MARKER_NAME).is_file() and (libs / f"kafka_2.13-{version}.jar").is_file()
+
+
+def ensure_kafka_runtime(
+    version: str = DEFAULT_KAFKA_VERSION,
+    cache_dir: Path | None = None,
+    *,
+    timeout: float = 1800.0,
+) -> Path:
+    """Return a directory holding the broker's runtime jars, downloading them on first use.
+
+    The jars land in ``<cache_dir>/kafka-<version>/libs`` (``cache_dir`` defaults to
+    :func:`default_cache_dir`). A marker file is written only after Maven succeeded, so an
+    interrupted download is redone on the next call. Raises :class:`MissingToolError` if
+    ``mvn`` is needed but missing, and :class:`BrokerError` with Maven's output on failure.
+    """
+    _check_version(version)
+    base = (cache_dir if cache_dir is not None else default_cache_dir()).expanduser().resolve()
+    version_dir = base / f"kafka-{version}"
+    libs = version_dir / "libs"
+    marker = version_dir / _MARKER_NAME
+    if _runtime_complete(version_dir, libs, version):
+        return libs
+
+    with _exclusive_lock(base / f".kafka-{version}.lock"):
+        if _runtime_complete(version_dir, libs, version):  # another process finished meanwhile
+            return libs
+        mvn = find_maven()
+        if mvn is None:
+            raise MissingToolError(
+                f"Maven ('mvn') is not on PATH; it is needed once to download Kafka {version} into {libs}"
+            )
+        marker.unlink(missing_ok=True)
+        shutil.rmtree(libs, ignore_errors=True)
+        version_dir.mkdir(parents=True, exist_ok=True)
+        (version_dir / "pom.xml").write_text(_resource_text("pom.xml"), encoding="utf-8")
+        command = [
+            mvn,
+            "-B",
+            "-q",
+            "-U",  # re-check artifacts whose earlier download failed (Maven caches failures)
+            "-Dstyle.color=never",
+            f"-Dkafka.version={version}",
+            f"{MAVEN_DEPENDENCY_PLUGIN}:copy-dependencies",
+            "-DincludeScope=runtime",
+            f"-DoutputDirectory={libs}",
+        ]
+        try:
+            result = subprocess.run(
+                command,
+                cwd=version_dir,
+                stdin=subprocess.DEVNULL,
+                capture_output=True,
+                text=True,
+                timeout=timeout,
+                check=False,
+            )
+        except subprocess.TimeoutExpired as exc:
+            raise BrokerError(f"Maven did not finish fetching Kafka {version} within {timeout:.0f}s") from exc
+        output = _ANSI_ESCAPE.sub("", (result.stdout or "") + (result.stderr or ""))
+        if result.returncode != 0:
+            raise BrokerError(
+                f"Maven failed (exit {result.returncode}) fetching Kafka {version} into {libs}.\n"
+                f"Command: {' '.join(command)}\n--- Maven output (tail) ---\n{_tail(output)}"
+            )
+        if not (libs / f"kafka_2.13-{version}.jar").is_file():
+            raise BrokerError(
+                f"Maven succeeded but {libs} has no kafka_2.13-{version}.jar.\n"
+                f"--- Maven output (tail) ---\n{_tail(output)}"
+            )
+        jars = sorted(p.name for p in libs.glob("*.jar"))
+        marker.write_text("\n".join(jars) + "\n", encoding="utf-8")
+    return libs
+
+
+# --------------------------------------------------------------------------------------------
+# Broker process
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Listener:
+    """An additional broker listener, e.g. ``Listener("SSL", "SSL")``.
+
+    ``port=0`` picks a free loopback port at start. Listener-specific settings go into
+    ``extra_properties`` with the usual ``listener.name.<lower-case name>.`` prefix.
+    """
+
+    name: str
+    security_protocol: str = "PLAINTEXT"
+    port: int = 0
+
+    def __post_init__(self) -> None:
+        if not _LISTENER_NAME_RE.fullmatch(self.name):
+            raise ValueError(f"listener name must be upper-case [A-Z0-9_]: {self.name!r}")
+        if self.name in _RESERVED_LISTENERS:
+            raise ValueError(f"listener name {self.name!r} is used by the broker itself")
+        if self.security_protocol not in _SECURITY_PROTOCOLS:
+            raise ValueError(
+                f"unknown security protocol {self.security_protocol!r}; expected one of {sorted(_SECURITY_PROTOCOLS)}"
+            )
+        if not 0 <= self.port <= 65535:
+            raise ValueError(f"bad port {self.port}")
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((LOOPBACK, 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def _pick_ports(count: int, taken: set[int]) -> list[int]:
+    ports: list[int] = []
+    while len(ports) < count:
+        port = _free_port()
+        if port not in taken and port not in ports:
+            ports.append(port)
+    return ports
+
+
+def _escape_property(text: str, *, key: bool) -> str:
+    out: list[str] = []
+    for index, char in enumerate(text):
+        if char == "\\":
+            out.append("\\\\")
+        elif char == "\n":
+            out.append("\\n")
+        elif char == "\r":
+            out.append("\\r")
+        elif char == "\t":
+            out.append("\\t")
+        elif char in "=: #!" and (key or (char in " #!" and index == 0)):
+            out.append("\\" + char)
+        else:
+            out.append(char)
+    return "".join(out)
+
+
+def _cluster_id() -> str:
+    """A random cluster id in Kafka's format (URL-safe base64 of 16 bytes, unpadded).
+
+    Like Kafka's own ``Uuid.randomUuid()``, ids starting with ``-`` are rejected: the
+    StorageTool's argument parser would read them as an option.
+    """
+    while True:
+        text = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode("ascii")
+        if not text.startswith("-"):
+            return text
+
+
+class KafkaBroker:
+    """One single-node KRaft Kafka broker (combined broker + controller) on 127.0.0.1.
+
+    Use as a context manager, or call :meth:`start` and :meth:`stop`. With ``work_dir=None``
+    a temporary directory is created on start and removed on stop; a given ``work_dir`` is
+    kept, but its ``data`` subdirectory is recreated on every start.
+    """
+
+    def __init__(
+        self,
+        libs_dir: Path,
+        work_dir: Path | None = None,
+        *,
+        extra_properties: Mapping[str, str] | None = None,
+        extra_listeners: Sequence[Listener] = (),
+        jvm_options: Sequence[str] = (),
+        port: int = 0,
+        java: str | None = None,
+        keep_work_dir: bool = False,
+    ) -> None:
+        self.libs_dir = Path(libs_dir)
+        self._given_work_dir = Path(work_dir) if work_dir is not None else None
+        self.extra_properties: dict[str, str] = dict(extra_properties or {})
+        clash = sorted(_RESERVED_PROPERTIES.intersection(self.extra_properties))
+        if clash:
+            raise ValueError(f"these properties are managed by KafkaBroker (use extra_listeners): {clash}")
+        names = [listener.name for listener in extra_listeners]
+        if len(set(names)) != len(names):
+            raise ValueError(f"duplicate listener names: {names}")
+        self.extra_listeners: tuple[Listener, ...] = tuple(extra_listeners)
+        self.jvm_options: tuple[str, ...] = tuple(jvm_options)
+        if not 0 <= port <= 65535:
+            raise ValueError(f"bad port {port}")
+        self._port = port
+        self._java = java
+        self._keep_work_dir = keep_work_dir
+
+        self._work_dir: Path | None = None
+        self._owns_work_dir = False
+        self._process: subprocess.Popen[bytes] | None = None
+        self._log_handle: IO[bytes] | None = None
+        self._addresses: dict[str, int] = {}
+        self._last_log = ""
+        self.timings: dict[str, float] = {}
+        """Seconds spent in the last start: ``format`` and ``start`` (launch to ready)."""
+
+    # -- public API ---------------------------------------------------------------------------
+
+    @property
+    def work_dir(self) -> Path | None:
+        return self._work_dir
+
+    @property
+    def log_path(self) -> Path | None:
+        return self._work_dir / "kafka.log" if self._work_dir is not None else None
+
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid if self._process is not None else None
+
+    @property
+    def is_running(self) -> bool:
+        return self._process is not None and self._process.poll() is None
+
+    @property
+    def bootstrap_servers(self) -> str:
+        """``127.0.0.1:<port>`` of the PLAINTEXT client listener."""
+        return self.listener_address("PLAINTEXT")
+
+    def listener_address(self, name: str) -> str:
+        """``127.0.0.1:<port>`` of listener ``name`` (``PLAINTEXT``, ``CONTROLLER`` or an extra one)."""
+        if not self._addresses:
+            raise BrokerError("the broker is not started")
+        try:
+            return f"{LOOPBACK}:{self._addresses[name]}"
+        except KeyError:
+            raise KeyError(f"no listener named {name!r}; have {sorted(self._addresses)}") from None
+
+    def start(self, timeout: float = 90.0) -> None:
+        """Format fresh KRaft storage, launch the broker and wait until it logs that it started."""
+        if self._process is not None:
+            raise BrokerError("the broker is already started")
+        java = self._java or find_java()
+        if java is None:
+            raise MissingToolError("Java ('java' on PATH or $JAVA_HOME/bin/java) is needed to run Kafka")
+        if not any(self.libs_dir.glob("kafka_2.13-*.jar")):
+            raise BrokerError(f"{self.libs_dir} holds no kafka_2.13 jar; run ensure_kafka_runtime() first")
+        if self._given_work_dir is not None:
+            self._given_work_dir.mkdir(parents=True, exist_ok=True)
+            self._work_dir = self._given_work_dir.resolve()
+            self._owns_work_dir = False
+        else:
+            self._work_dir = Path(tempfile.mkdtemp(prefix="kafka-sidecar-broker-"))
+            self._owns_work_dir = not self._keep_work_dir
+
+        deadline = time.monotonic() + timeout
+        auto_ports = self._port == 0 and all(listener.port == 0 for listener in self.extra_listeners)
+        attempts = 2 if auto_ports else 1
+        try:
+            for attempt in range(1, attempts + 1):
+                try:
+                    self._start_once(java, self._work_dir, deadline)
+                    return
+                except BrokerError as exc:
+                    if attempt < attempts and _ADDRESS_IN_USE in str(exc):
+                        continue
+                    raise
+        except BaseException:
+            self.stop()
+            raise
+
+    def stop(self) -> None:
+        """SIGTERM the broker, wait up to 30 s, then kill it; remove a temporary work dir."""
+        self._terminate()
+        self._addresses = {}
+        if self._work_dir is not None:
+            self._last_log = self._read_log()
+            if self._owns_work_dir:
+                shutil.rmtree(self._work_dir, ignore_errors=True)
+        self._work_dir = None
+        self._owns_work_dir = False
+
+    def log_tail(self, limit: int = _TAIL_CHARS) -> str:
+        """The end of the broker's console log (also available after :meth:`stop`)."""
+        text = self._read_log() if self._work_dir is not None else self._last_log
+        return _tail(text, limit)
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    def __repr__(self) -> str:
+        state = f"running at {self.bootstrap_servers}" if self._addresses else "stopped"
+        return f"<KafkaBroker {state} libs={self.libs_dir}>"
+
+    # -- internals ----------------------------------------------------------------------------
+
+    def _java_command(self, java: str, work_dir: Path) -> list[str]:
+        defaults = list(DEFAULT_JVM_OPTIONS)
+        if any(_GC_SELECTION.fullmatch(option) for option in self.jvm_options):
+            # The JVM refuses two collectors; the caller's choice wins.
+            defaults = [option for option in defaults if not _GC_SELECTION.fullmatch(option)]
+        return [
+            java,
+            *DEFAULT_HEAP_OPTIONS,
+            *defaults,
+            *self.jvm_options,
+            f"-Dlog4j2.configurationFile={work_dir / 'log4j2.properties'}",
+            f"-Dkafka.logs.dir={work_dir / 'logs'}",
+            "-cp",
+            f"{self.libs_dir.resolve()}{os.sep}*",
+        ]
+
+    def _assign_ports(self) -> None:
+        fixed = {listener.port for listener in self.extra_listeners if listener.port}
+        if self._port:
+            fixed.add(self._port)
+        free = iter(_pick_ports(2 + len(self.extra_listeners), fixed))
+        addresses = {
+            "PLAINTEXT": self._port or next(free),
+            "CONTROLLER": next(free),
+        }
+        for listener in self.extra_listeners:
+            addresses[listener.name] = listener.port or next(free)
+        self._addresses = addresses
+
+    def server_properties(self) -> dict[str, str]:
+        """The ``server.properties`` content for the current port assignment."""
+        if not self._addresses or self._work_dir is None:
+            raise BrokerError("ports are assigned on start")
+        ports = self._addresses
+        client_listeners = [("PLAINTEXT", "PLAINTEXT")] + [
+            (listener.name, listener.security_protocol) for listener in self.extra_listeners
+        ]
+        listeners = [f"{name}://{LOOPBACK}:{ports[name]}" for name, _ in client_listeners]
+        protocol_map = ["CONTROLLER:PLAINTEXT"] + [f"{name}:{proto}" for name, proto in client_listeners]
+        props = {
+            "process.roles": "broker,controller",
+            "node.id": "1",
+            # Static quorum: no --standalone needed at format time.
+            "controller.quorum.voters": f"1@{LOOPBACK}:{ports['CONTROLLER']}",
+            "controller.listener.names": "CONTROLLER",
+            "listeners": ",".join([*listeners, f"CONTROLLER://{LOOPBACK}:{ports['CONTROLLER']}"]),
+            "advertised.listeners": ",".join(listeners),
+            "listener.security.protocol.map": ",".join(protocol_map),
+            "inter.broker.listener.name": "PLAINTEXT",
+            "log.dirs": str(self._work_dir / "data"),
+            "num.partitions": "1",
+            "default.replication.factor": "1",
+            "min.insync.replicas": "1",
+            "auto.create.topics.enable": "true",
+            "offsets.topic.replication.factor": "1",
+            "offsets.topic.num.partitions": "1",
+            "transaction.state.log.replication.factor": "1",
+            "transaction.state.log.min.isr": "1",
+            "transaction.state.log.num.partitions": "1",
+            "share.coordinator.state.topic.replication.factor": "1",
+            "share.coordinator.state.topic.min.isr": "1",
+            "group.initial.rebalance.delay.ms": "0",
+            "delete.topic.enable": "true",
+        }
+        props.update(self.extra_properties)
+        return props
+
+    def _write_config(self, work_dir: Path) -> Path:
+        lines = ["# generated by kafka_sidecar.testing.broker"]
+        lines += [
+            f"{_escape_property(k, key=True)}={_escape_property(v, key=False)}"
+            for k, v in self.server_properties().items()
+        ]
+        path = work_dir / "server.properties"
+        path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        (work_dir / "log4j2.properties").write_text(_resource_text("log4j2.properties"), encoding="utf-8")
+        return path
+
+    def _start_once(self, java: str, work_dir: Path, deadline: float) -> None:
+        self._assign_ports()
+        shutil.rmtree(work_dir / "data", ignore_errors=True)
+        (work_dir / "logs").mkdir(exist_ok=True)
+        config = self._write_config(work_dir)
+        base = self._java_command(java, work_dir)
+
+        began = time.monotonic()
+        try:
+            fmt = subprocess.run(
+                [*base, "kafka.tools.StorageTool", "format", "-t", _cluster_id(), "-c", str(config)],
+                stdin=subprocess.DEVNULL,
+                capture_output=True,
+                text=True,
+                timeout=max(1.0, deadline - began),
+                check=False,
+            )
+        except subprocess.TimeoutExpired as exc:
+            raise BrokerError("formatting the KRaft storage timed out") from exc
+        self.timings["format"] = time.monotonic() - began
+        if fmt.returncode != 0:
+            raise BrokerError(
+                f"kafka.tools.StorageTool format failed (exit {fmt.returncode}):\n{_tail(fmt.stdout + fmt.stderr)}"
+            )
+
+        log_path = work_dir / "kafka.log"
+        self._log_handle = log_path.open("wb")
+        began = time.monotonic()
+        self._process = subprocess.Popen(
+            [*base, "kafka.Kafka", str(config)],
+            cwd=work_dir,
+            stdin=subprocess.DEVNULL,
+            stdout=self._log_handle,
+            stderr=subprocess.STDOUT,
+        )
+        self._wait_until_ready(log_path, deadline)
+        self.timings["start"] = time.monotonic() - began
+
+    def _wait_until_ready(self, log_path: Path, deadline: float) -> None:
+        process = self._process
+        assert process is not None
+        marker = STARTED_MESSAGE.encode()
+        while True:
+            # Condition-based readiness wait: the broker logs STARTED_MESSAGE once it serves.
+            if marker in log_path.read_bytes() and self._port_accepts(self._addresses["PLAINTEXT"]):
+                return
+            code = process.poll()
+            if code is not None:
+                self._terminate()
+                raise BrokerError(f"Kafka exited with code {code} during start-up:\n{self.log_tail()}")
+            if time.monotonic() > deadline:
+                self._terminate()
+                raise BrokerError(f"Kafka did not report '{STARTED_MESSAGE}' in time:\n{self.log_tail()}")
+            time.sleep(_POLL_INTERVAL)
+
+    @staticmethod
+    def _port_accepts(port: int) -> bool:
+        try:
+            with socket.create_connection((LOOPBACK, port), timeout=1.0):
+                return True
+        except OSError:
+            return False
+
+    def _terminate(self) -> None:
+        process, self._process = self._process, None
+        if process is not None and process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(_STOP_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        if self._log_handle is not None:
+            self._log_handle.close()
+            self._log_handle = None
+
+    def _read_log(self) -> str:
+        path = self.log_path
+        if path is None or not path.is_file():
+            return self._last_log
+        return path.read_bytes().decode("utf-8", errors="replace")
+
+
+# --------------------------------------------------------------------------------------------
+# Topics
+# --------------------------------------------------------------------------------------------
+
+
+async def create_topic(
+    bootstrap: str,
+    name: str,
+    partitions: int = 1,
+    config: Mapping[str, str] | None = None,
+    *,
+    replication_factor: int = 1,
+    exist_ok: bool = False,
+    wait_timeout: float = 30.0,
+) -> None:
+    """Create ``name`` and wait until the broker's metadata shows all its partitions with leaders.
+
+    Raises :class:`BrokerError` if the broker rejects the topic and :class:`TimeoutError` if
+    the whole operation takes longer than ``wait_timeout`` seconds.
+    """
+    from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+    from aiokafka.errors import for_code
+
+    topic_already_exists = 36
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=int(wait_timeout * 1000))
+    async with asyncio.timeout(wait_timeout):
+        await admin.start()
+        try:
+            response = await admin.create_topics(
+                [NewTopic(name, partitions, replication_factor, topic_configs=dict(config or {}))]
+            )
+            for entry in response.to_object()["topic_errors"]:
+                code = int(entry["error_code"])
+                if code == 0 or (code == topic_already_exists and exist_ok):
+                    continue
+                message = entry.get("error_message") or for_code(code).__name__
+                raise BrokerError(f"creating topic {name!r} failed: {message} (error code {code})")
+            # Readiness wait on remote state (metadata), bounded by the timeout above; there is
+            # no event to await, so poll.
+            while not _topic_ready(await admin.describe_topics([name]), name, partitions):  # noqa: ASYNC110
+                await asyncio.sleep(_POLL_INTERVAL)
+        finally:
+            await admin.close()
+
+
+def _topic_ready(topics: list[Any], name: str, partitions: int) -> bool:
+    for topic in topics:
+        if topic.get("topic") != name or topic.get("error_code") != 0:
+            continue
+        parts = topic.get("partitions") or []
+        return len(parts) >= partitions and all(p.get("error_code") == 0 and p.get("leader", -1) >= 0 for p in parts)
+    return False
+
+
+# --------------------------------------------------------------------------------------------
+# Command line
+# --------------------------------------------------------------------------------------------
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m kafka_sidecar.testing.broker",
+        description="Fetch and run a real single-node Apache Kafka broker for tests.",
+    )
+    parser.add_argument("--kafka-version", default=DEFAULT_KAFKA_VERSION, help="default: %(default)s")
+    parser.add_argument("--cache-dir", type=Path, default=None, help=f"default: ${CACHE_ENV} or ~/.cache/...")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("fetch", help="download the broker jars and print the libs directory")
+    run = sub.add_parser("run", help="run a broker in the foreground until SIGTERM/SIGINT")
+    run.add_argument("--port", type=int, default=0, help="client (PLAINTEXT) port; default: a free one")
+    run.add_argument("--work-dir", type=Path, default=None, help="default: a temporary directory")
+    run.add_argument("--timeout", type=float, default=90.0, help="start-up timeout in seconds")
+    return parser
+
+
+def _run_foreground(args: argparse.Namespace) -> int:
+    libs = ensure_kafka_runtime(args.kafka_version, args.cache_dir)
+    stop_requested = threading.Event()
+
+    def request_stop(signum: int, frame: FrameType | None) -> None:
+        stop_requested.set()
+
+    previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGTERM, signal.SIGINT)}
+    broker = KafkaBroker(libs, args.work_dir, port=args.port)
+    try:
+        broker.start(timeout=args.timeout)
+        print(f"bootstrap={broker.bootstrap_servers}", flush=True)
+        # Wake up on a stop signal; the timeout only serves to notice a broker that died.
+        while not stop_requested.wait(1.0):
+            if not broker.is_running:
+                print(f"Kafka exited unexpectedly:\n{broker.log_tail()}", file=sys.stderr, flush=True)
+                return 1
+        return 0
+    finally:
+        broker.stop()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        if args.command == "fetch":
+            print(ensure_kafka_runtime(args.kafka_version, args.cache_dir), flush=True)
+            return 0
+        return _run_foreground(args)
+    except BrokerError as exc:
+        print(f"error: {exc}", file=sys.stderr, flush=True)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
