@@ -13,7 +13,7 @@ from typing import Any
 
 import pluggy
 
-from kafka_sidecar.config.convert import INVALID, convert, nearest
+from kafka_sidecar.config.convert import INVALID, convert, join_path, nearest
 from kafka_sidecar.config.loader import parse_config, plugins_section, read_tree
 from kafka_sidecar.config.model import HandlerDecl, SidecarConfig
 from kafka_sidecar.config.yaml_source import Loc, YamlList, YamlMap
@@ -135,6 +135,13 @@ def _locate(tree: Any, *steps: str | int) -> Loc | None:
     return loc
 
 
+def _dotted(steps: Sequence[str | int]) -> str:
+    path = ""
+    for step in steps:
+        path = join_path(path, step)
+    return path
+
+
 class _Resolver:
     def __init__(
         self, file: str, tree: Any, config: SidecarConfig, catalog: Catalog, problems: list[ConfigProblem]
@@ -165,7 +172,7 @@ class _Resolver:
             self.problems.append(
                 self.where("handlers", name, "use").problem(
                     f"handlers.{name}.use",
-                    f"no handler type {decl.use!r} is registered (known: {', '.join(self.catalog.handlers.names())})",
+                    f"no handler type {decl.use!r} is registered (see: kafka-sidecar handlers)",
                     nearest(decl.use, self.catalog.handlers.names()),
                 )
             )
@@ -198,7 +205,7 @@ class _Resolver:
     def _flatten(self, names: Sequence[str], where: tuple[str | int, ...], stack: tuple[str, ...]) -> tuple[str, ...]:
         flat: list[str] = []
         for index, name in enumerate(names):
-            path = ".".join(str(w) for w in where) + f"[{index}]"
+            path = join_path(_dotted(where), index)
             if name in self.config.chains:
                 flat.extend(self._flatten_chain(name, stack))
             elif name in self.config.handlers or self._plan_implicit(name, self.where(*where, index), path):
@@ -214,9 +221,11 @@ class _Resolver:
 
     def _enabled_links(self, names: Sequence[str], where: tuple[str | int, ...], terminal_kind: str) -> tuple[str, ...]:
         links = tuple(n for n in names if n in self.plans and self.plans[n].enabled)
-        path = ".".join(str(w) for w in where)
+        path = _dotted(where)
         loc = self.where(*where)
         if not links:
+            if any(n not in self.plans for n in names) or not names:
+                return ()  # the unknown names were reported already
             self.problems.append(loc.problem(path, f"has no enabled {terminal_kind} handler at the end"))
             return ()
         *middle, last = links

@@ -72,11 +72,11 @@ def media_format(content_type: str) -> str | None:
     )
 
 
-def parse_batch(body: object, content_type: str, defaults: tuple[str, str], max_records: int) -> ProduceBatch:
+def parse_batch(body: object, embedded: str | None, defaults: tuple[str, str], max_records: int) -> ProduceBatch:
+    """``embedded`` is the format named by the content type (see :func:`media_format`), if any."""
     if not isinstance(body, dict):
         raise ValidationFailed("request body must be a JSON object with a 'records' list", field="body")
     _reject_unknown(body, REQUEST_FIELDS, "")
-    embedded = media_format(content_type)
     key_format = _format(body, "keyFormat", embedded or defaults[0])
     value_format = _format(body, "valueFormat", embedded or defaults[1])
     if embedded is not None:

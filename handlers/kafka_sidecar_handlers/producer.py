@@ -19,7 +19,8 @@ from kafka_sidecar.records import DeliveryReport, OutgoingRecord
 from kafka_sidecar.registry import HandlerSpec
 from kafka_sidecar.resources import Resources
 from kafka_sidecar.serdes.base import SerializeContext
-from kafka_sidecar_handlers.produce_request import ProduceRecordIn, parse_batch
+from kafka_sidecar_handlers.produce_request import ProduceRecordIn, media_format, parse_batch
+from kafka_sidecar_handlers.producer_openapi import describe_produce
 
 CORRELATION_HEADER = "X-Correlation-Id"
 TRACEABILITY_HEADER = "X-Traceability-Id"
@@ -49,7 +50,8 @@ class ProducerHandler:
         if not _TOPIC_NAME.match(topic) or topic in (".", ".."):
             raise ValidationFailed(f"{topic!r} is not a legal Kafka topic name", field="topic")
         path_partition = _path_partition(request.path_params.get("partition"))
-        batch = parse_batch(exchange.json_body(), request.content_type, self._defaults, self._max_records)
+        embedded = media_format(request.content_type)
+        batch = parse_batch(exchange.json_body(), embedded, self._defaults, self._max_records)
         key_serde = self._serdes.get(batch.key_format, field="keyFormat")
         value_serde = self._serdes.get(batch.value_format, field="valueFormat")
         key_serializer = await key_serde.serializer(SerializeContext(topic, "key", batch.key_schema))
@@ -140,5 +142,6 @@ def kafka_sidecar_register_handlers(register: Callable[[HandlerSpec[ProducerConf
             config_type=ProducerConfig,
             kind="terminal",
             description="Produce a batch of records to a topic and answer with per-record offsets.",
+            describe=describe_produce,
         )
     )

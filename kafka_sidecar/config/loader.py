@@ -42,6 +42,8 @@ def parse_config(
 ) -> SidecarConfig | None:
     """Convert the document; plugin sections are checked against their registered dataclasses."""
     root_loc = tree.loc if isinstance(tree, YamlMap) else Loc(file, 1, 1)
+    if tree is None and problems:
+        return None  # a syntax error, already reported
     if not isinstance(tree, dict):
         problems.append(root_loc.problem("", "the config file must be a mapping of sections"))
         return None

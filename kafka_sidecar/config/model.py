@@ -37,12 +37,53 @@ class ServerConfig:
         default=20.0, metadata=doc("On SIGTERM: how long in-flight requests may take before exit.")
     )
     http2: bool = field(default=True, metadata=doc("Accept HTTP/2 cleartext (h2c) besides HTTP/1.1."))
+    admin_token: str | None = field(
+        default=None,
+        metadata=doc("Bearer token admin routes require (use ${ENV_VAR}); unset: loopback callers only.", secret=True),
+    )
+    admin_token_file: str | None = field(
+        default=None, metadata=doc("File holding the admin bearer token (read on every admin request).")
+    )
+    admin_port: int | None = field(
+        default=None,
+        metadata=doc("Serve /admin/ routes on this port only (same host); business routes are not served there."),
+    )
+    tls_certfile: str | None = field(default=None, metadata=doc("PEM certificate chain: serve HTTPS instead of HTTP."))
+    tls_keyfile: str | None = field(default=None, metadata=doc("PEM private key for tls_certfile."))
+    tls_key_password_file: str | None = field(
+        default=None, metadata=doc("File holding the password of an encrypted tls_keyfile.")
+    )
+    tls_client_cafile: str | None = field(
+        default=None, metadata=doc("PEM CA bundle: when set, HTTP clients must present a certificate it signed.")
+    )
+    max_records_per_request: int = field(
+        default=10000, metadata=doc("Most entries in a request body's 'records' list; more is 413.")
+    )
+    max_header_bytes: int = field(
+        default=16384, metadata=doc("Largest total size of a request's header names and values; larger is 413.")
+    )
+    max_concurrent_requests: int = field(
+        default=256, metadata=doc("Business requests handled at once; more is 429 (health and admin exempt).")
+    )
 
     def __post_init__(self) -> None:
         if not 0 <= self.port <= 65535:
             raise ValueError(f"port must be 0..65535, got {self.port}")
         if self.max_body_bytes <= 0:
             raise ValueError("max_body_bytes must be positive")
+        if self.admin_port is not None and not (0 < self.admin_port <= 65535 and self.admin_port != self.port):
+            raise ValueError(f"admin_port must be 1..65535 and differ from port, got {self.admin_port}")
+        if self.admin_token is not None and self.admin_token_file is not None:
+            raise ValueError("set admin_token or admin_token_file, not both")
+        if self.admin_token is not None and len(self.admin_token) < 16:
+            raise ValueError("admin_token must be at least 16 characters")
+        if (self.tls_certfile is None) != (self.tls_keyfile is None):
+            raise ValueError("tls_certfile and tls_keyfile go together")
+        if self.tls_client_cafile is not None and self.tls_certfile is None:
+            raise ValueError("tls_client_cafile needs tls_certfile and tls_keyfile")
+        for name in ("max_records_per_request", "max_header_bytes", "max_concurrent_requests"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"{name} must be positive")
 
 
 Acks = Literal["all", "1", "0", -1, 0, 1]
@@ -62,23 +103,74 @@ class ProducerSettings:
     )
 
 
+SecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
+SaslMechanism = Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "OAUTHBEARER"]
+
+
 @dataclass(frozen=True, slots=True)
 class SecuritySettings:
-    """Connection security shared by every Kafka client the sidecar makes."""
+    """Connection security shared by every Kafka client the sidecar makes.
 
-    protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = field(
-        default="PLAINTEXT", metadata=doc("security.protocol")
+    Secrets never need to be inline: use ``${ENV_VAR}`` or the ``*_file`` twin of a key (the file is
+    read each time a client connects, so rotated secrets are picked up on reconnect).
+    """
+
+    protocol: SecurityProtocol = field(default="PLAINTEXT", metadata=doc("security.protocol"))
+    sasl_mechanism: SaslMechanism | None = field(
+        default=None, metadata=doc("SASL mechanism when the protocol is SASL_* (default PLAIN).")
     )
-    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "OAUTHBEARER"] | None = field(
-        default=None, metadata=doc("SASL mechanism when the protocol is SASL_*.")
-    )
-    sasl_username: str | None = field(default=None, metadata=doc("SASL user name."))
+    sasl_username: str | None = field(default=None, metadata=doc("SASL user name (PLAIN and SCRAM)."))
     sasl_password: str | None = field(default=None, metadata=doc("SASL password; use ${ENV_VAR}.", secret=True))
-    ssl_cafile: str | None = field(default=None, metadata=doc("CA bundle (PEM) to trust."))
+    sasl_password_file: str | None = field(default=None, metadata=doc("File holding the SASL password."))
+    ssl_cafile: str | None = field(default=None, metadata=doc("CA bundle (PEM) to trust; default: system CAs."))
     ssl_certfile: str | None = field(default=None, metadata=doc("Client certificate (PEM) for mTLS."))
     ssl_keyfile: str | None = field(default=None, metadata=doc("Client key (PEM) for mTLS."))
     ssl_password: str | None = field(default=None, metadata=doc("Client key password.", secret=True))
-    ssl_check_hostname: bool = field(default=True, metadata=doc("Verify the broker's host name."))
+    ssl_password_file: str | None = field(default=None, metadata=doc("File holding the client key password."))
+    ssl_check_hostname: bool = field(default=True, metadata=doc("Verify the broker's host name (keep it on)."))
+    oauth_token_endpoint: str | None = field(
+        default=None, metadata=doc("OAUTHBEARER: OAuth 2 token endpoint (client-credentials grant).")
+    )
+    oauth_client_id: str | None = field(default=None, metadata=doc("OAUTHBEARER: client id."))
+    oauth_client_secret: str | None = field(
+        default=None, metadata=doc("OAUTHBEARER: client secret; use ${ENV_VAR}.", secret=True)
+    )
+    oauth_client_secret_file: str | None = field(default=None, metadata=doc("File holding the client secret."))
+    oauth_scope: str | None = field(default=None, metadata=doc("OAUTHBEARER: scope to request (space-separated)."))
+    oauth_cafile: str | None = field(default=None, metadata=doc("CA bundle (PEM) for the token endpoint."))
+    oauth_refresh_margin_s: float = field(
+        default=60.0, metadata=doc("Fetch a new token this long before the current one expires.")
+    )
+    oauth_timeout_s: float = field(default=10.0, metadata=doc("Timeout of one token request."))
+
+    def __post_init__(self) -> None:
+        pairs = (
+            ("sasl_password", "sasl_password_file"),
+            ("ssl_password", "ssl_password_file"),
+            ("oauth_client_secret", "oauth_client_secret_file"),
+        )
+        for inline, file in pairs:
+            if getattr(self, inline) is not None and getattr(self, file) is not None:
+                raise ValueError(f"set {inline} or {file}, not both")
+        if self.ssl_keyfile is not None and self.ssl_certfile is None:
+            raise ValueError("ssl_keyfile needs ssl_certfile")
+        if not self.protocol.startswith("SASL_"):
+            if self.sasl_mechanism is not None:
+                raise ValueError(f"sasl_mechanism {self.sasl_mechanism} needs protocol SASL_SSL or SASL_PLAINTEXT")
+            return
+        mechanism = self.sasl_mechanism or "PLAIN"
+        if mechanism == "OAUTHBEARER":
+            if not (self.oauth_token_endpoint and self.oauth_client_id):
+                raise ValueError("OAUTHBEARER needs oauth_token_endpoint and oauth_client_id")
+            if self.oauth_client_secret is None and self.oauth_client_secret_file is None:
+                raise ValueError("OAUTHBEARER needs oauth_client_secret or oauth_client_secret_file")
+            if not self.oauth_token_endpoint.startswith(("https://", "http://")):
+                raise ValueError("oauth_token_endpoint must be an http(s) URL")
+        else:
+            if not self.sasl_username:
+                raise ValueError(f"SASL {mechanism} needs sasl_username")
+            if self.sasl_password is None and self.sasl_password_file is None:
+                raise ValueError(f"SASL {mechanism} needs sasl_password or sasl_password_file")
 
 
 @dataclass(frozen=True, slots=True)

@@ -143,3 +143,17 @@ class _MarkedLoader(yaml.SafeLoader):
 _MarkedLoader.add_constructor("tag:yaml.org,2002:map", _MarkedLoader.construct_yaml_map)
 _MarkedLoader.add_constructor("tag:yaml.org,2002:seq", _MarkedLoader.construct_yaml_seq)
 _MarkedLoader.add_constructor("tag:yaml.org,2002:str", _MarkedLoader.construct_yaml_str)
+
+
+def _yaml12_booleans() -> None:
+    """Only ``true``/``false`` are booleans (YAML 1.2); ``on``, ``off``, ``yes``, ``no`` stay strings."""
+    resolvers = {key: list(value) for key, value in yaml.SafeLoader.yaml_implicit_resolvers.items()}
+    for first, entries in resolvers.items():
+        resolvers[first] = [(tag, regexp) for tag, regexp in entries if tag != "tag:yaml.org,2002:bool"]
+    _MarkedLoader.yaml_implicit_resolvers = resolvers
+    _MarkedLoader.add_implicit_resolver(
+        "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
+    )
+
+
+_yaml12_booleans()

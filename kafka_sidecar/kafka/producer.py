@@ -7,6 +7,7 @@ connection fails at once with a 503, and every send is bounded by ``request_time
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -57,6 +58,7 @@ class ProducerService:
         self._producer: Any = None
         self._connect_task: asyncio.Task[None] | None = None
         self._connected = asyncio.Event()
+        self._stopping = asyncio.Event()
         self._last_error: BaseException | None = None
         self._timeout_s = kafka.producer.request_timeout_ms / 1000
 
@@ -82,7 +84,7 @@ class ProducerService:
 
     async def _connect_loop(self) -> None:
         backoff = 0.2
-        while True:
+        while not self._stopping.is_set():
             producer = self._factory(**producer_kwargs(self._kafka, self._role))
             try:
                 await asyncio.wait_for(producer.start(), self._kafka.connect_timeout_ms / 1000)
@@ -90,9 +92,15 @@ class ProducerService:
                 self._last_error = exc
                 log.warning("Kafka producer cannot connect to %s: %s", self._kafka.bootstrap_servers, describe(exc))
                 await _stop_quietly(producer)
-                await asyncio.sleep(backoff)
+                # Waiting on the stop event, not sleeping: aiokafka's stop() can swallow a cancellation,
+                # so stopping must not depend on cancelling this task.
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stopping.wait(), backoff)
                 backoff = min(backoff * 2, 5.0)
                 continue
+            if self._stopping.is_set():
+                await _stop_quietly(producer)
+                return
             self._producer = producer
             self._last_error = None
             self._connected.set()
@@ -101,9 +109,10 @@ class ProducerService:
 
     async def stop(self) -> None:
         """Flush what is buffered (every pending send completes or fails) and close."""
+        self._stopping.set()
         if self._connect_task is not None and not self._connect_task.done():
             self._connect_task.cancel()
-            await asyncio.gather(self._connect_task, return_exceptions=True)
+            await asyncio.wait({self._connect_task}, timeout=self._kafka.connect_timeout_ms / 1000 + 1)
         producer, self._producer = self._producer, None
         if producer is not None:
             await _stop_quietly(producer)

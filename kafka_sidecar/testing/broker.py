@@ -593,7 +593,13 @@ class KafkaBroker:
             code = process.poll()
             if code is not None:
                 self._terminate()
-                raise BrokerError(f"Kafka exited with code {code} during start-up:\n{self.log_tail()}")
+                tail = self.log_tail()
+                hint = (
+                    f" ({_ADDRESS_IN_USE}: a listener port {self._addresses} is taken)"
+                    if _ADDRESS_IN_USE in tail
+                    else ""
+                )
+                raise BrokerError(f"Kafka exited with code {code} during start-up{hint}:\n{tail}")
             if time.monotonic() > deadline:
                 self._terminate()
                 raise BrokerError(f"Kafka did not report '{STARTED_MESSAGE}' in time:\n{self.log_tail()}")

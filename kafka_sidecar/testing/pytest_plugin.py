@@ -103,20 +103,24 @@ def kafka_broker() -> Iterator[KafkaEndpoint]:
     in_ci = _truthy_env("CI")
     version = os.environ.get(VERSION_ENV, "").strip() or harness.DEFAULT_KAFKA_VERSION
     broker: KafkaBroker | None = None
+    problem: str | None = None
+    missing_tool = False
     try:
         libs: Path = harness.ensure_kafka_runtime(version)
         broker = harness.KafkaBroker(libs)
         broker.start(timeout=START_TIMEOUT)
     except harness.MissingToolError as exc:
-        if broker is not None:
-            broker.stop()
-        if in_ci:
-            pytest.fail(f"Kafka test broker unavailable in CI: {exc}", pytrace=False)
-        pytest.skip(f"Kafka test broker unavailable: {exc} (install a JDK 17+ and Maven, or set {BOOTSTRAP_ENV})")
+        problem, missing_tool = str(exc), True
     except Exception as exc:
+        problem = f"{type(exc).__name__}: {exc}"
+    if problem is not None:
+        # Decided outside the except blocks so pytest reports one clean message.
         if broker is not None:
             broker.stop()
-        pytest.fail(f"Kafka test broker failed to start: {type(exc).__name__}: {exc}", pytrace=False)
+        if missing_tool and not in_ci:
+            pytest.skip(f"Kafka test broker unavailable: {problem} (install JDK 17+ and Maven, or set {BOOTSTRAP_ENV})")
+        where = " in CI (CI is set, so this is an error, not a skip)" if in_ci else ""
+        pytest.fail(f"Kafka test broker failed to start{where}: {problem}", pytrace=False)
 
     assert broker is not None
     try:

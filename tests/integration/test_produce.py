@@ -1,0 +1,143 @@
+"""Producing over HTTP to the real broker, read back with a plain aiokafka consumer."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+from pathlib import Path
+
+import pytest
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from kafka_sidecar.testing.pytest_plugin import TopicFactory
+from kafka_sidecar.testing.sidecar import running_sidecar
+
+pytestmark = [pytest.mark.kafka, pytest.mark.asyncio]
+
+CONFIG = """\
+kafka:
+  bootstrap_servers: ${KAFKA_BOOTSTRAP_SERVERS}
+  producer: {request_timeout_ms: 5000}
+paths:
+  - {path: "/producers/{topic}", method: POST, exec: [producer]}
+  - {path: "/topics/{topic}", method: POST, exec: [producer]}
+  - {path: "/topics/{topic}/partitions/{partition}", method: POST, exec: [producer]}
+"""
+
+
+async def read_all(bootstrap: str, topic: str, expected: int, timeout: float = 20.0) -> list[object]:
+    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", enable_auto_commit=False)
+    await consumer.start()
+    records: list[object] = []
+    try:
+        async with asyncio.timeout(timeout):
+            while len(records) < expected:
+                batch = await consumer.getmany(timeout_ms=500)
+                for items in batch.values():
+                    records.extend(items)
+    finally:
+        await consumer.stop()
+    return records
+
+
+async def end_offsets(bootstrap: str, topic: str) -> dict[int, int]:
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap)
+    await consumer.start()
+    try:
+        partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
+        if not partitions:
+            await consumer._client.force_metadata_update()
+            partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
+        offsets = await consumer.end_offsets(partitions)
+    finally:
+        await consumer.stop()
+    return {tp.partition: offset for tp, offset in offsets.items()}
+
+
+async def test_keyed_records_with_headers_arrive_byte_for_byte(
+    tmp_path: Path, kafka_bootstrap: str, topic_factory: TopicFactory
+) -> None:
+    topic = await topic_factory.create(partitions=3)
+    records = [
+        {
+            "key": f"customer-{i}",
+            "value": {"order": i, "text": "żółw ✓"},
+            "headers": {"source": "test", "n": str(i)},
+            "partition": i % 3,
+            "timestamp": 1_700_000_000_000 + i,
+            "correlationId": f"corr-{i}",
+        }
+        for i in range(9)
+    ]
+    async with running_sidecar(CONFIG, tmp_path, env={"KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap}) as running:
+        response = await running.client.post(f"/producers/{topic}", json={"records": records})
+    assert response.status_code == 200, response.text
+    offsets = response.json()["offsets"]
+    assert [o["partition"] for o in offsets] == [i % 3 for i in range(9)]
+    assert all(o["error_code"] is None and isinstance(o["offset"], int) for o in offsets)
+
+    consumed = await read_all(kafka_bootstrap, topic, 9)
+    by_key = {r.key: r for r in consumed}  # type: ignore[attr-defined]
+    for i, sent in enumerate(records):
+        got = by_key[f'"customer-{i}"'.encode()]  # json format: the key is a JSON string
+        assert got.value == json.dumps(sent["value"], ensure_ascii=False, separators=(",", ":")).encode()
+        assert got.partition == i % 3
+        assert got.offset == offsets[i]["offset"]
+        assert got.timestamp == 1_700_000_000_000 + i
+        headers = dict(got.headers)
+        assert headers["source"] == b"test"
+        assert headers["n"] == str(i).encode()
+        assert headers["X-Correlation-Id"] == f"corr-{i}".encode()
+        assert not any(name.lower() == "authorization" for name in headers)
+
+
+async def test_v2_binary_route_and_partition_path(
+    tmp_path: Path, kafka_bootstrap: str, topic_factory: TopicFactory
+) -> None:
+    topic = await topic_factory.create(partitions=2)
+    raw = bytes(range(256))
+    async with running_sidecar(CONFIG, tmp_path, env={"KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap}) as running:
+        response = await running.client.post(
+            f"/topics/{topic}/partitions/1",
+            json={"records": [{"key": base64.b64encode(b"k").decode(), "value": base64.b64encode(raw).decode()}]},
+            headers={"content-type": "application/vnd.kafka.binary.v2+json", "authorization": "Bearer s3cret"},
+        )
+        assert response.status_code == 200, response.text
+        assert response.headers["content-type"] == "application/vnd.kafka.v2+json"
+        missing = await running.client.post(
+            f"/topics/{topic}/partitions/7",
+            json={"records": [{"value": "AA=="}]},
+            headers={"content-type": "application/vnd.kafka.binary.v2+json"},
+        )
+        assert missing.status_code == 404
+        assert missing.json()["error_code"] == 40402
+    (record,) = await read_all(kafka_bootstrap, topic, 1)
+    assert record.partition == 1  # type: ignore[attr-defined]
+    assert record.key == b"k"  # type: ignore[attr-defined]
+    assert record.value == raw  # type: ignore[attr-defined]
+    assert all(b"s3cret" not in value for _, value in record.headers)  # type: ignore[attr-defined]
+
+
+async def test_a_bad_record_rejects_the_whole_batch_and_nothing_is_produced(
+    tmp_path: Path, kafka_bootstrap: str, topic_factory: TopicFactory
+) -> None:
+    topic = await topic_factory.create(partitions=2)
+    batch = {"records": [{"value": "ok"}, {"value": "ok"}, {"value": "ok", "partition": 5}]}
+    async with running_sidecar(CONFIG, tmp_path, env={"KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap}) as running:
+        response = await running.client.post(f"/producers/{topic}", json=batch)
+        assert response.status_code == 422
+        assert response.json()["field"] == "records[2].partition"
+        bad_format = await running.client.post(
+            f"/producers/{topic}", json={"valueFormat": "string", "records": [{"value": "a"}, {"value": {"x": 1}}]}
+        )
+        assert bad_format.status_code == 422
+        assert bad_format.json()["field"] == "records[1].value"
+    assert await end_offsets(kafka_bootstrap, topic) == {0: 0, 1: 0}
+
+
+async def test_readiness_follows_the_broker(tmp_path: Path, kafka_bootstrap: str) -> None:
+    async with running_sidecar(CONFIG, tmp_path, env={"KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap}) as running:
+        ready = await running.client.get("/health/ready")
+        assert ready.status_code == 200
+        assert ready.json()["status"] == "UP"
