@@ -6,6 +6,8 @@ import asyncio
 import ipaddress
 import logging
 import signal
+import ssl
+from pathlib import Path
 
 from hypercorn.asyncio import serve
 from hypercorn.config import Config as HypercornConfig
@@ -40,14 +42,25 @@ def check_bind(server: ServerConfig, file: str) -> None:
 
 
 def hypercorn_config(server: ServerConfig) -> HypercornConfig:
+    """Binds (the main port and, if set, the admin port), TLS, HTTP/2 and shutdown settings."""
     config = HypercornConfig()
     host = f"[{server.host}]" if ":" in server.host else server.host
     config.bind = [f"{host}:{server.port}"]
+    if server.admin_port is not None:
+        config.bind.append(f"{host}:{server.admin_port}")
     config.graceful_timeout = server.shutdown_timeout_s
     config.accesslog = None
     config.h2_max_concurrent_streams = 100
-    if not server.http2:
-        config.alpn_protocols = ["http/1.1"]
+    config.h11_max_incomplete_size = max(server.max_header_bytes * 2, 16 * 1024)
+    if server.tls_certfile is not None:
+        # Hypercorn serves every bind address with TLS once a certificate is set.
+        config.certfile = server.tls_certfile
+        config.keyfile = server.tls_keyfile
+        if server.tls_key_password_file is not None:
+            config.keyfile_password = Path(server.tls_key_password_file).read_text(encoding="utf-8").strip()
+        if server.tls_client_cafile is not None:
+            config.ca_certs = server.tls_client_cafile
+            config.verify_mode = ssl.CERT_REQUIRED
     return config
 
 
@@ -61,7 +74,10 @@ async def serve_sidecar(sidecar: Sidecar, *, shutdown: asyncio.Event | None = No
         loop.add_signal_handler(sig, stop.set)
     config = hypercorn_config(server)
     app = create_app(sidecar)
-    log.info("kafka-sidecar listening on http://%s", config.bind[0])
+    scheme = "https" if server.tls_certfile else "http"
+    log.info("kafka-sidecar listening on %s://%s", scheme, config.bind[0])
+    if server.admin_port is not None:
+        log.info("admin routes on %s://%s only", scheme, config.bind[1])
     try:
         await serve(app, config, shutdown_trigger=stop.wait)  # type: ignore[arg-type]
     finally:

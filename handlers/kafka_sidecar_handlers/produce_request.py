@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from kafka_sidecar.errors import UnsupportedMediaType, ValidationFailed
+from kafka_sidecar.errors import PayloadTooLarge, UnsupportedMediaType, ValidationFailed
 from kafka_sidecar.serdes.base import SchemaRef
 
 V2_PREFIX = "application/vnd.kafka."
@@ -87,7 +87,7 @@ def parse_batch(body: object, embedded: str | None, defaults: tuple[str, str], m
     if not isinstance(records, list) or not records:
         raise ValidationFailed("'records' must be a non-empty list", field="records")
     if len(records) > max_records:
-        raise ValidationFailed(f"at most {max_records} records per request, got {len(records)}", field="records")
+        raise PayloadTooLarge(f"at most {max_records} records per request, got {len(records)}", field="records")
     return ProduceBatch(
         key_format,
         value_format,

@@ -32,7 +32,7 @@ _TOPIC_NAME = re.compile(r"^[A-Za-z0-9._-]{1,249}$")
 class ProducerConfig:
     key_format: str = field(default="json", metadata={"doc": "Key format when the request names none."})
     value_format: str = field(default="json", metadata={"doc": "Value format when the request names none."})
-    max_records: int = field(default=10000, metadata={"doc": "Most records in one request (more is 422)."})
+    max_records: int = field(default=10000, metadata={"doc": "Most records in one request (more is 413)."})
 
 
 class ProducerHandler:

@@ -36,7 +36,6 @@ class ServerConfig:
     shutdown_timeout_s: float = field(
         default=20.0, metadata=doc("On SIGTERM: how long in-flight requests may take before exit.")
     )
-    http2: bool = field(default=True, metadata=doc("Accept HTTP/2 cleartext (h2c) besides HTTP/1.1."))
     admin_token: str | None = field(
         default=None,
         metadata=doc("Bearer token admin routes require (use ${ENV_VAR}); unset: loopback callers only.", secret=True),

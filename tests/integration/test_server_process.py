@@ -1,0 +1,81 @@
+"""The real server process: HTTP/1.1 and h2c on loopback, and the loopback-only bind rule."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+CONFIG = """\
+server:
+  host: ${SIDECAR_HOST:127.0.0.1}
+  port: ${SIDECAR_PORT}
+kafka:
+  bootstrap_servers: ${KAFKA_BOOTSTRAP_SERVERS}
+paths:
+  - {path: "/producers/{topic}", method: POST, exec: [producer]}
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def start(tmp_path: Path, **env: str) -> tuple[subprocess.Popen[bytes], Path]:
+    config = tmp_path / "chains.yml"
+    config.write_text(CONFIG, encoding="utf-8")
+    log = tmp_path / "sidecar.log"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "kafka_sidecar", "run", "-c", str(config)],
+        env={**os.environ, **env},
+        stdout=log.open("wb"),
+        stderr=subprocess.STDOUT,
+    )
+    return process, log
+
+
+def test_non_loopback_bind_is_refused_without_opt_in(tmp_path: Path) -> None:
+    process, log = start(tmp_path, SIDECAR_HOST="0.0.0.0", SIDECAR_PORT="0", KAFKA_BOOTSTRAP_SERVERS="127.0.0.1:1")
+    assert process.wait(timeout=60) == 2
+    text = log.read_text()
+    assert "server.host" in text
+    assert "'0.0.0.0' is not a loopback address" in text
+    assert "allow_non_loopback" in text
+
+
+@pytest.mark.kafka
+def test_serves_http1_and_h2c_then_stops_on_sigterm(tmp_path: Path, kafka_bootstrap: str) -> None:
+    port = free_port()
+    process, log = start(tmp_path, SIDECAR_PORT=str(port), KAFKA_BOOTSTRAP_SERVERS=kafka_bootstrap)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            assert process.poll() is None, log.read_text()
+            try:
+                if httpx.get(f"{base}/health/ready").status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline, "sidecar did not become ready"
+            time.sleep(0.1)  # polling a condition with a deadline
+        with httpx.Client(http1=False, http2=True) as h2:
+            response = h2.get(f"{base}/health/live")
+            assert response.http_version == "HTTP/2"
+            assert response.json() == {"status": "UP"}
+        assert httpx.get(f"{base}/health/live").http_version == "HTTP/1.1"
+        process.terminate()
+        assert process.wait(timeout=30) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
