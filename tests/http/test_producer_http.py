@@ -73,7 +73,8 @@ async def test_bad_bodies_are_4xx_naming_the_field(client: httpx.AsyncClient, bo
 
 @pytest.mark.asyncio
 async def test_malformed_json_names_the_body(client: httpx.AsyncClient) -> None:
-    response = await client.post("/producers/orders", content=b"{not json", headers={"content-type": "application/json"})
+    headers = {"content-type": "application/json"}
+    response = await client.post("/producers/orders", content=b"{not json", headers=headers)
     assert_problem(response, 422, "body")
 
 

@@ -27,7 +27,9 @@ paths:
 
 
 async def read_all(bootstrap: str, topic: str, expected: int, timeout: float = 20.0) -> list[object]:
-    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(
+        topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", enable_auto_commit=False
+    )
     await consumer.start()
     records: list[object] = []
     try:

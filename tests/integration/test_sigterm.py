@@ -6,7 +6,6 @@ import asyncio
 import os
 import signal
 import socket
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -38,11 +37,11 @@ def free_port() -> int:
         return port
 
 
-async def wait_ready(base: str, process: subprocess.Popen[bytes], timeout: float = 30.0) -> None:
+async def wait_ready(base: str, process: asyncio.subprocess.Process, timeout: float = 30.0) -> None:
     deadline = time.monotonic() + timeout
     async with httpx.AsyncClient() as client:
         while time.monotonic() < deadline:
-            assert process.poll() is None, "the sidecar exited during start-up"
+            assert process.returncode is None, "the sidecar exited during start-up"
             try:
                 if (await client.get(f"{base}/health/ready")).status_code == 200:
                     return
@@ -61,8 +60,8 @@ async def test_sigterm_drains_in_flight_requests_and_loses_no_acknowledged_recor
     port = free_port()
     env = {**os.environ, "SIDECAR_PORT": str(port), "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap}
     log = (tmp_path / "sidecar.log").open("wb")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "kafka_sidecar", "run", "-c", str(config)], env=env, stdout=log, stderr=log
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "kafka_sidecar", "run", "-c", str(config), env=env, stdout=log, stderr=log
     )
     base = f"http://127.0.0.1:{port}"
     acknowledged: dict[str, tuple[int, int]] = {}
@@ -85,22 +84,21 @@ async def test_sigterm_drains_in_flight_requests_and_loses_no_acknowledged_recor
                         return
                     for value, entry in zip(values, response.json()["offsets"], strict=True):
                         acknowledged[value] = (entry["partition"], entry["offset"])
+                    if len(acknowledged) >= 400:
+                        enough.set()
 
-        stop = asyncio.Event()
+        stop, enough = asyncio.Event(), asyncio.Event()
         clients = [asyncio.create_task(client_loop(i, stop)) for i in range(6)]
-        deadline = time.monotonic() + 20
-        while len(acknowledged) < 400 and time.monotonic() < deadline:
-            await asyncio.sleep(0.05)  # waiting for traffic to build up before the signal
-        assert len(acknowledged) >= 400, "no traffic reached the sidecar"
+        await asyncio.wait_for(enough.wait(), 20)  # traffic is flowing: now signal mid-stream
         process.send_signal(signal.SIGTERM)
-        exit_code = await asyncio.get_running_loop().run_in_executor(None, process.wait, 30)
+        exit_code = await asyncio.wait_for(process.wait(), 30)
         stop.set()
         await asyncio.gather(*clients)
         assert exit_code == 0
     finally:
-        if process.poll() is None:
+        if process.returncode is None:
             process.kill()
-            process.wait()
+            await process.wait()
         log.close()
 
     consumer = AIOKafkaConsumer(topic, bootstrap_servers=kafka_bootstrap, auto_offset_reset="earliest")
