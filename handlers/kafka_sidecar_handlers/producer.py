@@ -68,6 +68,9 @@ class ProducerHandler:
             )
             for index, record in enumerate(batch.records)
         ]
+        for index, record in enumerate(outgoing):
+            if record.key is None and record.value is None:
+                raise ValidationFailed("a record needs a key or a value", field=f"records[{index}].value")
         partitions = await self._producer.partitions_for(topic)
         _check_partitions(outgoing, partitions, path_partition)
         reports = await self._producer.send_batch(outgoing)

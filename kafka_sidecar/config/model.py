@@ -6,6 +6,7 @@ same text. Secrets are marked ``secret`` and never shown unmasked.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -83,6 +84,17 @@ class ServerConfig:
         for name in ("max_records_per_request", "max_header_bytes", "max_concurrent_requests"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be positive")
+        _check_readable(
+            self, "admin_token_file", "tls_certfile", "tls_keyfile", "tls_key_password_file", "tls_client_cafile"
+        )
+
+
+def _check_readable(settings: object, *keys: str) -> None:
+    """Fail at load, with the config position, when a configured file cannot be read (no content is read)."""
+    for key in keys:
+        path = getattr(settings, key)
+        if path is not None and not os.access(path, os.R_OK):
+            raise ValueError(f"{key}: cannot read {path!r}")
 
 
 Acks = Literal["all", "1", "0", -1, 0, 1]
@@ -153,6 +165,11 @@ class SecuritySettings:
                 raise ValueError(f"set {inline} or {file}, not both")
         if self.ssl_keyfile is not None and self.ssl_certfile is None:
             raise ValueError("ssl_keyfile needs ssl_certfile")
+        _check_readable(
+            self,
+            "sasl_password_file", "ssl_password_file", "oauth_client_secret_file",
+            "ssl_cafile", "ssl_certfile", "ssl_keyfile", "oauth_cafile",
+        )  # fmt: skip
         if not self.protocol.startswith("SASL_"):
             if self.sasl_mechanism is not None:
                 raise ValueError(f"sasl_mechanism {self.sasl_mechanism} needs protocol SASL_SSL or SASL_PLAINTEXT")

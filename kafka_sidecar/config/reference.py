@@ -22,7 +22,8 @@ SECTIONS: tuple[tuple[str, type], ...] = (
 
 def _type_name(annotation: Any) -> str:
     text = str(annotation).replace("typing.", "").replace("kafka_sidecar.config.model.", "")
-    return getattr(annotation, "__name__", text) if isinstance(annotation, type) else text
+    name = getattr(annotation, "__name__", text) if isinstance(annotation, type) else text
+    return name.replace("|", "\\|")  # a bare | would split the Markdown table cell
 
 
 def _default(field: dataclasses.Field[Any]) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import hmac
 import ipaddress
 from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any
@@ -12,7 +13,8 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from kafka_sidecar.config.convert import plain
-from kafka_sidecar.errors import Forbidden, KafkaUnavailable, SidecarError
+from kafka_sidecar.errors import Forbidden, KafkaUnavailable, NotFound, SidecarError, Unauthorized
+from kafka_sidecar.http.guard import admin_token, on_admin_port
 from kafka_sidecar.http.problems import problem_response
 
 if TYPE_CHECKING:
@@ -59,10 +61,28 @@ AdminEndpoint = Callable[[Request], Awaitable[Response]]
 
 
 def require_admin(request: Request) -> None:
-    """Raise :class:`Forbidden` unless the caller may use admin routes (loopback only)."""
-    host = request.client.host if request.client else None
-    if not is_loopback(host):
-        raise Forbidden(f"admin routes answer loopback callers only, not {host}")
+    """Raise unless the caller may use admin routes.
+
+    * With ``server.admin_port`` set, admin routes exist only on that port (elsewhere: 404).
+    * With ``server.admin_token`` (or ``admin_token_file``) set, ``Authorization: Bearer <token>`` is
+      required (compared in constant time); the listener may then be reached from other hosts.
+    * Without a token, only loopback callers are served.
+    """
+    sidecar = getattr(request.app.state, "sidecar", None)
+    server = sidecar.config.server if sidecar is not None else None
+    if server is not None and not on_admin_port(request.scope, server):
+        raise NotFound(f"no route for {request.method} {request.url.path}", field="path")
+    token = admin_token(server) if server is not None else None
+    if token is None:
+        host = request.client.host if request.client else None
+        if not is_loopback(host):
+            raise Forbidden(f"admin routes answer loopback callers only, not {host}")
+        return
+    scheme, _, presented = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not presented:
+        raise Unauthorized("admin routes need 'Authorization: Bearer <admin token>'", field="authorization")
+    if not hmac.compare_digest(presented.strip().encode(), token.encode()):
+        raise Forbidden("the admin bearer token is not valid", field="authorization")
 
 
 def admin_route(path: str, endpoint: AdminEndpoint, methods: list[str]) -> Route:
@@ -80,6 +100,8 @@ def admin_route(path: str, endpoint: AdminEndpoint, methods: list[str]) -> Route
             return await endpoint(request)
         except SidecarError as exc:
             return problem_response(exc)
+
+    guarded.__doc__ = endpoint.__doc__  # the first line is the route's summary in /openapi.json
 
     return Route(path, guarded, methods=methods)
 

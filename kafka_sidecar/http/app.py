@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
@@ -15,6 +16,7 @@ from starlette.routing import BaseRoute, Route
 from kafka_sidecar.errors import MethodNotAllowed, NotFound, PluginError, RequestError
 from kafka_sidecar.http.admin import admin_routes, health_routes
 from kafka_sidecar.http.endpoint import chain_endpoint
+from kafka_sidecar.http.guard import LimitsMiddleware, limit_records
 from kafka_sidecar.http.problems import problem_response
 
 if TYPE_CHECKING:
@@ -26,7 +28,8 @@ def create_app(sidecar: Sidecar, *, manage_lifecycle: bool = True) -> Starlette:
     limit = sidecar.config.server.max_body_bytes
     routes: list[BaseRoute] = [*health_routes(sidecar), *admin_routes(sidecar)]
     for compiled in sidecar.routes:
-        endpoint = chain_endpoint(compiled.chain, compiled.plan.path, limit)
+        chain = limit_records(compiled.chain, sidecar.config.server.max_records_per_request)
+        endpoint = chain_endpoint(chain, compiled.plan.path, limit)
         routes.append(Route(compiled.plan.path, endpoint, methods=list(compiled.plan.methods)))
     taken = {(getattr(r, "path", None)) for r in routes}
     for extra in sidecar.pm.hook.kafka_sidecar_routes(sidecar=sidecar):
@@ -50,6 +53,7 @@ def create_app(sidecar: Sidecar, *, manage_lifecycle: bool = True) -> Starlette:
         routes=routes,
         exception_handlers={HTTPException: _http_exception, Exception: _unexpected},
         lifespan=lifespan,
+        middleware=[Middleware(LimitsMiddleware, server=sidecar.config.server)],
     )
     app.state.sidecar = sidecar
     return app

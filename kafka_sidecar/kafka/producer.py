@@ -17,6 +17,7 @@ from aiokafka import errors as kafka_errors
 
 from kafka_sidecar.config.model import KafkaConfig
 from kafka_sidecar.errors import KafkaUnavailable, NotFound, ValidationFailed
+from kafka_sidecar.kafka.diagnose import diagnose_connection
 from kafka_sidecar.kafka.options import producer_kwargs
 from kafka_sidecar.records import DeliveryReport, OutgoingRecord
 
@@ -34,7 +35,7 @@ ERROR_KAFKA_RETRIABLE = 50003
 def error_code_for(exc: BaseException) -> int:
     if isinstance(exc, kafka_errors.TopicAuthorizationFailedError | kafka_errors.ClusterAuthorizationFailedError):
         return ERROR_NOT_AUTHORIZED
-    if isinstance(exc, kafka_errors.SaslAuthenticationFailedError):
+    if isinstance(exc, kafka_errors.SaslAuthenticationFailed):
         return ERROR_NOT_AUTHENTICATED
     if getattr(exc, "retriable", False) or isinstance(exc, asyncio.TimeoutError):
         return ERROR_KAFKA_RETRIABLE
@@ -68,7 +69,11 @@ class ProducerService:
 
     @property
     def last_error(self) -> str | None:
-        return describe(self._last_error) if self._last_error else None
+        if self._last_error is None:
+            return None
+        if isinstance(self._last_error, KafkaUnavailable):
+            return self._last_error.detail
+        return describe(self._last_error)
 
     async def start(self) -> None:
         """Begin connecting in the background; never fails because the broker is down."""
@@ -85,13 +90,15 @@ class ProducerService:
     async def _connect_loop(self) -> None:
         backoff = 0.2
         while not self._stopping.is_set():
-            producer = self._factory(**producer_kwargs(self._kafka, self._role))
+            producer: Any = None
             try:
+                producer = self._factory(**producer_kwargs(self._kafka, self._role))
                 await asyncio.wait_for(producer.start(), self._kafka.connect_timeout_ms / 1000)
             except Exception as exc:
-                self._last_error = exc
-                log.warning("Kafka producer cannot connect to %s: %s", self._kafka.bootstrap_servers, describe(exc))
-                await _stop_quietly(producer)
+                self._last_error = await self._explain(exc)
+                log.warning("Kafka producer cannot connect to %s: %s", self._kafka.bootstrap_servers, self.last_error)
+                if producer is not None:
+                    await _stop_quietly(producer)
                 # Waiting on the stop event, not sleeping: aiokafka's stop() can swallow a cancellation,
                 # so stopping must not depend on cancelling this task.
                 with contextlib.suppress(TimeoutError):
@@ -107,15 +114,32 @@ class ProducerService:
             log.info("Kafka producer connected to %s", self._kafka.bootstrap_servers)
             return
 
-    async def stop(self) -> None:
-        """Flush what is buffered (every pending send completes or fails) and close."""
+    async def _explain(self, exc: Exception) -> Exception:
+        """aiokafka hides TLS and SASL causes behind 'Unable to bootstrap'; find the real one to report."""
+        connection_failed: bool = isinstance(exc, kafka_errors.KafkaConnectionError)
+        if not connection_failed or self._kafka.security.protocol == "PLAINTEXT":
+            return exc
+        try:
+            reason = await diagnose_connection(self._kafka, self._kafka.connect_timeout_ms / 1000)
+        except Exception:
+            return exc
+        return KafkaUnavailable(reason) if reason else exc
+
+    async def stop(self, flush_timeout: float | None = None) -> None:
+        """Flush what is buffered and close. Waits at most ``flush_timeout`` (default: the request timeout),
+        because a record the broker has not taken by then would have failed anyway."""
+        flush_timeout = self._timeout_s + 1 if flush_timeout is None else flush_timeout
         self._stopping.set()
         if self._connect_task is not None and not self._connect_task.done():
             self._connect_task.cancel()
             await asyncio.wait({self._connect_task}, timeout=self._kafka.connect_timeout_ms / 1000 + 1)
         producer, self._producer = self._producer, None
         if producer is not None:
-            await _stop_quietly(producer)
+            try:
+                await asyncio.wait_for(_stop_quietly(producer), flush_timeout)
+            except TimeoutError:
+                log.error("Kafka producer did not flush within %.0fs; unacknowledged records were not reported as sent",
+                          flush_timeout)  # fmt: skip
 
     async def probe(self, timeout: float) -> str | None:
         """None when the broker answers a metadata request within ``timeout``; else the reason."""
@@ -170,7 +194,8 @@ class ProducerService:
                 pending.append(exc)
         futures = [p for p in pending if isinstance(p, asyncio.Future)]
         if futures:
-            await asyncio.wait(futures, timeout=self._timeout_s + 5)
+            # aiokafka does not always expire a batch while its broker is unreachable: bound the wait ourselves.
+            await asyncio.wait(futures, timeout=self._timeout_s + 1)
         return [_report(record, outcome) for record, outcome in zip(records, pending, strict=True)]
 
     def _require(self) -> Any:

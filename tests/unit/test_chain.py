@@ -51,9 +51,7 @@ def info(name: str) -> LinkInfo:
 @pytest.mark.asyncio
 async def test_first_listed_middleware_is_outermost() -> None:
     terminal = Terminal()
-    chain = compile_chain(
-        "c", [(info("a"), Recorder("a")), (info("b"), Recorder("b"))], (info("t"), terminal)
-    )
+    chain = compile_chain("c", [(info("a"), Recorder("a")), (info("b"), Recorder("b"))], (info("t"), terminal))
     exchange = Exchange("consumer", "c")
     reply = await chain(exchange)
     assert reply.body == {"ok": True}

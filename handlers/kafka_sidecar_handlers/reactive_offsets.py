@@ -1,0 +1,60 @@
+"""Contiguous commit tracking for one partition.
+
+Records are registered in fetch order (increasing offsets). They may finish in any order (key mode
+runs several lanes per partition), but the committable offset only moves past a record once it and
+every record before it are finished (SUCCESS, DROP or safely dead-lettered). Nothing else moves it,
+except an explicit :meth:`reset` by an operator's seek.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+
+
+class OffsetTracker:
+    """Which offsets of one partition are in flight, and what may be committed."""
+
+    __slots__ = ("_done", "_next", "_order")
+
+    def __init__(self, start: int | None = None) -> None:
+        self._order: deque[int] = deque()
+        self._done: set[int] = set()
+        self._next: int | None = start
+        """The offset after the last finished contiguous record (what a commit would store)."""
+
+    def register(self, offset: int) -> bool:
+        """A fetched record is now owed a result; False (ignored) unless it is beyond every offset seen."""
+        if self._order and offset <= self._order[-1]:
+            return False
+        if not self._order and self._next is not None and offset < self._next:
+            return False
+        self._order.append(offset)
+        return True
+
+    def finish(self, offset: int) -> None:
+        """The record at ``offset`` has a final outcome (offsets not in flight are ignored)."""
+        if not self._order or offset < self._order[0] or offset > self._order[-1]:
+            return
+        self._done.add(offset)
+        while self._order and self._order[0] in self._done:
+            finished = self._order.popleft()
+            self._done.discard(finished)
+            self._next = finished + 1
+
+    def committable(self) -> int | None:
+        """The offset to commit (the next record to read after a restart), or None if nothing finished."""
+        return self._next
+
+    @property
+    def in_flight(self) -> int:
+        return len(self._order)
+
+    @property
+    def lowest_unfinished(self) -> int | None:
+        return self._order[0] if self._order else None
+
+    def reset(self, start: int | None = None) -> None:
+        """Forget everything in flight (an operator seek or an abandoned assignment)."""
+        self._order.clear()
+        self._done.clear()
+        self._next = start

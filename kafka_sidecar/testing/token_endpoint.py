@@ -1,0 +1,110 @@
+"""A real OAuth 2 token endpoint for tests (client-credentials grant), served on 127.0.0.1.
+
+It issues *unsecured* JWTs (``alg: none``) — what Kafka's default OAUTHBEARER validator accepts in a
+test broker — with ``sub`` set to the configured principal. Wrong client credentials get the
+RFC 6749 ``401 invalid_client`` answer. Runs an ``http.server`` in a daemon thread; use as a context
+manager.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import TracebackType
+from typing import Self
+from urllib.parse import parse_qs
+
+__all__ = ["TokenEndpoint", "unsecured_jwt"]
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def unsecured_jwt(subject: str, lifetime_s: int, scope: str = "") -> str:
+    now = int(time.time())
+    header = _b64(json.dumps({"alg": "none"}).encode())
+    claims = {"sub": subject, "iat": now, "exp": now + lifetime_s, "scope": scope}
+    return f"{header}.{_b64(json.dumps(claims).encode())}."
+
+
+class TokenEndpoint:
+    def __init__(self, client_id: str, client_secret: str, subject: str, *, lifetime_s: int = 3600) -> None:
+        self.client_id = client_id
+        self.client_secret = client_secret
+        self.subject = subject
+        self.lifetime_s = lifetime_s
+        self.issued = 0
+        self.refused = 0
+        self.scopes: list[str] = []
+        self._server: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        assert self._server is not None, "not started"
+        host, port = self._server.server_address[:2]
+        return f"http://{host!s}:{port}/token"
+
+    def _authorised(self, header: str | None) -> bool:
+        scheme, _, value = (header or "").partition(" ")
+        if scheme.lower() != "basic":
+            return False
+        try:
+            user, _, password = base64.b64decode(value).decode("utf-8").partition(":")
+        except (binascii.Error, UnicodeDecodeError):
+            return False
+        return user == self.client_id and password == self.client_secret
+
+    def start(self) -> None:
+        endpoint = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                form = parse_qs(self.rfile.read(length).decode("utf-8"))
+                if form.get("grant_type") != ["client_credentials"]:
+                    self._reply(400, {"error": "unsupported_grant_type"})
+                elif not endpoint._authorised(self.headers.get("Authorization")):
+                    endpoint.refused += 1
+                    self._reply(401, {"error": "invalid_client", "error_description": "client authentication failed"})
+                else:
+                    endpoint.issued += 1
+                    scope = form.get("scope", [""])[0]
+                    endpoint.scopes.append(scope)
+                    token = unsecured_jwt(endpoint.subject, endpoint.lifetime_s, scope)
+                    self._reply(200, {"access_token": token, "token_type": "Bearer", "expires_in": endpoint.lifetime_s})
+
+            def _reply(self, status: int, body: dict[str, object]) -> None:
+                data = json.dumps(body).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, format: str, *args: object) -> None:
+                return None  # keep test output (and credentials in URLs, were there any) out of stderr
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._thread = threading.Thread(target=self._server.serve_forever, name="token-endpoint", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()

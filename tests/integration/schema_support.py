@@ -1,0 +1,99 @@
+"""Helpers for the schema-registry integration tests (real broker, real registry)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib.util
+import os
+import sys
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import httpx
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from grpc_tools import protoc  # type: ignore[import-untyped]
+
+from kafka_sidecar.testing.sidecar import RunningSidecar, running_sidecar
+
+
+def sidecar_yaml(registry_options: str = "") -> str:
+    return f"""\
+kafka:
+  bootstrap_servers: ${{KAFKA_BOOTSTRAP_SERVERS}}
+schema_registry:
+  urls: ["${{SR_URL}}"]
+{registry_options}handlers:
+  producer: {{use: producer}}
+paths:
+  - {{path: "/producers/{{topic}}", method: POST, exec: [producer]}}
+  - {{path: "/topics/{{topic}}", method: POST, exec: [producer]}}
+"""
+
+
+@contextlib.asynccontextmanager
+async def schema_sidecar(
+    bootstrap: str, registry_url: str, directory: Path, registry_options: str = ""
+) -> AsyncIterator[RunningSidecar]:
+    env = {"KAFKA_BOOTSTRAP_SERVERS": bootstrap, "SR_URL": registry_url}
+    os.makedirs(directory, exist_ok=True)
+    async with running_sidecar(sidecar_yaml(registry_options), directory, env=env) as running:
+        yield running
+
+
+async def read_raw(bootstrap: str, topic: str, count: int, timeout: float = 30.0) -> list[Any]:
+    """The first ``count`` records of ``topic`` as aiokafka ConsumerRecords (raw bytes)."""
+    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest",
+                                enable_auto_commit=False, group_id=None)  # fmt: skip
+    await consumer.start()
+    records: list[Any] = []
+    try:
+        deadline = asyncio.get_running_loop().time() + timeout
+        while len(records) < count:
+            if asyncio.get_running_loop().time() > deadline:
+                raise AssertionError(f"only {len(records)} of {count} records arrived in {topic}")
+            for batch in (await consumer.getmany(timeout_ms=500)).values():
+                records.extend(batch)
+    finally:
+        await consumer.stop()
+    return records[:count]
+
+
+async def end_offset(bootstrap: str, topic: str, partitions: int = 1) -> int:
+    """Sum of the end offsets of ``topic`` (how many records it holds)."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap)
+    await consumer.start()
+    try:
+        ends = await consumer.end_offsets([TopicPartition(topic, p) for p in range(partitions)])
+    finally:
+        await consumer.stop()
+    return int(sum(ends.values()))
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:10]}"
+
+
+def generated_proto_module(proto_text: str, directory: Path, name: str) -> ModuleType:
+    """Compile ``proto_text`` with protoc's Python code generator and import it (as a user would)."""
+    source = directory / f"{name}.proto"
+    source.write_text(proto_text, encoding="utf-8")
+    if protoc.main(["protoc", f"-I{directory}", f"--python_out={directory}", source.name]) != 0:
+        raise AssertionError("protoc failed")
+    spec = importlib.util.spec_from_file_location(f"{name}_pb2", directory / f"{name}_pb2.py")
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+async def subjects(registry_url: str) -> list[str]:
+    async with httpx.AsyncClient() as client:
+        response = await client.get(f"{registry_url}/subjects")
+        response.raise_for_status()
+        return [str(s) for s in response.json()]

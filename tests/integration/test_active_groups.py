@@ -1,0 +1,233 @@
+"""Active consumer against the real broker: group membership, seeking, manual assignment, expiry, shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import pytest_asyncio
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+
+from kafka_sidecar.testing.pytest_plugin import TopicFactory
+from kafka_sidecar.testing.sidecar import RunningSidecar, running_sidecar
+
+pytestmark = [pytest.mark.kafka, pytest.mark.asyncio]
+
+CONFIG = """\
+kafka:
+  bootstrap_servers: ${KAFKA_BOOTSTRAP_SERVERS}
+handlers:
+  active:
+    use: active_consumer
+    config:
+      instance_timeout_ms: 1500
+      request_timeout_ms: 500
+      session_timeout_ms: 6000
+      heartbeat_interval_ms: 300
+paths:
+  - {path: "/consumers/{group}", method: POST, exec: [active]}
+  - {path: "/consumers/{group}/instances/{instance}", method: DELETE, exec: [active]}
+  - {path: "/consumers/{group}/instances/{instance}/subscription", methods: [POST, GET, DELETE], exec: [active]}
+  - {path: "/consumers/{group}/instances/{instance}/assignments", methods: [POST, GET], exec: [active]}
+  - {path: "/consumers/{group}/instances/{instance}/positions", method: POST, exec: [active]}
+  - {path: "/consumers/{group}/instances/{instance}/positions/beginning", method: POST, exec: [active]}
+  - {path: "/consumers/{group}/instances/{instance}/positions/end", method: POST, exec: [active]}
+  - {path: "/consumers/{group}/instances/{instance}/positions/first", method: POST, exec: [active]}
+  - {path: "/consumers/{group}/instances/{instance}/records", method: GET, exec: [active]}
+  - {path: "/consumers/{group}/instances/{instance}/offsets", methods: [POST, GET], exec: [active]}
+"""
+
+
+@pytest_asyncio.fixture
+async def sidecar(tmp_path: Path, kafka_bootstrap: str) -> AsyncIterator[RunningSidecar]:
+    async with running_sidecar(CONFIG, tmp_path, env={"KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap}) as running:
+        yield running
+
+
+async def produce(bootstrap: str, topic: str, records: list[dict[str, Any]]) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap)
+    await producer.start()
+    try:
+        for record in records:
+            await producer.send_and_wait(topic, **record)
+    finally:
+        await producer.stop()
+
+
+async def create(client: httpx.AsyncClient, group: str, **body: Any) -> str:
+    response = await client.post(f"/consumers/{group}", json={"format": "string", **body})
+    assert response.status_code == 200, response.text
+    return f"/consumers/{group}/instances/{response.json()['instance_id']}"
+
+
+async def eventually(check: Callable[[], Awaitable[bool]], what: str, deadline_s: float = 20.0) -> None:
+    loop = asyncio.get_running_loop()
+    end = loop.time() + deadline_s
+    while loop.time() < end:
+        if await check():
+            return
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+async def records(client: httpx.AsyncClient, base: str, timeout: int = 300) -> list[dict[str, Any]]:
+    response = await client.get(f"{base}/records", params={"timeout": timeout})
+    assert response.status_code == 200, response.text
+    return list(response.json())
+
+
+async def assigned(client: httpx.AsyncClient, base: str) -> set[int]:
+    response = await client.get(f"{base}/assignments")
+    assert response.status_code == 200, response.text
+    return {p["partition"] for p in response.json()["partitions"]}
+
+
+async def test_two_instances_split_partitions_then_one_takes_all(
+    sidecar: RunningSidecar, kafka_bootstrap: str, topic_factory: TopicFactory
+) -> None:
+    topic = await topic_factory.create(partitions=4)
+    group = TopicFactory.unique_name("g")
+    client = sidecar.client
+    first = await create(client, group, name="a", **{"auto.offset.reset": "earliest"})
+    second = await create(client, group, name="b", **{"auto.offset.reset": "earliest"})
+    for base in (first, second):
+        assert (await client.post(f"{base}/subscription", json={"topics": [topic]})).status_code == 204
+
+    async def split() -> bool:
+        await asyncio.gather(records(client, first, 100), records(client, second, 100))
+        a, b = await assigned(client, first), await assigned(client, second)
+        return len(a) == 2 and len(b) == 2 and a | b == {0, 1, 2, 3}
+
+    await eventually(split, "the group to split four partitions two and two")
+    assert (await client.delete(second)).status_code == 204
+
+    async def all_to_first() -> bool:
+        await records(client, first, 100)
+        return await assigned(client, first) == {0, 1, 2, 3}
+
+    await eventually(all_to_first, "the remaining instance to own all partitions")
+    await produce(kafka_bootstrap, topic, [{"value": b"v", "partition": p} for p in range(4)])
+    got: list[dict[str, Any]] = []
+
+    async def all_records() -> bool:
+        got.extend(await records(client, first))
+        return len(got) >= 4
+
+    await eventually(all_records, "records of every partition")
+    assert sorted(r["partition"] for r in got) == [0, 1, 2, 3]
+
+
+async def test_seek_offset_timestamp_beginning_end_with_manual_assignment(
+    sidecar: RunningSidecar, kafka_bootstrap: str, topic_factory: TopicFactory
+) -> None:
+    topic = await topic_factory.create(partitions=2)
+    base_ts = 1_600_000_000_000
+    await produce(
+        kafka_bootstrap,
+        topic,
+        [{"value": f"m{n}".encode(), "partition": 1, "timestamp_ms": base_ts + n} for n in range(10)],
+    )
+    client = sidecar.client
+    base = await create(client, TopicFactory.unique_name("g"))
+    tp1 = {"topic": topic, "partition": 1}
+    response = await client.post(f"{base}/assignments", json={"partitions": [tp1]})
+    assert response.status_code == 204, response.text
+    assert await assigned(client, base) == {1}
+
+    async def offsets_after(path: str, body: dict[str, Any]) -> list[int]:
+        response = await client.post(f"{base}/{path}", json=body)
+        assert response.status_code == 204, response.text
+        found: list[int] = []
+
+        async def some() -> bool:
+            found.extend(r["offset"] for r in await records(client, base))
+            return bool(found)
+
+        await eventually(some, f"records after {path}", 10)
+        return found
+
+    assert (await offsets_after("positions", {"offsets": [{**tp1, "offset": 7}]}))[0] == 7
+    stamp = {"timestamps": [{**tp1, "timestamp": base_ts + 4}]}
+    assert (await offsets_after("positions", stamp))[0] == 4
+    assert (await offsets_after("positions/beginning", {"partitions": [tp1]}))[0] == 0
+    assert (await offsets_after("positions/first", {}))[0] == 0  # Java alias; empty body: all assigned
+    response = await client.post(f"{base}/positions/end", json={"partitions": [tp1]})
+    assert response.status_code == 204
+    assert await records(client, base) == []
+    await produce(kafka_bootstrap, topic, [{"value": b"late", "partition": 1}])
+    late: list[dict[str, Any]] = []
+
+    async def got_late() -> bool:
+        late.extend(await records(client, base))
+        return bool(late)
+
+    await eventually(got_late, "the record produced after seeking to the end")
+    assert [(r["offset"], r["value"]) for r in late] == [(10, "late")]
+    unassigned = await client.post(
+        f"{base}/positions", json={"offsets": [{"topic": topic, "partition": 0, "offset": 0}]}
+    )
+    assert unassigned.status_code == 409
+    assert unassigned.json()["error_code"] == 40903
+
+
+async def test_idle_instance_expires_and_leaves_group(
+    sidecar: RunningSidecar, kafka_bootstrap: str, topic_factory: TopicFactory
+) -> None:
+    topic = await topic_factory.create(partitions=1)
+    group = TopicFactory.unique_name("g")
+    client = sidecar.client
+    base = await create(client, group, **{"auto.offset.reset": "earliest"})
+    await client.post(f"{base}/subscription", json={"topics": [topic]})
+    await eventually(lambda: _has_assignment(client, base), "the instance to join its group")
+
+    manager = sidecar.sidecar.instances["active"].manager  # type: ignore[attr-defined]
+
+    async def gone() -> bool:  # looks without touching the instance (a request would keep it alive)
+        return len(manager) == 0
+
+    await eventually(gone, "the idle instance to expire", 10)
+    assert (await client.get(f"{base}/assignments")).json()["error_code"] == 40403
+    # It left the group: a plain consumer in the same group gets the partition at once.
+    other = AIOKafkaConsumer(topic, bootstrap_servers=kafka_bootstrap, group_id=group, session_timeout_ms=6000)
+    await other.start()
+    try:
+
+        async def joined() -> bool:
+            await other.getmany(timeout_ms=100)
+            return bool(other.assignment() == {TopicPartition(topic, 0)})
+
+        await eventually(joined, "a new member to get the partition", 5)
+    finally:
+        await other.stop()
+
+
+async def _has_assignment(client: httpx.AsyncClient, base: str) -> bool:
+    await records(client, base, 100)
+    return bool(await assigned(client, base))
+
+
+async def test_sidecar_stop_closes_instances(tmp_path: Path, kafka_bootstrap: str, topic_factory: TopicFactory) -> None:
+    topic = await topic_factory.create(partitions=1)
+    group = TopicFactory.unique_name("g")
+    env = {"KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap}
+    async with running_sidecar(CONFIG.replace("1500", "600000"), tmp_path, env=env) as running:
+        base = await create(running.client, group, **{"auto.offset.reset": "earliest"})
+        await running.client.post(f"{base}/subscription", json={"topics": [topic]})
+        await eventually(lambda: _has_assignment(running.client, base), "the instance to join its group")
+        handler = running.sidecar.instances["active"]
+    assert len(handler.manager) == 0  # type: ignore[attr-defined]
+    other = AIOKafkaConsumer(topic, bootstrap_servers=kafka_bootstrap, group_id=group, session_timeout_ms=6000)
+    await other.start()
+    try:
+
+        async def joined() -> bool:
+            await other.getmany(timeout_ms=100)
+            return bool(other.assignment())
+
+        await eventually(joined, "the partition to be free at once (the closed instance left the group)", 5)
+    finally:
+        await other.stop()

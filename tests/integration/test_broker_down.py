@@ -1,0 +1,55 @@
+"""A broker that goes away after the sidecar connected: produce answers 503 within the timeout, never hangs."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from kafka_sidecar.testing.broker import KafkaBroker, create_topic, ensure_kafka_runtime
+from kafka_sidecar.testing.sidecar import running_sidecar
+
+pytestmark = [pytest.mark.kafka]
+
+CONFIG = """\
+kafka:
+  bootstrap_servers: ${KAFKA_BOOTSTRAP_SERVERS}
+  connect_timeout_ms: 1000
+  producer:
+    request_timeout_ms: 3000
+paths:
+  - {path: "/producers/{topic}", method: POST, exec: [producer]}
+"""
+
+
+@pytest.fixture
+def private_broker(kafka_bootstrap: str) -> Iterator[KafkaBroker]:
+    """A broker of this test's own, so stopping it disturbs no other test."""
+    broker = KafkaBroker(ensure_kafka_runtime())
+    broker.start()
+    try:
+        yield broker
+    finally:
+        broker.stop()
+
+
+@pytest.mark.asyncio
+async def test_produce_is_503_within_the_timeout_once_the_broker_is_gone(
+    tmp_path: Path, private_broker: KafkaBroker
+) -> None:
+    bootstrap = private_broker.bootstrap_servers
+    await create_topic(bootstrap, "gone", 1)
+    async with running_sidecar(CONFIG, tmp_path, env={"KAFKA_BOOTSTRAP_SERVERS": bootstrap}) as running:
+        ok = await running.client.post("/producers/gone", json={"records": [{"value": 1}]})
+        assert ok.status_code == 200
+        private_broker.stop()
+        started = time.monotonic()
+        response = await running.client.post("/producers/gone", json={"records": [{"value": 2}]})
+        elapsed = time.monotonic() - started
+        assert response.status_code == 503, response.text
+        assert response.json()["code"] == "kafka-unavailable"
+        assert elapsed < 3.0 + 6.0, f"took {elapsed:.1f}s; request_timeout_ms is 3000"
+        ready = await running.client.get("/health/ready")
+        assert ready.status_code == 503

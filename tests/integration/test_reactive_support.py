@@ -1,0 +1,227 @@
+"""Helpers for the reactive consumer tests: a real HTTP backend, producing, reading topics, group offsets.
+
+No tests here; the other ``test_reactive_*`` modules import from it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+from hypercorn.asyncio import serve
+from hypercorn.config import Config
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+Reply = Callable[[dict[str, Any]], Awaitable[Response]]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@dataclass
+class Backend:
+    """A real HTTP backend. ``reply`` decides each answer; every request body is kept in ``calls``."""
+
+    port: int = field(default_factory=free_port)
+    reply: Reply | None = None
+    healthy: bool = True
+    calls: list[dict[str, Any]] = field(default_factory=list)
+    paths: list[str] = field(default_factory=list)
+    headers: list[dict[str, str]] = field(default_factory=list)
+    health_checks: int = 0
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def records(self, path: str | None = None) -> list[dict[str, Any]]:
+        return [r for p, call in zip(self.paths, self.calls, strict=True) if path in (None, p) for r in call["records"]]
+
+    def offsets(self, path: str | None = None) -> dict[int, list[int]]:
+        """Partition -> offsets in the order they were delivered (duplicates included)."""
+        out: dict[int, list[int]] = {}
+        for record in self.records(path):
+            out.setdefault(record["partition"], []).append(record["offset"])
+        return out
+
+    def app(self) -> Starlette:
+        async def deliver(request: Request) -> Response:
+            body = json.loads(await request.body())
+            if isinstance(body, list):  # request_format: java sends the bare record array
+                body = {"records": body, "java": True}
+            self.calls.append(body)
+            self.paths.append(request.url.path)
+            self.headers.append(dict(request.headers))
+            if self.reply is None:
+                return Response(status_code=200)
+            return await self.reply(body)
+
+        async def health(request: Request) -> Response:
+            self.health_checks += 1
+            return Response(status_code=200 if self.healthy else 503)
+
+        return Starlette(
+            routes=[
+                Route("/health", health, methods=["GET"]),
+                Route("/{path:path}", deliver, methods=["POST"]),
+            ]
+        )
+
+
+@asynccontextmanager
+async def serving(backend: Backend) -> AsyncIterator[Backend]:
+    """Serve ``backend`` on 127.0.0.1 until the block ends."""
+    config = Config()
+    config.bind = [f"127.0.0.1:{backend.port}"]
+    config.accesslog = None
+    config.errorlog = None
+    config.graceful_timeout = 0.5
+    stop = asyncio.Event()
+    task = asyncio.create_task(serve(backend.app(), config, shutdown_trigger=stop.wait))  # type: ignore[arg-type]
+    try:
+        await wait_for(lambda: _accepts(backend.port), 10, "backend to listen")
+        yield backend
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 10)
+
+
+def _accepts(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+async def wait_for(condition: Callable[[], bool], timeout: float, what: str) -> None:
+    """Poll ``condition`` until true; fail with ``what`` after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        await asyncio.sleep(0.05)
+
+
+async def produce(
+    bootstrap: str,
+    topic: str,
+    values: list[bytes | None],
+    *,
+    partition: int | None = None,
+    keys: list[bytes | None] | None = None,
+    timestamp_ms: int | None = None,
+    headers: list[tuple[str, bytes]] | None = None,
+) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=5)
+    await producer.start()
+    try:
+        futures = [
+            await producer.send(
+                topic,
+                value=value,
+                key=keys[i] if keys else None,
+                partition=partition if partition is not None else (i % _partitions(producer, topic)),
+                timestamp_ms=timestamp_ms,
+                headers=headers,
+            )
+            for i, value in enumerate(values)
+        ]
+        await asyncio.gather(*futures)
+    finally:
+        await producer.stop()
+
+
+def _partitions(producer: AIOKafkaProducer, topic: str) -> int:
+    parts = producer.client.cluster.partitions_for_topic(topic)
+    return len(parts) if parts else 1
+
+
+def json_values(count: int, start: int = 0) -> list[bytes | None]:
+    return [json.dumps({"n": n}).encode() for n in range(start, start + count)]
+
+
+async def committed(bootstrap: str, group: str) -> dict[int, int]:
+    """Partition -> committed offset of ``group`` (every topic merged; tests use one topic)."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        offsets = await admin.list_consumer_group_offsets(group)
+    finally:
+        await admin.close()
+    return {tp.partition: meta.offset for tp, meta in offsets.items() if meta.offset >= 0}
+
+
+async def end_offsets(bootstrap: str, topic: str, partitions: int) -> dict[int, int]:
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap)
+    await consumer.start()
+    try:
+        tps = [TopicPartition(topic, p) for p in range(partitions)]
+        ends = await consumer.end_offsets(tps)
+    finally:
+        await consumer.stop()
+    return {tp.partition: offset for tp, offset in ends.items()}
+
+
+async def read_all(bootstrap: str, topic: str, expected: int, timeout: float = 20) -> list[Any]:
+    """Read ``expected`` records of ``topic`` from the beginning (all partitions)."""
+    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", group_id=None)
+    await consumer.start()
+    found: list[Any] = []
+    try:
+        deadline = time.monotonic() + timeout
+        while len(found) < expected and time.monotonic() < deadline:
+            batch = await consumer.getmany(timeout_ms=200)
+            for messages in batch.values():
+                found.extend(messages)
+    finally:
+        await consumer.stop()
+    return found
+
+
+def sidecar_yaml(topic: str, group: str, backend: Backend, **extra: Any) -> str:
+    """A chains.yml with one reactive consumer ``orders`` reading ``topic``; ``extra`` overrides config."""
+    config: dict[str, Any] = {
+        "topics": [topic],
+        "group": group,
+        "backend_url": backend.url,
+        "backend_path": "/deliver",
+        "batch_max_records": 20,
+        "batch_max_wait_ms": 5,
+        "request_timeout_ms": 2000,
+        "drain_timeout_ms": 3000,
+        "session_timeout_ms": 6000,
+        "heartbeat_interval_ms": 500,
+        "retry": {"max_attempts": 3, "initial_backoff_ms": 10, "max_backoff_ms": 50, "jitter": 0.1},
+    }
+    config.update(extra)
+    config = {k: v for k, v in config.items() if v is not None}
+    return (
+        "kafka:\n  bootstrap_servers: ${KAFKA_BOOTSTRAP_SERVERS}\n"
+        "handlers:\n  orders-in:\n    use: reactive-consumer\n    config: " + json.dumps(config) + "\n"
+        "consumers:\n  orders:\n    exec: [orders-in]\n"
+    )
+
+
+def statuses(body: dict[str, Any], decide: Callable[[dict[str, Any]], str]) -> Response:
+    """A per-record status reply matched by partition+offset."""
+    entries = [
+        {"partition": r["partition"], "offset": r["offset"], "status": decide(r), "error": f"error for {r['offset']}"}
+        for r in body["records"]
+    ]
+    return Response(json.dumps({"statuses": entries}), media_type="application/json")

@@ -1,0 +1,230 @@
+"""The poll loop and the instance bookkeeping, with a fake aiokafka consumer (a seam we own)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+from aiokafka import TopicPartition
+
+from kafka_sidecar.errors import Conflict, RecordUndecodable
+from kafka_sidecar.serdes.builtin import JSON, STRING
+from kafka_sidecar_handlers.active_instance import ActiveInstance, InstanceKey
+from kafka_sidecar_handlers.active_records import PollLimits, gather, owned_pairs, render
+from kafka_sidecar_handlers.active_requests import CreateRequest, PartitionOffset, PartitionTimestamp, Subscription
+
+
+@dataclass
+class Message:
+    topic: str
+    partition: int
+    offset: int
+    value: bytes
+    key: bytes | None = None
+    timestamp: int = 1
+    headers: tuple[tuple[str, bytes], ...] = ()
+
+
+@dataclass
+class FakeConsumer:
+    """Hands out queued batches from getmany; records commits and seeks."""
+
+    batches: list[dict[TopicPartition, list[Message]]] = field(default_factory=list)
+    topics: frozenset[str] = frozenset()
+    assigned: set[TopicPartition] = field(default_factory=set)
+    commits: list[dict[TopicPartition, Any]] = field(default_factory=list)
+    seeks: list[tuple[TopicPartition, int]] = field(default_factory=list)
+    polls: int = 0
+
+    async def getmany(self, timeout_ms: int = 0, max_records: int | None = None) -> dict[TopicPartition, list[Message]]:
+        self.polls += 1
+        if self.batches:
+            return self.batches.pop(0)
+        await asyncio.sleep(timeout_ms / 1000)
+        return {}
+
+    def subscription(self) -> frozenset[str]:
+        return self.topics
+
+    def subscribe(self, topics: Iterable[str] = (), pattern: str | None = None, listener: Any = None) -> None:
+        self.topics = frozenset(topics)
+
+    def assignment(self) -> set[TopicPartition]:
+        return self.assigned
+
+    async def commit(self, offsets: dict[TopicPartition, Any]) -> None:
+        self.commits.append(offsets)
+
+    def seek(self, tp: TopicPartition, offset: int) -> None:
+        self.seeks.append((tp, offset))
+
+
+SETTINGS = CreateRequest(None, "json", "json", "earliest", False, 1, 1000)
+TP0, TP1 = TopicPartition("t", 0), TopicPartition("t", 1)
+
+
+def instance_with(consumer: FakeConsumer, settings: CreateRequest = SETTINGS) -> ActiveInstance:
+    consumer.topics = consumer.topics or frozenset({"t"})
+    consumer.assigned = consumer.assigned or {TP0, TP1}
+    return ActiveInstance(InstanceKey("g", "i"), settings, consumer)
+
+
+def messages(tp: TopicPartition, start: int, count: int, size: int = 10) -> list[Message]:
+    return [Message(tp.topic, tp.partition, start + n, b"1" * size) for n in range(count)]
+
+
+LIMITS = PollLimits(timeout_s=0.2, max_bytes=1000, min_bytes=1, max_poll_records=100)
+
+
+@pytest.mark.asyncio
+async def test_max_bytes_keeps_the_rest_buffered_for_the_next_poll() -> None:
+    consumer = FakeConsumer(batches=[{TP0: messages(TP0, 0, 10)}])
+    instance = instance_with(consumer)
+    first = await gather(instance, PollLimits(0.2, 35, 1, 100))
+    assert [r.offset for r in first] == [0, 1, 2]
+    assert len(instance.buffer) == 7
+    second = await gather(instance, PollLimits(0.2, 1000, 1, 100))
+    assert [r.offset for r in second] == list(range(3, 10))
+    assert consumer.polls == 1, "the second poll was served from the buffer"
+
+
+@pytest.mark.asyncio
+async def test_a_record_larger_than_max_bytes_is_still_returned_alone() -> None:
+    consumer = FakeConsumer(batches=[{TP0: messages(TP0, 0, 2, size=500)}])
+    instance = instance_with(consumer)
+    assert [r.offset for r in await gather(instance, PollLimits(0.2, 100, 1, 100))] == [0]
+
+
+@pytest.mark.asyncio
+async def test_min_bytes_waits_for_more_records_and_minus_one_waits_for_the_timeout() -> None:
+    consumer = FakeConsumer(
+        batches=[{TP0: messages(TP0, 0, 1)}, {TP0: messages(TP0, 1, 1)}, {TP0: messages(TP0, 2, 5)}]
+    )
+    instance = instance_with(consumer)
+    assert [r.offset for r in await gather(instance, PollLimits(5, 1000, 25, 100))] == [0, 1, 2, 3, 4, 5, 6]
+    consumer.batches = [{TP0: messages(TP0, 7, 1)}]
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    got = await gather(instance, PollLimits(0.3, 1000, -1, 100))
+    assert [r.offset for r in got] == [7]
+    assert loop.time() - started >= 0.25
+
+
+@pytest.mark.asyncio
+async def test_revoked_partitions_lose_their_buffered_records() -> None:
+    consumer = FakeConsumer(batches=[{TP0: messages(TP0, 0, 5), TP1: messages(TP1, 0, 5)}])
+    instance = instance_with(consumer)
+    await gather(instance, PollLimits(0.2, 20, 1, 100))  # takes two, buffers eight
+    await instance.partitions_revoked({TP1})
+    assert {r.partition for r in instance.buffer} == {0}
+    assert consumer.commits == [], "a manual-commit instance never commits on revoke"
+
+
+@pytest.mark.asyncio
+async def test_records_of_partitions_revoked_while_decoding_are_not_returned() -> None:
+    consumer = FakeConsumer(batches=[{TP0: messages(TP0, 0, 2), TP1: messages(TP1, 0, 2)}])
+    instance = instance_with(consumer)
+    records = await gather(instance, LIMITS)
+    rendered = await render(instance, records, JSON, JSON)
+    consumer.assigned = {TP0}
+    kept, body = owned_pairs(instance, records, rendered)
+    assert {r.partition for r in kept} == {0}
+    assert [b["partition"] for b in body] == [0, 0]
+
+
+@pytest.mark.asyncio
+async def test_undecodable_record_ends_the_reply_then_fails_the_next_naming_it() -> None:
+    batch = messages(TP0, 0, 3)
+    batch[1].value = b"{not json"
+    instance = instance_with(FakeConsumer(batches=[{TP0: batch}]))
+    records = await gather(instance, LIMITS)
+    rendered = await render(instance, records, JSON, JSON)
+    assert [r["offset"] for r in rendered] == [0]
+    again = await gather(instance, LIMITS)
+    with pytest.raises(RecordUndecodable) as caught:
+        await render(instance, again, JSON, JSON)
+    assert caught.value.extra == {"topic": "t", "partition": 0, "offset": 1}
+    assert [r.offset for r in instance.buffer] == [1, 2], "the bad record stays first in line"
+
+
+@pytest.mark.asyncio
+async def test_empty_commit_commits_only_what_was_returned() -> None:
+    consumer = FakeConsumer(batches=[{TP0: messages(TP0, 5, 10)}])
+    instance = instance_with(consumer)
+    records = await gather(instance, PollLimits(0.2, 30, 1, 100))
+    instance.mark_delivered(records)
+    committed = await instance.commit(())
+    assert consumer.commits == [{TP0: (8, "")}]
+    assert committed == [{"topic": "t", "partition": 0, "offset": 7, "committed": 8, "metadata": ""}]
+
+
+@pytest.mark.asyncio
+async def test_explicit_commit_is_offset_plus_one_and_needs_assignment() -> None:
+    consumer = FakeConsumer()
+    instance = instance_with(consumer)
+    await instance.commit((PartitionOffset("t", 1, 41, "m"),))
+    assert consumer.commits == [{TP1: (42, "m")}]
+    with pytest.raises(Conflict) as caught:
+        await instance.commit((PartitionOffset("t", 9, 1),))
+    assert caught.value.v2_error_code == 40903
+
+
+@pytest.mark.asyncio
+async def test_seek_drops_buffered_records_of_that_partition() -> None:
+    consumer = FakeConsumer(batches=[{TP0: messages(TP0, 0, 5), TP1: messages(TP1, 0, 5)}])
+    instance = instance_with(consumer)
+    await gather(instance, PollLimits(0.2, 10, 1, 100))
+    await instance.seek((PartitionOffset("t", 1, 2),), ())
+    assert consumer.seeks == [(TP1, 2)]
+    assert {r.partition for r in instance.buffer} == {0}
+
+
+@pytest.mark.asyncio
+async def test_poll_without_subscription_or_assignment_is_409() -> None:
+    consumer = FakeConsumer()
+    instance = ActiveInstance(InstanceKey("g", "i"), SETTINGS, consumer)
+    with pytest.raises(Conflict):
+        await gather(instance, LIMITS)
+    instance.subscribe(Subscription(("t",), None))
+    consumer.assigned = {TP0}
+    assert await gather(instance, PollLimits(0.05, 10, 1, 100)) == []
+
+
+@pytest.mark.asyncio
+async def test_auto_commit_instance_commits_returned_records_on_revoke_and_close() -> None:
+    consumer = FakeConsumer(batches=[{TP0: messages(TP0, 0, 3)}])
+    consumer.stop = _async_noop  # type: ignore[attr-defined]
+    instance = instance_with(consumer, CreateRequest(None, "string", "string", "earliest", True, 1, 1000))
+    records = await gather(instance, LIMITS)
+    instance.mark_delivered(records)
+    assert [r["value"] for r in await render(instance, records, STRING, STRING)] == ["1" * 10] * 3
+    await instance.partitions_revoked({TP0})
+    assert consumer.commits == [{TP0: 3}]
+    await instance.close("test")
+    assert instance.closed
+
+
+async def _async_noop() -> None:
+    return None
+
+
+@pytest.mark.asyncio
+async def test_seek_by_timestamp_past_the_last_record_goes_to_the_end() -> None:
+    consumer = FakeConsumer()
+    ends: list[tuple[TopicPartition, ...]] = []
+
+    async def offsets_for_times(stamps: dict[TopicPartition, int]) -> dict[TopicPartition, None]:
+        return dict.fromkeys(stamps)
+
+    async def seek_to_end(*tps: TopicPartition) -> None:
+        ends.append(tps)
+
+    consumer.offsets_for_times = offsets_for_times  # type: ignore[attr-defined]
+    consumer.seek_to_end = seek_to_end  # type: ignore[attr-defined]
+    instance = instance_with(consumer)
+    await instance.seek((), (PartitionTimestamp("t", 1, 10**13),))
+    assert ends == [(TP1,)]
+    assert consumer.seeks == []

@@ -1,0 +1,174 @@
+"""The audit middleware and sink alone, with a fake producer at our own ProducerService seam."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import logging
+from collections.abc import Sequence
+
+import pytest
+
+from kafka_sidecar.config.model import KafkaConfig, ServiceConfig, SidecarConfig
+from kafka_sidecar.errors import KafkaUnavailable
+from kafka_sidecar.events import AdminAction, DeadLettered
+from kafka_sidecar.exchange import DELIVERED, PRODUCED, Exchange, HttpRequest, Produced, RecordOutcome, Reply
+from kafka_sidecar.kafka.producer import ProducerService
+from kafka_sidecar.records import ConsumedRecord, DeliveryReport, OutgoingRecord
+from kafka_sidecar.resources import Resources
+from kafka_sidecar.serdes.base import SerdeRegistry
+from kafka_sidecar_plugins.audit import AUDIT_SINK, AuditConfig, AuditHandler
+from kafka_sidecar_plugins.correlation_ids import CORRELATION, CorrelationIds
+from kafka_sidecar_plugins.metrics_registry import METRICS_REGISTRY, MetricsRegistry
+
+
+class FakeProducer(ProducerService):
+    def __init__(self, fail: bool = False, block: asyncio.Event | None = None) -> None:
+        super().__init__(KafkaConfig())
+        self.sent: list[OutgoingRecord] = []
+        self.fail = fail
+        self.block = block
+
+    async def send_batch(self, records: Sequence[OutgoingRecord]) -> list[DeliveryReport]:
+        if self.block is not None:
+            await self.block.wait()
+        if self.fail:
+            raise KafkaUnavailable("broker down")
+        self.sent.extend(records)
+        return [DeliveryReport(r.topic, 0, len(self.sent) - len(records) + i) for i, r in enumerate(records)]
+
+
+def make(producer: FakeProducer, **config: object) -> tuple[AuditHandler, Resources]:
+    sidecar_config = SidecarConfig(service=ServiceConfig(id="svc-1"))
+    res = Resources(sidecar_config, SerdeRegistry(), producer)
+    return AuditHandler(AuditConfig(**config), res), res  # type: ignore[arg-type]
+
+
+class Producing:
+    async def __call__(self, exchange: Exchange) -> Reply:
+        records = (
+            OutgoingRecord("orders", b"secret-key", b"VALUE-NEVER-AUDITED", (("X-Correlation-Id", b"per-record"),)),
+            OutgoingRecord("orders", None, b"VALUE-NEVER-AUDITED"),
+        )
+        reports = (DeliveryReport("orders", 2, 40), DeliveryReport("orders", None, None, 50003, "timed out"))
+        exchange.stash[PRODUCED] = Produced("orders", records, reports)
+        return Reply(207, {})
+
+
+def http_exchange() -> Exchange:
+    exchange = Exchange("http", "/producers/{topic}", HttpRequest("POST", "/producers/orders", "/producers/{topic}"))
+    exchange.stash[CORRELATION] = CorrelationIds("request-cid", "request-tid")
+    return exchange
+
+
+async def written(handler: AuditHandler) -> None:
+    assert await handler.sink.flushed(5), "audit records were not written in time"
+
+
+@pytest.mark.asyncio
+async def test_one_audit_record_per_produced_record_keyed_by_correlation_id() -> None:
+    producer = FakeProducer()
+    handler, _ = make(producer)
+    await handler.start()
+    try:
+        reply = await handler(http_exchange(), Producing())
+        assert reply.status == 207
+        await written(handler)
+    finally:
+        await handler.stop()
+    assert [r.topic for r in producer.sent] == ["sidecar-audit", "sidecar-audit"]
+    assert [r.key for r in producer.sent] == [b"per-record", b"request-cid"]
+    first, second = (json.loads(r.value or b"") for r in producer.sent)
+    assert first["auditType"] == "PRODUCER"
+    assert first["serviceId"] == "svc-1"
+    assert (first["topic"], first["partition"], first["offset"]) == ("orders", 2, 40)
+    assert first["correlationId"] == "per-record"
+    assert first["traceabilityId"] == "request-tid"
+    assert first["key"] == "sha256:" + hashlib.sha256(b"secret-key").hexdigest()
+    assert first["auditStatus"] == "SUCCESS"
+    assert second["auditStatus"] == "FAILURE"
+    assert second["error"] == "timed out"
+    assert second["key"] is None
+    assert all(b"VALUE-NEVER-AUDITED" not in (r.value or b"") for r in producer.sent)
+    assert all(b"secret-key" not in (r.value or b"") for r in producer.sent)
+
+
+def consumed(offset: int, cid: bytes | None = None) -> ConsumedRecord:
+    headers = (("X-Correlation-Id", cid),) if cid else ()
+    return ConsumedRecord("orders", 1, offset, 1, b"k", b"v", headers)
+
+
+class Delivering:
+    async def __call__(self, exchange: Exchange) -> Reply:
+        a, b = exchange.records
+        exchange.stash[DELIVERED] = (RecordOutcome(a, "SUCCESS"), RecordOutcome(b, "RETRY", "backend 503"))
+        return Reply(200)
+
+
+@pytest.mark.asyncio
+async def test_delivered_records_dead_letters_and_admin_actions_are_audited_to_the_log(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    handler, res = make(FakeProducer(), target="log", key="omit")
+    await handler.start()
+    try:
+        with caplog.at_level(logging.INFO, logger="kafka_sidecar.audit"):
+            await handler(Exchange("consumer", "c", records=(consumed(5, b"c-5"), consumed(6))), Delivering())
+            res.events.publish(DeadLettered(consumed(6), "orders.dlq", 0, 9, "poison", 3, "c", written=True))
+            res.events.publish(AdminAction("set-log-level", "root", "DEBUG", "127.0.0.1"))
+            await written(handler)
+    finally:
+        await handler.stop()
+    entries = [json.loads(r.getMessage()) for r in caplog.records if r.name == "kafka_sidecar.audit"]
+    kinds = [(e["auditType"], e["auditStatus"]) for e in entries]
+    assert kinds == [
+        ("REACTIVE_CONSUMER", "SUCCESS"),
+        ("REACTIVE_CONSUMER", "FAILURE"),
+        ("DEAD_LETTER", "SUCCESS"),
+        ("ADMIN", "SUCCESS"),
+    ]
+    assert entries[0]["correlationId"] == "c-5"
+    assert entries[0]["key"] is None
+    assert entries[1]["outcome"] == "RETRY"
+    assert entries[1]["error"] == "backend 503"
+    assert (entries[2]["topic"], entries[2]["partition"], entries[2]["offset"]) == ("orders.dlq", 0, 9)
+    assert entries[3]["action"] == "set-log-level root"
+
+
+@pytest.mark.asyncio
+async def test_a_failing_audit_target_never_fails_the_request_and_is_counted(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    handler, res = make(FakeProducer(fail=True))
+    res.services[METRICS_REGISTRY] = registry = MetricsRegistry()
+    await handler.start()
+    try:
+        reply = await handler(http_exchange(), Producing())
+        await written(handler)
+    finally:
+        await handler.stop()
+    assert reply.status == 207
+    assert handler.sink.failed == 2
+    assert any("audit" in m and "failed" in m for m in caplog.messages)
+    assert 'kafka_sidecar_audit_records_total{target="kafka",result="failed"} 2' in registry.render()
+
+
+@pytest.mark.asyncio
+async def test_a_full_queue_drops_and_counts_without_blocking_the_request() -> None:
+    gate = asyncio.Event()
+    handler, _ = make(FakeProducer(block=gate), queue_size=1)
+    await handler.start()
+    try:
+        for _ in range(3):
+            await asyncio.wait_for(handler(http_exchange(), Producing()), 1)
+        assert handler.sink.dropped >= 3
+    finally:
+        gate.set()
+        await handler.stop()
+
+
+def test_one_sink_per_sidecar() -> None:
+    first, res = make(FakeProducer())
+    second = AuditHandler(AuditConfig(), res)
+    assert res.services[AUDIT_SINK] is first.sink is second.sink

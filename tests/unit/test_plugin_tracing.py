@@ -1,0 +1,223 @@
+"""The tracing middleware alone: an SDK tracer provider with the in-memory exporter, fake terminals."""
+
+from __future__ import annotations
+
+import pytest
+from opentelemetry import propagate, trace
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import SpanKind, StatusCode
+
+from kafka_sidecar.config.model import KafkaConfig, SidecarConfig
+from kafka_sidecar.errors import KafkaUnavailable, ValidationFailed
+from kafka_sidecar.events import DeadLettered
+from kafka_sidecar.exchange import (
+    BACKEND_HEADERS,
+    DELIVERED,
+    OUTGOING_HEADERS,
+    PRODUCED,
+    Exchange,
+    HttpRequest,
+    Produced,
+    RecordOutcome,
+    Reply,
+)
+from kafka_sidecar.kafka.producer import ProducerService
+from kafka_sidecar.records import ConsumedRecord, DeliveryReport, OutgoingRecord
+from kafka_sidecar.resources import Resources
+from kafka_sidecar.serdes.base import SerdeRegistry
+from kafka_sidecar_plugins.tracing import TRACER_PROVIDER, TracingConfig, TracingHandler
+
+TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
+PARENT = f"00-{TRACE_ID}-00f067aa0ba902b7-01"
+
+
+@pytest.fixture
+def exporter() -> InMemorySpanExporter:
+    return InMemorySpanExporter()
+
+
+@pytest.fixture
+def resources(exporter: InMemorySpanExporter) -> Resources:
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    res = Resources(SidecarConfig(), SerdeRegistry(), ProducerService(KafkaConfig()))
+    res.services[TRACER_PROVIDER] = provider
+    return res
+
+
+def http_exchange(headers: dict[str, str]) -> Exchange:
+    request = HttpRequest("POST", "/producers/orders", "/producers/{topic}", {"topic": "orders"}, {}, headers, b"{}")
+    return Exchange("http", "/producers/{topic}", request)
+
+
+def by_name(exporter: InMemorySpanExporter) -> dict[str, ReadableSpan]:
+    return {span.name: span for span in exporter.get_finished_spans()}
+
+
+class ProducingTerminal:
+    def __init__(self, ok: bool = True) -> None:
+        self.ok = ok
+        self.trace_id_inside: int | None = None
+
+    async def __call__(self, exchange: Exchange) -> Reply:
+        self.trace_id_inside = trace.get_current_span().get_span_context().trace_id
+        shared = exchange.stash.get(OUTGOING_HEADERS) or []
+        record = OutgoingRecord("orders", None, b"v", tuple(shared))
+        report = DeliveryReport("orders", 1, 7) if self.ok else DeliveryReport("orders", None, None, 50003, "down")
+        exchange.stash[PRODUCED] = Produced("orders", (record,), (report,))
+        return Reply(200 if self.ok else 207, {})
+
+
+@pytest.mark.asyncio
+async def test_http_context_is_continued_and_injected_into_record_headers(
+    resources: Resources, exporter: InMemorySpanExporter
+) -> None:
+    handler = TracingHandler(TracingConfig(), resources)
+    terminal = ProducingTerminal()
+    exchange = http_exchange({"traceparent": PARENT, "tracestate": "vendor=x", "baggage": "tenant=acme"})
+    await handler(exchange, terminal)
+    spans = by_name(exporter)
+    server, send = spans["POST /producers/{topic}"], spans["send orders"]
+    assert server.kind is SpanKind.SERVER
+    assert send.kind is SpanKind.PRODUCER
+    assert f"{server.context.trace_id:032x}" == TRACE_ID
+    assert server.parent is not None
+    assert f"{server.parent.span_id:016x}" == "00f067aa0ba902b7"
+    assert send.parent is not None
+    assert send.parent.span_id == server.context.span_id
+    assert send.attributes is not None
+    assert send.attributes["messaging.system"] == "kafka"
+    assert send.attributes["messaging.destination.name"] == "orders"
+    assert send.attributes["messaging.kafka.offset"] == 7
+    headers = {name: value.decode() for name, value in exchange.stash[OUTGOING_HEADERS]}
+    assert headers["traceparent"] == f"00-{TRACE_ID}-{send.context.span_id:016x}-01"
+    assert headers["tracestate"] == "vendor=x"
+    assert headers["baggage"] == "tenant=acme"
+    assert terminal.trace_id_inside == send.context.trace_id
+
+
+@pytest.mark.asyncio
+async def test_unacknowledged_records_mark_the_produce_span_as_error(
+    resources: Resources, exporter: InMemorySpanExporter
+) -> None:
+    await TracingHandler(TracingConfig(), resources)(http_exchange({}), ProducingTerminal(ok=False))
+    send = by_name(exporter)["send orders"]
+    assert send.status.status_code is StatusCode.ERROR
+    assert send.attributes is not None
+    assert send.attributes["kafka_sidecar.records_failed"] == 1
+
+
+@pytest.mark.asyncio
+async def test_no_injection_when_switched_off(resources: Resources) -> None:
+    exchange = http_exchange({"traceparent": PARENT})
+    await TracingHandler(TracingConfig(inject_records=False), resources)(exchange, ProducingTerminal())
+    assert OUTGOING_HEADERS not in exchange.stash
+
+
+def consumed(offset: int, traceparent: str | None) -> ConsumedRecord:
+    headers = (("traceparent", traceparent.encode()),) if traceparent else ()
+    return ConsumedRecord("orders", 0, offset, 1, None, b"v", headers)
+
+
+class DeliveringTerminal:
+    async def __call__(self, exchange: Exchange) -> Reply:
+        exchange.stash[DELIVERED] = tuple(RecordOutcome(r, "SUCCESS") for r in exchange.records)
+        return Reply(200)
+
+
+@pytest.mark.asyncio
+async def test_consumer_span_continues_a_shared_producer_trace_and_feeds_the_backend(
+    resources: Resources, exporter: InMemorySpanExporter
+) -> None:
+    other = "00-4bf92f3577b34da6a3ce929d0e0e4736-1111111111111111-01"
+    exchange = Exchange("consumer", "orders-consumer", records=(consumed(1, PARENT), consumed(2, other)))
+    await TracingHandler(TracingConfig(), resources)(exchange, DeliveringTerminal())
+    span = by_name(exporter)["process orders"]
+    assert span.kind is SpanKind.CONSUMER
+    assert f"{span.context.trace_id:032x}" == TRACE_ID
+    assert [f"{link.context.span_id:016x}" for link in span.links] == ["00f067aa0ba902b7", "1111111111111111"]
+    assert span.attributes is not None
+    assert span.attributes["messaging.batch.message_count"] == 2
+    assert span.attributes["kafka_sidecar.delivered.success"] == 2
+    backend = exchange.stash[BACKEND_HEADERS]
+    assert backend["traceparent"] == f"00-{TRACE_ID}-{span.context.span_id:016x}-01"
+
+
+@pytest.mark.asyncio
+async def test_a_batch_from_different_traces_gets_a_new_root_linked_to_each(
+    resources: Resources, exporter: InMemorySpanExporter
+) -> None:
+    other = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+    exchange = Exchange("consumer", "c", records=(consumed(1, PARENT), consumed(2, other), consumed(3, None)))
+    await TracingHandler(TracingConfig(), resources)(exchange, DeliveringTerminal())
+    span = by_name(exporter)["process orders"]
+    assert span.parent is None
+    assert f"{span.context.trace_id:032x}" not in (TRACE_ID, "0af7651916cd43dd8448eb211c80319c")
+    assert len(span.links) == 2
+
+
+@pytest.mark.asyncio
+async def test_dead_letter_writes_get_a_producer_span_in_the_record_trace(
+    resources: Resources, exporter: InMemorySpanExporter
+) -> None:
+    TracingHandler(TracingConfig(), resources)
+    TracingHandler(TracingConfig(), resources)  # a second instance must not subscribe twice
+    event = DeadLettered(consumed(4, PARENT), "orders.dlq", None, None, "boom", 3, "c", written=False)
+    resources.events.publish(event)
+    spans = [s for s in exporter.get_finished_spans() if s.name == "send orders.dlq"]
+    assert len(spans) == 1
+    assert f"{spans[0].context.trace_id:032x}" == TRACE_ID
+    assert spans[0].status.status_code is StatusCode.ERROR
+
+
+def test_the_global_propagator_is_w3c() -> None:
+    carrier: dict[str, str] = {}
+    propagate.inject(carrier, propagate.extract({"traceparent": PARENT}))
+    assert carrier["traceparent"] == PARENT
+
+
+@pytest.mark.asyncio
+async def test_without_an_sdk_the_callers_context_still_reaches_records_and_backend() -> None:
+    res = Resources(SidecarConfig(), SerdeRegistry(), ProducerService(KafkaConfig()))
+    handler = TracingHandler(TracingConfig(), res)
+    exchange = http_exchange({"traceparent": PARENT})
+    terminal = ProducingTerminal()
+    await handler(exchange, terminal)
+    shared = exchange.stash[OUTGOING_HEADERS]
+    assert dict(shared)["traceparent"] == PARENT.encode()
+    assert terminal.trace_id_inside == int(TRACE_ID, 16)
+    untraced = http_exchange({})
+    await handler(untraced, ProducingTerminal())
+    assert OUTGOING_HEADERS not in untraced.stash
+    batch = Exchange("consumer", "c", records=(consumed(1, PARENT),))
+    await handler(batch, DeliveringTerminal())
+    assert batch.stash[BACKEND_HEADERS]["traceparent"] == PARENT
+
+
+class Rejecting:
+    def __init__(self, exc: Exception) -> None:
+        self.exc = exc
+
+    async def __call__(self, exchange: Exchange) -> Reply:
+        raise self.exc
+
+
+@pytest.mark.asyncio
+async def test_a_client_error_is_recorded_but_only_server_errors_mark_spans_as_error(
+    resources: Resources, exporter: InMemorySpanExporter
+) -> None:
+    handler = TracingHandler(TracingConfig(), resources)
+    with pytest.raises(ValidationFailed):
+        await handler(http_exchange({}), Rejecting(ValidationFailed("bad", field="records")))
+    spans = by_name(exporter)
+    server = spans["POST /producers/{topic}"]
+    assert server.status.status_code is StatusCode.UNSET
+    assert server.attributes is not None
+    assert server.attributes["http.response.status_code"] == 422
+    assert [event.name for event in server.events] == ["exception"]
+    exporter.clear()
+    with pytest.raises(KafkaUnavailable):
+        await handler(http_exchange({}), Rejecting(KafkaUnavailable("down")))
+    assert all(s.status.status_code is StatusCode.ERROR for s in exporter.get_finished_spans())

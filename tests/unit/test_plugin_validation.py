@@ -1,0 +1,150 @@
+"""The validation middleware alone, against the producer's described operation; fake terminal."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from kafka_sidecar.config.model import KafkaConfig, SidecarConfig
+from kafka_sidecar.errors import UnsupportedMediaType, ValidationFailed
+from kafka_sidecar.exchange import Exchange, HttpRequest, Reply
+from kafka_sidecar.kafka.producer import ProducerService
+from kafka_sidecar.resources import Resources
+from kafka_sidecar.serdes.base import SerdeRegistry
+from kafka_sidecar_handlers.producer_openapi import describe_produce
+from kafka_sidecar_plugins.openapi_document import DocumentBuilder, find_operation, openapi_path
+from kafka_sidecar_plugins.validation import OPENAPI_DOCUMENT, ValidationConfig, ValidationHandler
+
+ROUTES = ("/producers/{topic}", "/topics/{topic}/partitions/{partition}")
+ORDER_SCHEMA = {
+    "type": "object",
+    "required": ["id", "amount"],
+    "properties": {"id": {"type": "string"}, "amount": {"type": "number", "minimum": 0}},
+}
+
+
+def handler(**config: Any) -> ValidationHandler:
+    res = Resources(SidecarConfig(), SerdeRegistry(), ProducerService(KafkaConfig()))
+    builder = DocumentBuilder("t", "1")
+    for route in ROUTES:
+        operation = describe_produce(route, "POST")
+        assert operation is not None
+        builder.add(route, "POST", operation)
+    res.services[OPENAPI_DOCUMENT] = builder.document()
+    return ValidationHandler(ValidationConfig(**config), res)
+
+
+def exchange(
+    body: object, content_type: str | None = "application/json", route: str = ROUTES[0], **params: str
+) -> Exchange:
+    raw = body if isinstance(body, bytes) else json.dumps(body).encode()
+    headers = {"content-type": content_type} if content_type else {}
+    path_params = params or {"topic": "orders"}
+    request = HttpRequest("POST", "/x", route, path_params, {}, headers, raw)
+    return Exchange("http", route, request)
+
+
+class Terminal:
+    def __init__(self) -> None:
+        self.calls = 0
+
+    async def __call__(self, exchange: Exchange) -> Reply:
+        self.calls += 1
+        return Reply(200)
+
+
+async def rejected(h: ValidationHandler, ex: Exchange) -> ValidationFailed | UnsupportedMediaType:
+    terminal = Terminal()
+    with pytest.raises((ValidationFailed, UnsupportedMediaType)) as caught:
+        await h(ex, terminal)
+    assert terminal.calls == 0
+    assert isinstance(caught.value, ValidationFailed | UnsupportedMediaType)
+    return caught.value
+
+
+@pytest.mark.asyncio
+async def test_a_valid_request_reaches_the_terminal() -> None:
+    terminal = Terminal()
+    await handler()(exchange({"records": [{"key": "k", "value": {"a": 1}, "partition": 0}]}), terminal)
+    await handler()(exchange({"records": [{"value": 1}]}, content_type=None), terminal)
+    await handler()(exchange({"records": [{"value": "AA=="}]}, "application/vnd.kafka.binary.v2+json"), terminal)
+    assert terminal.calls == 3
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({}, "records"),
+        ({"records": []}, "records"),
+        ({"records": [{"value": 1}], "extra": 1}, "extra"),
+        ({"records": [{"value": 1}, {"value": 2, "partition": -1}]}, "records[1].partition"),
+        ({"records": [{"value": 1, "colour": "red"}]}, "records[0].colour"),
+        ({"records": [{"value": 1, "headers": {"h": 5}}]}, "records[0].headers.h"),
+        ({"records": [{"value": 1, "correlationId": ""}]}, "records[0].correlationId"),
+    ],
+)
+async def test_body_errors_name_the_field(body: object, field: str) -> None:
+    error = await rejected(handler(), exchange(body))
+    assert error.status == 422
+    assert error.field == field
+
+
+@pytest.mark.asyncio
+async def test_an_unaccepted_media_type_is_415() -> None:
+    error = await rejected(handler(), exchange({"records": [{"value": 1}]}, content_type="text/plain"))
+    assert error.status == 415
+    assert error.field == "Content-Type"
+
+
+@pytest.mark.asyncio
+async def test_parameters_are_checked() -> None:
+    ex = exchange({"records": [{"value": 1}]}, route=ROUTES[1], topic="orders", partition="x1")
+    assert (await rejected(handler(), ex)).field == "partition"
+    assert (await rejected(handler(), exchange({"records": [{"value": 1}]}, topic="bad topic!"))).field == "topic"
+
+
+@pytest.mark.asyncio
+async def test_invalid_json_is_422_on_body() -> None:
+    assert (await rejected(handler(), exchange(b"{nope"))).field == "body"
+
+
+@pytest.mark.asyncio
+async def test_per_topic_value_schemas_are_enforced_on_produce(tmp_path: Path) -> None:
+    schema_file = tmp_path / "order.json"
+    schema_file.write_text(json.dumps(ORDER_SCHEMA))
+    h = handler(topic_schemas={"orders": str(schema_file), "inline": json.dumps({"type": "integer"})})
+    good = {"records": [{"value": {"id": "a", "amount": 2}}]}
+    terminal = Terminal()
+    await h(exchange(good), terminal)
+    await h(exchange({"records": [{"value": "anything"}]}, topic="other"), terminal)
+    await h(exchange({"valueFormat": "binary", "records": [{"value": "AA=="}]}), terminal)
+    assert terminal.calls == 3
+    bad = {"records": [{"value": {"id": "a", "amount": 2}}, {"value": {"id": "b", "amount": -1}}]}
+    error = await rejected(h, exchange(bad))
+    assert error.field == "records[1].value.amount"
+    assert "orders" in error.detail
+    error = await rejected(h, exchange({"records": [{"value": {"amount": 1}}]}))
+    assert error.field == "records[0].value.id"
+    error = await rejected(h, exchange({"records": [{"value": "x"}]}, topic="inline"))
+    assert error.field == "records[0].value"
+
+
+def test_a_broken_topic_schema_fails_at_assembly() -> None:
+    with pytest.raises(ValueError, match="not valid JSON"):
+        handler(topic_schemas={"orders": "{not json"})
+
+
+@pytest.mark.asyncio
+async def test_consumer_exchanges_pass_untouched() -> None:
+    terminal = Terminal()
+    await handler()(Exchange("consumer", "c"), terminal)
+    assert terminal.calls == 1
+
+
+def test_starlette_converters_become_openapi_params() -> None:
+    assert openapi_path("/a/{id:int}/b/{name}") == "/a/{id}/b/{name}"
+    assert find_operation({"paths": {"/a/{id}": {"get": {"x": 1}}}}, "/a/{id:int}", "GET") == {"x": 1}
