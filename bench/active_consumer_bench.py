@@ -17,7 +17,6 @@ import argparse
 import asyncio
 import contextlib
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -30,6 +29,7 @@ import httpx
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from kafka_sidecar.testing import broker as harness
+from kafka_sidecar.testing.net import free_port
 
 CONFIG = """\
 server: {{host: 127.0.0.1, port: {port}}}
@@ -52,12 +52,6 @@ def bootstrap_servers() -> Iterator[str]:
         return
     with harness.KafkaBroker(harness.ensure_kafka_runtime(harness.DEFAULT_KAFKA_VERSION)) as broker:
         yield broker.bootstrap_servers
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 async def fill(bootstrap: str, topic: str, partitions: int, count: int, size: int) -> None:

@@ -12,7 +12,6 @@ import math
 import os
 import platform
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -21,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from kafka_sidecar.testing.broker import KafkaBroker, create_topic, ensure_kafka_runtime
+from kafka_sidecar.testing.net import free_port
 
 REPO = Path(__file__).resolve().parents[1]
 BOOTSTRAP_ENV = "KAFKA_SIDECAR_BOOTSTRAP"
@@ -46,13 +46,6 @@ async def new_topic(bootstrap: str, prefix: str, partitions: int) -> str:
     name = f"bench-{prefix}-{os.getpid()}-{time.monotonic_ns()}"
     await create_topic(bootstrap, name, partitions)
     return name
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def payload(size: int = KIB, index: int = 0) -> str:

@@ -19,7 +19,6 @@ import asyncio
 import json
 import multiprocessing
 import os
-import socket
 import sys
 import tempfile
 import time
@@ -32,13 +31,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 
 from kafka_sidecar.sidecar import Sidecar
 from kafka_sidecar.testing.broker import create_topic
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+from kafka_sidecar.testing.net import free_port as _free_port
 
 
 def _backend_process(port: int) -> None:
@@ -132,7 +125,7 @@ async def _sidecar_rate(bootstrap: str, topic: str, records: int, backend_port: 
                     first_count = delivered
                 if delivered >= records and all(w.last_committed == w.fetched_to for w in workers):
                     assert first is not None
-                    return (delivered - first_count) / (time.perf_counter() - first)
+                    return float((delivered - first_count) / (time.perf_counter() - first))
                 await asyncio.sleep(0.01)
         finally:
             await sidecar.stop()

@@ -21,6 +21,7 @@ from kafka_sidecar.kafka.producer import ERROR_KAFKA_RETRIABLE
 from kafka_sidecar.records import ConsumedRecord, DeliveryReport
 from kafka_sidecar.serdes.base import SerdeRegistry, SerializeContext
 from kafka_sidecar_handlers.active_requests import topic_name
+from kafka_sidecar_handlers.produce_request import parse_headers
 
 RESULT_FIELDS = frozenset(
     {"record", "processed", "stacktrace", "error", "correlationId", "traceabilityId", "key", "timestamp", "format"}
@@ -99,19 +100,6 @@ def _text(data: Mapping[str, Any], name: str, where: str) -> str | None:
     raise ValidationFailed(f"must be a string, got {value!r}", field=f"{where}.{name}")
 
 
-def _headers(raw: object, where: str) -> tuple[tuple[str, bytes], ...]:
-    if raw is None:
-        return ()
-    if not isinstance(raw, dict):
-        raise ValidationFailed("must be an object of header name to text value", field=where)
-    out = []
-    for name, value in raw.items():
-        if not isinstance(value, str):
-            raise ValidationFailed(f"header value must be a string, got {value!r}", field=f"{where}.{name}")
-        out.append((str(name), value.encode("utf-8")))
-    return tuple(out)
-
-
 async def build_letters(
     request: DeadLetterRequest, serdes: SerdeRegistry, default_format: str, suffix: str, consumer: str
 ) -> list[DeadLetter]:
@@ -125,7 +113,7 @@ async def build_letters(
         target = dead_letter_topic(topic, suffix)
         key_ser = await serde.serializer(SerializeContext(target, "key"))
         value_ser = await serde.serializer(SerializeContext(target, "value"))
-        headers = list(_headers(record.get("headers"), f"{rwhere}.headers"))
+        headers = list(parse_headers(record.get("headers"), f"{rwhere}.headers"))
         present = {name.lower() for name, _ in headers}
         for field_name, header in ID_HEADERS:
             value = _text(result, field_name, where)

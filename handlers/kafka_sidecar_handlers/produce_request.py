@@ -171,7 +171,7 @@ def _record(item: object, index: int) -> ProduceRecordIn:
         key=item.get("key"),
         value=item.get("value"),
         partition=partition,
-        headers=_headers(item.get("headers"), f"{where}.headers"),
+        headers=parse_headers(item.get("headers"), f"{where}.headers"),
         timestamp_ms=timestamp if timestamp is not None and timestamp > 0 else None,
         correlation_id=_id(item, "correlationId", where),
         traceability_id=_id(item, "traceabilityId", where),
@@ -185,7 +185,7 @@ def _id(item: Mapping[str, Any], name: str, where: str) -> str | None:
     raise ValidationFailed(f"must be a non-empty string, got {value!r}", field=f"{where}.{name}")
 
 
-def _headers(raw: object, where: str) -> tuple[tuple[str, bytes], ...]:
+def parse_headers(raw: object, where: str) -> tuple[tuple[str, bytes], ...]:
     """A map of text values (Java sidecar) or a v3 list of ``{name, value}`` with base64 values."""
     if raw is None:
         return ()

@@ -18,8 +18,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
-import contextlib
-import fcntl
 import os
 import re
 import shutil
@@ -31,12 +29,15 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from types import FrameType, TracebackType
 from typing import IO, Any, Final, Self
+
+from kafka_sidecar.testing.net import exclusive_lock as _exclusive_lock
+from kafka_sidecar.testing.net import free_port as _free_port
 
 __all__ = [
     "DEFAULT_KAFKA_VERSION",
@@ -157,18 +158,6 @@ def _tail(text: str, limit: int = _TAIL_CHARS) -> str:
     return text if len(text) <= limit else "...\n" + text[-limit:]
 
 
-@contextlib.contextmanager
-def _exclusive_lock(path: Path) -> Iterator[None]:
-    """An inter-process lock, so parallel test processes do not download into the same dir."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("a+b") as handle:
-        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
-
-
 def _runtime_complete(version_dir: Path, libs: Path, version: str) -> bool:
     return (version_dir / _MARKER_NAME).is_file() and (libs / f"kafka_2.13-{version}.jar").is_file()
 
@@ -273,13 +262,6 @@ class Listener:
             )
         if not 0 <= self.port <= 65535:
             raise ValueError(f"bad port {self.port}")
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((LOOPBACK, 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def _pick_ports(count: int, taken: set[int]) -> list[int]:

@@ -14,11 +14,9 @@ from Central); 3.3.x is complete but needs Java 21+, so a JDK 21+ is looked up b
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import os
 import re
 import shutil
-import socket
 import subprocess
 import tarfile
 import time
@@ -28,6 +26,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from kafka_sidecar.testing.broker import MissingToolError, default_cache_dir, find_maven
+from kafka_sidecar.testing.net import exclusive_lock as _exclusive_lock
+from kafka_sidecar.testing.net import free_port as _free_port
 
 APICURIO_VERSION = "3.3.3"
 CCOMPAT_PATH = "/apis/ccompat/v7"
@@ -100,24 +100,6 @@ def _download(version: str, base: Path) -> None:
     done = subprocess.run(command, capture_output=True, text=True, timeout=900, check=False)
     if done.returncode != 0 or not (base / f"apicurio-registry-app-{version}-all.tar.gz").is_file():
         raise RegistryStartError(f"mvn could not fetch Apicurio {version}: {done.stdout[-2000:]}{done.stderr[-2000:]}")
-
-
-@contextlib.contextmanager
-def _exclusive_lock(path: Path) -> Iterator[None]:
-    """Parallel test processes must not unpack into the same folder."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("a+b") as handle:
-        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _ready(url: str) -> bool:

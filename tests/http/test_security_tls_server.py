@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import socket
 import ssl
 import time
 from pathlib import Path
@@ -13,16 +12,10 @@ import pytest
 
 from kafka_sidecar.server import serve_sidecar
 from kafka_sidecar.sidecar import Sidecar
+from kafka_sidecar.testing.net import free_port
 from kafka_sidecar.testing.pki import make_ca
 
 ADMIN_TOKEN = "tls-admin-token-0123456789"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 async def wait_listening(port: int, timeout: float = 10.0) -> None:

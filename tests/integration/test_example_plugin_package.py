@@ -12,7 +12,6 @@ import importlib.util
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -25,6 +24,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer
 from aiokafka.structs import TopicPartition
 
+from kafka_sidecar.testing.net import free_port as _free_port
 from kafka_sidecar.testing.pytest_plugin import TopicFactory
 
 REPO = Path(__file__).resolve().parents[2]
@@ -100,13 +100,6 @@ def test_handlers_lists_the_plugin_with_its_distribution(plugin_site: Path) -> N
     assert stamp, listing
     assert stamp[0][:3] == ["stamp", "middleware", "example_stamp"]
     assert "(kafka-sidecar-example-stamp 0.1.0)" in " ".join(stamp[0])
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def _wait_ready(process: subprocess.Popen[str], base_url: str, timeout: float) -> None:

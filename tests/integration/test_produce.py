@@ -6,6 +6,7 @@ import asyncio
 import base64
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -26,12 +27,12 @@ paths:
 """
 
 
-async def read_all(bootstrap: str, topic: str, expected: int, timeout: float = 20.0) -> list[object]:
+async def read_all(bootstrap: str, topic: str, expected: int, timeout: float = 20.0) -> list[Any]:
     consumer = AIOKafkaConsumer(
         topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", enable_auto_commit=False
     )
     await consumer.start()
-    records: list[object] = []
+    records: list[Any] = []
     try:
         async with asyncio.timeout(timeout):
             while len(records) < expected:
@@ -80,7 +81,7 @@ async def test_keyed_records_with_headers_arrive_byte_for_byte(
     assert all(o["error_code"] is None and isinstance(o["offset"], int) for o in offsets)
 
     consumed = await read_all(kafka_bootstrap, topic, 9)
-    by_key = {r.key: r for r in consumed}  # type: ignore[attr-defined]
+    by_key = {r.key: r for r in consumed}
     for i, sent in enumerate(records):
         got = by_key[f'"customer-{i}"'.encode()]  # json format: the key is a JSON string
         assert got.value == json.dumps(sent["value"], ensure_ascii=False, separators=(",", ":")).encode()
@@ -115,10 +116,10 @@ async def test_v2_binary_route_and_partition_path(
         assert missing.status_code == 404
         assert missing.json()["error_code"] == 40402
     (record,) = await read_all(kafka_bootstrap, topic, 1)
-    assert record.partition == 1  # type: ignore[attr-defined]
-    assert record.key == b"k"  # type: ignore[attr-defined]
-    assert record.value == raw  # type: ignore[attr-defined]
-    assert all(b"s3cret" not in value for _, value in record.headers)  # type: ignore[attr-defined]
+    assert record.partition == 1
+    assert record.key == b"k"
+    assert record.value == raw
+    assert all(b"s3cret" not in value for _, value in record.headers)
 
 
 async def test_a_bad_record_rejects_the_whole_batch_and_nothing_is_produced(

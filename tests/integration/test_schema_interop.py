@@ -68,7 +68,7 @@ async def test_strip_avro_unions_option(kafka_bootstrap: str, schema_registry_ur
     data = serialize({"sensor": "s1", "value": 2.5, "raw": b"", "day": dt.date(2024, 1, 1)}, ctx(topic))
     options = "  strip_avro_unions: true\n"
     async with schema_sidecar(kafka_bootstrap, schema_registry_url, tmp_path, options) as rs:
-        decoded = await rs.sidecar.resources.serdes.get("avro", field="format").decode(data, topic, "value")
+        decoded: Any = await rs.sidecar.resources.serdes.get("avro", field="format").decode(data, topic, "value")
     assert decoded["value"] == 2.5
 
 

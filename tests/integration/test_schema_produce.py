@@ -154,7 +154,7 @@ async def test_schema_evolution_and_lookup_by_id_version_and_latest(
         assert latest.json()["value_schema_id"] == v2_id
         records = await read_raw(kafka_bootstrap, topic, 5)
         serde = rs.sidecar.resources.serdes.get("avro", field="valueFormat")
-        decoded = [await serde.decode(r.value, topic, "value") for r in records]
+        decoded: list[Any] = [await serde.decode(r.value, topic, "value") for r in records]
     assert "channel" not in decoded[0]
     assert decoded[1]["channel"] == "app"
     assert decoded[3]["channel"] == "web"  # default filled from the v2 schema on produce

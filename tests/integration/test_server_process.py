@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -11,6 +10,8 @@ from pathlib import Path
 
 import httpx
 import pytest
+
+from kafka_sidecar.testing.net import free_port
 
 CONFIG = """\
 server:
@@ -21,13 +22,6 @@ kafka:
 paths:
   - {path: "/producers/{topic}", method: POST, exec: [producer]}
 """
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def start(tmp_path: Path, **env: str) -> tuple[subprocess.Popen[bytes], Path]:

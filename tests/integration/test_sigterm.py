@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import socket
 import sys
 import time
 from pathlib import Path
@@ -14,6 +13,7 @@ import httpx
 import pytest
 from aiokafka import AIOKafkaConsumer
 
+from kafka_sidecar.testing.net import free_port
 from kafka_sidecar.testing.pytest_plugin import TopicFactory
 
 pytestmark = [pytest.mark.kafka, pytest.mark.asyncio]
@@ -28,13 +28,6 @@ kafka:
 paths:
   - {path: "/producers/{topic}", method: POST, exec: [producer]}
 """
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 async def wait_ready(base: str, process: asyncio.subprocess.Process, timeout: float = 30.0) -> None:

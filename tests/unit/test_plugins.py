@@ -96,7 +96,7 @@ def test_bad_registration_names_plugin_hook_and_definition() -> None:
     class Plugin:
         @hookimpl
         def kafka_sidecar_register_handlers(self, register: object) -> None:
-            register(HandlerSpec(name="bad", factory=object, config_type=BadConfig))  # type: ignore[operator]
+            register(HandlerSpec(name="bad", factory=object, config_type=BadConfig))  # type: ignore[operator, arg-type]
 
     with pytest.raises(
         PluginError, match=r"inline.*kafka_sidecar_register_handlers.*'bad' config_type must be a dataclass"

@@ -8,7 +8,7 @@ from typing import Any, cast
 
 import pytest
 
-from kafka_sidecar.chain import LinkInfo, compile_chain
+from kafka_sidecar.chain import LinkInfo, Terminal, compile_chain
 from kafka_sidecar.deadletter import DeadLetter, DeadLetterWriter
 from kafka_sidecar.errors import UpstreamUnavailable
 from kafka_sidecar.exchange import DELIVERED, DeliveryStatus, Exchange, RecordOutcome, Reply
@@ -44,7 +44,7 @@ def _records(values: Sequence[bytes]) -> list[ConsumedRecord]:
 
 
 def _context(terminal: Callable[[Exchange], Any], dead_letters: FakeDeadLetters, **kw: Any) -> DeliveryContext:
-    chain = compile_chain("c", [], (LinkInfo("backend", "fake"), terminal))
+    chain = compile_chain("c", [], (LinkInfo("backend", "fake"), cast("Terminal", terminal)))
 
     async def healthy() -> None:
         return None

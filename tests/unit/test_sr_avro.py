@@ -75,7 +75,7 @@ def test_body_is_plain_schemaless_avro() -> None:
     body = AvroFormat().encode(schema, {**VALUE, "extra": {"map": {"x": 1.5}}}, "v")
     import io
 
-    decoded = fastavro.schemaless_reader(io.BytesIO(body), fastavro.parse_schema(ORDER), None)
+    decoded: Any = fastavro.schemaless_reader(io.BytesIO(body), fastavro.parse_schema(ORDER), None)
     assert decoded["extra"] == {"x": 1.5}
     assert decoded["id"] == 7
 
@@ -84,7 +84,8 @@ def test_defaults_fill_missing_optional_fields() -> None:
     fmt = AvroFormat()
     schema = parsed(ORDER)
     value = {k: v for k, v in VALUE.items() if k not in ("note", "extra")}
-    assert fmt.decode(schema, memoryview(fmt.encode(schema, value, "v")))["note"] is None
+    decoded: Any = fmt.decode(schema, memoryview(fmt.encode(schema, value, "v")))
+    assert decoded["note"] is None
 
 
 @pytest.mark.parametrize(

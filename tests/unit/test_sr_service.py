@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import json
+from typing import Any
 
 import httpx
 import pytest
@@ -158,7 +159,7 @@ async def test_not_found_paths_name_the_request_field() -> None:
     double = Double()
     double.add("orders-value", RECORD)
     svc = service(double)
-    cases = [
+    cases: list[tuple[dict[str, Any], str]] = [
         ({"schema_id": 99}, "valueSchemaId"),
         ({"version": 5}, "valueSchemaVersion"),
         ({"subject": "nope"}, "valueSchema"),

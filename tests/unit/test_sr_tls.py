@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import shutil
-import socket
 import ssl
 import subprocess
 from collections.abc import AsyncIterator
@@ -24,6 +23,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from kafka_sidecar.errors import UpstreamUnavailable
+from kafka_sidecar.testing.net import free_port as _free_port
 from kafka_sidecar_plugins.sr_client import SchemaRegistryClient
 from kafka_sidecar_plugins.sr_config import SchemaRegistryConfig
 
@@ -84,12 +84,6 @@ def make_pki(directory: Path) -> None:
             "san.ext",
             cwd=directory,
         )
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @asynccontextmanager
