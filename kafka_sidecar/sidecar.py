@@ -82,6 +82,16 @@ class Sidecar:
             build_blueprint(path, env=env, extra_plugin_dirs=tuple(extra_plugin_dirs), extra_plugins=extra_plugins)
         )
 
+    def chain_for(self, method: str, path: str) -> Chain:
+        """The compiled chain serving ``method path``, the route template as written in ``chains.yml``.
+
+        For embedding: await ``chain(Exchange("http", path, HttpRequest(...)))`` to run a route in-process.
+        """
+        for route in self.routes:
+            if route.plan.path == path and method.upper() in route.plan.methods:
+                return route.chain
+        raise LookupError(f"no route {method.upper()} {path} in {self.blueprint.file}")
+
     def _links(self, names: tuple[str, ...]) -> tuple[list[tuple[LinkInfo, Handler]], tuple[LinkInfo, Terminal]]:
         infos = [LinkInfo(name, self.blueprint.handlers[name].spec.name) for name in names]
         middleware = [(info, _as_handler(self.instances[info.name])) for info in infos[:-1]]

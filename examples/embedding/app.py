@@ -42,14 +42,6 @@ def load_sidecar(config: Path = HERE / "chains.yml", env: Mapping[str, str] | No
     return Sidecar.from_file(config, env=env)
 
 
-def find_chain(sidecar: Sidecar, path: str, method: str = "POST") -> Chain:
-    """The compiled chain serving ``method path`` (a route template as written in chains.yml)."""
-    for route in sidecar.routes:
-        if route.plan.path == path and method.upper() in route.plan.methods:
-            return route.chain
-    raise LookupError(f"chains.yml has no route {method} {path}")
-
-
 async def produce_in_process(chain: Chain, topic: str, records: Sequence[Mapping[str, object]]) -> Reply:
     """Run the producer chain without HTTP: one exchange carrying the whole batch.
 
@@ -71,7 +63,7 @@ async def produce_in_process(chain: Chain, topic: str, records: Sequence[Mapping
 
 def build_app(sidecar: Sidecar, *, orders_topic: str = "orders", prefix: str = "/kafka") -> Starlette:
     """The host service: its own routes, plus the sidecar mounted under ``prefix``."""
-    produce = find_chain(sidecar, PRODUCE_ROUTE)
+    produce = sidecar.chain_for("POST", PRODUCE_ROUTE)
 
     async def place_order(request: Request) -> Response:
         try:

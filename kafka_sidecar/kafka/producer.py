@@ -159,6 +159,11 @@ class ProducerService:
         try:
             partitions: set[int] = await asyncio.wait_for(producer.partitions_for(topic), self._timeout_s + 1)
         except kafka_errors.UnknownTopicOrPartitionError as exc:
+            # aiokafka says "unknown topic" whenever it has no metadata for it, a broker it cannot reach
+            # included: only a broker that answers can tell us a topic is missing.
+            unreachable = await self.probe(self._kafka.connect_timeout_ms / 1000)
+            if unreachable is not None:
+                raise KafkaUnavailable(f"no metadata for topic {topic!r}: {unreachable}") from exc
             raise NotFound(f"topic {topic!r} does not exist", field="topic", v2_error_code=40401) from exc
         except kafka_errors.TopicAuthorizationFailedError as exc:
             raise NotFound(f"topic {topic!r} is not accessible: not authorized", field="topic") from exc

@@ -24,6 +24,7 @@ from kafka_sidecar.exchange import Exchange, HttpRequest, Reply
 from kafka_sidecar.resources import Resources
 from kafka_sidecar.stash import StashKey
 from kafka_sidecar_plugins.openapi_document import find_operation
+from kafka_sidecar_plugins.validation_compile import compile_check
 
 log = logging.getLogger(__name__)
 OPENAPI_DOCUMENT: StashKey[Mapping[str, Any]] = StashKey("openapi.document")
@@ -66,38 +67,73 @@ def _prefixed(prefix: str, name: str) -> str:
     return f"{prefix}{name}" if name.startswith("[") else f"{prefix}.{name}"
 
 
-def _load_schema(topic: str, source: str) -> Draft202012Validator:
+class Schema:
+    """One JSON Schema, checked fast; jsonschema runs only to describe a failure."""
+
+    __slots__ = ("_fast", "validator")
+
+    def __init__(self, schema: Mapping[str, Any] | bool) -> None:
+        self.validator = Draft202012Validator(schema)
+        self._fast = compile_check(schema)
+
+    @property
+    def schema(self) -> Mapping[str, Any] | bool:
+        schema: Mapping[str, Any] | bool = self.validator.schema
+        return schema
+
+    def error(self, instance: object) -> ValidationError | None:
+        """The best error for an invalid instance; ``None`` when it is valid."""
+        if self._fast is not None and self._fast(instance):
+            return None
+        return best_match(self.validator.iter_errors(instance))
+
+
+def _load_schema(topic: str, source: str) -> Schema:
     text = source if source.lstrip().startswith("{") else Path(source).read_text(encoding="utf-8")
     try:
         schema = json.loads(text)
     except ValueError as exc:
         raise ValueError(f"topic_schemas[{topic!r}] is not valid JSON: {exc}") from exc
     Draft202012Validator.check_schema(schema)
-    return Draft202012Validator(schema)
+    return Schema(schema)
 
 
 class _Operation:
     def __init__(self, operation: Mapping[str, Any]) -> None:
-        self.parameters: list[tuple[str, str, bool, Draft202012Validator]] = [
-            (p["name"], p.get("in", "query"), bool(p.get("required")), Draft202012Validator(p.get("schema", {})))
+        # (name, where, key to look up, required, schema); parameters of unknown location are never present
+        self.parameters: list[tuple[str, str, str, bool, Schema]] = [
+            (
+                p["name"],
+                where,
+                p["name"].lower() if where == "header" else p["name"],
+                bool(p.get("required")),
+                Schema(p.get("schema", {})),
+            )
             for p in operation.get("parameters", ())
             if isinstance(p, Mapping) and "name" in p
+            for where in (p.get("in", "query"),)
         ]
         body = operation.get("requestBody") or {}
         self.body_required = bool(body.get("required"))
-        self.media: dict[str, Draft202012Validator] = {
-            media: Draft202012Validator(spec.get("schema", {})) for media, spec in (body.get("content") or {}).items()
+        self.media: dict[str, Schema] = {
+            media: Schema(spec.get("schema", {})) for media, spec in (body.get("content") or {}).items()
         }
 
     def check_parameters(self, request: HttpRequest) -> None:
-        for name, where, required, validator in self.parameters:
-            source = {"path": request.path_params, "query": request.query, "header": request.headers}.get(where, {})
-            raw = source.get(name.lower() if where == "header" else name)
+        for name, where, key, required, schema in self.parameters:
+            if where == "path":
+                raw = request.path_params.get(key)
+            elif where == "query":
+                raw = request.query.get(key)
+            elif where == "header":
+                raw = request.headers.get(key)
+            else:
+                raw = None
             if raw is None:
                 if required:
                     raise ValidationFailed(f"{where} parameter {name!r} is required", field=name)
                 continue
-            error = best_match(validator.iter_errors(_coerce(raw, validator.schema)))
+            error = schema.error(_coerce(raw, schema.schema))
             if error is not None:
                 raise ValidationFailed(f"{where} parameter {name!r}: {error.message}", field=name)
 
@@ -121,7 +157,7 @@ class _Operation:
             return
         if media is None or not media.endswith("json"):
             return
-        error = best_match(self.media[media].iter_errors(exchange.json_body()))
+        error = self.media[media].error(exchange.json_body())
         if error is not None:
             raise ValidationFailed(error.message, field=field_name(error) or "body")
 
@@ -178,7 +214,7 @@ class ValidationHandler:
             self._check_values(exchange, self._topics[topic], topic)
         return await call_next(exchange)
 
-    def _check_values(self, exchange: Exchange, validator: Draft202012Validator, topic: str) -> None:
+    def _check_values(self, exchange: Exchange, schema: Schema, topic: str) -> None:
         body = exchange.json_body()
         if not isinstance(body, dict) or not isinstance(body.get("records"), list):
             return
@@ -192,7 +228,7 @@ class ValidationHandler:
         for index, record in enumerate(records):
             if not isinstance(record, dict):
                 continue
-            error = best_match(validator.iter_errors(record.get("value")))
+            error = schema.error(record.get("value"))
             if error is not None:
                 raise ValidationFailed(
                     f"value does not match the schema of topic {topic!r}: {error.message}",

@@ -26,8 +26,8 @@ paths:
 
 @pytest.fixture
 def private_broker(kafka_bootstrap: str) -> Iterator[KafkaBroker]:
-    """A broker of this test's own, so stopping it disturbs no other test."""
-    broker = KafkaBroker(ensure_kafka_runtime())
+    """A broker of this test's own (topics are not auto-created), so stopping it disturbs no other test."""
+    broker = KafkaBroker(ensure_kafka_runtime(), extra_properties={"auto.create.topics.enable": "false"})
     broker.start()
     try:
         yield broker
@@ -36,7 +36,7 @@ def private_broker(kafka_bootstrap: str) -> Iterator[KafkaBroker]:
 
 
 @pytest.mark.asyncio
-async def test_produce_is_503_within_the_timeout_once_the_broker_is_gone(
+async def test_unknown_topic_is_404_then_broker_gone_is_503_both_within_the_timeout(
     tmp_path: Path, private_broker: KafkaBroker
 ) -> None:
     bootstrap = private_broker.bootstrap_servers
@@ -44,6 +44,12 @@ async def test_produce_is_503_within_the_timeout_once_the_broker_is_gone(
     async with running_sidecar(CONFIG, tmp_path, env={"KAFKA_BOOTSTRAP_SERVERS": bootstrap}) as running:
         ok = await running.client.post("/producers/gone", json={"records": [{"value": 1}]})
         assert ok.status_code == 200
+        started = time.monotonic()
+        unknown = await running.client.post("/producers/never-created", json={"records": [{"value": 1}]})
+        assert unknown.status_code == 404, unknown.text
+        assert unknown.json()["field"] == "topic"
+        assert unknown.json()["error_code"] == 40401
+        assert time.monotonic() - started < 3.0 + 3.0
         private_broker.stop()
         started = time.monotonic()
         response = await running.client.post("/producers/gone", json={"records": [{"value": 2}]})

@@ -110,7 +110,7 @@ async def test_produce_in_process_returns_the_chain_reply(topic_factory: TopicFa
     await sidecar.start()
     try:
         assert await sidecar.resources.producer.wait_connected(30)
-        chain = example.find_chain(sidecar, "/producers/{topic}")
+        chain = sidecar.chain_for("POST", "/producers/{topic}")
         reply = await example.produce_in_process(chain, topic, [{"key": "k", "value": [1, 2]}])
         invalid = await example.produce_in_process(chain, topic, [{"key": "k", "value": 1, "partition": 7}])
     finally:

@@ -103,3 +103,31 @@ def test_compiled_chain_is_frozen() -> None:
     chain = compile_chain("c", [], (info("t"), Terminal()))
     with pytest.raises(AttributeError):
         chain.name = "other"
+
+
+@pytest.mark.asyncio
+async def test_context_variables_set_by_middleware_survive_every_await() -> None:
+    import asyncio
+    import contextvars
+
+    current: contextvars.ContextVar[str] = contextvars.ContextVar("current", default="unset")
+    seen: list[str] = []
+
+    class SetsContext:
+        async def __call__(self, exchange: Exchange, call_next: Next) -> Reply:
+            token = current.set("exchange-1")
+            try:
+                return await call_next(exchange)
+            finally:
+                current.reset(token)
+
+    class ReadsAfterAwait:
+        async def __call__(self, exchange: Exchange) -> Reply:
+            await asyncio.sleep(0)
+            seen.append(current.get())
+            return Reply()
+
+    chain = compile_chain("c", [(info("s"), SetsContext())], (info("r"), ReadsAfterAwait()))
+    await chain(Exchange("consumer", "c"))
+    assert seen == ["exchange-1"]
+    assert current.get() == "unset"
