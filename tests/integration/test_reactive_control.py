@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -14,14 +13,15 @@ import pytest
 from starlette.responses import Response
 from test_reactive_support import (
     Backend,
-    committed,
     end_offsets,
     json_values,
+    new_group,
     produce,
     read_all,
     serving,
     sidecar_yaml,
     statuses,
+    wait_committed,
     wait_for,
 )
 
@@ -30,21 +30,6 @@ from kafka_sidecar.testing.sidecar import running_sidecar
 
 pytestmark = [pytest.mark.kafka, pytest.mark.asyncio]
 BASE = "/admin/consumers/reactive/orders"
-
-
-def _group() -> str:
-    return f"g-{uuid.uuid4().hex[:8]}"
-
-
-async def _committed_is(bootstrap: str, group: str, want: dict[int, int], timeout: float = 20) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
-    last: dict[int, int] = {}
-    while asyncio.get_running_loop().time() < deadline:
-        last = await committed(bootstrap, group)
-        if last == want:
-            return
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"committed {last}, wanted {want}")
 
 
 async def _stays(condition: Callable[[], bool], seconds: float) -> None:
@@ -57,20 +42,20 @@ async def _stays(condition: Callable[[], bool], seconds: float) -> None:
 
 async def test_pause_resume_partitions_and_lag(kafka_bootstrap: str, topic_factory: Any, tmp_path: Path) -> None:
     topic = await topic_factory.create(partitions=2)
-    group = _group()
+    group = new_group()
     backend = Backend()
     env = {"KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap}
     async with serving(backend), running_sidecar(sidecar_yaml(topic, group, backend), tmp_path, env=env) as rs:
         actions: list[AdminAction] = []
         rs.sidecar.resources.events.subscribe(AdminAction, actions.append)
         await produce(kafka_bootstrap, topic, json_values(4))
-        await _committed_is(kafka_bootstrap, group, {0: 2, 1: 2})
+        await wait_committed(kafka_bootstrap, group, {0: 2, 1: 2}, exact=True)
 
         reply = await rs.client.post(f"{BASE}/pause", json={"partitions": [{"topic": topic, "partition": 0}]})
         assert reply.status_code == 200, reply.text
         assert reply.json()["partitions"] == [{"topic": topic, "partition": 0}]
         await produce(kafka_bootstrap, topic, json_values(10, start=4))  # 5 to each partition
-        await _committed_is(kafka_bootstrap, group, {0: 2, 1: 7})  # partition 1 keeps flowing
+        await wait_committed(kafka_bootstrap, group, {0: 2, 1: 7}, exact=True)  # partition 1 keeps flowing
         await _stays(lambda: max(backend.offsets()[0]) == 1, 1.0)  # partition 0 does not
         status = (await rs.client.get(BASE)).json()
         p0 = next(p for p in status["partitions"] if p["partition"] == 0)
@@ -81,7 +66,7 @@ async def test_pause_resume_partitions_and_lag(kafka_bootstrap: str, topic_facto
 
         reply = await rs.client.post(f"{BASE}/resume", json={"partitions": [{"topic": topic, "partition": 0}]})
         assert reply.status_code == 200
-        await _committed_is(kafka_bootstrap, group, {0: 7, 1: 7})
+        await wait_committed(kafka_bootstrap, group, {0: 7, 1: 7}, exact=True)
         assert backend.offsets()[0] == list(range(7))
 
         # whole-consumer pause
@@ -93,7 +78,7 @@ async def test_pause_resume_partitions_and_lag(kafka_bootstrap: str, topic_facto
         assert listing["consumers"][0]["paused"] is True
         assert sum(p["lag"] for p in listing["consumers"][0]["partitions"]) == 2
         assert (await rs.client.post(f"{BASE}/resume")).status_code == 200
-        await _committed_is(kafka_bootstrap, group, {0: 8, 1: 8})
+        await wait_committed(kafka_bootstrap, group, {0: 8, 1: 8}, exact=True)
 
         bad = await rs.client.post(f"{BASE}/pause", json={"partitions": [{"topic": topic, "partition": 9}]})
         assert bad.status_code == 422
@@ -107,20 +92,20 @@ async def test_pause_resume_partitions_and_lag(kafka_bootstrap: str, topic_facto
 
 async def test_seek_by_timestamp_and_beginning(kafka_bootstrap: str, topic_factory: Any, tmp_path: Path) -> None:
     topic = await topic_factory.create(partitions=1)
-    group = _group()
+    group = new_group()
     now = int(time.time() * 1000)
     await produce(kafka_bootstrap, topic, json_values(5), partition=0, timestamp_ms=now - 60_000)
     await produce(kafka_bootstrap, topic, json_values(5, start=5), partition=0, timestamp_ms=now - 30_000)
     backend = Backend()
     env = {"KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap}
     async with serving(backend), running_sidecar(sidecar_yaml(topic, group, backend), tmp_path, env=env) as rs:
-        await _committed_is(kafka_bootstrap, group, {0: 10})
+        await wait_committed(kafka_bootstrap, group, {0: 10}, exact=True)
         reply = await rs.client.post(f"{BASE}/seek", json={"timestamp": now - 45_000})
         assert reply.status_code == 200, reply.text
         assert reply.json()["partitions"] == [{"topic": topic, "partition": 0, "offset": 5}]
         await wait_for(lambda: len(backend.offsets()[0]) == 15, 20, "offsets 5..9 again")
         assert backend.offsets()[0] == [*range(10), *range(5, 10)]
-        await _committed_is(kafka_bootstrap, group, {0: 10})
+        await wait_committed(kafka_bootstrap, group, {0: 10}, exact=True)
 
         reply = await rs.client.post(f"{BASE}/seek", json={"position": "beginning"})
         assert reply.json()["partitions"][0]["offset"] == 0
@@ -136,7 +121,7 @@ async def test_seek_by_timestamp_and_beginning(kafka_bootstrap: str, topic_facto
 
 async def test_dead_letter_replay(kafka_bootstrap: str, topic_factory: Any, tmp_path: Path) -> None:
     topic = await topic_factory.create(partitions=1)
-    group = _group()
+    group = new_group()
     await produce(kafka_bootstrap, topic, json_values(6), partition=0)
     mode = {"value": "dlq-even"}
 
@@ -151,7 +136,7 @@ async def test_dead_letter_replay(kafka_bootstrap: str, topic_factory: Any, tmp_
     backend = Backend(reply=reply)
     env = {"KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap}
     async with serving(backend), running_sidecar(sidecar_yaml(topic, group, backend), tmp_path, env=env) as rs:
-        await _committed_is(kafka_bootstrap, group, {0: 6})
+        await wait_committed(kafka_bootstrap, group, {0: 6}, exact=True)
         dlq_topic = f"{topic}.dlq"
         assert len(await read_all(kafka_bootstrap, dlq_topic, 3)) == 3
 

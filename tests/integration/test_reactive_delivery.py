@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -15,11 +14,13 @@ from test_reactive_support import (
     committed,
     end_offsets,
     json_values,
+    new_group,
     produce,
     read_all,
     serving,
     sidecar_yaml,
     statuses,
+    wait_committed,
     wait_for,
 )
 
@@ -28,35 +29,23 @@ from kafka_sidecar.exchange import BACKEND_HEADERS, Exchange
 from kafka_sidecar.exchange import Reply as ChainReply
 from kafka_sidecar.hookspecs import hookimpl
 from kafka_sidecar.registry import HandlerSpec
+from kafka_sidecar.testing.leak_scan import SecretWatch
 from kafka_sidecar.testing.sidecar import running_sidecar
 
 pytestmark = [pytest.mark.kafka, pytest.mark.asyncio]
 
 
-def _group() -> str:
-    return f"g-{uuid.uuid4().hex[:8]}"
-
-
-async def _wait_committed(bootstrap: str, group: str, ends: dict[int, int], timeout: float = 20) -> None:
-    latest: dict[int, int] = {}
-
-    async def poll() -> bool:
-        nonlocal latest
-        latest = await committed(bootstrap, group)
-        return all(latest.get(p) == end for p, end in ends.items())
-
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not await poll():
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"committed {latest} never reached {ends}")
-        await asyncio.sleep(0.1)
+@pytest.fixture(autouse=True)
+def _watch_secrets(secret_watch: SecretWatch) -> None:
+    """Registers the backend token for the whole-run leak check (tests/zz_final)."""
+    secret_watch.add("s3cret")
 
 
 async def test_every_record_delivered_in_order_and_committed(
     kafka_bootstrap: str, topic_factory: Any, tmp_path: Path
 ) -> None:
     topic = await topic_factory.create(partitions=3)
-    group = _group()
+    group = new_group()
     await produce(kafka_bootstrap, topic, json_values(150))
     backend = Backend()
     env = {"KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap}
@@ -65,7 +54,7 @@ async def test_every_record_delivered_in_order_and_committed(
         await wait_for(lambda: len({(r["partition"], r["offset"]) for r in backend.records()}) >= 150, 30,
                        "150 distinct records")  # fmt: skip
         ends = await end_offsets(kafka_bootstrap, topic, 3)
-        await _wait_committed(kafka_bootstrap, group, ends)
+        await wait_committed(kafka_bootstrap, group, ends)
         status = (await rs.client.get("/admin/consumers/reactive/orders")).json()
     per_partition = backend.offsets()
     assert sorted(per_partition) == [0, 1, 2]
@@ -93,7 +82,7 @@ async def test_every_record_delivered_in_order_and_committed(
 
 async def test_mixed_statuses_dlq_and_drop(kafka_bootstrap: str, topic_factory: Any, tmp_path: Path) -> None:
     topic = await topic_factory.create(partitions=2)
-    group = _group()
+    group = new_group()
     values = json_values(40)
     await produce(kafka_bootstrap, topic, values, headers=[("trace", b"abc")])
     seen_retry: dict[tuple[int, int], int] = {}
@@ -119,7 +108,7 @@ async def test_mixed_statuses_dlq_and_drop(kafka_bootstrap: str, topic_factory: 
     async with serving(backend):
         async with running_sidecar(config, tmp_path, env=env):
             ends = await end_offsets(kafka_bootstrap, topic, 2)
-            await _wait_committed(kafka_bootstrap, group, ends)
+            await wait_committed(kafka_bootstrap, group, ends)
         # n=3 was retried until the policy gave up (3 attempts), then dead-lettered
         assert list(seen_retry.values()) == [3]
         dlq = await read_all(kafka_bootstrap, f"{topic}.dlq", 11)
@@ -142,7 +131,7 @@ async def test_mixed_statuses_dlq_and_drop(kafka_bootstrap: str, topic_factory: 
         async with running_sidecar(config, tmp_path, env=env):
             await wait_for(lambda: len(backend.calls) > calls_before, 20, "the new record")
             ends = await end_offsets(kafka_bootstrap, topic, 2)
-            await _wait_committed(kafka_bootstrap, group, ends)
+            await wait_committed(kafka_bootstrap, group, ends)
         redelivered = [r for call in backend.calls[calls_before:] for r in call["records"]]
         assert [r["value"]["n"] for r in redelivered] == [100]
 
@@ -173,7 +162,7 @@ async def test_java_style_reply_and_undecodable_records(
     kafka_bootstrap: str, topic_factory: Any, tmp_path: Path
 ) -> None:
     topic = await topic_factory.create(partitions=1)
-    group = _group()
+    group = new_group()
     await produce(kafka_bootstrap, topic, [b'{"n": 0}', b"\xffnot json", b'{"n": 2}', b'{"n": 3}'])
 
     async def reply(body: dict[str, Any]) -> Response:
@@ -189,7 +178,7 @@ async def test_java_style_reply_and_undecodable_records(
     config = sidecar_yaml(topic, group, backend, batch_max_wait_ms=300, request_format="java")
     config = config.replace("[orders-in]", "[stamp, orders-in]")
     async with serving(backend), running_sidecar(config, tmp_path, env=env, extra_plugins=[(stamp, "stamp")]):
-        await _wait_committed(kafka_bootstrap, group, {0: 4})
+        await wait_committed(kafka_bootstrap, group, {0: 4})
     assert [r["offset"] for r in backend.records()] == [0, 2, 3]  # the undecodable record never reached it
     assert all(call.get("java") for call in backend.calls)  # the Java sidecar's request: a bare array
     assert stamp.attempts == len(backend.calls) >= 1
@@ -206,7 +195,7 @@ async def test_key_mode_keeps_per_key_order_with_parallel_lanes(
     kafka_bootstrap: str, topic_factory: Any, tmp_path: Path
 ) -> None:
     topic = await topic_factory.create(partitions=1, prefix="keyed")
-    group = _group()
+    group = new_group()
     keys: list[bytes | None] = [f"k{n % 6}".encode() for n in range(60)]
     await produce(kafka_bootstrap, topic, json_values(60), partition=0, keys=keys)
     in_flight = 0
@@ -227,7 +216,7 @@ async def test_key_mode_keeps_per_key_order_with_parallel_lanes(
         batch_max_records=5,
     )  # fmt: skip
     async with serving(backend), running_sidecar(config, tmp_path, env=env):
-        await _wait_committed(kafka_bootstrap, group, {0: 60})
+        await wait_committed(kafka_bootstrap, group, {0: 60})
     assert most > 1, "key lanes never ran in parallel"
     per_key: dict[str, list[int]] = {}
     for record in backend.records():
@@ -242,7 +231,7 @@ async def test_stop_drains_the_in_flight_batch_and_commits(
     kafka_bootstrap: str, topic_factory: Any, tmp_path: Path
 ) -> None:
     topic = await topic_factory.create(partitions=1)
-    group = _group()
+    group = new_group()
     await produce(kafka_bootstrap, topic, json_values(8), partition=0)
     answering = asyncio.Event()
     release = asyncio.Event()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -13,11 +12,13 @@ from test_reactive_support import (
     Backend,
     committed,
     json_values,
+    new_group,
     produce,
     read_all,
     serving,
     sidecar_yaml,
     statuses,
+    wait_committed,
     wait_for,
 )
 
@@ -26,28 +27,13 @@ from kafka_sidecar.testing.sidecar import running_sidecar
 pytestmark = [pytest.mark.kafka, pytest.mark.asyncio]
 
 
-def _group() -> str:
-    return f"g-{uuid.uuid4().hex[:8]}"
-
-
-async def _committed_is(bootstrap: str, group: str, want: dict[int, int], timeout: float = 20) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
-    last: dict[int, int] = {}
-    while asyncio.get_running_loop().time() < deadline:
-        last = await committed(bootstrap, group)
-        if last == want:
-            return
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"committed {last}, wanted {want}")
-
-
 def _distinct(backend: Backend) -> set[tuple[int, int]]:
     return {(r["partition"], r["offset"]) for r in backend.records()}
 
 
 async def test_backend_down_then_up_loses_nothing(kafka_bootstrap: str, topic_factory: Any, tmp_path: Path) -> None:
     topic = await topic_factory.create(partitions=2)
-    group = _group()
+    group = new_group()
     await produce(kafka_bootstrap, topic, json_values(30))
     backend = Backend()
     env = {"KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap}
@@ -65,7 +51,7 @@ async def test_backend_down_then_up_loses_nothing(kafka_bootstrap: str, topic_fa
             await asyncio.sleep(0.05)
         assert await committed(kafka_bootstrap, group) == {}
         async with serving(backend):
-            await _committed_is(kafka_bootstrap, group, {0: 15, 1: 15})
+            await wait_committed(kafka_bootstrap, group, {0: 15, 1: 15}, exact=True)
             status = (await rs.client.get("/admin/consumers/reactive/orders")).json()
     assert len(_distinct(backend)) == 30
     assert all(p["dead_lettered"] == 0 for p in status["partitions"])
@@ -74,7 +60,7 @@ async def test_backend_down_then_up_loses_nothing(kafka_bootstrap: str, topic_fa
 
 async def test_slow_and_garbage_replies_are_retried(kafka_bootstrap: str, topic_factory: Any, tmp_path: Path) -> None:
     topic = await topic_factory.create(partitions=1)
-    group = _group()
+    group = new_group()
     await produce(kafka_bootstrap, topic, json_values(10))
     answers = iter(["slow", "garbage", "bad-status", "http500", "unknown-entry", "missing"])
 
@@ -101,7 +87,7 @@ async def test_slow_and_garbage_replies_are_retried(kafka_bootstrap: str, topic_
         retry={"max_attempts": 10, "initial_backoff_ms": 10, "max_backoff_ms": 20},
     )  # fmt: skip
     async with serving(backend), running_sidecar(config, tmp_path, env=env) as rs:
-        await _committed_is(kafka_bootstrap, group, {0: 10})
+        await wait_committed(kafka_bootstrap, group, {0: 10}, exact=True)
         status = (await rs.client.get("/admin/consumers/reactive/orders")).json()
     assert len(backend.calls) >= 7
     assert _distinct(backend) == {(0, n) for n in range(10)}
@@ -115,7 +101,7 @@ async def test_commit_never_passes_an_unfinished_record(
     kafka_bootstrap: str, topic_factory: Any, tmp_path: Path
 ) -> None:
     topic = await topic_factory.create(partitions=1)
-    group = _group()
+    group = new_group()
     await produce(kafka_bootstrap, topic, json_values(10))
     release = asyncio.Event()
     attempts_of_5 = 0
@@ -139,19 +125,19 @@ async def test_commit_never_passes_an_unfinished_record(
         retry={"max_attempts": 1000, "initial_backoff_ms": 20, "max_backoff_ms": 20, "jitter": 0},
     )  # fmt: skip
     async with serving(backend), running_sidecar(config, tmp_path, env=env):
-        await _committed_is(kafka_bootstrap, group, {0: 5})
+        await wait_committed(kafka_bootstrap, group, {0: 5}, exact=True)
         await wait_for(lambda: attempts_of_5 >= 10, 20, "offset 5 retried ten times")
         assert await committed(kafka_bootstrap, group) == {0: 5}  # 0..4 are done, 5 is not: never past it
         assert {r["offset"] for r in backend.records()} <= set(range(8))  # the next batch waits its turn
         release.set()
-        await _committed_is(kafka_bootstrap, group, {0: 10})
+        await wait_committed(kafka_bootstrap, group, {0: 10}, exact=True)
     assert sorted({r["offset"] for r in backend.records()}) == list(range(10))
     assert await read_all(kafka_bootstrap, f"{topic}.dlq", 1, timeout=1) == []
 
 
 async def test_unhealthy_backend_pauses_delivery(kafka_bootstrap: str, topic_factory: Any, tmp_path: Path) -> None:
     topic = await topic_factory.create(partitions=1)
-    group = _group()
+    group = new_group()
     await produce(kafka_bootstrap, topic, json_values(5))
     backend = Backend(healthy=False)
     env = {"KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap}
@@ -162,7 +148,7 @@ async def test_unhealthy_backend_pauses_delivery(kafka_bootstrap: str, topic_fac
         assert status["backend_healthy"] is False
         assert backend.calls == []
         backend.healthy = True
-        await _committed_is(kafka_bootstrap, group, {0: 5})
+        await wait_committed(kafka_bootstrap, group, {0: 5}, exact=True)
     assert [r["offset"] for r in backend.records()] == [0, 1, 2, 3, 4]
 
 
@@ -170,7 +156,7 @@ async def test_backpressure_pauses_fetching_instead_of_buffering(
     kafka_bootstrap: str, topic_factory: Any, tmp_path: Path
 ) -> None:
     topic = await topic_factory.create(partitions=1)
-    group = _group()
+    group = new_group()
     await produce(kafka_bootstrap, topic, json_values(200), partition=0)
     release = asyncio.Event()
 
@@ -199,5 +185,5 @@ async def test_backpressure_pauses_fetching_instead_of_buffering(
         assert partition["position"] <= 5 + 10 + 5
         assert len(backend.calls) == 1
         release.set()
-        await _committed_is(kafka_bootstrap, group, {0: 200})
+        await wait_committed(kafka_bootstrap, group, {0: 200}, exact=True)
     assert [r["offset"] for r in backend.records()] == list(range(200))

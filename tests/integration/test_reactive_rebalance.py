@@ -23,23 +23,13 @@ from test_reactive_support import (
     produce,
     serving,
     sidecar_yaml,
+    wait_committed,
     wait_for,
 )
 
 from kafka_sidecar.testing.sidecar import running_sidecar
 
 pytestmark = [pytest.mark.kafka, pytest.mark.asyncio]
-
-
-async def _all_committed(bootstrap: str, group: str, ends: dict[int, int], timeout: float = 30) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
-    last: dict[int, int] = {}
-    while asyncio.get_running_loop().time() < deadline:
-        last = await committed(bootstrap, group)
-        if all(last.get(p) == end for p, end in ends.items()):
-            return
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"committed {last}, wanted {ends}")
 
 
 def _check_order(backend: Backend, path: str) -> None:
@@ -80,7 +70,7 @@ async def test_two_sidecars_one_group_rebalance(kafka_bootstrap: str, topic_fact
             assert delivered_by_a < 400, "the rebalance came too late to land mid-stream"
             await produce(kafka_bootstrap, topic, json_values(200, start=400))
             ends = await end_offsets(kafka_bootstrap, topic, 4)
-            await _all_committed(kafka_bootstrap, group, ends)
+            await wait_committed(kafka_bootstrap, group, ends)
             status_b = (await rs_b.client.get("/admin/consumers/reactive/orders")).json()
     delivered = {(r["partition"], r["offset"]) for r in backend.records()}
     assert delivered == {(p, o) for p, end in ends.items() for o in range(end)}
@@ -145,7 +135,7 @@ async def test_sigkill_mid_batch_then_restart_redelivers(
         calls_at_kill = len(backend.calls)
         with _sidecar_process(config, kafka_bootstrap, log) as second:
             ends = await end_offsets(kafka_bootstrap, topic, 2)
-            await _all_committed(kafka_bootstrap, group, ends, timeout=60)
+            await wait_committed(kafka_bootstrap, group, ends, timeout=60)
             second.send_signal(signal.SIGTERM)
             assert await asyncio.to_thread(second.wait, 30) == 0, log.read_text()[-3000:]
     after = {(r["partition"], r["offset"]) for call in backend.calls[calls_at_kill:] for r in call["records"]}

@@ -9,6 +9,7 @@ import asyncio
 import json
 import socket
 import time
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -220,3 +221,23 @@ def statuses(body: dict[str, Any], decide: Callable[[dict[str, Any]], str]) -> R
         for r in body["records"]
     ]
     return Response(json.dumps({"statuses": entries}), media_type="application/json")
+
+
+def new_group() -> str:
+    """A consumer group name no other test uses."""
+    return f"g-{uuid.uuid4().hex[:8]}"
+
+
+async def wait_committed(
+    bootstrap: str, group: str, want: dict[int, int], timeout: float = 20, *, exact: bool = False
+) -> None:
+    """Wait until the group's committed offsets reach ``want`` (per partition; ``exact``: and nothing else)."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    latest: dict[int, int] = {}
+    while asyncio.get_running_loop().time() < deadline:
+        latest = await committed(bootstrap, group)
+        reached = latest == want if exact else all(latest.get(p) == end for p, end in want.items())
+        if reached:
+            return
+        await asyncio.sleep(0.1)  # polling a condition with a deadline
+    raise AssertionError(f"committed {latest}, wanted {want}")
