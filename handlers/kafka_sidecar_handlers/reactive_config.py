@@ -89,6 +89,9 @@ class ReactiveConsumerConfig:
     session_timeout_ms: int = field(default=10000, metadata=doc("Group session timeout."))
     heartbeat_interval_ms: int = field(default=3000, metadata=doc("Group heartbeat interval."))
     max_partition_fetch_bytes: int = field(default=1048576, metadata=doc("Fetch size per partition."))
+    lag_interval_ms: int = field(
+        default=5000, metadata=doc("How often lag is reported to the metrics plugin (when it is in a chain).")
+    )
 
     def __post_init__(self) -> None:
         if bool(self.topics) == bool(self.topic_pattern):
@@ -103,8 +106,8 @@ class ReactiveConsumerConfig:
         for name in ("batch_max_wait_ms", "drain_timeout_ms"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must not be negative")
-        if self.request_timeout_ms < 1 or self.health_interval_ms < 1:
-            raise ValueError("request_timeout_ms and health_interval_ms must be positive")
+        if self.request_timeout_ms < 1 or self.health_interval_ms < 1 or self.lag_interval_ms < 1:
+            raise ValueError("request_timeout_ms, health_interval_ms and lag_interval_ms must be positive")
         if not self.dead_letter_suffix:
             raise ValueError("dead_letter_suffix must not be empty")
 

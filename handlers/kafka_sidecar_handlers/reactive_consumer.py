@@ -39,9 +39,11 @@ from kafka_sidecar_handlers.reactive_delivery import (
     deliver_batch,
     record_id,
 )
+from kafka_sidecar_handlers.reactive_lag import LagReporter
 from kafka_sidecar_handlers.reactive_partition import BatchLimits, PartitionWorker
 from kafka_sidecar_handlers.reactive_replay import ReplayJob, parse_replay, run_replay
 from kafka_sidecar_handlers.reactive_runtime import ConsumerRuntime
+from kafka_sidecar_plugins.metrics_registry import METRICS_REGISTRY
 
 __all__ = ["ReactiveConsumer", "kafka_sidecar_register_handlers", "kafka_sidecar_routes"]
 
@@ -66,6 +68,7 @@ class ReactiveConsumer:
         self._dead_letters: DeadLetterWriter = resources.dead_letters
         self._partitions_for = resources.producer.partitions_for
         self.events = resources.events
+        self._services = resources.services
         self._key_serde = _serde(resources.serdes, config.key_format, "key_format")
         self._value_serde = _serde(resources.serdes, config.value_format, "value_format")
         self._chain: Chain | None = None
@@ -73,6 +76,7 @@ class ReactiveConsumer:
         self._healthy = asyncio.Event()
         self._health_task: asyncio.Task[None] | None = None
         self.runtime: ConsumerRuntime | None = None
+        self._lag: LagReporter | None = None
         self.replays: dict[str, ReplayJob] = {}
 
     # -- SourceTerminal --------------------------------------------------------------------------
@@ -96,6 +100,11 @@ class ReactiveConsumer:
         else:
             self._health_task = asyncio.create_task(self._watch_health(), name=f"reactive-{self.name}-health")
         self.runtime = ConsumerRuntime(self.name, config, self._sidecar.kafka, self._make_worker)
+        registry = self._services.get(METRICS_REGISTRY)  # present when a metrics handler is in some chain
+        if registry is not None:
+            self._lag = LagReporter(registry, self.name, self.runtime, config.lag_interval_ms / 1000)
+            self.runtime.on_forget = self._lag.forget
+            self._lag.start()
         self.runtime.start()
 
     async def stop(self) -> None:
@@ -104,8 +113,10 @@ class ReactiveConsumer:
                 job.task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await job.task
+        if self._lag is not None:
+            await self._lag.stop()
         if self.runtime is not None:
-            await self.runtime.stop()
+            await self.runtime.stop()  # forgets every partition's lag series on the way
         if self._health_task is not None:
             self._health_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -184,7 +195,10 @@ class ReactiveConsumer:
 
     def pause(self, partitions: list[PartitionRef] | None, paused: bool) -> list[PartitionRef]:
         runtime = self._require_runtime()
-        return runtime.set_paused(partitions, paused)
+        chosen = runtime.set_paused(partitions, paused)
+        if self._lag is not None:
+            self._lag.report_paused()
+        return chosen
 
     async def seek(self, request: SeekRequest) -> dict[PartitionRef, int]:
         return await self._require_runtime().seek(request)

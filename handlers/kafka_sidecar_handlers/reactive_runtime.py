@@ -67,6 +67,8 @@ class ConsumerRuntime(ConsumerRebalanceListener):  # type: ignore[misc]
         self._seeks: list[SeekRequest] = []
         self._tasks: list[asyncio.Task[None]] = []
         self._fetch_paused: set[TopicPartition] = set()
+        self.on_forget: Callable[[list[TopicPartition]], None] | None = None
+        """Called with partitions this consumer no longer owns (revoked, or stopping)."""
 
     # -- lifecycle -------------------------------------------------------------------------------
 
@@ -192,6 +194,8 @@ class ConsumerRuntime(ConsumerRebalanceListener):  # type: ignore[misc]
         for tp in partitions:
             self.workers.pop(tp, None)
             self._fetch_paused.discard(tp)
+        if self.on_forget is not None and partitions:
+            self.on_forget(partitions)
 
     # -- commits ---------------------------------------------------------------------------------
 

@@ -163,6 +163,7 @@ class TopicScan:
 async def scan_topics(bootstrap: str, needles: Sequence[Needle], *, timeout: float = 60.0) -> TopicScan:
     """Read every non-internal topic on ``bootstrap`` from the beginning to its current end offsets."""
     from aiokafka import AIOKafkaConsumer, TopicPartition
+    from aiokafka.admin import AIOKafkaAdminClient
 
     consumer = AIOKafkaConsumer(
         bootstrap_servers=bootstrap,
@@ -175,15 +176,20 @@ async def scan_topics(bootstrap: str, needles: Sequence[Needle], *, timeout: flo
     leaks: list[Leak] = []
     records = 0
     async with asyncio.timeout(timeout + 30):
+        admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=int(timeout * 1000))
+        await admin.start()
+        try:
+            described = [t for t in await admin.describe_topics() if not t.get("is_internal")]
+        finally:
+            await admin.close()
+        topics = tuple(sorted(str(t["topic"]) for t in described))
+        partitions = [TopicPartition(str(t["topic"]), int(p["partition"])) for t in described for p in t["partitions"]]
         await consumer.start()
         try:
-            topics = tuple(sorted(await consumer.topics()))
-            partitions = [
-                TopicPartition(topic, p) for topic in topics for p in sorted(consumer.partitions_for_topic(topic) or ())
-            ]
             consumer.assign(partitions)
             ends = await consumer.end_offsets(partitions) if partitions else {}
-            await consumer.seek_to_beginning(*partitions)
+            if partitions:
+                await consumer.seek_to_beginning(*partitions)
             pending = {tp for tp, end in ends.items() if end > 0}
             for tp in list(pending):
                 if await consumer.position(tp) >= ends[tp]:

@@ -8,13 +8,15 @@ logger, asynchronously; see :mod:`kafka_sidecar_plugins.audit_sink`.
 
 from __future__ import annotations
 
+import functools
 import logging
-from collections.abc import Callable, Sequence
+import time
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 from kafka_sidecar.chain import Next
 from kafka_sidecar.events import AdminAction, DeadLettered
-from kafka_sidecar.exchange import DELIVERED, PRODUCED, Exchange, Reply
+from kafka_sidecar.exchange import DELIVERED, PRODUCED, Exchange, Produced, RecordOutcome, Reply
 from kafka_sidecar.hookspecs import hookimpl
 from kafka_sidecar.records import ConsumedRecord
 from kafka_sidecar.registry import HandlerSpec
@@ -26,6 +28,7 @@ from kafka_sidecar_plugins.audit_sink import (
     AuditStatus,
     AuditTarget,
     AuditType,
+    DeferredRecords,
     KeyMode,
     audit_key,
 )
@@ -104,34 +107,49 @@ class AuditHandler:
         default_cid = ids.correlation_id if ids is not None and ids.correlation_id else None
         default_tid = ids.traceability_id if ids is not None else None
         produced = exchange.stash.get(PRODUCED)
-        if produced is not None and self._config.produced:
-            for record, report in zip(produced.records, produced.reports, strict=True):
-                ok = report.acknowledged
-                self.sink.submit(
-                    AuditRecord(
-                        "PRODUCER",
-                        self._service_id,
-                        "SUCCESS" if ok else "FAILURE",
-                        topic=record.topic,
-                        partition=report.partition,
-                        offset=report.offset,
-                        correlation_id=_header(record.headers, CORRELATION_HEADER) or default_cid,
-                        traceability_id=_header(record.headers, TRACEABILITY_HEADER) or default_tid,
-                        key=audit_key(record.key, self._config.key),
-                        error=None if ok else (report.error or f"error code {report.error_code}")[:MAX_ERROR_CHARS],
-                    )
-                )
-        if self._config.delivered:
-            for outcome in exchange.stash.get(DELIVERED) or ():
-                self.sink.submit(
-                    self._consumed(
-                        outcome.record,
-                        "REACTIVE_CONSUMER",
-                        "SUCCESS" if outcome.status in ("SUCCESS", "DROP") else "FAILURE",
-                        outcome=outcome.status,
-                        error=outcome.error,
-                    )
-                )
+        if produced is not None and self._config.produced and produced.records:
+            if len(produced.records) != len(produced.reports):
+                raise ValueError(f"{len(produced.records)} produced records but {len(produced.reports)} reports")
+            # The request path only enqueues; the writer task builds the records (and their ids, JSON).
+            build = functools.partial(self._produced, produced, default_cid, default_tid, int(time.time() * 1000))
+            self.sink.submit_deferred(DeferredRecords(len(produced.records), build))
+        outcomes = exchange.stash.get(DELIVERED) if self._config.delivered else None
+        if outcomes:
+            build = functools.partial(self._delivered, outcomes, int(time.time() * 1000))
+            self.sink.submit_deferred(DeferredRecords(len(outcomes), build))
+
+    def _delivered(self, outcomes: Sequence[RecordOutcome], timestamp_ms: int, count: int) -> Iterator[AuditRecord]:
+        """The audit records of the first ``count`` delivered records (run by the sink's writer task)."""
+        for outcome in outcomes[:count]:
+            yield self._consumed(
+                outcome.record,
+                "REACTIVE_CONSUMER",
+                "SUCCESS" if outcome.status in ("SUCCESS", "DROP") else "FAILURE",
+                outcome=outcome.status,
+                error=outcome.error,
+                timestamp_ms=timestamp_ms,
+            )
+
+    def _produced(
+        self, produced: Produced, default_cid: str | None, default_tid: str | None, timestamp_ms: int, count: int
+    ) -> Iterator[AuditRecord]:
+        """The audit records of the first ``count`` produced records (run by the sink's writer task)."""
+        key_mode, service_id = self._config.key, self._service_id
+        for record, report in zip(produced.records[:count], produced.reports[:count], strict=True):
+            ok = report.acknowledged
+            yield AuditRecord(
+                "PRODUCER",
+                service_id,
+                "SUCCESS" if ok else "FAILURE",
+                topic=record.topic,
+                partition=report.partition,
+                offset=report.offset,
+                correlation_id=_header(record.headers, CORRELATION_HEADER) or default_cid,
+                traceability_id=_header(record.headers, TRACEABILITY_HEADER) or default_tid,
+                key=audit_key(record.key, key_mode),
+                error=None if ok else (report.error or f"error code {report.error_code}")[:MAX_ERROR_CHARS],
+                timestamp_ms=timestamp_ms,
+            )
 
     def _consumed(
         self,
@@ -144,6 +162,7 @@ class AuditHandler:
         offset: int | None = None,
         outcome: str | None = None,
         error: str | None = None,
+        timestamp_ms: int = 0,
     ) -> AuditRecord:
         return AuditRecord(
             audit_type,
@@ -157,6 +176,7 @@ class AuditHandler:
             key=audit_key(record.key, self._config.key),
             outcome=outcome,
             error=error[:MAX_ERROR_CHARS] if error else None,
+            timestamp_ms=timestamp_ms,
         )
 
     def _dead_lettered(self, event: DeadLettered) -> None:

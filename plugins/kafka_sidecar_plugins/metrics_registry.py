@@ -11,6 +11,7 @@ when a ``metrics`` handler is in some chain) and report through it, for example:
     registry = resources.services.get(METRICS_REGISTRY)
     if registry is not None:
         registry.report_lag("orders-consumer", "orders", 3, lag=42)
+        registry.counter("my_plugin_things_total", "Things by result.", ("result",)).inc("ok")
 """
 
 from __future__ import annotations
@@ -58,6 +59,8 @@ class _Family:
         self._lock = threading.Lock()
 
     def _key(self, values: Sequence[str], store: Mapping[LabelValues, object]) -> LabelValues:
+        if type(values) is tuple and values in store:  # fast path: a series already seen
+            return values
         if len(values) != len(self.labels):
             raise ValueError(f"{self.name} takes labels {self.labels}, got {tuple(values)}")
         key = tuple(str(v) for v in values)
@@ -115,6 +118,11 @@ class Gauge(Counter):
         with self._lock:
             key = self._key(labels, self._values)
             self._values[key] = float(value)
+
+    def remove(self, *labels: str) -> None:
+        """Drop one series (absent from the output until set again)."""
+        with self._lock:
+            self._values.pop(tuple(str(v) for v in labels), None)
 
     def points(self) -> Iterator[tuple[dict[str, str], dict[str, float]]]:
         for key, value in sorted(self._values.items()):
@@ -178,6 +186,11 @@ class MetricsRegistry:
             "kafka_sidecar_consumer_lag", "Records behind the partition end.", ("consumer", "topic", "partition")
         )
         self.paused = self.gauge("kafka_sidecar_consumer_paused", "1 while a consumer is paused.", ("consumer",))
+        self.partition_paused = self.gauge(
+            "kafka_sidecar_consumer_partition_paused",
+            "1 while an operator has paused the partition, else 0.",
+            ("consumer", "topic", "partition"),
+        )
 
     def overflowed(self, name: str) -> None:
         if self._overflow is not None and name != self._overflow.name:
@@ -217,6 +230,14 @@ class MetricsRegistry:
 
     def report_paused(self, consumer: str, paused: bool) -> None:
         self.paused.set(consumer, value=1 if paused else 0)
+
+    def report_partition_paused(self, consumer: str, topic: str, partition: int, paused: bool) -> None:
+        self.partition_paused.set(consumer, topic, str(partition), value=1 if paused else 0)
+
+    def forget_partition(self, consumer: str, topic: str, partition: int) -> None:
+        """The partition is no longer assigned to ``consumer``: drop its lag and paused series."""
+        self.lag.remove(consumer, topic, str(partition))
+        self.partition_paused.remove(consumer, topic, str(partition))
 
     def render(self) -> str:
         """Prometheus text exposition format 0.0.4."""

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 from kafka_sidecar.hookspecs import hookimpl
 from kafka_sidecar.registry import ConfigSection
+from kafka_sidecar_plugins.metrics_registry import METRICS_REGISTRY
 from kafka_sidecar_plugins.sr_avro import AvroFormat
 from kafka_sidecar_plugins.sr_client import SchemaRegistryClient
 from kafka_sidecar_plugins.sr_config import SchemaRegistryConfig
@@ -55,7 +56,8 @@ def bind_serdes(sidecar: Sidecar) -> SchemaService | None:
     service: SchemaService | None = None
     problem = None
     if config.urls:
-        service = SchemaService(config, SchemaRegistryClient(config))
+        metrics = sidecar.resources.services.get(METRICS_REGISTRY)  # cache/error counters when metrics is on
+        service = SchemaService(config, SchemaRegistryClient(config), metrics)
         sidecar.resources.on_close(service.aclose)
     else:
         problem = "the avro, jsonschema and protobuf formats need a schema registry: set schema_registry.urls"

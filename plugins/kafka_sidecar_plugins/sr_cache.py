@@ -1,4 +1,9 @@
-"""Bounded in-memory caches for schemas: least-recently-used eviction, optional time-to-live."""
+"""Bounded in-memory caches for schemas: least-recently-used eviction, optional time-to-live.
+
+Each cache counts its hits and misses; ``observe`` (when set) is told each result as well
+(``"hit"``, ``"miss"``, or ``"stale"`` when an expired entry is served because the registry is down),
+which is how the schema service feeds the metrics plugin.
+"""
 
 from __future__ import annotations
 
@@ -23,24 +28,29 @@ class BoundedCache(Generic[K, V]):
         self._items: OrderedDict[K, tuple[float, V]] = OrderedDict()
         self.hits = 0
         self.misses = 0
+        self.observe: Callable[[str], None] | None = None
 
     def get(self, key: K) -> V | None:
         entry = self._items.get(key)
-        if entry is None:
-            self.misses += 1
-            return None
-        stored_at, value = entry
-        if self._ttl is not None and self._clock() - stored_at > self._ttl:
-            self.misses += 1  # kept for get_stale() until it is replaced or evicted
+        if entry is None or (self._ttl is not None and self._clock() - entry[0] > self._ttl):
+            self.misses += 1  # an expired entry is kept for get_stale() until it is replaced or evicted
+            if self.observe is not None:
+                self.observe("miss")
             return None
         self._items.move_to_end(key)
         self.hits += 1
-        return value
+        if self.observe is not None:
+            self.observe("hit")
+        return entry[1]
 
     def get_stale(self, key: K) -> V | None:
         """The value even when expired (used when the registry is down)."""
         entry = self._items.get(key)
-        return None if entry is None else entry[1]
+        if entry is None:
+            return None
+        if self.observe is not None:
+            self.observe("stale")
+        return entry[1]
 
     def put(self, key: K, value: V) -> None:
         self._items[key] = (self._clock(), value)

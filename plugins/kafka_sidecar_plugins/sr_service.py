@@ -5,11 +5,17 @@ up, register when ``auto_register``); latest version of the subject. Everything 
 id, subject/version, lookups of raw schemas, compiled schemas by id, and ``latest`` for a TTL, so the
 steady state makes no registry round trip. When the registry is down, cached entries (even an
 expired ``latest``) keep working; anything uncached is a 503.
+
+With a metrics registry (the ``metrics`` plugin in some chain) every cache lookup is counted in
+``kafka_sidecar_schema_cache_lookups_total{cache, result}`` and every failed registry call in
+``kafka_sidecar_schema_registry_errors_total{operation, kind}``.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, TypeVar
 
 from kafka_sidecar.errors import UnsupportedMediaType, UpstreamUnavailable, ValidationFailed
 from kafka_sidecar.serdes.base import SerializeContext
@@ -25,6 +31,26 @@ from kafka_sidecar_plugins.sr_client import (
 from kafka_sidecar_plugins.sr_config import STRATEGY_ALIASES, SchemaRegistryConfig, SubjectStrategy
 from kafka_sidecar_plugins.sr_format import SchemaFormat
 
+if TYPE_CHECKING:
+    from kafka_sidecar_plugins.metrics_registry import Counter, MetricsRegistry
+
+T = TypeVar("T")
+CACHE_LOOKUPS = "kafka_sidecar_schema_cache_lookups_total"
+REGISTRY_ERRORS = "kafka_sidecar_schema_registry_errors_total"
+
+
+def error_kind(exc: BaseException) -> str:
+    """A bounded label for a failed registry call."""
+    if isinstance(exc, UpstreamUnavailable):
+        return "unavailable"
+    if isinstance(exc, RegistryNotFound):
+        return "not_found"
+    if isinstance(exc, RegistryConflict):
+        return "conflict"
+    if isinstance(exc, RegistryRejected):
+        return "rejected"
+    return "other"
+
 
 class SchemaTypeMismatch(ValueError):
     """A schema id names a schema of another type than the format in use."""
@@ -33,9 +59,12 @@ class SchemaTypeMismatch(ValueError):
 class SchemaService:
     """The registry client plus every cache; one per sidecar."""
 
-    def __init__(self, config: SchemaRegistryConfig, client: SchemaRegistryClient) -> None:
+    def __init__(
+        self, config: SchemaRegistryConfig, client: SchemaRegistryClient, metrics: MetricsRegistry | None = None
+    ) -> None:
         self.config = config
         self.client = client
+        self._errors: Counter | None = None
         size = config.cache_size
         self._by_id: BoundedCache[int, RegisteredSchema] = BoundedCache(size)
         self._versions: BoundedCache[tuple[str, int], SubjectVersion] = BoundedCache(size)
@@ -43,6 +72,30 @@ class SchemaService:
         self._lookups: BoundedCache[tuple[str, str, str], int] = BoundedCache(size)
         self._parsed: BoundedCache[tuple[str, int], object] = BoundedCache(size)
         self._parsed_raw: BoundedCache[tuple[str, str], object] = BoundedCache(size)
+        if metrics is not None:
+            self.use_metrics(metrics)
+
+    def use_metrics(self, metrics: MetricsRegistry) -> None:
+        """Count cache lookups and registry errors into ``metrics`` from now on."""
+        lookups = metrics.counter(CACHE_LOOKUPS, "Schema cache lookups by cache and result.", ("cache", "result"))
+        self._by_id.observe = _counting(lookups, "schema_by_id")
+        self._versions.observe = _counting(lookups, "subject_version")
+        self._latest.observe = _counting(lookups, "latest")
+        self._lookups.observe = _counting(lookups, "lookup")
+        self._parsed.observe = _counting(lookups, "parsed")
+        self._parsed_raw.observe = _counting(lookups, "parsed_raw")
+        self._errors = metrics.counter(
+            REGISTRY_ERRORS, "Failed schema registry calls by operation and kind.", ("operation", "kind")
+        )
+
+    async def _ask(self, operation: str, call: Awaitable[T]) -> T:
+        """Await a registry call, counting its failure."""
+        try:
+            return await call
+        except Exception as exc:
+            if self._errors is not None:
+                self._errors.inc(operation, error_kind(exc))
+            raise
 
     async def aclose(self) -> None:
         await self.client.aclose()
@@ -52,14 +105,14 @@ class SchemaService:
     async def schema_by_id(self, schema_id: int) -> RegisteredSchema:
         cached = self._by_id.get(schema_id)
         if cached is None:
-            cached = await self.client.schema_by_id(schema_id)
+            cached = await self._ask("schema_by_id", self.client.schema_by_id(schema_id))
             self._by_id.put(schema_id, cached)
         return cached
 
     async def subject_version(self, subject: str, version: int) -> SubjectVersion:
         cached = self._versions.get((subject, version))
         if cached is None:
-            cached = await self.client.version(subject, version)
+            cached = await self._ask("version", self.client.version(subject, version))
             self._remember(cached)
         return cached
 
@@ -68,7 +121,7 @@ class SchemaService:
         if cached is not None:
             return cached
         try:
-            found = await self.client.version(subject, "latest")
+            found = await self._ask("latest", self.client.version(subject, "latest"))
         except UpstreamUnavailable:
             stale = self._latest.get_stale(subject)
             if stale is None:
@@ -187,7 +240,7 @@ class SchemaService:
 
     async def _lookup_or_register(self, subject: str, schema: RegisteredSchema, field: str) -> int:
         try:
-            return (await self.client.lookup(subject, schema)).schema_id
+            return (await self._ask("lookup", self.client.lookup(subject, schema))).schema_id
         except RegistryNotFound as exc:
             if not self.config.auto_register:
                 raise ValidationFailed(
@@ -196,7 +249,7 @@ class SchemaService:
                     v2_error_code=exc.registry_code,
                 ) from exc
         try:
-            return await self.client.register(subject, schema)
+            return await self._ask("register", self.client.register(subject, schema))
         except RegistryConflict as exc:
             raise RegistryConflict(f"incompatible with subject {subject!r}: {exc.detail}", field=field) from exc
         except RegistryRejected as exc:
@@ -230,6 +283,13 @@ class SchemaService:
                 field=field,
             )
         return record if strategy == "record" else f"{context.topic}-{record}"
+
+
+def _counting(counter: Counter, cache: str) -> Callable[[str], None]:
+    def observe(result: str) -> None:
+        counter.inc(cache, result)
+
+    return observe
 
 
 class ServiceBinding:

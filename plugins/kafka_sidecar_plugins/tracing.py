@@ -98,6 +98,7 @@ class TracingHandler:
     def __init__(self, config: TracingConfig, resources: Resources) -> None:
         self._config = config
         self._tracers = _Tracers(resources)
+        self._fields: tuple[object, frozenset[str]] | None = None
         if config.dead_letter_spans and not resources.services.get(_DLQ_SUBSCRIBED):
             resources.services[_DLQ_SUBSCRIBED] = True
             resources.events.subscribe(DeadLettered, self._dead_lettered)
@@ -107,11 +108,20 @@ class TracingHandler:
             return await self._http(exchange, call_next)
         return await self._consumer(exchange, call_next)
 
+    def _carries_context(self, headers: Mapping[str, str]) -> bool:
+        """Whether the request has any header the global propagator reads (else extracting finds nothing)."""
+        textmap = propagate.get_global_textmap()
+        if self._fields is None or self._fields[0] is not textmap:
+            self._fields = (textmap, frozenset(field.lower() for field in textmap.fields))
+        return any(name in headers for name in self._fields[1])
+
     async def _http(self, exchange: Exchange, call_next: Next) -> Reply:
         request = exchange.http()
-        parent = propagate.extract(request.headers)
         if not self._tracers.recording():
-            return await self._pass_through(exchange, call_next, parent)
+            if not self._carries_context(request.headers):
+                return await call_next(exchange)
+            return await self._pass_through(exchange, call_next, propagate.extract(request.headers))
+        parent = propagate.extract(request.headers)
         tracer = self._tracers.get()
         token = otel_context.attach(parent)
         try:

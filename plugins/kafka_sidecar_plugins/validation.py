@@ -4,6 +4,9 @@ Before the terminal runs: the Content-Type against the operation's request media
 query and header parameters against their schemas, and the JSON body against the request schema
 (422). Every error names the field (``records[2].partition``). A deployment's per-topic JSON Schemas
 for record values are enforced on produce routes (routes with a ``{topic}``).
+
+Every schema is compiled once into a fast check (:mod:`kafka_sidecar_plugins.validation_compile`);
+jsonschema walks an instance only when that check fails, to name the field.
 """
 
 from __future__ import annotations
@@ -85,7 +88,8 @@ class Schema:
         """The best error for an invalid instance; ``None`` when it is valid."""
         if self._fast is not None and self._fast(instance):
             return None
-        return best_match(self.validator.iter_errors(instance))
+        error: ValidationError | None = best_match(self.validator.iter_errors(instance))
+        return error
 
 
 def _load_schema(topic: str, source: str) -> Schema:

@@ -7,8 +7,10 @@ understands a small set of keywords exactly (``type``, ``properties``, ``require
 ``additionalProperties``, ``items``, ``minItems``/``maxItems``, ``minLength``/``maxLength``,
 ``minimum``/``maximum`` and their exclusive forms, ``pattern``, ``enum``/``const`` of strings,
 ``oneOf``/``anyOf``/``allOf``, boolean schemas) plus pure annotations, and :func:`compile_check`
-returns ``None`` for any schema using something else, so the caller uses jsonschema alone. It may be
-stricter than jsonschema (then jsonschema has the last word), never laxer.
+returns ``None`` for any schema using something else, so the caller uses jsonschema alone. On what
+``json.loads`` produces (dict, list, str, int, float, bool, None) every check answers exactly as
+jsonschema does (``tests/unit/test_validation_compile.py`` compares them); on other Python types a
+check may be stricter, and jsonschema then has the last word.
 """
 
 from __future__ import annotations
@@ -103,7 +105,7 @@ def _all(checks: Sequence[Check]) -> Check:
     parts = tuple(checks)
 
     def every(value: object) -> bool:
-        for check in parts:
+        for check in parts:  # noqa: SIM110 - a plain loop is faster than all() over a generator here
             if not check(value):
                 return False
         return True
@@ -261,10 +263,14 @@ def _combined(schema: Mapping[str, Any], checks: list[Check]) -> set[str]:
         if not isinstance(subschemas, list) or not subschemas:
             raise _Unsupported(name)
         parts = tuple(_compile(sub) for sub in subschemas)
-        if name == "allOf":
-            checks.append(_all(parts))
-        elif name == "anyOf":
-            checks.append(lambda v, parts=parts: any(part(v) for part in parts))
-        else:
-            checks.append(lambda v, parts=parts: sum(1 for part in parts if part(v)) == 1)
+        checks.append(_all(parts) if name == "allOf" else _any(parts) if name == "anyOf" else _one(parts))
     return keys
+
+
+def _any(parts: tuple[Check, ...]) -> Check:
+    return lambda value: any(part(value) for part in parts)
+
+
+def _one(parts: tuple[Check, ...]) -> Check:
+    # Exact only because every compiled check is exact on json.loads output (never stricter there).
+    return lambda value: sum(1 for part in parts if part(value)) == 1

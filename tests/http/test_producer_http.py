@@ -9,6 +9,7 @@ import httpx
 import pytest
 import pytest_asyncio
 
+from kafka_sidecar.testing.leak_scan import SecretWatch
 from kafka_sidecar.testing.sidecar import running_sidecar
 
 CONFIG = """\
@@ -26,6 +27,12 @@ paths:
   - {path: "/topics/{topic}", method: POST, exec: [producer]}
   - {path: "/topics/{topic}/partitions/{partition}", method: POST, exec: [producer]}
 """
+
+
+@pytest.fixture(autouse=True)
+def _watch_secrets(secret_watch: SecretWatch) -> None:
+    """Registers the SASL password in CONFIG for the whole-run leak check (tests/zz_final)."""
+    secret_watch.add("hunter2-secret")
 
 
 @pytest_asyncio.fixture

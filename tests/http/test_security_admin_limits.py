@@ -12,10 +12,19 @@ import pytest
 from kafka_sidecar.exchange import Exchange, Reply
 from kafka_sidecar.hookspecs import hookimpl
 from kafka_sidecar.registry import HandlerSpec
+from kafka_sidecar.testing.leak_scan import SecretWatch
 from kafka_sidecar.testing.sidecar import RunningSidecar, running_sidecar
 
 ADMIN_TOKEN = "admin-token-6f1e0c7d9b2a4e51"
 SASL_SECRET = "sasl-secret-b8c4a1d2e3f4"
+
+
+@pytest.fixture(autouse=True)
+def _watch_secrets(secret_watch: SecretWatch) -> None:
+    """Registers the admin token and SASL password for the whole-run leak check (tests/zz_final)."""
+    secret_watch.add(ADMIN_TOKEN)
+    secret_watch.add(SASL_SECRET)
+
 
 BASE = """\
 server:

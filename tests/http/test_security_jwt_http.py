@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import jwt
@@ -10,9 +11,11 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from kafka_sidecar.testing.leak_scan import SecretWatch
 from kafka_sidecar.testing.sidecar import running_sidecar
 
 KEY = ec.generate_private_key(ec.SECP256R1())
+MINTED: list[str] = []  # tokens made by make_token, registered with secret_watch after each test
 
 CONFIG = """\
 kafka:
@@ -37,7 +40,17 @@ paths:
 
 def make_token(scope: str, *, audience: str = "kafka-sidecar", key: ec.EllipticCurvePrivateKey = KEY) -> str:
     claims = {"aud": audience, "iss": "https://idp.test/", "exp": int(time.time()) + 60, "scope": scope}
-    return jwt.encode(claims, key, algorithm="ES256")
+    token = jwt.encode(claims, key, algorithm="ES256")
+    MINTED.append(token)
+    return token
+
+
+@pytest.fixture(autouse=True)
+def _watch_secrets(secret_watch: SecretWatch) -> Iterator[None]:
+    """Registers every token minted here for the whole-run leak check (tests/zz_final)."""
+    yield
+    while MINTED:
+        secret_watch.add(MINTED.pop())
 
 
 @pytest.mark.asyncio

@@ -12,10 +12,17 @@ import pytest
 
 from kafka_sidecar.server import serve_sidecar
 from kafka_sidecar.sidecar import Sidecar
+from kafka_sidecar.testing.leak_scan import SecretWatch
 from kafka_sidecar.testing.net import free_port
 from kafka_sidecar.testing.pki import make_ca
 
 ADMIN_TOKEN = "tls-admin-token-0123456789"
+
+
+@pytest.fixture(autouse=True)
+def _watch_secrets(secret_watch: SecretWatch) -> None:
+    """Registers the admin token for the whole-run leak check (tests/zz_final)."""
+    secret_watch.add(ADMIN_TOKEN)
 
 
 async def wait_listening(port: int, timeout: float = 10.0) -> None:

@@ -11,10 +11,18 @@ from typing import Any
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from kafka_sidecar.testing.leak_scan import SecretWatch
 from kafka_sidecar.testing.pytest_plugin import TopicFactory
 from kafka_sidecar.testing.sidecar import running_sidecar
 
 pytestmark = [pytest.mark.kafka, pytest.mark.asyncio]
+
+
+@pytest.fixture(autouse=True)
+def _watch_secrets(secret_watch: SecretWatch) -> None:
+    """Registers the bearer token sent to the producer for the whole-run leak check (tests/zz_final)."""
+    secret_watch.add("s3cret")
+
 
 CONFIG = """\
 kafka:

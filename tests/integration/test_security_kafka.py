@@ -14,6 +14,7 @@ from aiokafka import AIOKafkaConsumer
 from kafka_sidecar.config.model import KafkaConfig, SecuritySettings
 from kafka_sidecar.kafka.diagnose import diagnose_connection
 from kafka_sidecar.kafka.options import consumer_kwargs
+from kafka_sidecar.testing.leak_scan import SecretWatch
 from kafka_sidecar.testing.secure_fixtures import SecureKafka, secure_kafka
 from kafka_sidecar.testing.sidecar import running_sidecar
 from kafka_sidecar.testing.token_endpoint import TokenEndpoint
@@ -127,9 +128,12 @@ async def test_produce_and_consume_over_sasl_ssl_scram(
 
 
 @pytest.mark.asyncio
-async def test_wrong_password_is_a_clear_error_not_a_hang(secure_kafka: SecureKafka, tmp_path: Path) -> None:
+async def test_wrong_password_is_a_clear_error_not_a_hang(
+    secure_kafka: SecureKafka, tmp_path: Path, secret_watch: SecretWatch
+) -> None:
     topic = await secure_kafka.new_topic()
     wrong = "definitely-not-" + uuid.uuid4().hex
+    secret_watch.add(wrong)
     config = scram_yaml(secure_kafka, "alice", "SCRAM-SHA-256", {"sasl_password": wrong})
     async with running_sidecar(config, tmp_path, wait_for_kafka=0) as rs:
         began = time.monotonic()
@@ -236,7 +240,7 @@ async def consume_all(kafka: KafkaConfig, topic: str, at_least: int, timeout: fl
 
 @pytest.mark.asyncio
 async def test_no_secret_reaches_logs_records_audit_or_admin_output(
-    secure_kafka: SecureKafka, tmp_path: Path, caplog: pytest.LogCaptureFixture
+    secure_kafka: SecureKafka, tmp_path: Path, caplog: pytest.LogCaptureFixture, secret_watch: SecretWatch
 ) -> None:
     import jwt
     from cryptography.hazmat.primitives import serialization
@@ -256,6 +260,8 @@ async def test_no_secret_reaches_logs_records_audit_or_admin_output(
     cookie = "session-" + uuid.uuid4().hex
     api_key = "apikey-" + uuid.uuid4().hex
     password = secure_kafka.alice.password
+    for secret in (bearer, admin_token, cookie, api_key):
+        secret_watch.add(secret)
     config = LEAK_CONFIG.format(
         bootstrap=secure_kafka.broker.sasl_ssl_bootstrap, cafile=secure_kafka.broker.ca.certfile, pem=pem,
         audit_topic=audit_topic,
@@ -298,10 +304,12 @@ async def test_no_secret_reaches_logs_records_audit_or_admin_output(
 
 @pytest.mark.asyncio
 async def test_produce_over_sasl_ssl_oauthbearer_with_client_credentials(
-    secure_kafka: SecureKafka, tmp_path: Path
+    secure_kafka: SecureKafka, tmp_path: Path, secret_watch: SecretWatch
 ) -> None:
     topic = await secure_kafka.new_topic()
     client_secret = "oauth-" + uuid.uuid4().hex
+    secret_watch.add_basic_auth("sidecar-client", client_secret)
+    secret_watch.add_basic_auth("sidecar-client", "wrong-secret")
     secret_file = tmp_path / "client-secret"
     secret_file.write_text(client_secret, encoding="utf-8")
     # The token's subject is the Kafka principal: alice holds the ACLs for sec- topics.

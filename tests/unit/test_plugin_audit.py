@@ -6,6 +6,7 @@ import asyncio
 import hashlib
 import json
 import logging
+import uuid
 from collections.abc import Sequence
 
 import pytest
@@ -19,6 +20,7 @@ from kafka_sidecar.records import ConsumedRecord, DeliveryReport, OutgoingRecord
 from kafka_sidecar.resources import Resources
 from kafka_sidecar.serdes.base import SerdeRegistry
 from kafka_sidecar_plugins.audit import AUDIT_SINK, AuditConfig, AuditHandler
+from kafka_sidecar_plugins.audit_sink import AuditRecord, uuid4_texts
 from kafka_sidecar_plugins.correlation_ids import CORRELATION, CorrelationIds
 from kafka_sidecar_plugins.metrics_registry import METRICS_REGISTRY, MetricsRegistry
 
@@ -172,3 +174,57 @@ def test_one_sink_per_sidecar() -> None:
     first, res = make(FakeProducer())
     second = AuditHandler(AuditConfig(), res)
     assert res.services[AUDIT_SINK] is first.sink is second.sink
+
+
+@pytest.mark.parametrize(
+    "record",
+    [
+        AuditRecord("PRODUCER", "svc", "SUCCESS", topic="t", partition=0, offset=12, key="sha256:ab", id="x"),
+        AuditRecord(
+            "DEAD_LETTER",
+            'sv"c\\é',
+            "FAILURE",
+            topic="dlq",
+            partition=None,
+            offset=None,
+            correlation_id="c\n\u2028😀",
+            traceability_id="t",
+            outcome="from a[1]@2",
+            error="boom \x00 ü",
+            timestamp_ms=5,
+        ),
+        AuditRecord("ADMIN", "svc", "SUCCESS", action="set-log-level root", outcome="DEBUG"),
+    ],
+)
+def test_the_fast_json_text_is_exactly_what_json_dumps_writes(record: AuditRecord) -> None:
+    text = record.to_json_text("generated-id", 1234)
+    expected = {**record.to_json(), "id": record.id or "generated-id", "timestamp": record.timestamp_ms or 1234}
+    assert text == json.dumps(expected, separators=(",", ":"))
+
+
+def test_generated_audit_ids_are_distinct_version_4_uuids() -> None:
+    texts = uuid4_texts(500)
+    parsed = [uuid.UUID(text) for text in texts]
+    assert all(u.version == 4 and u.variant == uuid.RFC_4122 for u in parsed)
+    assert [str(u) for u in parsed] == texts
+    assert len(set(texts)) == 500
+
+
+@pytest.mark.asyncio
+async def test_a_nearly_full_queue_keeps_the_first_records_of_a_batch_and_counts_the_rest() -> None:
+    gate = asyncio.Event()
+    producer = FakeProducer(block=gate)
+    handler, _ = make(producer, queue_size=3)
+    await handler.start()
+    try:
+        for _ in range(2):
+            await asyncio.wait_for(handler(http_exchange(), Producing()), 1)
+        assert handler.sink.dropped == 1
+        gate.set()
+        await written(handler)
+    finally:
+        gate.set()
+        await handler.stop()
+    statuses = [json.loads(r.value or b"")["auditStatus"] for r in producer.sent]
+    assert statuses == ["SUCCESS", "FAILURE", "SUCCESS"]
+    assert handler.sink.written == 3

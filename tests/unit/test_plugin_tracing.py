@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from opentelemetry import propagate, trace
+from opentelemetry.propagators.textmap import default_getter
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, StatusCode
+from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 from kafka_sidecar.config.model import KafkaConfig, SidecarConfig
 from kafka_sidecar.errors import KafkaUnavailable, ValidationFailed
@@ -221,3 +225,33 @@ async def test_a_client_error_is_recorded_but_only_server_errors_mark_spans_as_e
     with pytest.raises(KafkaUnavailable):
         await handler(http_exchange({}), Rejecting(KafkaUnavailable("down")))
     assert all(s.status.status_code is StatusCode.ERROR for s in exporter.get_finished_spans())
+
+
+class HeaderPropagator(TraceContextTextMapPropagator):
+    """W3C trace context carried in a differently named header (a deployment's own propagator)."""
+
+    def extract(self, carrier: Any, context: Any = None, getter: Any = default_getter) -> Any:
+        value = carrier.get("x-trace")
+        return super().extract({"traceparent": value} if value else {}, context)
+
+    @property
+    def fields(self) -> set[str]:
+        return {"X-Trace"}
+
+
+@pytest.mark.asyncio
+async def test_without_an_sdk_the_global_propagators_own_headers_are_honoured() -> None:
+    previous = propagate.get_global_textmap()
+    propagate.set_global_textmap(HeaderPropagator())
+    try:
+        handler = TracingHandler(
+            TracingConfig(), Resources(SidecarConfig(), SerdeRegistry(), ProducerService(KafkaConfig()))
+        )
+        terminal = ProducingTerminal()
+        await handler(http_exchange({"x-trace": PARENT}), terminal)
+        assert terminal.trace_id_inside == int(TRACE_ID, 16)
+        ignored = ProducingTerminal()
+        await handler(http_exchange({"traceparent": PARENT}), ignored)
+        assert ignored.trace_id_inside == 0
+    finally:
+        propagate.set_global_textmap(previous)

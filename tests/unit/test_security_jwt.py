@@ -14,7 +14,17 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from kafka_sidecar.errors import Unauthorized, UpstreamUnavailable
+from kafka_sidecar.testing.leak_scan import SecretWatch
 from kafka_sidecar_plugins.security_jwt import JwtConfig, JwtVerifier, KeySource, token_scopes
+
+HS256_SECRET = "shared-secret-long-enough-32-bytes!!"
+
+
+@pytest.fixture(autouse=True)
+def _watch_secrets(secret_watch: SecretWatch) -> None:
+    """Registers the HS256 key for the whole-run leak check (tests/zz_final); minted tokens are caught as JWTs."""
+    secret_watch.add(HS256_SECRET)
+
 
 JWKS_URL = "https://idp.test/jwks"
 
@@ -95,7 +105,7 @@ async def test_token_signed_by_another_key_is_refused() -> None:
 @pytest.mark.asyncio
 async def test_symmetric_and_none_algorithms_are_refused() -> None:
     idp = FakeIdp([jwk(KEY, "k1")])
-    hs = jwt.encode({"aud": "sidecar", "exp": int(time.time()) + 60}, "shared-secret-long-enough-32-bytes!!", "HS256")
+    hs = jwt.encode({"aud": "sidecar", "exp": int(time.time()) + 60}, HS256_SECRET, "HS256")
     with pytest.raises(Unauthorized, match="algorithm"):
         await verifier(idp).verify(hs)
     unsigned = jwt.encode({"aud": "sidecar"}, None, algorithm="none")  # type: ignore[arg-type]

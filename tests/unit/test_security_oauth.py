@@ -10,6 +10,14 @@ import pytest
 
 from kafka_sidecar.errors import UpstreamUnavailable
 from kafka_sidecar.kafka.oauth import ClientCredentialsTokenProvider
+from kafka_sidecar.testing.leak_scan import SecretWatch
+
+
+@pytest.fixture(autouse=True)
+def _watch_secrets(secret_watch: SecretWatch) -> None:
+    """Registers the OAuth client secrets (and their basic-auth form) for the whole-run leak check (tests/zz_final)."""
+    for secret in ("first-secret", "rotated-secret", "the-secret-value"):
+        secret_watch.add_basic_auth("svc", secret)
 
 
 class Clock:

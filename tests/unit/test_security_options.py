@@ -11,7 +11,15 @@ from aiokafka.abc import AbstractTokenProvider
 from kafka_sidecar.config.model import KafkaConfig, SecuritySettings, ServerConfig
 from kafka_sidecar.errors import ConfigError
 from kafka_sidecar.kafka.options import admin_kwargs, consumer_kwargs, producer_kwargs, security_kwargs
+from kafka_sidecar.testing.leak_scan import SecretWatch
 from kafka_sidecar.testing.pki import make_ca
+
+
+@pytest.fixture(autouse=True)
+def _watch_secrets(secret_watch: SecretWatch) -> None:
+    """Registers the SCRAM passwords read from files for the whole-run leak check (tests/zz_final)."""
+    secret_watch.add("s3cr3t-from-file")
+    secret_watch.add("rotated-s3cr3t")
 
 
 def test_plaintext_has_no_tls_and_no_sasl() -> None:
@@ -56,13 +64,13 @@ def test_scram_password_from_file_is_read_at_connect_time(tmp_path: Path) -> Non
     assert kwargs["sasl_mechanism"] == "SCRAM-SHA-512"
     assert kwargs["sasl_plain_username"] == "svc"
     assert kwargs["sasl_plain_password"] == "s3cr3t-from-file"
-    secret.write_text("rotated", encoding="utf-8")
-    assert security_kwargs(settings)["sasl_plain_password"] == "rotated"
+    secret.write_text("rotated-s3cr3t", encoding="utf-8")
+    assert security_kwargs(settings)["sasl_plain_password"] == "rotated-s3cr3t"
     secret.unlink()
     with pytest.raises(ConfigError) as caught:
         security_kwargs(settings)
     assert "kafka.security.sasl_password_file" in str(caught.value)
-    assert "rotated" not in str(caught.value)
+    assert "rotated-s3cr3t" not in str(caught.value)
 
 
 def test_oauthbearer_gets_a_token_provider() -> None:

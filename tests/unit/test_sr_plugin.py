@@ -8,8 +8,16 @@ import pytest
 
 from kafka_sidecar.blueprint import build_blueprint
 from kafka_sidecar.errors import ConfigError
+from kafka_sidecar.testing.leak_scan import SecretWatch
 from kafka_sidecar.testing.sidecar import running_sidecar
 from kafka_sidecar_plugins.sr_config import SchemaRegistryConfig
+
+
+@pytest.fixture(autouse=True)
+def _watch_secrets(secret_watch: SecretWatch) -> None:
+    """Registers the registry password for the whole-run leak check (tests/zz_final)."""
+    secret_watch.add("s3cret")
+
 
 BASE = """\
 kafka:

@@ -15,10 +15,23 @@ import pytest
 
 from kafka_sidecar.errors import Conflict, UnsupportedMediaType, UpstreamUnavailable, ValidationFailed
 from kafka_sidecar.serdes.base import SchemaRef, SerializeContext
+from kafka_sidecar.testing.leak_scan import SecretWatch
 from kafka_sidecar_plugins.sr_avro import AvroFormat
 from kafka_sidecar_plugins.sr_client import SchemaRegistryClient
 from kafka_sidecar_plugins.sr_config import SchemaRegistryConfig
 from kafka_sidecar_plugins.sr_service import SchemaService, ServiceBinding
+
+SR_USER = "sr-user"
+SR_PASSWORD = "sr-basic-pass-91c2"
+SR_BEARER = "sr-bearer-tok-5e7a"
+
+
+@pytest.fixture(autouse=True)
+def _watch_secrets(secret_watch: SecretWatch) -> None:
+    """Registers the schema-registry credentials for the whole-run leak check (tests/zz_final)."""
+    secret_watch.add_basic_auth(SR_USER, SR_PASSWORD)
+    secret_watch.add(SR_BEARER)
+
 
 RECORD = json.dumps({"type": "record", "name": "Rec", "namespace": "ns", "fields": [{"name": "a", "type": "int"}]})
 RECORD_V2 = json.dumps(
@@ -210,18 +223,23 @@ async def test_failover_to_second_url_and_credentials() -> None:
             raise httpx.ConnectError("refused", request=request)
         return double.handle(request)
 
-    config = SchemaRegistryConfig(urls=("http://dead.test", "http://live.test/base/"), username="u", password="p")
+    config = SchemaRegistryConfig(
+        urls=("http://dead.test", "http://live.test/base/"), username=SR_USER, password=SR_PASSWORD
+    )
     client = SchemaRegistryClient(config, transport=httpx.MockTransport(handler))
     assert (await client.schema_by_id(1)).schema == RECORD
     assert (await client.schema_by_id(1)).schema == RECORD
     assert client.requests == 3  # dead, live, then live first
     assert double.requests[-1].url.path == "/base/schemas/ids/1"
-    assert double.requests[-1].headers["authorization"] == "Basic " + base64.b64encode(b"u:p").decode()
+    assert (
+        double.requests[-1].headers["authorization"]
+        == "Basic " + base64.b64encode(f"{SR_USER}:{SR_PASSWORD}".encode()).decode()
+    )
     bearer = SchemaRegistryClient(
-        SchemaRegistryConfig(urls=("http://live.test",), bearer_token="tok"), transport=httpx.MockTransport(handler)
+        SchemaRegistryConfig(urls=("http://live.test",), bearer_token=SR_BEARER), transport=httpx.MockTransport(handler)
     )
     await bearer.schema_by_id(1)
-    assert double.requests[-1].headers["authorization"] == "Bearer tok"
+    assert double.requests[-1].headers["authorization"] == f"Bearer {SR_BEARER}"
 
 
 def test_bearer_and_basic_together_rejected() -> None:
