@@ -94,6 +94,10 @@ class ProducerService:
             try:
                 producer = self._factory(**producer_kwargs(self._kafka, self._role))
                 await asyncio.wait_for(producer.start(), self._kafka.connect_timeout_ms / 1000)
+            except asyncio.CancelledError:
+                if producer is not None:  # stopped while connecting: close what was half opened
+                    await _stop_quietly(producer)
+                raise
             except Exception as exc:
                 self._last_error = await self._explain(exc)
                 log.warning("Kafka producer cannot connect to %s: %s", self._kafka.bootstrap_servers, self.last_error)

@@ -30,7 +30,7 @@ async def test_reactive_consumer_decodes_avro_and_dead_letters_foreign_records(
     kafka_bootstrap: str, topic_factory: Any, schema_registry_url: str, tmp_path: Path
 ) -> None:
     topic = await topic_factory.create()
-    serialize = AvroSerializer(SchemaRegistryClient({"url": schema_registry_url}), json.dumps(METRIC))
+    serialize = AvroSerializer(SchemaRegistryClient({"url": schema_registry_url, "timeout": 30}), json.dumps(METRIC))
     context = SerializationContext(topic, MessageField.VALUE)
     good = [serialize({"name": f"m{i}", "v": i}, context) for i in range(3)]
     unknown_id = b"\x00" + (2_000_000_000).to_bytes(4, "big") + b"\x02a\x00"

@@ -49,7 +49,7 @@ async def test_confluent_avro_bytes_decode_in_sidecar(
     import datetime as dt
 
     topic = unique("interop-avro")
-    client = SchemaRegistryClient({"url": schema_registry_url})
+    client = SchemaRegistryClient({"url": schema_registry_url, "timeout": 30})
     serialize = AvroSerializer(client, json.dumps(READING))
     data = serialize({"sensor": "s1", "value": 2.5, "raw": b"\x00\x01", "day": dt.date(2024, 2, 29)}, ctx(topic))
     async with schema_sidecar(kafka_bootstrap, schema_registry_url, tmp_path) as rs:
@@ -64,7 +64,7 @@ async def test_strip_avro_unions_option(kafka_bootstrap: str, schema_registry_ur
     import datetime as dt
 
     topic = unique("interop-strip")
-    serialize = AvroSerializer(SchemaRegistryClient({"url": schema_registry_url}), json.dumps(READING))
+    serialize = AvroSerializer(SchemaRegistryClient({"url": schema_registry_url, "timeout": 30}), json.dumps(READING))
     data = serialize({"sensor": "s1", "value": 2.5, "raw": b"", "day": dt.date(2024, 1, 1)}, ctx(topic))
     options = "  strip_avro_unions: true\n"
     async with schema_sidecar(kafka_bootstrap, schema_registry_url, tmp_path, options) as rs:
@@ -82,7 +82,7 @@ async def test_confluent_jsonschema_bytes_decode_in_sidecar(
         "type": "object",
         "properties": {"n": {"type": "integer"}},
     }
-    serialize = JSONSerializer(json.dumps(schema), SchemaRegistryClient({"url": schema_registry_url}))
+    serialize = JSONSerializer(json.dumps(schema), SchemaRegistryClient({"url": schema_registry_url, "timeout": 30}))
     data = serialize({"n": 3}, ctx(topic))
     async with schema_sidecar(kafka_bootstrap, schema_registry_url, tmp_path) as rs:
         decoded = await rs.sidecar.resources.serdes.get("jsonschema", field="format").decode(data, topic, "value")
@@ -96,7 +96,9 @@ async def test_confluent_protobuf_bytes_of_a_nested_message_decode_in_sidecar(
     (tmp_path / "gen").mkdir()
     module = generated_proto_module(NESTED_PROTO, tmp_path / "gen", unique("nested").replace("-", "_"))
     serialize = ProtobufSerializer(
-        module.Outer.Inner, SchemaRegistryClient({"url": schema_registry_url}), {"use.deprecated.format": False}
+        module.Outer.Inner,
+        SchemaRegistryClient({"url": schema_registry_url, "timeout": 30}),
+        {"use.deprecated.format": False},
     )
     data = serialize(module.Outer.Inner(n=5, words=["a", "b"]), ctx(topic))
     assert data[5:7] == b"\x04\x00"  # message-index path [0, 0]: Outer.Inner

@@ -69,7 +69,7 @@ async def test_avro_produce_decodes_with_confluent_deserializer(
     assert isinstance(schema_id, int)
     records = await read_raw(kafka_bootstrap, topic, 2)
     assert records[0].value[:5] == b"\x00" + schema_id.to_bytes(4, "big")
-    deserialize = AvroDeserializer(SchemaRegistryClient({"url": schema_registry_url}))
+    deserialize = AvroDeserializer(SchemaRegistryClient({"url": schema_registry_url, "timeout": 30}))
     decoded = [deserialize(r.value, SerializationContext(topic, MessageField.VALUE)) for r in records]
     assert decoded[0]["id"] == 1
     assert decoded[0]["note"] == "rush"
@@ -92,7 +92,9 @@ async def test_jsonschema_produce_v2_media_type_decodes_with_confluent(
     assert response.status_code == 200, response.text
     assert isinstance(response.json()["value_schema_id"], int)
     (record,) = await read_raw(kafka_bootstrap, topic, 1)
-    deserialize = JSONDeserializer(None, schema_registry_client=SchemaRegistryClient({"url": schema_registry_url}))
+    deserialize = JSONDeserializer(
+        None, schema_registry_client=SchemaRegistryClient({"url": schema_registry_url, "timeout": 30})
+    )
     assert deserialize(record.value, SerializationContext(topic, MessageField.VALUE)) == {"name": "ada", "tags": ["x"]}
 
 

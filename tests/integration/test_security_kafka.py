@@ -7,6 +7,7 @@ import logging
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 import pytest
 from aiokafka import AIOKafkaConsumer
@@ -127,6 +128,20 @@ async def test_produce_and_consume_over_sasl_ssl_scram(
     assert await consume_values(kafka, topic, 3) == [b'"a"', b'"b"', b'"c"']
 
 
+async def readiness_names(client: Any, *needles: str, timeout: float = 20.0) -> str:
+    """Poll /health/ready until its 503 detail names every needle (the first attempt may still be running)."""
+    deadline = time.monotonic() + timeout
+    detail = ""
+    while time.monotonic() < deadline:
+        ready = await client.get("/health/ready")
+        assert ready.status_code == 503, ready.text
+        detail = str(ready.json()["detail"])
+        if all(needle in detail for needle in needles):
+            return detail
+        await asyncio.sleep(0.2)  # polling a condition with a deadline
+    raise AssertionError(f"readiness never named {needles}: {detail}")
+
+
 @pytest.mark.asyncio
 async def test_wrong_password_is_a_clear_error_not_a_hang(
     secure_kafka: SecureKafka, tmp_path: Path, secret_watch: SecretWatch
@@ -145,6 +160,8 @@ async def test_wrong_password_is_a_clear_error_not_a_hang(
         assert time.monotonic() - began < 15
         assert wrong not in ready.text
         assert wrong not in str(body)
+        detail = await readiness_names(rs.client, "SASL authentication failed", "'alice'")
+        assert wrong not in detail
         reason = await diagnose_connection(rs.sidecar.config.kafka, 5.0)
     assert reason is not None
     assert "SASL authentication failed" in reason
@@ -159,6 +176,7 @@ async def test_untrusted_ca_is_a_clear_error(secure_kafka: SecureKafka, tmp_path
     async with running_sidecar(config, tmp_path, wait_for_kafka=0) as rs:
         ready = await rs.client.get("/health/ready")
         assert ready.status_code == 503
+        await readiness_names(rs.client, "not trusted", "ssl_cafile")
         reason = await asyncio.wait_for(diagnose_connection(rs.sidecar.config.kafka, 5.0), 10)
     assert reason is not None
     assert "not trusted" in reason
