@@ -32,6 +32,18 @@ class DeadLettered:
 
 
 @dataclass(frozen=True, slots=True)
+class BatchFetched:
+    """A consumer's poll returned records: which partitions, how many, and when the poll ran (epoch ns)."""
+
+    consumer: str
+    group: str
+    partitions: tuple[tuple[str, int, int], ...]
+    """(topic, partition, record count) per partition that returned records."""
+    started_ns: int
+    ended_ns: int
+
+
+@dataclass(frozen=True, slots=True)
 class AdminAction:
     """An operator changed something through an admin route."""
 

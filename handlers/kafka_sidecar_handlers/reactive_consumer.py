@@ -100,6 +100,7 @@ class ReactiveConsumer:
         else:
             self._health_task = asyncio.create_task(self._watch_health(), name=f"reactive-{self.name}-health")
         self.runtime = ConsumerRuntime(self.name, config, self._sidecar.kafka, self._make_worker)
+        self.runtime.on_fetch = self.events.publish
         registry = self._services.get(METRICS_REGISTRY)  # present when a metrics handler is in some chain
         if registry is not None:
             self._lag = LagReporter(registry, self.name, self.runtime, config.lag_interval_ms / 1000)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -21,6 +22,7 @@ from aiokafka.structs import OffsetAndMetadata
 
 from kafka_sidecar.config.model import KafkaConfig
 from kafka_sidecar.errors import Conflict
+from kafka_sidecar.events import BatchFetched
 from kafka_sidecar.kafka.options import consumer_kwargs
 from kafka_sidecar.records import ConsumedRecord
 from kafka_sidecar_handlers.reactive_config import ReactiveConsumerConfig
@@ -67,6 +69,8 @@ class ConsumerRuntime(ConsumerRebalanceListener):  # type: ignore[misc]
         self._seeks: list[SeekRequest] = []
         self._tasks: list[asyncio.Task[None]] = []
         self._fetch_paused: set[TopicPartition] = set()
+        self.on_fetch: Callable[[BatchFetched], None] | None = None
+        """Called after every poll that returned records (tracing and metrics listen through the event bus)."""
         self.on_forget: Callable[[list[TopicPartition]], None] | None = None
         """Called with partitions this consumer no longer owns (revoked, or stopping)."""
 
@@ -108,6 +112,7 @@ class ConsumerRuntime(ConsumerRebalanceListener):  # type: ignore[misc]
         self.state = "running"
         while not self._stopping:
             await self._apply_seeks()
+            started_ns = time.time_ns()
             try:
                 fetched = await self.consumer.getmany(timeout_ms=FETCH_TIMEOUT_MS)
             except asyncio.CancelledError:
@@ -117,6 +122,9 @@ class ConsumerRuntime(ConsumerRebalanceListener):  # type: ignore[misc]
                 log.warning("consumer %s: %s", self.name, self.last_error)
                 await asyncio.sleep(1.0)
                 continue
+            if fetched and self.on_fetch is not None:
+                counts = tuple((tp.topic, tp.partition, len(m)) for tp, m in fetched.items() if m)
+                self.on_fetch(BatchFetched(self.name, self.config.group, counts, started_ns, time.time_ns()))
             for tp, messages in fetched.items():
                 worker = self.workers.get(tp)
                 if worker is None or not messages:

@@ -15,20 +15,25 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from opentelemetry import context as otel_context
 from opentelemetry import propagate, trace
 from opentelemetry.trace import Link, SpanKind, Status, StatusCode
+from opentelemetry.util.types import AttributeValue
 
 from kafka_sidecar.chain import Next
 from kafka_sidecar.errors import SidecarError
-from kafka_sidecar.events import DeadLettered
+from kafka_sidecar.events import BatchFetched, DeadLettered
 from kafka_sidecar.exchange import BACKEND_HEADERS, DELIVERED, PRODUCED, Exchange, Reply
 from kafka_sidecar.hookspecs import hookimpl
 from kafka_sidecar.records import ConsumedRecord
 from kafka_sidecar.registry import HandlerSpec
 from kafka_sidecar.resources import Resources
 from kafka_sidecar.stash import StashKey
+
+if TYPE_CHECKING:
+    from kafka_sidecar.sidecar import Sidecar
 
 TRACER_NAME = "kafka_sidecar"
 TRACER_PROVIDER: StashKey[trace.TracerProvider] = StashKey("tracing.tracer-provider")
@@ -275,3 +280,37 @@ def kafka_sidecar_register_handlers(register: Callable[[HandlerSpec[TracingConfi
             description="W3C trace context (OpenTelemetry API): HTTP -> record headers -> backend, with spans.",
         )
     )
+
+
+@hookimpl
+def kafka_sidecar_startup(sidecar: Sidecar) -> None:
+    """A ``receive`` span per poll that returned records, for consumers whose chain includes tracing.
+
+    The consumer's poll runs outside its chain (the source reads, then feeds batches in), so the span is
+    recorded from the source's ``BatchFetched`` event, with the poll's own start and end times.
+    """
+    traced = {c.plan.name for c in sidecar.consumers if any(link.type_name == "tracing" for link in c.chain.links)}
+    if not traced:
+        return
+    tracers = _Tracers(sidecar.resources)
+
+    def on_fetch(event: BatchFetched) -> None:
+        if event.consumer not in traced or not tracers.recording():
+            return
+        topics = sorted({topic for topic, _, _ in event.partitions})
+        attributes: dict[str, AttributeValue] = {
+            **_messaging(",".join(topics), "receive"),
+            "messaging.consumer.group.name": event.group,
+            "messaging.batch.message_count": sum(count for _, _, count in event.partitions),
+            "kafka_sidecar.consumer": event.consumer,
+        }
+        span = tracers.get().start_span(
+            f"receive {','.join(topics)}",
+            context=otel_context.Context(),  # a root span: a poll belongs to no caller's trace
+            kind=SpanKind.CONSUMER,
+            attributes=attributes,
+            start_time=event.started_ns,
+        )
+        span.end(end_time=event.ended_ns)
+
+    sidecar.resources.events.subscribe(BatchFetched, on_fetch)

@@ -161,14 +161,23 @@ async def test_one_trace_id_flows_http_to_kafka_to_the_backend(
         await produce(kafka_bootstrap, topic, [b'{"n": 2}'])
         await wait_for(lambda: len(backend.records()) >= 2, 30, "the bare record at the backend")
         await wait_for(
-            lambda: sum(s.kind is SpanKind.CONSUMER for s in exporter.get_finished_spans()) >= 2, 10, "consumer spans"
+            lambda: sum(s.name == f"process {topic}" for s in exporter.get_finished_spans()) >= 2, 10, "process spans"
         )
         assert await rs.sidecar.resources.services[AUDIT_SINK].flushed(10)
         metrics = (await rs.client.get("/metrics")).text
     first_call = backend.headers[0]
     delivered = backend.records()[0]
     send = next(s for s in exporter.get_finished_spans() if s.name == f"send {topic}")
-    process = next(s for s in exporter.get_finished_spans() if s.kind is SpanKind.CONSUMER)
+    process = next(s for s in exporter.get_finished_spans() if s.name == f"process {topic}")
+    receive = next(s for s in exporter.get_finished_spans() if s.name == f"receive {topic}")
+    assert receive.kind is SpanKind.CONSUMER
+    assert receive.parent is None  # a poll is a root span; the process span carries the producer's trace
+    assert receive.attributes is not None
+    assert receive.attributes["messaging.operation.type"] == "receive"
+    assert receive.attributes["messaging.batch.message_count"] == 1  # one record per poll here
+    assert receive.start_time is not None
+    assert receive.end_time is not None
+    assert receive.start_time <= receive.end_time
     # the same trace id over HTTP in, in the Kafka record, on the consumer span and on the backend call
     assert delivered["headers"]["traceparent"].split("-")[1] == TRACE_ID
     assert f"{process.context.trace_id:032x}" == TRACE_ID

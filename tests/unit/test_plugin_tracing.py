@@ -255,3 +255,43 @@ async def test_without_an_sdk_the_global_propagators_own_headers_are_honoured() 
         assert ignored.trace_id_inside == 0
     finally:
         propagate.set_global_textmap(previous)
+
+
+RECEIVE_CONFIG = """\
+kafka: {bootstrap_servers: "127.0.0.1:1"}
+handlers:
+  traced-in:
+    use: reactive-consumer
+    config: {topics: [orders], group: g1, backend_url: "http://127.0.0.1:1"}
+  plain-in:
+    use: reactive-consumer
+    config: {topics: [orders], group: g2, backend_url: "http://127.0.0.1:1"}
+consumers:
+  traced: {exec: [tracing, traced-in]}
+  plain: {exec: [plain-in]}
+"""
+
+
+def test_receive_spans_only_for_consumers_whose_chain_traces(tmp_path: Any, exporter: InMemorySpanExporter) -> None:
+    from kafka_sidecar.events import BatchFetched
+    from kafka_sidecar.sidecar import Sidecar
+    from kafka_sidecar_plugins import tracing
+
+    path = tmp_path / "chains.yml"
+    path.write_text(RECEIVE_CONFIG, encoding="utf-8")
+    sidecar = Sidecar.from_file(path, env={})
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    sidecar.resources.services[TRACER_PROVIDER] = provider
+    tracing.kafka_sidecar_startup(sidecar)
+    events = sidecar.resources.events
+    events.publish(BatchFetched("traced", "g1", (("orders", 0, 3), ("orders", 1, 2)), 1_000, 5_000))
+    events.publish(BatchFetched("plain", "g2", (("orders", 0, 7),), 1_000, 5_000))
+    (span,) = exporter.get_finished_spans()
+    assert span.name == "receive orders"
+    assert span.kind is SpanKind.CONSUMER
+    assert span.parent is None
+    assert (span.start_time, span.end_time) == (1_000, 5_000)
+    assert span.attributes is not None
+    assert span.attributes["messaging.batch.message_count"] == 5
+    assert span.attributes["kafka_sidecar.consumer"] == "traced"
