@@ -35,7 +35,7 @@ CONFIG = """\
 server: {{host: 127.0.0.1, port: {port}}}
 kafka: {{bootstrap_servers: "{bootstrap}"}}
 handlers:
-  active: {{use: active_consumer, config: {{request_timeout_ms: 2000, max_poll_records: 2000}}}}
+  active: {{use: active-consumer, config: {{request_timeout_ms: 2000, max_poll_records: 2000}}}}
 paths:
   - {{path: "/consumers/{{group}}", method: POST, exec: [active]}}
   - {{path: "/consumers/{{group}}/instances/{{instance}}", method: DELETE, exec: [active]}}

@@ -75,8 +75,8 @@ def _list_handlers(plugins_dirs: list[str]) -> int:
         spec = registered.spec
         print(f"  {spec.name:<24} {spec.kind:<10} {registered.provider}")
     print("record formats:")
-    for name in catalog.serdes.names():
-        print(f"  {name}")
+    for name, provider in catalog.serdes.providers():
+        print(f"  {name:<24} {'':<10} {provider}")
     if any(True for _ in catalog.sections):
         print("config sections:")
         for section in catalog.sections:

@@ -243,7 +243,7 @@ def _control_media_type(request: HttpRequest) -> str:
 def kafka_sidecar_register_handlers(register: Callable[[HandlerSpec[ActiveConsumerConfig]], None]) -> None:
     register(
         HandlerSpec(
-            name="active_consumer",
+            name="active-consumer",
             factory=ActiveConsumerHandler,
             config_type=ActiveConsumerConfig,
             kind="terminal",

@@ -100,6 +100,10 @@ class SerdeRegistry:
     def names(self) -> list[str]:
         return self._registry.names()
 
+    def providers(self) -> list[tuple[str, Provider]]:
+        """(format name, the plugin that registered it), by name."""
+        return [(name, self._registry.get(name).provider) for name in self.names()]  # type: ignore[union-attr]
+
     def __iter__(self) -> Iterator[Serde]:
         return (registered.spec for registered in self._registry)
 

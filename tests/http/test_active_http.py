@@ -17,7 +17,7 @@ kafka:
   connect_timeout_ms: 200
 handlers:
   active:
-    use: active_consumer
+    use: active-consumer
     config: {start_timeout_ms: 300, max_request_timeout_ms: 5000}
 paths:
   - {path: "/consumers/{group}", method: POST, exec: [active]}

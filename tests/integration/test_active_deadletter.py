@@ -22,7 +22,7 @@ CONFIG = """\
 kafka:
   bootstrap_servers: ${KAFKA_BOOTSTRAP_SERVERS}
 paths:
-  - {path: "/consumers/deadLetter/active", method: POST, exec: [active_consumer]}
+  - {path: "/consumers/deadLetter/active", method: POST, exec: [active-consumer]}
 """
 
 

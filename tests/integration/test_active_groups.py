@@ -22,7 +22,7 @@ kafka:
   bootstrap_servers: ${KAFKA_BOOTSTRAP_SERVERS}
 handlers:
   active:
-    use: active_consumer
+    use: active-consumer
     config:
       instance_timeout_ms: 1500
       request_timeout_ms: 500

@@ -24,7 +24,7 @@ kafka:
   bootstrap_servers: ${KAFKA_BOOTSTRAP_SERVERS}
 handlers:
   active:
-    use: active_consumer
+    use: active-consumer
     config: {max_instances: 4, instance_timeout_ms: 60000, request_timeout_ms: 500, session_timeout_ms: 6000}
 paths:
   - {path: "/topics/{topic}", method: POST, exec: [producer]}

@@ -55,7 +55,7 @@ schema_registry:
   urls: ["${SR_URL}"]
 handlers:
   active:
-    use: active_consumer
+    use: active-consumer
     config: {request_timeout_ms: 500, session_timeout_ms: 6000}
 paths:
   - {path: "/producers/{topic}", method: POST, exec: [producer]}

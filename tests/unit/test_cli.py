@@ -40,4 +40,5 @@ def test_handlers_lists_types_with_their_distribution(capsys: pytest.CaptureFixt
     producer_line = next(line for line in out.splitlines() if line.strip().startswith("producer "))
     assert "terminal" in producer_line
     assert "kafka-sidecar 0.1.0" in producer_line
-    assert "json" in out
+    json_line = next(line for line in out.splitlines() if line.strip().startswith("json "))
+    assert "formats (kafka-sidecar 0.1.0)" in json_line
