@@ -16,6 +16,7 @@ import threading
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Final
 
 __all__ = [
@@ -122,6 +123,17 @@ def scan_bytes(haystack: bytes, needles: Iterable[Needle], where: str) -> list[L
     leaks = [Leak(needle.label, where) for needle in needles if needle.data in haystack]
     leaks += [Leak(f"a JWT {mask(m.group().decode())}", where) for m in JWT_PATTERN.finditer(haystack)]
     return leaks
+
+
+def log_file_lines(base: Path, pattern: str = "*.log") -> tuple[int, list[tuple[str, str]]]:
+    """(file count, (where, line) pairs) of every log file under ``base``: what sidecar processes logged."""
+    files = sorted(path for path in base.rglob(pattern) if path.is_file())
+    lines = [
+        (f"file {path.relative_to(base)}", line)
+        for path in files
+        for line in path.read_text(encoding="utf-8", errors="replace").splitlines()
+    ]
+    return len(files), lines
 
 
 def scan_lines(lines: Iterable[tuple[str, str]], needles: Sequence[Needle]) -> list[Leak]:

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import base64
 import logging
+from pathlib import Path
 
 import jwt
 import pytest
 
-from kafka_sidecar.testing.leak_scan import CapturingHandler, SecretWatch, mask, scan_lines, scan_record
+from kafka_sidecar.testing.leak_scan import CapturingHandler, SecretWatch, log_file_lines, mask, scan_lines, scan_record
 
 PLANTED = "planted-secret-0d9e8f7a"
 
@@ -71,3 +72,17 @@ def test_capture_handler_keeps_info_everywhere_and_debug_only_for_our_loggers() 
         handler.handle(record)
     assert [logger for logger, _ in watch.lines] == ["aiokafka", "kafka_sidecar.x"]
     assert watch.lines[0][1] == "INFO aiokafka msg arg extra={'tenant': 'acme'}"
+
+
+def test_a_secret_in_a_subprocess_log_file_is_found_with_the_file(tmp_path: Path) -> None:
+    watch = SecretWatch()
+    watch.add("planted-file-secret-42")
+    (tmp_path / "t1").mkdir()
+    (tmp_path / "t1" / "sidecar.log").write_text("INFO start\nERROR auth planted-file-secret-42 failed\n")
+    (tmp_path / "t2.log").write_text("clean\n")
+    (tmp_path / "notes.txt").write_text("planted-file-secret-42\n")  # not a log file: not read
+    files, lines = log_file_lines(tmp_path)
+    assert files == 2
+    (leak,) = scan_lines(lines, watch.needles)
+    assert "file t1/sidecar.log" in str(leak)
+    assert "planted-file-secret-42" not in str(leak)  # reported masked

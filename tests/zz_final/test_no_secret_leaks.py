@@ -12,7 +12,7 @@ from typing import Final
 
 import pytest
 
-from kafka_sidecar.testing.leak_scan import SecretWatch, TopicScan, scan_lines, scan_topics
+from kafka_sidecar.testing.leak_scan import SecretWatch, TopicScan, log_file_lines, scan_lines, scan_topics
 
 MIN_TESTS_BEFORE: Final = 50
 MIN_SECRETS: Final = 10
@@ -60,11 +60,19 @@ def test_no_secret_in_any_record_of_any_topic(
     assert not leaks, describe(leaks)
 
 
-def test_no_secret_in_any_log_line_of_the_run(secret_watch: SecretWatch, tests_ran: list[str]) -> None:
+def test_no_secret_in_any_log_line_of_the_run(
+    secret_watch: SecretWatch, tests_ran: list[str], tmp_path_factory: pytest.TempPathFactory
+) -> None:
     require_whole_run(tests_ran, secret_watch)
     lines = list(secret_watch.lines)
     assert len(lines) > 100, f"only {len(lines)} log lines captured: the capture handler is not wired"
     assert any(logger.startswith("kafka_sidecar") for logger, _ in lines)
-    leaks = scan_lines(lines, secret_watch.needles)
-    print(f"{len(lines)} log lines, {len(secret_watch.needles)} needles, {len(tests_ran)} tests ran")
+    files, file_lines = log_file_lines(tmp_path_factory.getbasetemp())
+    # the SIGTERM, server-process and SIGKILL tests each run a sidecar process that logs to a file
+    assert files >= 3, f"only {files} subprocess log files found under the test temp folder"
+    leaks = scan_lines([*lines, *file_lines], secret_watch.needles)
+    print(
+        f"{len(lines)} captured log lines + {len(file_lines)} lines in {files} subprocess log files, "
+        f"{len(secret_watch.needles)} needles, {len(tests_ran)} tests ran"
+    )
     assert not leaks, describe(leaks)
