@@ -42,8 +42,8 @@ _JSON_ANY = {"description": "JSON", "content": {"application/json": {"schema": {
 FIXED_ROUTES = (
     ("/health/live", "GET", "Liveness: the process answers", "health"),
     ("/health/ready", "GET", "Readiness: Kafka answers a metadata request", "health"),
-    ("/admin/chains", "GET", "The compiled chains (loopback only)", "admin"),
-    ("/admin/config", "GET", "The effective configuration, secrets masked (loopback only)", "admin"),
+    ("/admin/chains", "GET", "The compiled chains (admin)", "admin"),
+    ("/admin/config", "GET", "The effective configuration, secrets masked (admin)", "admin"),
 )
 
 
