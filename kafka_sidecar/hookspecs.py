@@ -69,7 +69,7 @@ def kafka_sidecar_routes(sidecar: Sidecar) -> Sequence[BaseRoute] | None:
 
 @hookspec
 def kafka_sidecar_startup(sidecar: Sidecar) -> Awaitable[None] | None:
-    """Called once when the sidecar starts, after handlers are started and before traffic.
+    """Called once when the sidecar starts: after handlers are started, before consumer sources start.
 
     :param sidecar: the assembled sidecar.
     :return: None, or an awaitable that the sidecar awaits before it reports ready.

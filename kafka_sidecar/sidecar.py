@@ -111,17 +111,24 @@ class Sidecar:
         return CompiledConsumer(plan, chain, source)
 
     async def start(self) -> None:
-        """Connect, start every handler (sources last), then run plugins' startup hooks."""
+        """Connect, start every handler, run plugins' startup hooks, and only then start consuming.
+
+        Sources start last so that nothing is consumed before plugins are ready (a schema-registry
+        client bound, a tracer subscribed).
+        """
         await self.resources.producer.start()
         sources = {id(c.source) for c in self.consumers}
-        ordered = [i for i in self.instances.values() if id(i) not in sources] + [c.source for c in self.consumers]
-        for instance in ordered:
-            if isinstance(instance, Lifecycle) and instance not in self._started:
-                await instance.start()
-                self._started.append(instance)
+        await self._start_all(i for i in self.instances.values() if id(i) not in sources)
         for result in self.pm.hook.kafka_sidecar_startup(sidecar=self):
             if inspect.isawaitable(result):
                 await result
+        await self._start_all(c.source for c in self.consumers)
+
+    async def _start_all(self, instances: Iterable[object]) -> None:
+        for instance in instances:
+            if isinstance(instance, Lifecycle) and instance not in self._started:
+                await instance.start()
+                self._started.append(instance)
 
     async def stop(self) -> None:
         """Reverse of start: plugin shutdown hooks, sources first, other handlers, then the producer flush."""
