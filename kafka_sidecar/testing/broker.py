@@ -15,29 +15,36 @@ Importing this module has no side effects; aiokafka is only imported by :func:`c
 
 from __future__ import annotations
 
-import argparse
-import asyncio
 import base64
 import os
 import re
 import shutil
-import signal
 import socket
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
-from types import FrameType, TracebackType
-from typing import IO, Any, Final, Self
+from types import TracebackType
+from typing import IO, Final, Self
 
-from kafka_sidecar.testing.net import exclusive_lock as _exclusive_lock
+from kafka_sidecar.testing.kafka_runtime import (
+    _TAIL_CHARS,
+    DEFAULT_KAFKA_VERSION,
+    BrokerError,
+    MissingToolError,
+    _resource_text,
+    _tail,
+    default_cache_dir,
+    ensure_kafka_runtime,
+    find_java,
+    find_maven,
+)
 from kafka_sidecar.testing.net import free_port as _free_port
+from kafka_sidecar.testing.topics import create_topic
 
 __all__ = [
     "DEFAULT_KAFKA_VERSION",
@@ -54,14 +61,10 @@ __all__ = [
     "main",
 ]
 
-DEFAULT_KAFKA_VERSION: Final = "4.4.0"
-"""Newest ``org.apache.kafka:kafka_2.13`` release verified to resolve from Maven Central."""
 
 STARTED_MESSAGE: Final = "Kafka Server started"
 """INFO line logged by ``kafka.server.KafkaRaftServer`` once the broker serves requests."""
 
-CACHE_ENV: Final = "KAFKA_SIDECAR_CACHE"
-MAVEN_DEPENDENCY_PLUGIN: Final = "org.apache.maven.plugins:maven-dependency-plugin:3.8.1"
 DEFAULT_HEAP_OPTIONS: Final = ("-Xms128m", "-Xmx512m")
 # Start-up oriented JVM flags: C1 only and the serial collector start noticeably faster on a
 # small machine than the G1/C2 defaults, and a test broker never runs long enough for C2 to pay off.
@@ -74,9 +77,6 @@ DEFAULT_JVM_OPTIONS: Final = (
 )
 LOOPBACK: Final = "127.0.0.1"
 
-_MARKER_NAME: Final = ".complete"
-_RUNTIME_RESOURCES: Final = "kafka-runtime"
-_VERSION_RE: Final = re.compile(r"^[0-9A-Za-z][0-9A-Za-z.\-]*$")
 _LISTENER_NAME_RE: Final = re.compile(r"^[A-Z][A-Z0-9_]*$")
 _SECURITY_PROTOCOLS: Final = frozenset({"PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"})
 _RESERVED_LISTENERS: Final = frozenset({"PLAINTEXT", "CONTROLLER"})
@@ -94,149 +94,10 @@ _RESERVED_PROPERTIES: Final = frozenset(
         "log.dirs",
     }
 )
-_ANSI_ESCAPE: Final = re.compile(r"\x1b\[[0-9;]*m")
 _GC_SELECTION: Final = re.compile(r"-XX:\+Use\w+GC")
 _ADDRESS_IN_USE: Final = "Address already in use"
 _POLL_INTERVAL: Final = 0.1
 _STOP_TIMEOUT: Final = 30.0
-_TAIL_CHARS: Final = 6000
-
-
-class BrokerError(RuntimeError):
-    """The test broker (or its runtime download) could not be provided."""
-
-
-class MissingToolError(BrokerError):
-    """A required external tool (``java`` or ``mvn``) is not installed."""
-
-
-# --------------------------------------------------------------------------------------------
-# Runtime download
-# --------------------------------------------------------------------------------------------
-
-
-def find_java() -> str | None:
-    """Path of the ``java`` executable: ``$JAVA_HOME/bin/java`` if present, else ``java`` on PATH."""
-    java_home = os.environ.get("JAVA_HOME")
-    if java_home:
-        candidate = Path(java_home) / "bin" / "java"
-        if candidate.is_file() and os.access(candidate, os.X_OK):
-            return str(candidate)
-    return shutil.which("java")
-
-
-def find_maven() -> str | None:
-    """Path of the ``mvn`` executable on PATH."""
-    return shutil.which("mvn")
-
-
-def default_cache_dir() -> Path:
-    """Base cache directory: ``$KAFKA_SIDECAR_CACHE``, else ``$XDG_CACHE_HOME/kafka-sidecar``,
-    else ``~/.cache/kafka-sidecar``."""
-    env = os.environ.get(CACHE_ENV)
-    if env:
-        return Path(env).expanduser()
-    xdg = os.environ.get("XDG_CACHE_HOME")
-    base = Path(xdg).expanduser() if xdg else Path.home() / ".cache"
-    return base / "kafka-sidecar"
-
-
-def _check_version(version: str) -> None:
-    if not _VERSION_RE.fullmatch(version):
-        raise ValueError(f"not a Kafka version: {version!r}")
-
-
-def _resource_text(name: str) -> str:
-    return (
-        resources.files(__package__ or "kafka_sidecar.testing")
-        .joinpath(_RUNTIME_RESOURCES, name)
-        .read_text(encoding="utf-8")
-    )
-
-
-def _tail(text: str, limit: int = _TAIL_CHARS) -> str:
-    return text if len(text) <= limit else "...\n" + text[-limit:]
-
-
-def _runtime_complete(version_dir: Path, libs: Path, version: str) -> bool:
-    return (version_dir / _MARKER_NAME).is_file() and (libs / f"kafka_2.13-{version}.jar").is_file()
-
-
-def ensure_kafka_runtime(
-    version: str = DEFAULT_KAFKA_VERSION,
-    cache_dir: Path | None = None,
-    *,
-    timeout: float = 1800.0,
-) -> Path:
-    """Return a directory holding the broker's runtime jars, downloading them on first use.
-
-    The jars land in ``<cache_dir>/kafka-<version>/libs`` (``cache_dir`` defaults to
-    :func:`default_cache_dir`). A marker file is written only after Maven succeeded, so an
-    interrupted download is redone on the next call. Raises :class:`MissingToolError` if
-    ``mvn`` is needed but missing, and :class:`BrokerError` with Maven's output on failure.
-    """
-    _check_version(version)
-    base = (cache_dir if cache_dir is not None else default_cache_dir()).expanduser().resolve()
-    version_dir = base / f"kafka-{version}"
-    libs = version_dir / "libs"
-    marker = version_dir / _MARKER_NAME
-    if _runtime_complete(version_dir, libs, version):
-        return libs
-
-    with _exclusive_lock(base / f".kafka-{version}.lock"):
-        if _runtime_complete(version_dir, libs, version):  # another process finished meanwhile
-            return libs
-        mvn = find_maven()
-        if mvn is None:
-            raise MissingToolError(
-                f"Maven ('mvn') is not on PATH; it is needed once to download Kafka {version} into {libs}"
-            )
-        marker.unlink(missing_ok=True)
-        shutil.rmtree(libs, ignore_errors=True)
-        version_dir.mkdir(parents=True, exist_ok=True)
-        (version_dir / "pom.xml").write_text(_resource_text("pom.xml"), encoding="utf-8")
-        command = [
-            mvn,
-            "-B",
-            "-q",
-            "-U",  # re-check artifacts whose earlier download failed (Maven caches failures)
-            "-Dstyle.color=never",
-            f"-Dkafka.version={version}",
-            f"{MAVEN_DEPENDENCY_PLUGIN}:copy-dependencies",
-            "-DincludeScope=runtime",
-            f"-DoutputDirectory={libs}",
-        ]
-        try:
-            result = subprocess.run(
-                command,
-                cwd=version_dir,
-                stdin=subprocess.DEVNULL,
-                capture_output=True,
-                text=True,
-                timeout=timeout,
-                check=False,
-            )
-        except subprocess.TimeoutExpired as exc:
-            raise BrokerError(f"Maven did not finish fetching Kafka {version} within {timeout:.0f}s") from exc
-        output = _ANSI_ESCAPE.sub("", (result.stdout or "") + (result.stderr or ""))
-        if result.returncode != 0:
-            raise BrokerError(
-                f"Maven failed (exit {result.returncode}) fetching Kafka {version} into {libs}.\n"
-                f"Command: {' '.join(command)}\n--- Maven output (tail) ---\n{_tail(output)}"
-            )
-        if not (libs / f"kafka_2.13-{version}.jar").is_file():
-            raise BrokerError(
-                f"Maven succeeded but {libs} has no kafka_2.13-{version}.jar.\n"
-                f"--- Maven output (tail) ---\n{_tail(output)}"
-            )
-        jars = sorted(p.name for p in libs.glob("*.jar"))
-        marker.write_text("\n".join(jars) + "\n", encoding="utf-8")
-    return libs
-
-
-# --------------------------------------------------------------------------------------------
-# Broker process
-# --------------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -620,110 +481,11 @@ class KafkaBroker:
 # --------------------------------------------------------------------------------------------
 
 
-async def create_topic(
-    bootstrap: str,
-    name: str,
-    partitions: int = 1,
-    config: Mapping[str, str] | None = None,
-    *,
-    replication_factor: int = 1,
-    exist_ok: bool = False,
-    wait_timeout: float = 30.0,
-) -> None:
-    """Create ``name`` and wait until the broker's metadata shows all its partitions with leaders.
-
-    Raises :class:`BrokerError` if the broker rejects the topic and :class:`TimeoutError` if
-    the whole operation takes longer than ``wait_timeout`` seconds.
-    """
-    from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-    from aiokafka.errors import for_code
-
-    topic_already_exists = 36
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=int(wait_timeout * 1000))
-    async with asyncio.timeout(wait_timeout):
-        await admin.start()
-        try:
-            response = await admin.create_topics(
-                [NewTopic(name, partitions, replication_factor, topic_configs=dict(config or {}))]
-            )
-            for entry in response.to_object()["topic_errors"]:
-                code = int(entry["error_code"])
-                if code == 0 or (code == topic_already_exists and exist_ok):
-                    continue
-                message = entry.get("error_message") or for_code(code).__name__
-                raise BrokerError(f"creating topic {name!r} failed: {message} (error code {code})")
-            # Readiness wait on remote state (metadata), bounded by the timeout above; there is
-            # no event to await, so poll.
-            while not _topic_ready(await admin.describe_topics([name]), name, partitions):  # noqa: ASYNC110
-                await asyncio.sleep(_POLL_INTERVAL)
-        finally:
-            await admin.close()
-
-
-def _topic_ready(topics: list[Any], name: str, partitions: int) -> bool:
-    for topic in topics:
-        if topic.get("topic") != name or topic.get("error_code") != 0:
-            continue
-        parts = topic.get("partitions") or []
-        return len(parts) >= partitions and all(p.get("error_code") == 0 and p.get("leader", -1) >= 0 for p in parts)
-    return False
-
-
-# --------------------------------------------------------------------------------------------
-# Command line
-# --------------------------------------------------------------------------------------------
-
-
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m kafka_sidecar.testing.broker",
-        description="Fetch and run a real single-node Apache Kafka broker for tests.",
-    )
-    parser.add_argument("--kafka-version", default=DEFAULT_KAFKA_VERSION, help="default: %(default)s")
-    parser.add_argument("--cache-dir", type=Path, default=None, help=f"default: ${CACHE_ENV} or ~/.cache/...")
-    sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("fetch", help="download the broker jars and print the libs directory")
-    run = sub.add_parser("run", help="run a broker in the foreground until SIGTERM/SIGINT")
-    run.add_argument("--port", type=int, default=0, help="client (PLAINTEXT) port; default: a free one")
-    run.add_argument("--work-dir", type=Path, default=None, help="default: a temporary directory")
-    run.add_argument("--timeout", type=float, default=90.0, help="start-up timeout in seconds")
-    return parser
-
-
-def _run_foreground(args: argparse.Namespace) -> int:
-    libs = ensure_kafka_runtime(args.kafka_version, args.cache_dir)
-    stop_requested = threading.Event()
-
-    def request_stop(signum: int, frame: FrameType | None) -> None:
-        stop_requested.set()
-
-    previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGTERM, signal.SIGINT)}
-    broker = KafkaBroker(libs, args.work_dir, port=args.port)
-    try:
-        broker.start(timeout=args.timeout)
-        print(f"bootstrap={broker.bootstrap_servers}", flush=True)
-        # Wake up on a stop signal; the timeout only serves to notice a broker that died.
-        while not stop_requested.wait(1.0):
-            if not broker.is_running:
-                print(f"Kafka exited unexpectedly:\n{broker.log_tail()}", file=sys.stderr, flush=True)
-                return 1
-        return 0
-    finally:
-        broker.stop()
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-
-
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
-    try:
-        if args.command == "fetch":
-            print(ensure_kafka_runtime(args.kafka_version, args.cache_dir), flush=True)
-            return 0
-        return _run_foreground(args)
-    except BrokerError as exc:
-        print(f"error: {exc}", file=sys.stderr, flush=True)
-        return 2
+    """The command line (see the module docstring); kept here so ``python -m`` finds it."""
+    from kafka_sidecar.testing.broker_cli import main as cli_main
+
+    return cli_main(argv)
 
 
 if __name__ == "__main__":
