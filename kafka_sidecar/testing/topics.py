@@ -1,9 +1,9 @@
-"""Creating topics on the test broker and waiting until every partition is visible."""
+"""Topics on the test broker: creating them (waiting until every partition is visible) and filling them."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any, Final
 
 from kafka_sidecar.testing.kafka_runtime import BrokerError
@@ -63,3 +63,16 @@ def _topic_ready(topics: list[Any], name: str, partitions: int) -> bool:
 # --------------------------------------------------------------------------------------------
 # Command line
 # --------------------------------------------------------------------------------------------
+
+
+async def produce_raw(bootstrap: str, topic: str, records: Iterable[Mapping[str, Any]]) -> None:
+    """Send records with a plain aiokafka producer, one ``send_and_wait(topic, **record)`` each, in order."""
+    from aiokafka import AIOKafkaProducer
+
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap)
+    await producer.start()
+    try:
+        for record in records:
+            await producer.send_and_wait(topic, **record)
+    finally:
+        await producer.stop()

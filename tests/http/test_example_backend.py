@@ -2,28 +2,17 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
-from types import ModuleType
 
 import httpx
 import pytest
 
+from kafka_sidecar.testing.modules import load_module
+
 BACKEND_FILE = Path(__file__).resolve().parents[2] / "examples" / "backend" / "backend.py"
 
 
-def _load() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("kafka_sidecar_example_backend", BACKEND_FILE)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-backend = _load()
+backend = load_module(BACKEND_FILE, "kafka_sidecar_example_backend")
 
 
 def _client() -> httpx.AsyncClient:

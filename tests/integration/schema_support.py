@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import importlib.util
 import os
-import sys
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -17,6 +15,7 @@ import httpx
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from grpc_tools import protoc  # type: ignore[import-untyped]
 
+from kafka_sidecar.testing.modules import load_module
 from kafka_sidecar.testing.sidecar import RunningSidecar, running_sidecar
 
 
@@ -83,13 +82,7 @@ def generated_proto_module(proto_text: str, directory: Path, name: str) -> Modul
     source.write_text(proto_text, encoding="utf-8")
     if protoc.main(["protoc", f"-I{directory}", f"--python_out={directory}", source.name]) != 0:
         raise AssertionError("protoc failed")
-    spec = importlib.util.spec_from_file_location(f"{name}_pb2", directory / f"{name}_pb2.py")
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+    return load_module(directory / f"{name}_pb2.py", f"{name}_pb2")
 
 
 async def subjects(registry_url: str) -> list[str]:

@@ -10,10 +10,11 @@ from typing import Any
 import httpx
 import pytest
 import pytest_asyncio
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from kafka_sidecar.testing.pytest_plugin import TopicFactory
 from kafka_sidecar.testing.sidecar import RunningSidecar, running_sidecar
+from kafka_sidecar.testing.topics import produce_raw
 
 pytestmark = [pytest.mark.kafka, pytest.mark.asyncio]
 
@@ -46,16 +47,6 @@ paths:
 async def sidecar(tmp_path: Path, kafka_bootstrap: str) -> AsyncIterator[RunningSidecar]:
     async with running_sidecar(CONFIG, tmp_path, env={"KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap}) as running:
         yield running
-
-
-async def produce(bootstrap: str, topic: str, records: list[dict[str, Any]]) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap)
-    await producer.start()
-    try:
-        for record in records:
-            await producer.send_and_wait(topic, **record)
-    finally:
-        await producer.stop()
 
 
 async def create(client: httpx.AsyncClient, group: str, **body: Any) -> str:
@@ -110,7 +101,7 @@ async def test_two_instances_split_partitions_then_one_takes_all(
         return await assigned(client, first) == {0, 1, 2, 3}
 
     await eventually(all_to_first, "the remaining instance to own all partitions")
-    await produce(kafka_bootstrap, topic, [{"value": b"v", "partition": p} for p in range(4)])
+    await produce_raw(kafka_bootstrap, topic, [{"value": b"v", "partition": p} for p in range(4)])
     got: list[dict[str, Any]] = []
 
     async def all_records() -> bool:
@@ -126,7 +117,7 @@ async def test_seek_offset_timestamp_beginning_end_with_manual_assignment(
 ) -> None:
     topic = await topic_factory.create(partitions=2)
     base_ts = 1_600_000_000_000
-    await produce(
+    await produce_raw(
         kafka_bootstrap,
         topic,
         [{"value": f"m{n}".encode(), "partition": 1, "timestamp_ms": base_ts + n} for n in range(10)],
@@ -158,7 +149,7 @@ async def test_seek_offset_timestamp_beginning_end_with_manual_assignment(
     response = await client.post(f"{base}/positions/end", json={"partitions": [tp1]})
     assert response.status_code == 204
     assert await records(client, base) == []
-    await produce(kafka_bootstrap, topic, [{"value": b"late", "partition": 1}])
+    await produce_raw(kafka_bootstrap, topic, [{"value": b"late", "partition": 1}])
     late: list[dict[str, Any]] = []
 
     async def got_late() -> bool:

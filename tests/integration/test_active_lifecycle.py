@@ -12,10 +12,10 @@ from typing import Any
 import httpx
 import pytest
 import pytest_asyncio
-from aiokafka import AIOKafkaProducer
 
 from kafka_sidecar.testing.pytest_plugin import TopicFactory
 from kafka_sidecar.testing.sidecar import RunningSidecar, running_sidecar
+from kafka_sidecar.testing.topics import produce_raw
 
 pytestmark = [pytest.mark.kafka, pytest.mark.asyncio]
 
@@ -45,16 +45,6 @@ async def sidecar(tmp_path: Path, kafka_bootstrap: str) -> AsyncIterator[Running
         yield running
 
 
-async def produce(bootstrap: str, topic: str, records: list[dict[str, Any]]) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap)
-    await producer.start()
-    try:
-        for record in records:
-            await producer.send_and_wait(topic, **record)
-    finally:
-        await producer.stop()
-
-
 async def create(client: httpx.AsyncClient, group: str, **body: Any) -> str:
     response = await client.post(f"/consumers/{group}", json=body, headers={"content-type": V2})
     assert response.status_code == 200, response.text
@@ -81,7 +71,7 @@ async def test_lifecycle_commit_and_resume_in_new_instance(
 ) -> None:
     topic = await topic_factory.create(partitions=1)
     group = TopicFactory.unique_name("g")
-    await produce(kafka_bootstrap, topic, [{"value": json.dumps({"n": n}).encode()} for n in range(6)])
+    await produce_raw(kafka_bootstrap, topic, [{"value": json.dumps({"n": n}).encode()} for n in range(6)])
     client = sidecar.client
     base = await create(client, group, name="first", format="json", **{"auto.offset.reset": "earliest",
                                                                         "auto.commit.enable": "false"})  # fmt: skip
@@ -114,7 +104,7 @@ async def test_manual_commit_instance_never_commits_unasked(
 ) -> None:
     topic = await topic_factory.create(partitions=1)
     group = TopicFactory.unique_name("g")
-    await produce(kafka_bootstrap, topic, [{"value": b'"x"'} for _ in range(3)])
+    await produce_raw(kafka_bootstrap, topic, [{"value": b'"x"'} for _ in range(3)])
     client = sidecar.client
     base = await create(client, group, format="json", autoOffsetReset="earliest", autoCommitEnable=False)
     await client.post(f"{base}/subscriptions", json={"topics": [topic]})
@@ -130,7 +120,7 @@ async def test_headers_timestamps_and_v2_binary_media_type(
 ) -> None:
     topic = await topic_factory.create(partitions=1)
     stamp = 1_700_000_000_123
-    await produce(
+    await produce_raw(
         kafka_bootstrap,
         topic,
         [{"key": b"\x00k", "value": b"\xffv", "headers": [("trace", b"abc"), ("X-Correlation-Id", b"c-1")],
@@ -202,7 +192,7 @@ async def test_concurrent_polls_never_interleave(
     sidecar: RunningSidecar, kafka_bootstrap: str, topic_factory: TopicFactory
 ) -> None:
     topic = await topic_factory.create(partitions=1)
-    await produce(kafka_bootstrap, topic, [{"value": str(n).encode()} for n in range(200)])
+    await produce_raw(kafka_bootstrap, topic, [{"value": str(n).encode()} for n in range(200)])
     client = sidecar.client
     base = await create(client, TopicFactory.unique_name("g"), format="string", **{"auto.offset.reset": "earliest"})
     await client.post(f"{base}/subscription", json={"topics": [topic]})

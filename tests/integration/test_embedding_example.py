@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import json
-import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
-from types import ModuleType
 
 import httpx
 import pytest
@@ -17,22 +14,13 @@ from aiokafka import AIOKafkaConsumer
 from aiokafka.structs import TopicPartition
 from starlette.applications import Starlette
 
+from kafka_sidecar.testing.modules import load_module
 from kafka_sidecar.testing.pytest_plugin import TopicFactory
 
 APP_FILE = Path(__file__).resolve().parents[2] / "examples" / "embedding" / "app.py"
 
 
-def _load_example() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("kafka_sidecar_example_embedding", APP_FILE)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-example = _load_example()
+example = load_module(APP_FILE, "kafka_sidecar_example_embedding")
 
 
 async def _read(bootstrap: str, topic: str, count: int) -> list[tuple[bytes | None, bytes | None]]:
