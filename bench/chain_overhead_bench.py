@@ -26,7 +26,7 @@ from collections.abc import Mapping, Sequence
 from contextlib import AsyncExitStack
 from pathlib import Path
 
-from kafka_sidecar.records import DeliveryReport, OutgoingRecord
+from kafka_sidecar._records import DeliveryReport, OutgoingRecord
 from kafka_sidecar.testing.sidecar import RunningSidecar, running_sidecar
 from kafka_sidecar_plugins.audit import AUDIT_SINK
 from kafka_sidecar_plugins.tracing import TRACER_PROVIDER

@@ -49,7 +49,7 @@ from common import (
 )
 
 from kafka_sidecar import build_blueprint
-from kafka_sidecar.kafka.options import producer_kwargs
+from kafka_sidecar._kafka.options import producer_kwargs
 
 Record = tuple[str, str]
 OneBatch = Callable[[], Awaitable[bool]]

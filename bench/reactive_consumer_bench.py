@@ -29,7 +29,7 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
-from kafka_sidecar.sidecar import Sidecar
+from kafka_sidecar._sidecar import Sidecar
 from kafka_sidecar.testing.broker import create_topic
 from kafka_sidecar.testing.net import free_port as _free_port
 

@@ -30,7 +30,7 @@ from typing import Any
 
 from common import kafka_bootstrap, new_topic
 
-from kafka_sidecar.serdes.base import SchemaRef, Serde, SerializeContext
+from kafka_sidecar._serdes.base import SchemaRef, Serde, SerializeContext
 from kafka_sidecar.testing.sidecar import running_sidecar
 
 SCHEMA: dict[str, Any] = {
@@ -180,7 +180,7 @@ async def produce_path(bootstrap: str, url: str, requests: int, batch: int, tmp:
 
 
 def _registry_client(sidecar: Any) -> Any:
-    from kafka_sidecar_plugins.sr_serde import RegistrySerde
+    from kafka_sidecar_plugins.schema_registry._serde import RegistrySerde
 
     for serde in sidecar.resources.serdes:
         if isinstance(serde, RegistrySerde) and serde.binding.bound is not None:

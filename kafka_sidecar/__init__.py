@@ -4,8 +4,8 @@ The public API for plugins and for embedding the chain in another Python service
 listed in ``__all__`` is internal and may change.
 """
 
-from kafka_sidecar.blueprint import Blueprint, build_blueprint
-from kafka_sidecar.chain import (
+from kafka_sidecar._blueprint import Blueprint, build_blueprint
+from kafka_sidecar._chain import (
     Chain,
     Handler,
     Lifecycle,
@@ -15,7 +15,7 @@ from kafka_sidecar.chain import (
     Terminal,
     compile_chain,
 )
-from kafka_sidecar.errors import (
+from kafka_sidecar._errors import (
     ConfigError,
     Conflict,
     HandlerError,
@@ -29,7 +29,7 @@ from kafka_sidecar.errors import (
     SidecarError,
     ValidationFailed,
 )
-from kafka_sidecar.exchange import (
+from kafka_sidecar._exchange import (
     OUTGOING_HEADERS,
     PRODUCED,
     RESPONSE_HEADERS,
@@ -38,14 +38,14 @@ from kafka_sidecar.exchange import (
     Produced,
     Reply,
 )
-from kafka_sidecar.hookspecs import hookimpl
-from kafka_sidecar.http.app import create_app
-from kafka_sidecar.records import ConsumedRecord, DeliveryReport, OutgoingRecord
-from kafka_sidecar.registry import ConfigSection, HandlerSpec, NoConfig
-from kafka_sidecar.resources import Resources
-from kafka_sidecar.serdes.base import RecordSerializer, SchemaRef, Serde, SerializeContext
-from kafka_sidecar.sidecar import Sidecar
-from kafka_sidecar.stash import Stash, StashKey
+from kafka_sidecar._hookspecs import hookimpl
+from kafka_sidecar._http.app import create_app
+from kafka_sidecar._records import ConsumedRecord, DeliveryReport, OutgoingRecord
+from kafka_sidecar._registry import ConfigSection, HandlerSpec, NoConfig
+from kafka_sidecar._resources import Resources
+from kafka_sidecar._serdes.base import RecordSerializer, SchemaRef, Serde, SerializeContext
+from kafka_sidecar._sidecar import Sidecar
+from kafka_sidecar._stash import Stash, StashKey
 
 __all__ = [
     "OUTGOING_HEADERS",

@@ -9,10 +9,10 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from kafka_sidecar.blueprint import build_blueprint, discover
-from kafka_sidecar.errors import ConfigError, PluginError
-from kafka_sidecar.server import check_bind, serve_sidecar
-from kafka_sidecar.sidecar import Sidecar
+from kafka_sidecar._blueprint import build_blueprint, discover
+from kafka_sidecar._errors import ConfigError, PluginError
+from kafka_sidecar._server import check_bind, serve_sidecar
+from kafka_sidecar._sidecar import Sidecar
 
 DEFAULT_CONFIG = "chains.yml"
 

@@ -18,7 +18,7 @@ from typing import Final
 
 import pytest
 
-from kafka_sidecar.config.model import SecuritySettings
+from kafka_sidecar._config.model import SecuritySettings
 from kafka_sidecar.testing.broker import BrokerError, MissingToolError, create_topic, ensure_kafka_runtime
 from kafka_sidecar.testing.broker_security import AclGrant, ScramUser, SecureKafkaBroker
 

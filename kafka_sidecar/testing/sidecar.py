@@ -10,8 +10,8 @@ from pathlib import Path
 
 import httpx
 
-from kafka_sidecar.http.app import create_app
-from kafka_sidecar.sidecar import Sidecar
+from kafka_sidecar._http.app import create_app
+from kafka_sidecar._sidecar import Sidecar
 
 
 @dataclass(frozen=True, slots=True)

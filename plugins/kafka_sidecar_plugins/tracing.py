@@ -22,18 +22,18 @@ from opentelemetry import propagate, trace
 from opentelemetry.trace import Link, SpanKind, Status, StatusCode
 from opentelemetry.util.types import AttributeValue
 
-from kafka_sidecar.chain import Next
-from kafka_sidecar.errors import SidecarError
-from kafka_sidecar.events import BatchFetched, DeadLettered
-from kafka_sidecar.exchange import BACKEND_HEADERS, DELIVERED, PRODUCED, Exchange, Reply
-from kafka_sidecar.hookspecs import hookimpl
-from kafka_sidecar.records import ConsumedRecord
-from kafka_sidecar.registry import HandlerSpec
-from kafka_sidecar.resources import Resources
-from kafka_sidecar.stash import StashKey
+from kafka_sidecar._chain import Next
+from kafka_sidecar._errors import SidecarError
+from kafka_sidecar._events import BatchFetched, DeadLettered
+from kafka_sidecar._exchange import BACKEND_HEADERS, DELIVERED, PRODUCED, Exchange, Reply
+from kafka_sidecar._hookspecs import hookimpl
+from kafka_sidecar._records import ConsumedRecord
+from kafka_sidecar._registry import HandlerSpec
+from kafka_sidecar._resources import Resources
+from kafka_sidecar._stash import StashKey
 
 if TYPE_CHECKING:
-    from kafka_sidecar.sidecar import Sidecar
+    from kafka_sidecar._sidecar import Sidecar
 
 TRACER_NAME = "kafka_sidecar"
 TRACER_PROVIDER: StashKey[trace.TracerProvider] = StashKey("tracing.tracer-provider")

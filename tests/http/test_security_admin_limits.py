@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from kafka_sidecar.exchange import Exchange, Reply
-from kafka_sidecar.hookspecs import hookimpl
-from kafka_sidecar.registry import HandlerSpec
+from kafka_sidecar._exchange import Exchange, Reply
+from kafka_sidecar._hookspecs import hookimpl
+from kafka_sidecar._registry import HandlerSpec
 from kafka_sidecar.testing.leak_scan import SecretWatch
 from kafka_sidecar.testing.sidecar import RunningSidecar, running_sidecar
 
@@ -187,8 +187,8 @@ async def test_concurrent_requests_over_the_limit_get_429(tmp_path: Path) -> Non
 
 
 def test_bad_limits_are_config_errors(tmp_path: Path) -> None:
-    from kafka_sidecar.errors import ConfigError
-    from kafka_sidecar.sidecar import Sidecar
+    from kafka_sidecar._errors import ConfigError
+    from kafka_sidecar._sidecar import Sidecar
 
     path = tmp_path / "chains.yml"
     path.write_text(config(admin_port=8442, admin_token="short"), encoding="utf-8")

@@ -10,8 +10,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from kafka_sidecar.server import serve_sidecar
-from kafka_sidecar.sidecar import Sidecar
+from kafka_sidecar._server import serve_sidecar
+from kafka_sidecar._sidecar import Sidecar
 from kafka_sidecar.testing.leak_scan import SecretWatch
 from kafka_sidecar.testing.net import free_port
 from kafka_sidecar.testing.pki import make_ca

@@ -25,7 +25,7 @@ from test_reactive_support import (
     wait_for,
 )
 
-from kafka_sidecar.events import AdminAction
+from kafka_sidecar._events import AdminAction
 from kafka_sidecar.testing.sidecar import running_sidecar
 
 pytestmark = [pytest.mark.kafka, pytest.mark.asyncio]

@@ -24,11 +24,11 @@ from test_reactive_support import (
     wait_for,
 )
 
-from kafka_sidecar.chain import Next
-from kafka_sidecar.exchange import BACKEND_HEADERS, Exchange
-from kafka_sidecar.exchange import Reply as ChainReply
-from kafka_sidecar.hookspecs import hookimpl
-from kafka_sidecar.registry import HandlerSpec
+from kafka_sidecar._chain import Next
+from kafka_sidecar._exchange import BACKEND_HEADERS, Exchange
+from kafka_sidecar._exchange import Reply as ChainReply
+from kafka_sidecar._hookspecs import hookimpl
+from kafka_sidecar._registry import HandlerSpec
 from kafka_sidecar.testing.leak_scan import SecretWatch
 from kafka_sidecar.testing.sidecar import running_sidecar
 

@@ -14,7 +14,7 @@ from confluent_kafka.schema_registry.protobuf import ProtobufSerializer
 from confluent_kafka.serialization import MessageField, SerializationContext
 from schema_support import generated_proto_module, schema_sidecar, unique
 
-from kafka_sidecar.errors import RecordUndecodable
+from kafka_sidecar._errors import RecordUndecodable
 
 pytestmark = [pytest.mark.kafka, pytest.mark.asyncio]
 

@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 from aiokafka import AIOKafkaConsumer
 
-from kafka_sidecar.config.model import KafkaConfig, SecuritySettings
-from kafka_sidecar.kafka.diagnose import diagnose_connection
-from kafka_sidecar.kafka.options import consumer_kwargs
+from kafka_sidecar._config.model import KafkaConfig, SecuritySettings
+from kafka_sidecar._kafka.diagnose import diagnose_connection
+from kafka_sidecar._kafka.options import consumer_kwargs
 from kafka_sidecar.testing.leak_scan import SecretWatch
 from kafka_sidecar.testing.secure_fixtures import SecureKafka, secure_kafka
 from kafka_sidecar.testing.sidecar import running_sidecar

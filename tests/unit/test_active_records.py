@@ -10,11 +10,11 @@ from typing import Any
 import pytest
 from aiokafka import TopicPartition
 
-from kafka_sidecar.errors import Conflict, RecordUndecodable
-from kafka_sidecar.serdes.builtin import JSON, STRING
-from kafka_sidecar_handlers.active_instance import ActiveInstance, InstanceKey
-from kafka_sidecar_handlers.active_records import PollLimits, gather, owned_pairs, render
-from kafka_sidecar_handlers.active_requests import CreateRequest, PartitionOffset, PartitionTimestamp, Subscription
+from kafka_sidecar._errors import Conflict, RecordUndecodable
+from kafka_sidecar._serdes.builtin import JSON, STRING
+from kafka_sidecar_handlers.active._instance import ActiveInstance, InstanceKey
+from kafka_sidecar_handlers.active._records import PollLimits, gather, owned_pairs, render
+from kafka_sidecar_handlers.active._requests import CreateRequest, PartitionOffset, PartitionTimestamp, Subscription
 
 
 @dataclass

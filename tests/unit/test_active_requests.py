@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from kafka_sidecar.errors import NotAcceptable, ValidationFailed
-from kafka_sidecar_handlers.active_requests import (
+from kafka_sidecar._errors import NotAcceptable, ValidationFailed
+from kafka_sidecar_handlers.active._requests import (
     CreateDefaults,
     Partition,
     parse_create,
@@ -16,7 +16,7 @@ from kafka_sidecar_handlers.active_requests import (
     partitions_from_query,
     response_media_type,
 )
-from kafka_sidecar_handlers.active_routes import describe, operation
+from kafka_sidecar_handlers.active._routes import describe, operation
 
 DEFAULTS = CreateDefaults("binary", "latest", False, 1, 1000)
 FORMATS = frozenset({"json", "binary", "string", "avro"})

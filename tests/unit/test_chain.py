@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from kafka_sidecar.chain import LinkInfo, Next, compile_chain
-from kafka_sidecar.errors import ValidationFailed
-from kafka_sidecar.exchange import Exchange, Reply
-from kafka_sidecar.http.problems import problem_reply
-from kafka_sidecar.stash import StashKey
+from kafka_sidecar._chain import LinkInfo, Next, compile_chain
+from kafka_sidecar._errors import ValidationFailed
+from kafka_sidecar._exchange import Exchange, Reply
+from kafka_sidecar._http.problems import problem_reply
+from kafka_sidecar._stash import StashKey
 
 TRAIL: StashKey[list[str]] = StashKey("trail")
 

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from kafka_sidecar.blueprint import build_blueprint
-from kafka_sidecar.errors import ConfigError
+from kafka_sidecar._blueprint import build_blueprint
+from kafka_sidecar._errors import ConfigError
 
 
 def problems_for(tmp_path: Path, text: str, env: dict[str, str] | None = None) -> list[str]:

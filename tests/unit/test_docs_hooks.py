@@ -7,8 +7,8 @@ import re
 from pathlib import Path
 
 import kafka_sidecar
-from kafka_sidecar import hookspecs
-from kafka_sidecar.plugins import make_plugin_manager
+from kafka_sidecar import _hookspecs as hookspecs
+from kafka_sidecar._plugins import make_plugin_manager
 
 DOCS = Path(__file__).parents[2] / "docs"
 
@@ -45,8 +45,8 @@ def test_public_api_is_sorted_and_complete() -> None:
 
 
 def test_configuration_reference_matches_the_code() -> None:
-    from kafka_sidecar.config.reference import render_reference
+    from kafka_sidecar._config.reference import render_reference
 
     text = (DOCS / "configuration.md").read_text(encoding="utf-8")
     block = text.split("<!-- reference:start -->\n", 1)[1].split("<!-- reference:end -->", 1)[0]
-    assert block == render_reference(), "regenerate with: python -m kafka_sidecar.config.reference"
+    assert block == render_reference(), "regenerate with: python -m kafka_sidecar._config.reference"

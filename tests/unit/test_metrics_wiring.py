@@ -20,23 +20,23 @@ import pytest
 from aiokafka import TopicPartition
 from test_sr_service import AVRO, RECORD, Double, ctx, service
 
-from kafka_sidecar.config.model import KafkaConfig
-from kafka_sidecar.errors import UpstreamUnavailable
-from kafka_sidecar.records import ConsumedRecord
-from kafka_sidecar.sidecar import Sidecar
+from kafka_sidecar._config.model import KafkaConfig
+from kafka_sidecar._errors import UpstreamUnavailable
+from kafka_sidecar._records import ConsumedRecord
+from kafka_sidecar._sidecar import Sidecar
 from kafka_sidecar.testing.sidecar import running_sidecar
-from kafka_sidecar_handlers.reactive_config import ReactiveConsumerConfig
-from kafka_sidecar_handlers.reactive_delivery import DeliveryStats
-from kafka_sidecar_handlers.reactive_lag import LagReporter
-from kafka_sidecar_handlers.reactive_partition import BatchLimits, PartitionWorker
-from kafka_sidecar_handlers.reactive_runtime import ConsumerRuntime
-from kafka_sidecar_plugins.metrics_registry import METRICS_REGISTRY, MetricsRegistry
+from kafka_sidecar_handlers.reactive._config import ReactiveConsumerConfig
+from kafka_sidecar_handlers.reactive._delivery import DeliveryStats
+from kafka_sidecar_handlers.reactive._lag import LagReporter
+from kafka_sidecar_handlers.reactive._partition import BatchLimits, PartitionWorker
+from kafka_sidecar_handlers.reactive._runtime import ConsumerRuntime
+from kafka_sidecar_plugins.metrics._registry import METRICS_REGISTRY, MetricsRegistry
 from kafka_sidecar_plugins.schema_registry import bind_serdes
-from kafka_sidecar_plugins.sr_cache import BoundedCache
-from kafka_sidecar_plugins.sr_client import SchemaRegistryClient
-from kafka_sidecar_plugins.sr_config import SchemaRegistryConfig
-from kafka_sidecar_plugins.sr_serde import RegistrySerde
-from kafka_sidecar_plugins.sr_service import CACHE_LOOKUPS, REGISTRY_ERRORS, ServiceBinding
+from kafka_sidecar_plugins.schema_registry._cache import BoundedCache
+from kafka_sidecar_plugins.schema_registry._client import SchemaRegistryClient
+from kafka_sidecar_plugins.schema_registry._config import SchemaRegistryConfig
+from kafka_sidecar_plugins.schema_registry._serde import RegistrySerde
+from kafka_sidecar_plugins.schema_registry._service import CACHE_LOOKUPS, REGISTRY_ERRORS, ServiceBinding
 
 TOPIC = "orders"
 

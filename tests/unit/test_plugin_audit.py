@@ -11,18 +11,18 @@ from collections.abc import Sequence
 
 import pytest
 
-from kafka_sidecar.config.model import KafkaConfig, ServiceConfig, SidecarConfig
-from kafka_sidecar.errors import KafkaUnavailable
-from kafka_sidecar.events import AdminAction, DeadLettered
-from kafka_sidecar.exchange import DELIVERED, PRODUCED, Exchange, HttpRequest, Produced, RecordOutcome, Reply
-from kafka_sidecar.kafka.producer import ProducerService
-from kafka_sidecar.records import ConsumedRecord, DeliveryReport, OutgoingRecord
-from kafka_sidecar.resources import Resources
-from kafka_sidecar.serdes.base import SerdeRegistry
+from kafka_sidecar._config.model import KafkaConfig, ServiceConfig, SidecarConfig
+from kafka_sidecar._errors import KafkaUnavailable
+from kafka_sidecar._events import AdminAction, DeadLettered
+from kafka_sidecar._exchange import DELIVERED, PRODUCED, Exchange, HttpRequest, Produced, RecordOutcome, Reply
+from kafka_sidecar._kafka.producer import ProducerService
+from kafka_sidecar._records import ConsumedRecord, DeliveryReport, OutgoingRecord
+from kafka_sidecar._resources import Resources
+from kafka_sidecar._serdes.base import SerdeRegistry
 from kafka_sidecar_plugins.audit import AUDIT_SINK, AuditConfig, AuditHandler
-from kafka_sidecar_plugins.audit_sink import AuditRecord, uuid4_texts
-from kafka_sidecar_plugins.correlation_ids import CORRELATION, CorrelationIds
-from kafka_sidecar_plugins.metrics_registry import METRICS_REGISTRY, MetricsRegistry
+from kafka_sidecar_plugins.audit._sink import AuditRecord, uuid4_texts
+from kafka_sidecar_plugins.correlation._ids import CORRELATION, CorrelationIds
+from kafka_sidecar_plugins.metrics._registry import METRICS_REGISTRY, MetricsRegistry
 
 
 class FakeProducer(ProducerService):

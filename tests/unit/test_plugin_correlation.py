@@ -7,15 +7,15 @@ import uuid
 
 import pytest
 
-from kafka_sidecar.config.model import KafkaConfig, SidecarConfig
-from kafka_sidecar.errors import ValidationFailed
-from kafka_sidecar.exchange import BACKEND_HEADERS, OUTGOING_HEADERS, RESPONSE_HEADERS, Exchange, HttpRequest, Reply
-from kafka_sidecar.kafka.producer import ProducerService
-from kafka_sidecar.records import ConsumedRecord
-from kafka_sidecar.resources import Resources
-from kafka_sidecar.serdes.base import SerdeRegistry
+from kafka_sidecar._config.model import KafkaConfig, SidecarConfig
+from kafka_sidecar._errors import ValidationFailed
+from kafka_sidecar._exchange import BACKEND_HEADERS, OUTGOING_HEADERS, RESPONSE_HEADERS, Exchange, HttpRequest, Reply
+from kafka_sidecar._kafka.producer import ProducerService
+from kafka_sidecar._records import ConsumedRecord
+from kafka_sidecar._resources import Resources
+from kafka_sidecar._serdes.base import SerdeRegistry
 from kafka_sidecar_plugins.correlation import CorrelationConfig, CorrelationHandler
-from kafka_sidecar_plugins.correlation_ids import CORRELATION, LOG_IDS, CorrelationIds
+from kafka_sidecar_plugins.correlation._ids import CORRELATION, LOG_IDS, CorrelationIds
 
 
 def resources() -> Resources:

@@ -10,14 +10,14 @@ import logging
 import pytest
 from opentelemetry.sdk.trace import TracerProvider
 
-from kafka_sidecar.config.model import KafkaConfig, SidecarConfig
-from kafka_sidecar.exchange import Exchange, HttpRequest, Reply
-from kafka_sidecar.kafka.producer import ProducerService
-from kafka_sidecar.resources import Resources
-from kafka_sidecar.serdes.base import SerdeRegistry
+from kafka_sidecar._config.model import KafkaConfig, SidecarConfig
+from kafka_sidecar._exchange import Exchange, HttpRequest, Reply
+from kafka_sidecar._kafka.producer import ProducerService
+from kafka_sidecar._resources import Resources
+from kafka_sidecar._serdes.base import SerdeRegistry
 from kafka_sidecar_plugins.correlation import CorrelationConfig, CorrelationHandler
 from kafka_sidecar_plugins.logging_context import LoggingContextConfig, LoggingContextHandler, make_log_handler
-from kafka_sidecar_plugins.logging_format import LOG_EXCHANGE
+from kafka_sidecar_plugins.logging_context._format import LOG_EXCHANGE
 
 LOGGER = "test.plugin.logging"
 

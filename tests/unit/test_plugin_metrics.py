@@ -8,17 +8,17 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from kafka_sidecar.config.model import KafkaConfig, SidecarConfig
-from kafka_sidecar.errors import ValidationFailed
-from kafka_sidecar.events import AdminAction, DeadLettered
-from kafka_sidecar.exchange import DELIVERED, PRODUCED, Exchange, HttpRequest, Produced, RecordOutcome, Reply
-from kafka_sidecar.kafka.producer import ProducerService
-from kafka_sidecar.records import ConsumedRecord, DeliveryReport, OutgoingRecord
-from kafka_sidecar.resources import Resources
-from kafka_sidecar.serdes.base import SerdeRegistry
+from kafka_sidecar._config.model import KafkaConfig, SidecarConfig
+from kafka_sidecar._errors import ValidationFailed
+from kafka_sidecar._events import AdminAction, DeadLettered
+from kafka_sidecar._exchange import DELIVERED, PRODUCED, Exchange, HttpRequest, Produced, RecordOutcome, Reply
+from kafka_sidecar._kafka.producer import ProducerService
+from kafka_sidecar._records import ConsumedRecord, DeliveryReport, OutgoingRecord
+from kafka_sidecar._resources import Resources
+from kafka_sidecar._serdes.base import SerdeRegistry
 from kafka_sidecar_plugins.metrics import METRICS_REGISTRY, MetricsConfig, MetricsHandler
-from kafka_sidecar_plugins.metrics_influx import InfluxPusher
-from kafka_sidecar_plugins.metrics_registry import OVERFLOW, MetricsRegistry
+from kafka_sidecar_plugins.metrics._influx import InfluxPusher
+from kafka_sidecar_plugins.metrics._registry import OVERFLOW, MetricsRegistry
 
 
 def resources() -> Resources:

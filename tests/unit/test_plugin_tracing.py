@@ -13,10 +13,10 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import SpanKind, StatusCode
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
-from kafka_sidecar.config.model import KafkaConfig, SidecarConfig
-from kafka_sidecar.errors import KafkaUnavailable, ValidationFailed
-from kafka_sidecar.events import DeadLettered
-from kafka_sidecar.exchange import (
+from kafka_sidecar._config.model import KafkaConfig, SidecarConfig
+from kafka_sidecar._errors import KafkaUnavailable, ValidationFailed
+from kafka_sidecar._events import DeadLettered
+from kafka_sidecar._exchange import (
     BACKEND_HEADERS,
     DELIVERED,
     OUTGOING_HEADERS,
@@ -27,10 +27,10 @@ from kafka_sidecar.exchange import (
     RecordOutcome,
     Reply,
 )
-from kafka_sidecar.kafka.producer import ProducerService
-from kafka_sidecar.records import ConsumedRecord, DeliveryReport, OutgoingRecord
-from kafka_sidecar.resources import Resources
-from kafka_sidecar.serdes.base import SerdeRegistry
+from kafka_sidecar._kafka.producer import ProducerService
+from kafka_sidecar._records import ConsumedRecord, DeliveryReport, OutgoingRecord
+from kafka_sidecar._resources import Resources
+from kafka_sidecar._serdes.base import SerdeRegistry
 from kafka_sidecar_plugins.tracing import TRACER_PROVIDER, TracingConfig, TracingHandler
 
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
@@ -273,8 +273,8 @@ consumers:
 
 
 def test_receive_spans_only_for_consumers_whose_chain_traces(tmp_path: Any, exporter: InMemorySpanExporter) -> None:
-    from kafka_sidecar.events import BatchFetched
-    from kafka_sidecar.sidecar import Sidecar
+    from kafka_sidecar._events import BatchFetched
+    from kafka_sidecar._sidecar import Sidecar
     from kafka_sidecar_plugins import tracing
 
     path = tmp_path / "chains.yml"

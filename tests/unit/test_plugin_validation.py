@@ -8,14 +8,14 @@ from typing import Any
 
 import pytest
 
-from kafka_sidecar.config.model import KafkaConfig, SidecarConfig
-from kafka_sidecar.errors import UnsupportedMediaType, ValidationFailed
-from kafka_sidecar.exchange import Exchange, HttpRequest, Reply
-from kafka_sidecar.kafka.producer import ProducerService
-from kafka_sidecar.resources import Resources
-from kafka_sidecar.serdes.base import SerdeRegistry
-from kafka_sidecar_handlers.producer_openapi import describe_produce
-from kafka_sidecar_plugins.openapi_document import DocumentBuilder, find_operation, openapi_path
+from kafka_sidecar._config.model import KafkaConfig, SidecarConfig
+from kafka_sidecar._errors import UnsupportedMediaType, ValidationFailed
+from kafka_sidecar._exchange import Exchange, HttpRequest, Reply
+from kafka_sidecar._kafka.producer import ProducerService
+from kafka_sidecar._resources import Resources
+from kafka_sidecar._serdes.base import SerdeRegistry
+from kafka_sidecar_handlers.producer._openapi import describe_produce
+from kafka_sidecar_plugins.openapi._document import DocumentBuilder, find_operation, openapi_path
 from kafka_sidecar_plugins.validation import OPENAPI_DOCUMENT, ValidationConfig, ValidationHandler
 
 ROUTES = ("/producers/{topic}", "/topics/{topic}/partitions/{partition}")

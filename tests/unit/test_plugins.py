@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from kafka_sidecar import HandlerSpec, hookimpl
-from kafka_sidecar.blueprint import build_blueprint, discover
-from kafka_sidecar.errors import PluginError
+from kafka_sidecar._blueprint import build_blueprint, discover
+from kafka_sidecar._errors import PluginError
 
 LOCAL_PLUGIN = """
 from dataclasses import dataclass

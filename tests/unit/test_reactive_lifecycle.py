@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from kafka_sidecar.errors import ConfigError, PluginError
-from kafka_sidecar.sidecar import Sidecar
+from kafka_sidecar._errors import ConfigError, PluginError
+from kafka_sidecar._sidecar import Sidecar
 from kafka_sidecar.testing.sidecar import running_sidecar
 
 BASE = "/admin/consumers/reactive/orders"

@@ -7,10 +7,10 @@ import random
 
 import pytest
 
-from kafka_sidecar.records import ConsumedRecord
-from kafka_sidecar_handlers.reactive_backend import MalformedReply, parse_reply
-from kafka_sidecar_handlers.reactive_config import ReactiveConsumerConfig, RetryPolicy
-from kafka_sidecar_handlers.reactive_offsets import OffsetTracker
+from kafka_sidecar._records import ConsumedRecord
+from kafka_sidecar_handlers.reactive._backend import MalformedReply, parse_reply
+from kafka_sidecar_handlers.reactive._config import ReactiveConsumerConfig, RetryPolicy
+from kafka_sidecar_handlers.reactive._offsets import OffsetTracker
 
 RECORDS = [ConsumedRecord("t", p, o, 1, None, b"{}") for p, o in ((0, 10), (0, 11), (1, 10))]
 
@@ -127,7 +127,7 @@ def test_config_validation(kwargs: dict[str, object], message: str) -> None:
 
 
 def test_request_body_splices_json_text_and_encodes_the_rest() -> None:
-    from kafka_sidecar_handlers.reactive_backend import RawJson, record_entry, request_body
+    from kafka_sidecar_handlers.reactive._backend import RawJson, record_entry, request_body
 
     record = ConsumedRecord("t", 2, 7, 1700, b"k", b' {"a": [1, 2]} ', (("h", b"\xffx"),))
     raw = RawJson.of(record.value or b"")
@@ -147,7 +147,7 @@ def test_request_body_splices_json_text_and_encodes_the_rest() -> None:
 
 
 def test_java_request_format_is_the_bare_record_array() -> None:
-    from kafka_sidecar_handlers.reactive_backend import record_entry, request_body
+    from kafka_sidecar_handlers.reactive._backend import record_entry, request_body
 
     record = ConsumedRecord("t", 0, 3, 5, None, b"1")
     body = json.loads(request_body("c", [record_entry(record, None, 1)], java=True))

@@ -8,16 +8,16 @@ from typing import Any, cast
 
 import pytest
 
-from kafka_sidecar.chain import LinkInfo, Terminal, compile_chain
-from kafka_sidecar.deadletter import DeadLetter, DeadLetterWriter
-from kafka_sidecar.errors import UpstreamUnavailable
-from kafka_sidecar.exchange import DELIVERED, DeliveryStatus, Exchange, RecordOutcome, Reply
-from kafka_sidecar.records import ConsumedRecord, DeliveryReport
-from kafka_sidecar.serdes.builtin import JSON, STRING
-from kafka_sidecar_handlers.reactive_backend import REASON_CONNECT, REASON_TIMEOUT, unavailable
-from kafka_sidecar_handlers.reactive_config import RetryPolicy
-from kafka_sidecar_handlers.reactive_delivery import DeliveryContext, DeliveryStats, deliver_batch
-from kafka_sidecar_handlers.reactive_partition import BatchLimits, PartitionWorker
+from kafka_sidecar._chain import LinkInfo, Terminal, compile_chain
+from kafka_sidecar._deadletter import DeadLetter, DeadLetterWriter
+from kafka_sidecar._errors import UpstreamUnavailable
+from kafka_sidecar._exchange import DELIVERED, DeliveryStatus, Exchange, RecordOutcome, Reply
+from kafka_sidecar._records import ConsumedRecord, DeliveryReport
+from kafka_sidecar._serdes.builtin import JSON, STRING
+from kafka_sidecar_handlers.reactive._backend import REASON_CONNECT, REASON_TIMEOUT, unavailable
+from kafka_sidecar_handlers.reactive._config import RetryPolicy
+from kafka_sidecar_handlers.reactive._delivery import DeliveryContext, DeliveryStats, deliver_batch
+from kafka_sidecar_handlers.reactive._partition import BatchLimits, PartitionWorker
 
 pytestmark = pytest.mark.asyncio
 FAST = RetryPolicy(max_attempts=3, initial_backoff_ms=1, max_backoff_ms=2, jitter=0)

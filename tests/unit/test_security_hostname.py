@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from kafka_sidecar.config.model import KafkaConfig, SecuritySettings
-from kafka_sidecar.kafka.diagnose import diagnose_connection
+from kafka_sidecar._config.model import KafkaConfig, SecuritySettings
+from kafka_sidecar._kafka.diagnose import diagnose_connection
 from kafka_sidecar.testing.pki import make_ca
 
 

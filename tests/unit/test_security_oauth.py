@@ -8,8 +8,8 @@ from urllib.parse import parse_qs
 import httpx
 import pytest
 
-from kafka_sidecar.errors import UpstreamUnavailable
-from kafka_sidecar.kafka.oauth import ClientCredentialsTokenProvider
+from kafka_sidecar._errors import UpstreamUnavailable
+from kafka_sidecar._kafka.oauth import ClientCredentialsTokenProvider
 from kafka_sidecar.testing.leak_scan import SecretWatch
 
 

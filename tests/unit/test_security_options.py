@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from aiokafka.abc import AbstractTokenProvider
 
-from kafka_sidecar.config.model import KafkaConfig, SecuritySettings, ServerConfig
-from kafka_sidecar.errors import ConfigError
-from kafka_sidecar.kafka.options import admin_kwargs, consumer_kwargs, producer_kwargs, security_kwargs
+from kafka_sidecar._config.model import KafkaConfig, SecuritySettings, ServerConfig
+from kafka_sidecar._errors import ConfigError
+from kafka_sidecar._kafka.options import admin_kwargs, consumer_kwargs, producer_kwargs, security_kwargs
 from kafka_sidecar.testing.leak_scan import SecretWatch
 from kafka_sidecar.testing.pki import make_ca
 
@@ -132,7 +132,7 @@ def test_inconsistent_server_settings_are_rejected(kwargs: dict[str, object], me
 
 
 def test_security_errors_point_at_the_config_file(tmp_path: Path) -> None:
-    from kafka_sidecar.sidecar import Sidecar
+    from kafka_sidecar._sidecar import Sidecar
 
     path = tmp_path / "chains.yml"
     path.write_text("kafka:\n  security:\n    protocol: SASL_SSL\n    sasl_username: svc\n", encoding="utf-8")

@@ -8,10 +8,10 @@ from typing import Any
 import fastavro
 import pytest
 
-from kafka_sidecar.errors import ValidationFailed
-from kafka_sidecar_plugins.sr_avro import AvroFormat, ParsedAvro
-from kafka_sidecar_plugins.sr_client import RegisteredSchema
-from kafka_sidecar_plugins.sr_config import SchemaRegistryConfig
+from kafka_sidecar._errors import ValidationFailed
+from kafka_sidecar_plugins.schema_registry._avro import AvroFormat, ParsedAvro
+from kafka_sidecar_plugins.schema_registry._client import RegisteredSchema
+from kafka_sidecar_plugins.schema_registry._config import SchemaRegistryConfig
 
 ORDER: dict[str, Any] = {
     "type": "record",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from kafka_sidecar_plugins.sr_cache import BoundedCache
+from kafka_sidecar_plugins.schema_registry._cache import BoundedCache
 
 
 class Clock:

@@ -7,12 +7,12 @@ import json
 
 import pytest
 
-from kafka_sidecar.errors import ValidationFailed
-from kafka_sidecar_plugins.sr_client import RegisteredSchema
-from kafka_sidecar_plugins.sr_config import SchemaRegistryConfig
-from kafka_sidecar_plugins.sr_jsonschema import JsonSchemaFormat
-from kafka_sidecar_plugins.sr_protobuf import ProtobufFormat, compile_proto
-from kafka_sidecar_plugins.sr_wire import encode_message_indexes
+from kafka_sidecar._errors import ValidationFailed
+from kafka_sidecar_plugins.schema_registry._client import RegisteredSchema
+from kafka_sidecar_plugins.schema_registry._config import SchemaRegistryConfig
+from kafka_sidecar_plugins.schema_registry._jsonschema import JsonSchemaFormat
+from kafka_sidecar_plugins.schema_registry._protobuf import ProtobufFormat, compile_proto
+from kafka_sidecar_plugins.schema_registry._wire import encode_message_indexes
 
 CONFIG = SchemaRegistryConfig()
 ADDRESS = {"type": "object", "properties": {"zip": {"type": "string", "pattern": "^[0-9]{5}$"}}, "required": ["zip"]}

@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from kafka_sidecar.blueprint import build_blueprint
-from kafka_sidecar.errors import ConfigError
+from kafka_sidecar._blueprint import build_blueprint
+from kafka_sidecar._errors import ConfigError
 from kafka_sidecar.testing.leak_scan import SecretWatch
 from kafka_sidecar.testing.sidecar import running_sidecar
-from kafka_sidecar_plugins.sr_config import SchemaRegistryConfig
+from kafka_sidecar_plugins.schema_registry._config import SchemaRegistryConfig
 
 
 @pytest.fixture(autouse=True)

@@ -13,13 +13,13 @@ from typing import Any
 import httpx
 import pytest
 
-from kafka_sidecar.errors import Conflict, UnsupportedMediaType, UpstreamUnavailable, ValidationFailed
-from kafka_sidecar.serdes.base import SchemaRef, SerializeContext
+from kafka_sidecar._errors import Conflict, UnsupportedMediaType, UpstreamUnavailable, ValidationFailed
+from kafka_sidecar._serdes.base import SchemaRef, SerializeContext
 from kafka_sidecar.testing.leak_scan import SecretWatch
-from kafka_sidecar_plugins.sr_avro import AvroFormat
-from kafka_sidecar_plugins.sr_client import SchemaRegistryClient
-from kafka_sidecar_plugins.sr_config import SchemaRegistryConfig
-from kafka_sidecar_plugins.sr_service import SchemaService, ServiceBinding
+from kafka_sidecar_plugins.schema_registry._avro import AvroFormat
+from kafka_sidecar_plugins.schema_registry._client import SchemaRegistryClient
+from kafka_sidecar_plugins.schema_registry._config import SchemaRegistryConfig
+from kafka_sidecar_plugins.schema_registry._service import SchemaService, ServiceBinding
 
 SR_USER = "sr-user"
 SR_PASSWORD = "sr-basic-pass-91c2"

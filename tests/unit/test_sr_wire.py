@@ -7,7 +7,7 @@ import io
 import pytest
 from confluent_kafka.schema_registry.common.serde import SchemaId
 
-from kafka_sidecar_plugins.sr_wire import (
+from kafka_sidecar_plugins.schema_registry._wire import (
     WireFormatError,
     decode_message_indexes,
     encode_message_indexes,

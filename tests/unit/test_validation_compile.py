@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 from jsonschema import Draft202012Validator
 
-from kafka_sidecar_handlers.producer_openapi import PRODUCE_REQUEST
-from kafka_sidecar_plugins.validation_compile import compile_check
+from kafka_sidecar_handlers.producer._openapi import PRODUCE_REQUEST
+from kafka_sidecar_plugins.validation._compile import compile_check
 
 TOPIC_SCHEMA: dict[str, Any] = {
     "type": "object",

@@ -1,0 +1,150 @@
+"""The producer terminal: ``POST /producers/{topic}`` and the REST Proxy v2 ``/topics/...`` routes.
+
+The whole batch is validated and serialized before anything is sent; the reply comes only after the
+broker has acknowledged or refused every record. Status at a glance: 200 every record acknowledged,
+207 some were not (see each ``error_code``), 503 Kafka did not take any of them.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from kafka_sidecar._errors import KafkaUnavailable, NotFound, ValidationFailed
+from kafka_sidecar._exchange import OUTGOING_HEADERS, PRODUCED, Exchange, Produced, Reply
+from kafka_sidecar._hookspecs import hookimpl
+from kafka_sidecar._kafka.producer import ERROR_KAFKA_RETRIABLE
+from kafka_sidecar._records import DeliveryReport, OutgoingRecord
+from kafka_sidecar._registry import HandlerSpec
+from kafka_sidecar._resources import Resources
+from kafka_sidecar._serdes.base import SerializeContext
+from kafka_sidecar_handlers.producer._openapi import describe_produce
+from kafka_sidecar_handlers.producer._request import ProduceRecordIn, media_format, parse_batch
+
+CORRELATION_HEADER = "X-Correlation-Id"
+TRACEABILITY_HEADER = "X-Traceability-Id"
+V2_MEDIA_TYPE = "application/vnd.kafka.v2+json"
+_TOPIC_NAME = re.compile(r"^[A-Za-z0-9._-]{1,249}$")
+
+
+@dataclass(frozen=True, slots=True)
+class ProducerConfig:
+    key_format: str = field(default="json", metadata={"doc": "Key format when the request names none."})
+    value_format: str = field(default="json", metadata={"doc": "Value format when the request names none."})
+    max_records: int = field(default=10000, metadata={"doc": "Most records in one request (more is 413)."})
+
+
+class ProducerHandler:
+    """Terminal handler; stateless across requests."""
+
+    def __init__(self, config: ProducerConfig, resources: Resources) -> None:
+        self._defaults = (config.key_format, config.value_format)
+        self._max_records = config.max_records
+        self._serdes = resources.serdes
+        self._producer = resources.producer
+
+    async def __call__(self, exchange: Exchange) -> Reply:
+        request = exchange.http()
+        topic = request.path_params.get("topic", "")
+        if not _TOPIC_NAME.match(topic) or topic in (".", ".."):
+            raise ValidationFailed(f"{topic!r} is not a legal Kafka topic name", field="topic")
+        path_partition = _path_partition(request.path_params.get("partition"))
+        embedded = media_format(request.content_type)
+        batch = parse_batch(exchange.json_body(), embedded, self._defaults, self._max_records)
+        key_serde = self._serdes.get(batch.key_format, field="keyFormat")
+        value_serde = self._serdes.get(batch.value_format, field="valueFormat")
+        key_serializer = await key_serde.serializer(SerializeContext(topic, "key", batch.key_schema))
+        value_serializer = await value_serde.serializer(SerializeContext(topic, "value", batch.value_schema))
+        shared_headers = exchange.stash.get(OUTGOING_HEADERS) or []
+        outgoing = [
+            OutgoingRecord(
+                topic=topic,
+                key=key_serializer.encode(record.key, f"records[{index}].key"),
+                value=value_serializer.encode(record.value, f"records[{index}].value"),
+                headers=_headers(record, shared_headers),
+                partition=path_partition if path_partition is not None else record.partition,
+                timestamp_ms=record.timestamp_ms,
+            )
+            for index, record in enumerate(batch.records)
+        ]
+        for index, record in enumerate(outgoing):
+            if record.key is None and record.value is None:
+                raise ValidationFailed("a record needs a key or a value", field=f"records[{index}].value")
+        partitions = await self._producer.partitions_for(topic)
+        _check_partitions(outgoing, partitions, path_partition)
+        reports = await self._producer.send_batch(outgoing)
+        exchange.stash[PRODUCED] = Produced(topic, tuple(outgoing), tuple(reports))
+        body = {
+            "offsets": [_offset_entry(report) for report in reports],
+            "key_schema_id": key_serializer.schema_id,
+            "value_schema_id": value_serializer.schema_id,
+        }
+        acknowledged = sum(1 for report in reports if report.acknowledged)
+        if acknowledged == 0 and all(r.error_code == ERROR_KAFKA_RETRIABLE for r in reports):
+            raise KafkaUnavailable(
+                f"Kafka acknowledged none of the {len(reports)} records: {reports[0].error}", extra=body
+            )
+        status = 200 if acknowledged == len(reports) else 207
+        return Reply(status=status, body=body, media_type=V2_MEDIA_TYPE if batch.v2 else "application/json")
+
+
+def _path_partition(raw: str | None) -> int | None:
+    if raw is None:
+        return None
+    if not raw.isdigit():
+        raise ValidationFailed(f"partition must be a non-negative integer, got {raw!r}", field="partition")
+    return int(raw)
+
+
+def _check_partitions(records: Sequence[OutgoingRecord], partitions: set[int], path_partition: int | None) -> None:
+    if path_partition is not None and path_partition not in partitions:
+        raise NotFound(
+            f"partition {path_partition} does not exist (topic has {len(partitions)})",
+            field="partition",
+            v2_error_code=40402,
+        )
+    for index, record in enumerate(records):
+        if record.partition is not None and record.partition not in partitions:
+            raise ValidationFailed(
+                f"partition {record.partition} does not exist (topic has {len(partitions)})",
+                field=f"records[{index}].partition",
+            )
+
+
+def _headers(record: ProduceRecordIn, shared: Sequence[tuple[str, bytes]]) -> tuple[tuple[str, bytes], ...]:
+    """Per-record id fields win over the record's own headers, which win over exchange-wide ones."""
+    ids: list[tuple[str, bytes]] = []
+    if record.correlation_id is not None:
+        ids.append((CORRELATION_HEADER, record.correlation_id.encode("utf-8")))
+    if record.traceability_id is not None:
+        ids.append((TRACEABILITY_HEADER, record.traceability_id.encode("utf-8")))
+    taken = {name.lower() for name, _ in ids}
+    own = [(n, v) for n, v in record.headers if n.lower() not in taken]
+    taken.update(name.lower() for name, _ in own)
+    inherited = [(n, v) for n, v in shared if n.lower() not in taken]
+    return (*own, *inherited, *ids)
+
+
+def _offset_entry(report: DeliveryReport) -> dict[str, object]:
+    return {
+        "partition": report.partition,
+        "offset": report.offset,
+        "timestamp": report.timestamp_ms,
+        "error_code": None if report.acknowledged else report.error_code,
+        "error": report.error,
+    }
+
+
+@hookimpl
+def kafka_sidecar_register_handlers(register: Callable[[HandlerSpec[ProducerConfig]], None]) -> None:
+    register(
+        HandlerSpec(
+            name="producer",
+            factory=ProducerHandler,
+            config_type=ProducerConfig,
+            kind="terminal",
+            description="Produce a batch of records to a topic and answer with per-record offsets.",
+            describe=describe_produce,
+        )
+    )

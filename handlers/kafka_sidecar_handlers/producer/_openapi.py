@@ -1,0 +1,140 @@
+"""The producer's OpenAPI 3.1 operation: what ``POST /producers/{topic}`` and the v2 routes accept and answer.
+
+Kept next to the parser (``produce_request.py``) it describes; the validation plugin checks requests
+against it before the producer runs, and the producer still checks everything itself.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from kafka_sidecar_handlers.producer._request import FORMAT_ORDINALS
+
+FORMATS = FORMAT_ORDINALS
+MEDIA_TYPES = (
+    "application/json",
+    "application/vnd.kafka+json",
+    "application/vnd.kafka.v2+json",
+    *(f"application/vnd.kafka.{fmt}.v2+json" for fmt in FORMATS),
+)
+PROBLEM = {"$ref": "#/components/responses/Problem"}
+
+_FORMAT = {
+    "oneOf": [
+        {"type": "string", "minLength": 1, "description": "A registered format name: " + ", ".join(FORMATS) + "."},
+        {"type": "integer", "minimum": 0, "maximum": len(FORMATS) - 1, "description": "Ordinal (older clients)."},
+    ]
+}
+_ID = {"type": "string", "minLength": 1}
+_NON_NEGATIVE = {"type": "integer", "minimum": 0}
+_HEADERS = {
+    "oneOf": [
+        {"type": "object", "additionalProperties": {"type": "string"}, "description": "Header name -> text value."},
+        {
+            "type": "array",
+            "description": "REST Proxy v3 style: base64 values.",
+            "items": {
+                "type": "object",
+                "required": ["name"],
+                "properties": {
+                    "name": {"type": "string", "minLength": 1},
+                    "value": {"type": ["string", "null"], "contentEncoding": "base64"},
+                },
+            },
+        },
+    ]
+}
+PRODUCE_RECORD = {
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {
+        "key": {"description": "Key in the key format (JSON value, base64 for binary)."},
+        "value": {"description": "Value in the value format (JSON value, base64 for binary)."},
+        "partition": _NON_NEGATIVE,
+        "headers": _HEADERS,
+        "timestamp": {"type": "integer", "description": "Epoch milliseconds."},
+        "correlationId": {**_ID, "description": "X-Correlation-Id header of this record (wins over the request's)."},
+        "traceabilityId": {**_ID, "description": "X-Traceability-Id header of this record."},
+    },
+}
+PRODUCE_REQUEST = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["records"],
+    "properties": {
+        "records": {"type": "array", "minItems": 1, "items": PRODUCE_RECORD},
+        "keyFormat": _FORMAT,
+        "valueFormat": _FORMAT,
+        **{f"{role}Schema": {"type": "string", "minLength": 1} for role in ("key", "value")},
+        **{f"{role}_schema": {"type": "string", "minLength": 1} for role in ("key", "value")},
+        **{f"{role}SchemaId": _NON_NEGATIVE for role in ("key", "value")},
+        **{f"{role}_schema_id": _NON_NEGATIVE for role in ("key", "value")},
+        **{f"{role}SchemaVersion": _NON_NEGATIVE for role in ("key", "value")},
+        **{f"{role}SchemaSubject": {"type": "string", "minLength": 1} for role in ("key", "value")},
+        **{f"{role}SubjectNameStrategy": {"type": "string", "minLength": 1} for role in ("key", "value")},
+    },
+}
+PRODUCE_RESPONSE = {
+    "type": "object",
+    "required": ["offsets"],
+    "properties": {
+        "offsets": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {
+                    "partition": {"type": ["integer", "null"]},
+                    "offset": {"type": ["integer", "null"]},
+                    "timestamp": {"type": ["integer", "null"]},
+                    "error_code": {"type": ["integer", "null"]},
+                    "error": {"type": ["string", "null"]},
+                },
+            },
+        },
+        "key_schema_id": {"type": ["integer", "null"]},
+        "value_schema_id": {"type": ["integer", "null"]},
+    },
+}
+
+
+def describe_produce(path: str, method: str) -> Mapping[str, object] | None:
+    """The operation object for a produce route (``describe`` of the producer's HandlerSpec)."""
+    if method.upper() != "POST":
+        return None
+    parameters: list[dict[str, object]] = [
+        {
+            "name": "topic",
+            "in": "path",
+            "required": True,
+            "schema": {"type": "string", "pattern": "^[A-Za-z0-9._-]{1,249}$"},
+            "description": "Topic to produce to.",
+        }
+    ]
+    if "{partition}" in path:
+        parameters.append(
+            {
+                "name": "partition",
+                "in": "path",
+                "required": True,
+                "schema": {"type": "string", "pattern": "^[0-9]+$"},
+                "description": "Partition every record goes to.",
+            }
+        )
+    response = {"content": {media: {"schema": PRODUCE_RESPONSE} for media in MEDIA_TYPES[:3]}}
+    return {
+        "summary": "Produce a batch of records",
+        "description": "Answers after the broker acknowledged or refused every record: 200 all acknowledged, "
+        "207 some were not (see each error_code), 503 Kafka took none of them.",
+        "operationId": "produce" + path.replace("/", "_").replace("{", "").replace("}", ""),
+        "tags": ["producer"],
+        "parameters": parameters,
+        "requestBody": {
+            "required": True,
+            "content": {media: {"schema": PRODUCE_REQUEST} for media in MEDIA_TYPES},
+        },
+        "responses": {
+            "200": {"description": "Every record acknowledged.", **response},
+            "207": {"description": "Some records not acknowledged (per-record error_code).", **response},
+            **dict.fromkeys(("400", "404", "413", "415", "422", "502", "503"), PROBLEM),
+        },
+    }

@@ -1,0 +1,241 @@
+"""The delivery contract with the backend: request body, the HTTP call, and reading the reply.
+
+Request: ``POST`` ``{"consumer": name, "records": [{topic, partition, offset, timestamp, key, value,
+headers}]}``. Reply (2xx): no body = every record succeeded; otherwise one of
+
+* ``{"statuses": [{"partition", "offset" | "index", "status", "error"?}]}`` (``results`` also accepted)
+  or the same list at the top level; records left out are RETRY (as in Dapr's bulk contract);
+* ``{"status": "SUCCESS" | ...}``: one status for the whole batch;
+* the Java sidecar's ``RecordProcessedResult`` list (``processed``, ``stacktrace``, ``record``):
+  ``processed: true`` is SUCCESS, ``false`` is DEADLETTER with the stack trace as the error.
+
+Anything else is a malformed reply: :class:`UpstreamUnavailable` (``reason: malformed``), so the batch
+is retried, never a crash. Non-2xx, timeouts and transport errors raise the same error with their reason.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import cast
+
+import httpx
+
+from kafka_sidecar._errors import UpstreamUnavailable
+from kafka_sidecar._exchange import DeliveryStatus, RecordOutcome
+from kafka_sidecar._records import ConsumedRecord, headers_to_text
+
+log = logging.getLogger(__name__)
+
+STATUSES: frozenset[str] = frozenset({"SUCCESS", "RETRY", "DROP", "DEADLETTER"})
+REASON_CONNECT = "connect"
+"""The request never reached the backend: no attempt is counted, delivery waits for it."""
+REASON_TIMEOUT = "timeout"
+REASON_STATUS = "status"
+REASON_MALFORMED = "malformed"
+REASON_TRANSPORT = "transport"
+MAX_ERROR_TEXT = 2000
+
+
+class MalformedReply(ValueError):
+    """The backend's 2xx body cannot be matched to the batch."""
+
+
+def unavailable(reason: str, detail: str) -> UpstreamUnavailable:
+    return UpstreamUnavailable(detail, extra={"reason": reason})
+
+
+def failure_reason(exc: BaseException) -> str | None:
+    """The ``reason`` of a backend failure raised here, or None for any other exception."""
+    if isinstance(exc, UpstreamUnavailable):
+        reason = exc.extra.get("reason")
+        return reason if isinstance(reason, str) else None
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class RawJson:
+    """A key or value whose bytes are already valid UTF-8 JSON text: spliced into the body, not re-encoded."""
+
+    text: bytes
+
+    @staticmethod
+    def of(data: bytes) -> RawJson | None:
+        """``data`` (which ``json.loads`` accepted) if it can be spliced as is; None if it needs re-encoding."""
+        if data[:3] == b"\xef\xbb\xbf" or b"\x00" in data[:4]:
+            return None  # a BOM or UTF-16/32: valid for json.loads, not inside a UTF-8 body
+        return RawJson(data)
+
+
+_encode = json.JSONEncoder(separators=(",", ":")).encode
+
+
+def _json_bytes(data: object) -> bytes:
+    return data.text if isinstance(data, RawJson) else _encode(data).encode("utf-8")
+
+
+def record_entry(record: ConsumedRecord, key: object, value: object) -> bytes:
+    """One record of the request body: topic, partition, offset, timestamp, headers, key, value."""
+    headers = _encode(headers_to_text(record.headers)) if record.headers else "{}"
+    head = (
+        f'{{"topic":{_encode(record.topic)},"partition":{record.partition:d},"offset":{record.offset:d},'
+        f'"timestamp":{record.timestamp_ms:d},"headers":{headers},"key":'
+    )
+    return b"".join((head.encode("utf-8"), _json_bytes(key), b',"value":', _json_bytes(value), b"}"))
+
+
+def request_body(consumer: str, entries: Sequence[bytes], java: bool = False) -> bytes:
+    """``{"consumer": ..., "records": [...]}``, or with ``java`` the bare array the Java sidecar sends."""
+    if java:
+        return b"".join((b"[", b",".join(entries), b"]"))
+    return b"".join((b'{"consumer":', _encode(consumer).encode("utf-8"), b',"records":[', b",".join(entries), b"]}"))
+
+
+class BackendClient:
+    """One pooled httpx client per reactive consumer."""
+
+    def __init__(
+        self,
+        endpoint: str,
+        timeout_s: float,
+        headers: Mapping[str, str],
+        health_url: str | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self.endpoint = endpoint
+        self.health_url = health_url
+        self._headers = {"content-type": "application/json", "user-agent": "kafka-sidecar-reactive", **headers}
+        self._client = httpx.AsyncClient(timeout=timeout_s, transport=transport)
+
+    async def close(self) -> None:
+        await self._client.aclose()
+
+    async def deliver(
+        self, body: bytes, records: Sequence[ConsumedRecord], extra_headers: Mapping[str, str]
+    ) -> tuple[RecordOutcome, ...]:
+        """POST one batch and read the per-record outcomes; raises UpstreamUnavailable to retry."""
+        try:
+            response = await self._client.post(self.endpoint, content=body, headers={**self._headers, **extra_headers})
+        except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+            raise unavailable(REASON_CONNECT, f"backend {self.endpoint} is unreachable: {exc}") from exc
+        except httpx.TimeoutException as exc:
+            raise unavailable(REASON_TIMEOUT, f"backend {self.endpoint} did not answer in time") from exc
+        except httpx.HTTPError as exc:
+            raise unavailable(REASON_TRANSPORT, f"backend call failed: {type(exc).__name__}: {exc}") from exc
+        if not 200 <= response.status_code < 300:
+            snippet = response.text[:200]
+            raise unavailable(REASON_STATUS, f"backend answered HTTP {response.status_code}: {snippet}")
+        try:
+            return parse_reply(response.content, records)
+        except MalformedReply as exc:
+            log.error("backend %s sent a malformed reply (the batch will be retried): %s", self.endpoint, exc)
+            raise unavailable(REASON_MALFORMED, f"malformed backend reply: {exc}") from exc
+
+    async def healthy(self) -> bool:
+        if self.health_url is None:
+            return True
+        try:
+            response = await self._client.get(self.health_url)
+        except httpx.HTTPError:
+            return False
+        return response.status_code < 400
+
+
+def parse_reply(content: bytes, records: Sequence[ConsumedRecord]) -> tuple[RecordOutcome, ...]:
+    """Outcomes in the order of ``records``; raises :class:`MalformedReply`."""
+    if not content.strip():
+        return tuple(RecordOutcome(r, "SUCCESS") for r in records)
+    try:
+        data: object = json.loads(content)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise MalformedReply(f"not JSON: {exc}") from exc
+    if isinstance(data, dict):
+        entries = data.get("statuses", data.get("results"))
+        if entries is None and "status" in data:
+            status = _status(data.get("status"), "status")
+            error = _error(data.get("error"))
+            return tuple(RecordOutcome(r, status, error) for r in records)
+        data = entries
+    if not isinstance(data, list):
+        raise MalformedReply("expected a list of statuses, an object with 'statuses', or {'status': ...}")
+    return _match(cast("list[object]", data), records)
+
+
+def _match(entries: list[object], records: Sequence[ConsumedRecord]) -> tuple[RecordOutcome, ...]:
+    by_position = {(r.topic, r.partition, r.offset): i for i, r in enumerate(records)}
+    by_offset: dict[tuple[int, int], int] = {}
+    for i, r in enumerate(records):
+        by_offset.setdefault((r.partition, r.offset), i)
+    found: dict[int, tuple[DeliveryStatus, str | None]] = {}
+    for n, entry in enumerate(entries):
+        if not isinstance(entry, dict):
+            raise MalformedReply(f"entry {n} is not an object")
+        index = _locate(entry, n, len(entries), records, by_position, by_offset)
+        if index in found:
+            raise MalformedReply(f"entry {n} repeats record {index}")
+        found[index] = _entry_outcome(entry, n)
+    return tuple(
+        RecordOutcome(r, *found[i]) if i in found else RecordOutcome(r, "RETRY", "no status in the reply")
+        for i, r in enumerate(records)
+    )
+
+
+def _locate(
+    entry: dict[str, object],
+    n: int,
+    count: int,
+    records: Sequence[ConsumedRecord],
+    by_position: dict[tuple[str, int, int], int],
+    by_offset: dict[tuple[int, int], int],
+) -> int:
+    source = entry.get("record") if isinstance(entry.get("record"), dict) else entry
+    assert isinstance(source, dict)
+    partition, offset = source.get("partition"), source.get("offset")
+    if _is_int(partition) and _is_int(offset):
+        topic = source.get("topic")
+        key = (topic, partition, offset)
+        index = by_position.get(key) if isinstance(topic, str) else by_offset.get((partition, offset))  # type: ignore[arg-type]
+        if index is None:
+            raise MalformedReply(f"entry {n} names partition {partition} offset {offset}, which is not in the batch")
+        return index
+    index_value = entry.get("index")
+    if _is_int(index_value):
+        assert isinstance(index_value, int)
+        if not 0 <= index_value < len(records):
+            raise MalformedReply(f"entry {n} has index {index_value}, outside the batch of {len(records)}")
+        return index_value
+    if count == len(records):
+        return n
+    raise MalformedReply(
+        f"entry {n} has no partition+offset or index, and the reply has {count} entries for {len(records)} records"
+    )
+
+
+def _entry_outcome(entry: dict[str, object], n: int) -> tuple[DeliveryStatus, str | None]:
+    if "status" in entry:
+        return _status(entry["status"], f"[{n}].status"), _error(entry.get("error"))
+    processed = entry.get("processed")
+    if isinstance(processed, bool):
+        if processed:
+            return "SUCCESS", None
+        return "DEADLETTER", _error(entry.get("stacktrace") or entry.get("error") or "backend: processed=false")
+    raise MalformedReply(f"entry {n} has neither 'status' nor a boolean 'processed'")
+
+
+def _status(value: object, where: str) -> DeliveryStatus:
+    if isinstance(value, str) and value.upper() in STATUSES:
+        return cast("DeliveryStatus", value.upper())
+    raise MalformedReply(f"{where} is {value!r}, not one of {', '.join(sorted(STATUSES))}")
+
+
+def _error(value: object) -> str | None:
+    if value is None:
+        return None
+    text = value if isinstance(value, str) else json.dumps(value)
+    return text[:MAX_ERROR_TEXT]
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)

@@ -1,0 +1,236 @@
+"""Delivering one batch until every record has a final outcome: the retry and dead-letter policy.
+
+Each attempt is a fresh :class:`Exchange` through the consumer's chain, so tracing, audit and metrics
+middleware see every attempt. A record is *final* when the backend said SUCCESS or DROP, or when it is
+acknowledged in the dead-letter topic (DEADLETTER, retries exhausted, or undecodable). Only final
+records are reported through ``on_final``; the caller commits from those alone.
+
+Failures that are not the records' fault do not use up attempts: when the backend refuses the
+connection, or a record cannot be decoded *for now* (a schema registry is unreachable), delivery waits
+with capped backoff and tries again. Everything else (5xx, timeout, malformed reply, a
+failing middleware) counts as an attempt for every record still pending.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+
+from kafka_sidecar._chain import Chain
+from kafka_sidecar._deadletter import DeadLetter, DeadLetterWriter
+from kafka_sidecar._errors import RecordUndecodable
+from kafka_sidecar._exchange import DELIVERED, Exchange, RecordOutcome
+from kafka_sidecar._records import ConsumedRecord
+from kafka_sidecar._serdes.base import Serde
+from kafka_sidecar._stash import StashKey
+from kafka_sidecar_handlers.reactive._backend import REASON_CONNECT, RawJson, failure_reason
+from kafka_sidecar_handlers.reactive._config import RetryPolicy
+
+log = logging.getLogger(__name__)
+
+RecordId = tuple[str, int, int]
+DECODED: StashKey[dict[RecordId, tuple[object, object]]] = StashKey("reactive-decoded")
+"""Decoded (key, value) per record of the exchange, keyed by (topic, partition, offset)."""
+
+UNREACHABLE_MAX_WAIT_S = 5.0
+DLQ_RETRY_MAX_WAIT_S = 5.0
+
+
+def record_id(record: ConsumedRecord) -> RecordId:
+    return (record.topic, record.partition, record.offset)
+
+
+@dataclass(slots=True)
+class DeliveryStats:
+    """Counters one partition reports to the control API."""
+
+    delivered: int = 0
+    dropped: int = 0
+    dead_lettered: int = 0
+    retried: int = 0
+    failed_attempts: int = 0
+    last_error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryContext:
+    consumer: str
+    chain: Chain
+    key_serde: Serde
+    value_serde: Serde
+    dead_letters: DeadLetterWriter
+    retry: RetryPolicy
+    dead_letter_suffix: str
+    wait_healthy: Callable[[], Awaitable[object]]
+    last_attempt: bool = field(default=False)
+    """DLQ replay with 'last attempt': what still fails is dropped (reported), not written back."""
+
+
+async def deliver_batch(
+    ctx: DeliveryContext,
+    batch: Sequence[ConsumedRecord],
+    on_final: Callable[[ConsumedRecord, str], None],
+    stats: DeliveryStats,
+) -> None:
+    """Return once every record of ``batch`` is final; ``on_final(record, status)`` in no fixed order."""
+    pending: list[ConsumedRecord] = list(batch)
+    decoded: dict[RecordId, tuple[object, object]] = {}
+    attempt = 0
+    unreachable = 0
+    while pending:
+        await ctx.wait_healthy()
+        letters, pending, decode_error = await _decode(ctx, pending, decoded, attempt + 1)
+        await _dead_letter(ctx, letters, on_final, stats)
+        if not pending:
+            return
+        outcomes = None if decode_error is not None else await _attempt(ctx, pending, decoded)
+        if outcomes is None or isinstance(outcomes, str):
+            # not the records' fault (a schema registry or the backend cannot be reached): wait, no attempt used
+            if decode_error is not None:
+                stats.last_error = decode_error
+                log.warning("consumer %s: %s; delivery waits", ctx.consumer, decode_error)
+            unreachable += 1
+            await asyncio.sleep(min(ctx.retry.backoff_s(unreachable), UNREACHABLE_MAX_WAIT_S))
+            continue
+        unreachable = 0
+        attempt += 1
+        pending = await _settle(ctx, outcomes, attempt, on_final, stats)
+        if pending:
+            stats.retried += len(pending)
+            await asyncio.sleep(ctx.retry.backoff_s(attempt))
+
+
+async def _decode(
+    ctx: DeliveryContext,
+    records: list[ConsumedRecord],
+    decoded: dict[RecordId, tuple[object, object]],
+    attempt: int,
+) -> tuple[list[DeadLetter], list[ConsumedRecord], str | None]:
+    """Decode what is not yet decoded: undecodable records become dead letters at once."""
+    letters: list[DeadLetter] = []
+    keep: list[ConsumedRecord] = []
+    transient: str | None = None
+    for record in records:
+        rid = record_id(record)
+        if rid not in decoded:
+            try:
+                decoded[rid] = await decode_pair(ctx.key_serde, ctx.value_serde, record)
+            except RecordUndecodable as exc:
+                letters.append(DeadLetter(record, f"undecodable: {exc.detail}", attempt, ctx.consumer))
+                continue
+            except Exception as exc:
+                transient = f"decoding failed: {type(exc).__name__}: {exc}"
+                keep.append(record)
+                continue
+        keep.append(record)
+    return letters, keep, transient
+
+
+async def decode_pair(key_serde: Serde, value_serde: Serde, record: ConsumedRecord) -> tuple[object, object]:
+    """The record's key and value as the backend gets them; raises RecordUndecodable."""
+    key = await key_serde.decode(record.key, record.topic, "key")
+    value = await value_serde.decode(record.value, record.topic, "value")
+    return _raw(key_serde, record.key, key), _raw(value_serde, record.value, value)
+
+
+def _raw(serde: Serde, data: bytes | None, decoded: object) -> object:
+    """JSON text that decoded fine is passed on as it is (no re-encoding per attempt)."""
+    if data is not None and serde.name == "json":
+        return RawJson.of(data) or decoded
+    return decoded
+
+
+async def _attempt(
+    ctx: DeliveryContext, pending: list[ConsumedRecord], decoded: dict[RecordId, tuple[object, object]]
+) -> tuple[RecordOutcome, ...] | str:
+    """One pass through the chain; outcomes in ``pending`` order, or REASON_CONNECT (nothing reached the backend)."""
+    exchange = Exchange(kind="consumer", name=ctx.consumer, records=tuple(pending))
+    exchange.stash[DECODED] = decoded
+    try:
+        await ctx.chain(exchange)
+    except Exception as exc:
+        if failure_reason(exc) == REASON_CONNECT:
+            log.warning("consumer %s: %s; delivery waits for the backend", ctx.consumer, exc)
+            return REASON_CONNECT
+        error = str(exc) or type(exc).__name__
+        if failure_reason(exc) is None:
+            log.exception("consumer %s: the chain failed; the batch will be retried", ctx.consumer)
+        else:
+            log.warning("consumer %s: delivery failed (%s); the batch will be retried", ctx.consumer, error)
+        return tuple(RecordOutcome(r, "RETRY", error) for r in pending)
+    outcomes = exchange.stash.get(DELIVERED)
+    if outcomes is None or len(outcomes) != len(pending):
+        error = "the chain answered without delivering the batch"
+        log.error("consumer %s: %s; the batch will be retried", ctx.consumer, error)
+        return tuple(RecordOutcome(r, "RETRY", error) for r in pending)
+    return outcomes
+
+
+async def _settle(
+    ctx: DeliveryContext,
+    outcomes: Sequence[RecordOutcome],
+    attempt: int,
+    on_final: Callable[[ConsumedRecord, str], None],
+    stats: DeliveryStats,
+) -> list[ConsumedRecord]:
+    """Apply the outcomes of one attempt; return the records to try again."""
+    again: list[ConsumedRecord] = []
+    letters: list[DeadLetter] = []
+    for outcome in outcomes:
+        record = outcome.record
+        if outcome.status == "SUCCESS":
+            stats.delivered += 1
+            on_final(record, "SUCCESS")
+        elif outcome.status == "DROP":
+            stats.dropped += 1
+            on_final(record, "DROP")
+        elif outcome.status == "DEADLETTER" or attempt >= ctx.retry.max_attempts:
+            stats.last_error = outcome.error
+            reason = outcome.error or ("backend asked for the dead-letter topic" if outcome.status == "DEADLETTER"
+                                       else "backend asked to retry")  # fmt: skip
+            if outcome.status == "RETRY":
+                reason = f"{reason} (gave up after {attempt} attempts)"
+            letters.append(DeadLetter(record, reason, attempt, ctx.consumer))
+        else:
+            stats.failed_attempts += 1
+            stats.last_error = outcome.error
+            again.append(record)
+    await _dead_letter(ctx, letters, on_final, stats)
+    return again
+
+
+async def _dead_letter(
+    ctx: DeliveryContext,
+    letters: list[DeadLetter],
+    on_final: Callable[[ConsumedRecord, str], None],
+    stats: DeliveryStats,
+) -> None:
+    """Write dead letters until the broker acknowledged each one (or drop them on a last attempt)."""
+    if ctx.last_attempt:
+        for letter in letters:
+            log.warning("consumer %s: last attempt failed, dropping %s: %s", ctx.consumer, record_id(letter.record),
+                        letter.error)  # fmt: skip
+            stats.dropped += 1
+            on_final(letter.record, "DROP")
+        return
+    waits = 0
+    while letters:
+        try:
+            reports = await ctx.dead_letters.write(letters, ctx.dead_letter_suffix)
+        except Exception as exc:
+            reports = []
+            log.warning("consumer %s: dead-letter write failed: %s", ctx.consumer, exc)
+        failed: list[DeadLetter] = []
+        for index, letter in enumerate(letters):
+            if index < len(reports) and reports[index].acknowledged:
+                stats.dead_lettered += 1
+                on_final(letter.record, "DEADLETTER")
+            else:
+                failed.append(letter)
+        letters = failed
+        if letters:
+            waits += 1
+            log.warning("consumer %s: %d dead letters not acknowledged; retrying", ctx.consumer, len(letters))
+            await asyncio.sleep(min(ctx.retry.backoff_s(waits), DLQ_RETRY_MAX_WAIT_S))

@@ -1,0 +1,123 @@
+"""The unit that flows through a chain: an :class:`Exchange` in, a :class:`Reply` out.
+
+One HTTP request (with its whole batch of records) or one consumed batch is one exchange, so
+per-record work never pays per-handler overhead. Handlers keep no state of their own between
+exchanges; what they share travels on ``exchange.stash`` under typed keys.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+from kafka_sidecar._errors import ValidationFailed
+from kafka_sidecar._records import ConsumedRecord, DeliveryReport, OutgoingRecord
+from kafka_sidecar._stash import Stash, StashKey
+
+ExchangeKind = Literal["http", "consumer"]
+
+
+@dataclass(frozen=True, slots=True)
+class HttpRequest:
+    """What the HTTP caller sent. Header names are lower-case."""
+
+    method: str
+    path: str
+    route: str
+    path_params: Mapping[str, str] = field(default_factory=dict)
+    query: Mapping[str, str] = field(default_factory=dict)
+    headers: Mapping[str, str] = field(default_factory=dict)
+    body: bytes = b""
+    client_host: str | None = None
+
+    @property
+    def content_type(self) -> str:
+        """The media type without parameters, lower-case ('' when absent)."""
+        return self.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """What a chain answers. ``body`` is JSON-serialisable, or bytes sent as they are."""
+
+    status: int = 200
+    body: object = None
+    media_type: str = "application/json"
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+
+_JSON_BODY: StashKey[object] = StashKey("json-body")
+RESPONSE_HEADERS: StashKey[dict[str, str]] = StashKey("response-headers")
+"""Headers that middleware wants on the HTTP response; the HTTP adapter adds them."""
+OUTGOING_HEADERS: StashKey[list[tuple[str, bytes]]] = StashKey("outgoing-record-headers")
+"""Headers middleware wants on every record produced by this exchange (a per-record value wins)."""
+
+
+@dataclass(slots=True, eq=False)
+class Exchange:
+    """One request or one consumed batch on its way through a chain."""
+
+    kind: ExchangeKind
+    name: str
+    request: HttpRequest | None = None
+    records: Sequence[ConsumedRecord] = ()
+    stash: Stash = field(default_factory=Stash)
+
+    def http(self) -> HttpRequest:
+        """The HTTP request; a programming error to ask for on a consumer exchange."""
+        if self.request is None:
+            raise TypeError(f"exchange {self.name!r} is a {self.kind} exchange, not an HTTP request")
+        return self.request
+
+    def json_body(self) -> object:
+        """The request body parsed as JSON, once per exchange; an empty body is ``None``."""
+        if _JSON_BODY in self.stash:
+            return self.stash[_JSON_BODY]
+        raw = self.http().body
+        parsed: object = None
+        if raw.strip():
+            try:
+                parsed = json.loads(raw)
+            except (ValueError, UnicodeDecodeError) as exc:
+                raise ValidationFailed(f"request body is not valid JSON: {exc}", field="body") from exc
+        self.stash[_JSON_BODY] = parsed
+        return parsed
+
+    def add_response_header(self, name: str, value: str) -> None:
+        self.stash.setdefault(RESPONSE_HEADERS, {})[name] = value
+
+    def add_record_header(self, name: str, value: bytes) -> None:
+        self.stash.setdefault(OUTGOING_HEADERS, []).append((name, value))
+
+
+@dataclass(frozen=True, slots=True)
+class Produced:
+    """What a produce exchange sent and what the broker answered, record by record (same order)."""
+
+    topic: str
+    records: tuple[OutgoingRecord, ...]
+    reports: tuple[DeliveryReport, ...]
+
+
+PRODUCED: StashKey[Produced] = StashKey("produced")
+"""Set by the producer terminal; audit and metrics middleware read it after ``call_next``."""
+
+
+DeliveryStatus = Literal["SUCCESS", "RETRY", "DROP", "DEADLETTER"]
+
+
+@dataclass(frozen=True, slots=True)
+class RecordOutcome:
+    """What the backend said about one consumed record."""
+
+    record: ConsumedRecord
+    status: DeliveryStatus
+    error: str | None = None
+
+
+DELIVERED: StashKey[tuple[RecordOutcome, ...]] = StashKey("delivered")
+"""Set by a consumer terminal after delivery; audit and metrics middleware read it after ``call_next``."""
+BACKEND_HEADERS: StashKey[dict[str, str]] = StashKey("backend-headers")
+"""HTTP headers middleware wants on the call to the backend (correlation ids, trace context, a token)."""

@@ -1,0 +1,77 @@
+"""The sidecar's ASGI application: chain routes, health, admin and plugin routes."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
+
+from kafka_sidecar._errors import MethodNotAllowed, NotFound, PluginError, RequestError
+from kafka_sidecar._http.admin import admin_routes, health_routes
+from kafka_sidecar._http.endpoint import chain_endpoint
+from kafka_sidecar._http.guard import LimitsMiddleware, limit_records
+from kafka_sidecar._http.problems import problem_response
+
+if TYPE_CHECKING:
+    from kafka_sidecar._sidecar import Sidecar
+
+
+def create_app(sidecar: Sidecar, *, manage_lifecycle: bool = True) -> Starlette:
+    """Build the app once. With ``manage_lifecycle`` the ASGI lifespan starts and stops the sidecar."""
+    limit = sidecar.config.server.max_body_bytes
+    routes: list[BaseRoute] = [*health_routes(sidecar), *admin_routes(sidecar)]
+    for compiled in sidecar.routes:
+        chain = limit_records(compiled.chain, sidecar.config.server.max_records_per_request)
+        endpoint = chain_endpoint(chain, compiled.plan.path, limit)
+        routes.append(Route(compiled.plan.path, endpoint, methods=list(compiled.plan.methods)))
+    taken = {(getattr(r, "path", None)) for r in routes}
+    for extra in sidecar.pm.hook.kafka_sidecar_routes(sidecar=sidecar):
+        for route in extra or ():
+            path = getattr(route, "path", None)
+            if path in taken:
+                raise PluginError(f"a plugin route {path!r} clashes with a route already mounted")
+            routes.append(route)
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        if manage_lifecycle:
+            await sidecar.start()
+        try:
+            yield
+        finally:
+            if manage_lifecycle:
+                await sidecar.stop()
+
+    app = Starlette(
+        routes=routes,
+        exception_handlers={HTTPException: _http_exception, Exception: _unexpected},
+        lifespan=lifespan,
+        middleware=[Middleware(LimitsMiddleware, server=sidecar.config.server)],
+    )
+    app.state.sidecar = sidecar
+    return app
+
+
+async def _http_exception(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    headers = dict(exc.headers) if exc.headers else None
+    error: RequestError
+    if exc.status_code == 404:
+        error = NotFound(f"no route for {request.method} {request.url.path}", field="path")
+    elif exc.status_code == 405:
+        error = MethodNotAllowed(f"{request.method} is not allowed on {request.url.path}", field="method")
+    else:
+        error = RequestError(str(exc.detail))
+        error.status = exc.status_code  # type: ignore[misc]
+    return problem_response(error, headers)
+
+
+async def _unexpected(request: Request, exc: Exception) -> Response:
+    return problem_response(exc)

@@ -1,0 +1,66 @@
+"""The one place errors become HTTP: RFC 9457 ``application/problem+json`` bodies.
+
+Each body carries the RFC fields (``type``, ``title``, ``status``, ``detail``), a stable ``code``,
+the offending ``field`` when there is one, and — so REST Proxy v2 clients read it unchanged — the v2
+pair ``error_code`` (five digits) and ``message``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+
+from starlette.responses import Response
+
+from kafka_sidecar._errors import SidecarError
+from kafka_sidecar._exchange import Exchange, Reply
+
+PROBLEM_MEDIA_TYPE = "application/problem+json"
+PROBLEM_TYPE_BASE = "https://kafka-sidecar.dev/problems/"
+log = logging.getLogger(__name__)
+
+
+def problem_body(exc: BaseException) -> tuple[int, dict[str, object]]:
+    """Status and body for any exception; unexpected ones become a 500 with no internals shown."""
+    if isinstance(exc, SidecarError):
+        status, code, title, detail = exc.status, exc.code, exc.title, exc.detail
+        v2_code = exc.v2_error_code or status * 100
+        body: dict[str, object] = {
+            "type": PROBLEM_TYPE_BASE + code,
+            "title": title,
+            "status": status,
+            "detail": detail,
+            "code": code,
+        }
+        if exc.field is not None:
+            body["field"] = exc.field
+        body.update(exc.extra)
+    else:
+        log.error("unexpected error", exc_info=exc)
+        status, v2_code = 500, 50001
+        body = {
+            "type": PROBLEM_TYPE_BASE + "internal-error",
+            "title": "Internal error",
+            "status": 500,
+            "detail": "an unexpected error occurred; see the sidecar log",
+            "code": "internal-error",
+        }
+    body["error_code"] = v2_code
+    body["message"] = body["detail"]
+    return status, body
+
+
+def problem_reply(exchange: Exchange, exc: Exception) -> Reply:
+    """The HTTP chains' error boundary."""
+    status, body = problem_body(exc)
+    return Reply(status=status, body=body, media_type=PROBLEM_MEDIA_TYPE)
+
+
+def problem_response(exc: BaseException, headers: dict[str, str] | None = None) -> Response:
+    status, body = problem_body(exc)
+    return Response(
+        json.dumps(body, separators=(",", ":")).encode(),
+        status,
+        headers=headers,
+        media_type=PROBLEM_MEDIA_TYPE,
+    )

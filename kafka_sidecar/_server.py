@@ -1,0 +1,85 @@
+"""Serving the sidecar with Hypercorn: HTTP/1.1 and h2c, graceful SIGTERM, bounded shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import logging
+import signal
+import ssl
+from pathlib import Path
+
+from hypercorn.asyncio import serve
+from hypercorn.config import Config as HypercornConfig
+
+from kafka_sidecar._config.model import ServerConfig
+from kafka_sidecar._errors import ConfigError, ConfigProblem
+from kafka_sidecar._http.app import create_app
+from kafka_sidecar._sidecar import Sidecar
+
+log = logging.getLogger(__name__)
+
+
+def check_bind(server: ServerConfig, file: str) -> None:
+    """Refuse a non-loopback bind unless ``server.allow_non_loopback`` says so explicitly."""
+    if server.allow_non_loopback:
+        return
+    host = server.host
+    try:
+        loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = False
+    if not loopback:
+        raise ConfigError(
+            [
+                ConfigProblem(
+                    file, 1, 1, "server.host",
+                    f"{host!r} is not a loopback address; the sidecar serves its own pod only. "
+                    "Set server.allow_non_loopback: true to bind it anyway",
+                )
+            ]
+        )  # fmt: skip
+
+
+def hypercorn_config(server: ServerConfig) -> HypercornConfig:
+    """Binds (the main port and, if set, the admin port), TLS, HTTP/2 and shutdown settings."""
+    config = HypercornConfig()
+    host = f"[{server.host}]" if ":" in server.host else server.host
+    config.bind = [f"{host}:{server.port}"]
+    if server.admin_port is not None:
+        config.bind.append(f"{host}:{server.admin_port}")
+    config.graceful_timeout = server.shutdown_timeout_s
+    config.accesslog = None
+    config.h2_max_concurrent_streams = 100
+    config.h11_max_incomplete_size = max(server.max_header_bytes * 2, 16 * 1024)
+    if server.tls_certfile is not None:
+        # Hypercorn serves every bind address with TLS once a certificate is set.
+        config.certfile = server.tls_certfile
+        config.keyfile = server.tls_keyfile
+        if server.tls_key_password_file is not None:
+            config.keyfile_password = Path(server.tls_key_password_file).read_text(encoding="utf-8").strip()
+        if server.tls_client_cafile is not None:
+            config.ca_certs = server.tls_client_cafile
+            config.verify_mode = ssl.CERT_REQUIRED
+    return config
+
+
+async def serve_sidecar(sidecar: Sidecar, *, shutdown: asyncio.Event | None = None) -> None:
+    """Run until SIGTERM/SIGINT (or ``shutdown`` is set): stop accepting, drain, flush, return."""
+    server = sidecar.config.server
+    check_bind(server, sidecar.blueprint.file)
+    stop = shutdown or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    config = hypercorn_config(server)
+    app = create_app(sidecar)
+    scheme = "https" if server.tls_certfile else "http"
+    log.info("kafka-sidecar listening on %s://%s", scheme, config.bind[0])
+    if server.admin_port is not None:
+        log.info("admin routes on %s://%s only", scheme, config.bind[1])
+    try:
+        await serve(app, config, shutdown_trigger=stop.wait)  # type: ignore[arg-type]
+    finally:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(sig)

@@ -1,0 +1,219 @@
+"""Audit: one record per produced record, per delivered record, per dead-letter write, per admin action.
+
+The ``audit`` middleware reads what its exchange produced (``PRODUCED``) or delivered (``DELIVERED``)
+after the terminal ran; dead letters and admin actions arrive on the event bus. Records go to the
+audit topic (default ``sidecar-audit``, keyed by correlation id) or to the ``kafka_sidecar.audit``
+logger, asynchronously; see :mod:`kafka_sidecar_plugins.audit._sink`.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+
+from kafka_sidecar._chain import Next
+from kafka_sidecar._events import AdminAction, DeadLettered
+from kafka_sidecar._exchange import DELIVERED, PRODUCED, Exchange, Produced, RecordOutcome, Reply
+from kafka_sidecar._hookspecs import hookimpl
+from kafka_sidecar._records import ConsumedRecord
+from kafka_sidecar._registry import HandlerSpec
+from kafka_sidecar._resources import Resources
+from kafka_sidecar._stash import StashKey
+from kafka_sidecar_plugins.audit._sink import (
+    AuditRecord,
+    AuditSink,
+    AuditStatus,
+    AuditTarget,
+    AuditType,
+    DeferredRecords,
+    KeyMode,
+    audit_key,
+)
+from kafka_sidecar_plugins.correlation._ids import CORRELATION, CORRELATION_HEADER, TRACEABILITY_HEADER
+
+log = logging.getLogger(__name__)
+MAX_ERROR_CHARS = 2000
+
+
+@dataclass(frozen=True, slots=True)
+class AuditConfig:
+    target: AuditTarget = field(default="kafka", metadata={"doc": "'kafka' (the audit topic) or 'log'."})
+    topic: str = field(default="sidecar-audit", metadata={"doc": "Audit topic when the target is kafka."})
+    key: KeyMode = field(default="hash", metadata={"doc": "Record keys in audit records: 'hash' (SHA-256) or 'omit'."})
+    queue_size: int = field(default=10000, metadata={"doc": "Audit records waiting to be written; more are dropped."})
+    produced: bool = field(default=True, metadata={"doc": "Audit produced records."})
+    delivered: bool = field(default=True, metadata={"doc": "Audit records delivered to the backend."})
+    dead_letters: bool = field(default=True, metadata={"doc": "Audit dead-letter writes."})
+    admin_actions: bool = field(default=True, metadata={"doc": "Audit admin actions."})
+
+    def __post_init__(self) -> None:
+        if self.queue_size < 1:
+            raise ValueError("queue_size must be at least 1")
+
+
+AUDIT_SINK: StashKey[AuditSink] = StashKey("audit.sink")
+"""The one audit sink of a sidecar (``resources.services``); the first ``audit`` handler's config makes it."""
+
+
+def _header(headers: Sequence[tuple[str, bytes]], name: str) -> str | None:
+    lowered = name.lower()
+    found = None
+    for key, value in headers:
+        if key.lower() == lowered:
+            found = value.decode("utf-8", "replace")
+    return found
+
+
+class AuditHandler:
+    def __init__(self, config: AuditConfig, resources: Resources) -> None:
+        self._config = config
+        self._service_id = resources.config.service.id
+        sink = resources.services.get(AUDIT_SINK)
+        if sink is None:
+            sink = AuditSink(
+                resources.producer,
+                resources.services,
+                target=config.target,
+                topic=config.topic,
+                queue_size=config.queue_size,
+            )
+            resources.services[AUDIT_SINK] = sink
+            if config.dead_letters:
+                resources.events.subscribe(DeadLettered, self._dead_lettered)
+            if config.admin_actions:
+                resources.events.subscribe(AdminAction, self._admin_action)
+        self.sink = sink
+
+    async def start(self) -> None:
+        await self.sink.start()
+
+    async def stop(self) -> None:
+        await self.sink.stop()
+
+    async def __call__(self, exchange: Exchange, call_next: Next) -> Reply:
+        try:
+            return await call_next(exchange)
+        finally:
+            try:
+                self._audit_exchange(exchange)
+            except Exception:
+                log.exception("audit: building audit records failed (the exchange is not affected)")
+
+    def _audit_exchange(self, exchange: Exchange) -> None:
+        ids = exchange.stash.get(CORRELATION)
+        default_cid = ids.correlation_id if ids is not None and ids.correlation_id else None
+        default_tid = ids.traceability_id if ids is not None else None
+        produced = exchange.stash.get(PRODUCED)
+        if produced is not None and self._config.produced and produced.records:
+            if len(produced.records) != len(produced.reports):
+                raise ValueError(f"{len(produced.records)} produced records but {len(produced.reports)} reports")
+            # The request path only enqueues; the writer task builds the records (and their ids, JSON).
+            build = functools.partial(self._produced, produced, default_cid, default_tid, int(time.time() * 1000))
+            self.sink.submit_deferred(DeferredRecords(len(produced.records), build))
+        outcomes = exchange.stash.get(DELIVERED) if self._config.delivered else None
+        if outcomes:
+            build = functools.partial(self._delivered, outcomes, int(time.time() * 1000))
+            self.sink.submit_deferred(DeferredRecords(len(outcomes), build))
+
+    def _delivered(self, outcomes: Sequence[RecordOutcome], timestamp_ms: int, count: int) -> Iterator[AuditRecord]:
+        """The audit records of the first ``count`` delivered records (run by the sink's writer task)."""
+        for outcome in outcomes[:count]:
+            yield self._consumed(
+                outcome.record,
+                "REACTIVE_CONSUMER",
+                "SUCCESS" if outcome.status in ("SUCCESS", "DROP") else "FAILURE",
+                outcome=outcome.status,
+                error=outcome.error,
+                timestamp_ms=timestamp_ms,
+            )
+
+    def _produced(
+        self, produced: Produced, default_cid: str | None, default_tid: str | None, timestamp_ms: int, count: int
+    ) -> Iterator[AuditRecord]:
+        """The audit records of the first ``count`` produced records (run by the sink's writer task)."""
+        key_mode, service_id = self._config.key, self._service_id
+        for record, report in zip(produced.records[:count], produced.reports[:count], strict=True):
+            ok = report.acknowledged
+            yield AuditRecord(
+                "PRODUCER",
+                service_id,
+                "SUCCESS" if ok else "FAILURE",
+                topic=record.topic,
+                partition=report.partition,
+                offset=report.offset,
+                correlation_id=_header(record.headers, CORRELATION_HEADER) or default_cid,
+                traceability_id=_header(record.headers, TRACEABILITY_HEADER) or default_tid,
+                key=audit_key(record.key, key_mode),
+                error=None if ok else (report.error or f"error code {report.error_code}")[:MAX_ERROR_CHARS],
+                timestamp_ms=timestamp_ms,
+            )
+
+    def _consumed(
+        self,
+        record: ConsumedRecord,
+        audit_type: AuditType,
+        status: AuditStatus,
+        *,
+        topic: str | None = None,
+        partition: int | None = None,
+        offset: int | None = None,
+        outcome: str | None = None,
+        error: str | None = None,
+        timestamp_ms: int = 0,
+    ) -> AuditRecord:
+        return AuditRecord(
+            audit_type,
+            self._service_id,
+            status,
+            topic=topic or record.topic,
+            partition=record.partition if topic is None else partition,
+            offset=record.offset if topic is None else offset,
+            correlation_id=_header(record.headers, CORRELATION_HEADER),
+            traceability_id=_header(record.headers, TRACEABILITY_HEADER),
+            key=audit_key(record.key, self._config.key),
+            outcome=outcome,
+            error=error[:MAX_ERROR_CHARS] if error else None,
+            timestamp_ms=timestamp_ms,
+        )
+
+    def _dead_lettered(self, event: DeadLettered) -> None:
+        self.sink.submit(
+            self._consumed(
+                event.record,
+                "DEAD_LETTER",
+                "SUCCESS" if event.written else "FAILURE",
+                topic=event.dead_letter_topic,
+                partition=event.partition,
+                offset=event.offset,
+                outcome=f"from {event.record.topic}[{event.record.partition}]@{event.record.offset}",
+                error=event.error,
+            )
+        )
+
+    def _admin_action(self, event: AdminAction) -> None:
+        self.sink.submit(
+            AuditRecord(
+                "ADMIN",
+                self._service_id,
+                "SUCCESS",
+                action=f"{event.action} {event.target}".strip()[:MAX_ERROR_CHARS],
+                outcome=event.detail[:MAX_ERROR_CHARS] or None,
+                error=None,
+            )
+        )
+
+
+@hookimpl
+def kafka_sidecar_register_handlers(register: Callable[[HandlerSpec[AuditConfig]], None]) -> None:
+    register(
+        HandlerSpec(
+            name="audit",
+            factory=AuditHandler,
+            config_type=AuditConfig,
+            kind="middleware",
+            description="Audit records (metadata only) for produced, delivered and dead-lettered records and admin.",
+        )
+    )

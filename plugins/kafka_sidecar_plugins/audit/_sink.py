@@ -1,0 +1,269 @@
+"""Audit records and where they go: a Kafka topic (keyed by correlation id) or the log.
+
+Records are queued (bounded) and written by a background task, so auditing never slows or fails the
+exchange that caused it. A whole batch can be queued as one :class:`DeferredRecords` item: the
+request path then only enqueues, and the writer task builds the records. A full queue, a refused
+write or an unreachable broker is counted and logged, never raised. Audit records carry metadata
+only: never the record value, never credentials.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import logging
+import os
+import time
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from json.encoder import encode_basestring_ascii
+from typing import Literal
+
+from kafka_sidecar._kafka.producer import ProducerService, describe
+from kafka_sidecar._records import OutgoingRecord
+from kafka_sidecar._stash import Stash
+from kafka_sidecar_plugins.metrics._registry import METRICS_REGISTRY
+
+log = logging.getLogger(__name__)
+audit_log = logging.getLogger("kafka_sidecar.audit")
+
+AuditType = Literal["PRODUCER", "REACTIVE_CONSUMER", "DEAD_LETTER", "ADMIN"]
+AuditTarget = Literal["kafka", "log"]
+KeyMode = Literal["hash", "omit"]
+AuditStatus = Literal["SUCCESS", "FAILURE"]
+
+
+@dataclass(frozen=True, slots=True)
+class AuditRecord:
+    audit_type: AuditType
+    service_id: str
+    status: AuditStatus
+    topic: str | None = None
+    partition: int | None = None
+    offset: int | None = None
+    correlation_id: str | None = None
+    traceability_id: str | None = None
+    key: str | None = None
+    outcome: str | None = None
+    error: str | None = None
+    action: str | None = None
+    timestamp_ms: int = 0
+    id: str = ""
+
+    def to_json(self) -> dict[str, object]:
+        body: dict[str, object] = {
+            "id": self.id or str(uuid.uuid4()),
+            "serviceId": self.service_id,
+            "auditType": self.audit_type,
+            "topic": self.topic,
+            "partition": self.partition,
+            "offset": self.offset,
+            "correlationId": self.correlation_id,
+            "traceabilityId": self.traceability_id,
+            "key": self.key,
+            "auditStatus": self.status,
+            "timestamp": self.timestamp_ms or int(time.time() * 1000),
+        }
+        for name, value in (("outcome", self.outcome), ("error", self.error), ("action", self.action)):
+            if value is not None:
+                body[name] = value
+        return body
+
+    def to_json_text(self, new_id: str, now_ms: int) -> str:
+        """``json.dumps(self.to_json(), separators=(",", ":"))``, exactly, without the generic encoder.
+
+        ``new_id`` and ``now_ms`` stand in for an empty ``id`` and a zero ``timestamp_ms``.
+        """
+        text = (
+            f'{{"id":{_text(self.id or new_id)},"serviceId":{_text(self.service_id)},'
+            f'"auditType":{_text(self.audit_type)},"topic":{_text(self.topic)},"partition":{_int(self.partition)},'
+            f'"offset":{_int(self.offset)},"correlationId":{_text(self.correlation_id)},'
+            f'"traceabilityId":{_text(self.traceability_id)},"key":{_text(self.key)},'
+            f'"auditStatus":{_text(self.status)},"timestamp":{self.timestamp_ms or now_ms}'
+        )
+        for name, value in (("outcome", self.outcome), ("error", self.error), ("action", self.action)):
+            if value is not None:
+                text += f',"{name}":{encode_basestring_ascii(value)}'
+        return text + "}"
+
+
+def _text(value: str | None) -> str:
+    return "null" if value is None else encode_basestring_ascii(value)
+
+
+def _int(value: int | None) -> str:
+    return "null" if value is None else int.__repr__(value)
+
+
+def uuid4_texts(count: int) -> list[str]:
+    """``count`` random (version 4) UUIDs as text, from one ``os.urandom`` call."""
+    raw = os.urandom(16 * count).hex()
+    texts = []
+    for start in range(0, 32 * count, 32):
+        h = raw[start : start + 32]
+        variant = "89ab"[int(h[16], 16) & 3]
+        texts.append(f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{variant}{h[17:20]}-{h[20:]}")
+    return texts
+
+
+@dataclass(frozen=True, slots=True)
+class DeferredRecords:
+    """``count`` audit records that the writer task builds: ``build(n)`` yields the first ``n`` of them."""
+
+    count: int
+    build: Callable[[int], Iterable[AuditRecord]]
+
+
+def audit_key(key: bytes | None, mode: KeyMode) -> str | None:
+    """The key as audited: a SHA-256 hex digest, or nothing."""
+    if key is None or mode == "omit":
+        return None
+    return "sha256:" + hashlib.sha256(key).hexdigest()
+
+
+class AuditSink:
+    """A bounded queue drained by one task into the audit topic or the log."""
+
+    def __init__(
+        self,
+        producer: ProducerService,
+        services: Stash,
+        *,
+        target: AuditTarget,
+        topic: str,
+        queue_size: int,
+        batch_size: int = 500,
+    ) -> None:
+        self._producer = producer
+        self._services = services
+        self.target = target
+        self.topic = topic
+        self._queue: asyncio.Queue[AuditRecord | DeferredRecords] = asyncio.Queue()
+        self._capacity = queue_size
+        self._pending = 0
+        self._batch_size = batch_size
+        self._task: asyncio.Task[None] | None = None
+        self.written = 0
+        self.failed = 0
+        self.dropped = 0
+
+    def _count(self, result: str, amount: int = 1) -> None:
+        registry = self._services.get(METRICS_REGISTRY)
+        if registry is not None:
+            registry.counter(
+                "kafka_sidecar_audit_records_total", "Audit records by target and result.", ("target", "result")
+            ).inc(self.target, result, amount=amount)
+
+    def submit(self, record: AuditRecord) -> None:
+        """Queue a record; never blocks, never raises."""
+        if self._pending >= self._capacity:
+            self._drop(1)
+            return
+        self._pending += 1
+        self._queue.put_nowait(record)
+
+    def submit_deferred(self, deferred: DeferredRecords) -> None:
+        """Queue ``deferred.count`` records built later by the writer (as many as there is room for)."""
+        room = self._capacity - self._pending
+        accepted = min(room, deferred.count)
+        if accepted > 0:
+            self._pending += accepted
+            self._queue.put_nowait(
+                deferred if accepted == deferred.count else DeferredRecords(accepted, deferred.build)
+            )
+        if accepted < deferred.count:
+            self._drop(deferred.count - max(accepted, 0))
+
+    def _drop(self, amount: int) -> None:
+        before = self.dropped
+        self.dropped += amount
+        self._count("dropped", amount)
+        if before == 0 or before // 1000 != self.dropped // 1000:
+            log.error("audit queue is full: %d audit records dropped so far", self.dropped)
+
+    async def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self._run(), name="audit-writer")
+
+    async def stop(self, drain_timeout: float = 5.0) -> None:
+        """Write what is queued (bounded by ``drain_timeout``), then stop."""
+        task, self._task = self._task, None
+        if task is None:
+            return
+        try:
+            await asyncio.wait_for(self._queue.join(), drain_timeout)
+        except TimeoutError:
+            log.error("audit: %d records not written at shutdown", self._queue.qsize())
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+    async def flushed(self, timeout: float) -> bool:
+        """Wait until every queued record is written or failed (tests, shutdown)."""
+        try:
+            await asyncio.wait_for(self._queue.join(), timeout)
+        except TimeoutError:
+            return False
+        return True
+
+    async def _run(self) -> None:
+        while True:
+            items = [await self._queue.get()]
+            size = _size(items[0])
+            while size < self._batch_size and not self._queue.empty():
+                items.append(self._queue.get_nowait())
+                size += _size(items[-1])
+            try:
+                await self._write(_expand(items))
+            except Exception as exc:
+                self.failed += size
+                self._count("failed", size)
+                log.error("audit: writing %d records to %s failed: %s", size, self.target, describe(exc))
+            finally:
+                self._pending -= size
+                for _ in items:
+                    self._queue.task_done()
+
+    async def _write(self, batch: list[AuditRecord]) -> None:
+        if not batch:
+            return
+        ids, now_ms = uuid4_texts(len(batch)), int(time.time() * 1000)
+        if self.target == "log":
+            for record, new_id in zip(batch, ids, strict=True):
+                audit_log.info(record.to_json_text(new_id, now_ms))
+            self.written += len(batch)
+            self._count("written", len(batch))
+            return
+        topic = self.topic
+        outgoing = [
+            OutgoingRecord(
+                topic,
+                record.correlation_id.encode("utf-8") if record.correlation_id else None,
+                record.to_json_text(new_id, now_ms).encode("ascii"),
+            )
+            for record, new_id in zip(batch, ids, strict=True)
+        ]
+        reports = await self._producer.send_batch(outgoing)
+        failed = [report for report in reports if not report.acknowledged]
+        self.written += len(reports) - len(failed)
+        self._count("written", len(reports) - len(failed))
+        if failed:
+            self.failed += len(failed)
+            self._count("failed", len(failed))
+            log.error("audit: %d records not acknowledged by %s: %s", len(failed), self.topic, failed[0].error)
+
+
+def _size(item: AuditRecord | DeferredRecords) -> int:
+    return item.count if isinstance(item, DeferredRecords) else 1
+
+
+def _expand(items: list[AuditRecord | DeferredRecords]) -> list[AuditRecord]:
+    records: list[AuditRecord] = []
+    for item in items:
+        if isinstance(item, DeferredRecords):
+            records.extend(item.build(item.count))
+        else:
+            records.append(item)
+    return records

@@ -1,0 +1,134 @@
+"""Correlation and traceability ids (light-4j ``X-Correlation-Id`` / ``X-Traceability-Id``).
+
+HTTP exchanges: ids are taken from the request (or a correlation id is generated), echoed on the
+response and written into every produced record's headers; an id given per record in the body wins
+(the producer applies that precedence). Consumer exchanges: ids are read from each record's headers;
+a record without a correlation id gets a generated one added to its headers (so it reaches the
+backend payload, the dead-letter copy and the audit record), and the batch's ids are sent to the
+backend as HTTP headers.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from kafka_sidecar._chain import Next
+from kafka_sidecar._errors import ValidationFailed
+from kafka_sidecar._exchange import BACKEND_HEADERS, Exchange, Reply
+from kafka_sidecar._hookspecs import hookimpl
+from kafka_sidecar._records import ConsumedRecord
+from kafka_sidecar._registry import HandlerSpec
+from kafka_sidecar._resources import Resources
+from kafka_sidecar_plugins.correlation._ids import (
+    CORRELATION,
+    CORRELATION_HEADER,
+    LOG_IDS,
+    TRACEABILITY_HEADER,
+    CorrelationIds,
+)
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class CorrelationConfig:
+    generate: bool = field(default=True, metadata={"doc": "Generate a correlation id when none was given."})
+    max_length: int = field(default=128, metadata={"doc": "Longest id accepted from a caller (longer is 422)."})
+    to_records: bool = field(default=True, metadata={"doc": "Write the ids into produced records' headers."})
+    to_backend: bool = field(default=True, metadata={"doc": "Send consumed records' ids to the backend."})
+
+
+def new_id() -> str:
+    return str(uuid.uuid4())
+
+
+class CorrelationHandler:
+    def __init__(self, config: CorrelationConfig, resources: Resources) -> None:
+        self._config = config
+        self._new_id: Callable[[], str] = new_id
+
+    async def __call__(self, exchange: Exchange, call_next: Next) -> Reply:
+        ids = self._from_http(exchange) if exchange.kind == "http" else self._from_records(exchange)
+        exchange.stash[CORRELATION] = ids
+        token = LOG_IDS.set(ids)
+        try:
+            return await call_next(exchange)
+        finally:
+            LOG_IDS.reset(token)
+
+    def _checked(self, value: str | None, name: str) -> str | None:
+        if value is None or value == "":
+            return None
+        if len(value) > self._config.max_length or not value.isprintable():
+            raise ValidationFailed(f"must be at most {self._config.max_length} printable characters", field=name)
+        return value
+
+    def _from_http(self, exchange: Exchange) -> CorrelationIds:
+        headers = exchange.http().headers
+        cid = self._checked(headers.get(CORRELATION_HEADER.lower()), CORRELATION_HEADER)
+        tid = self._checked(headers.get(TRACEABILITY_HEADER.lower()), TRACEABILITY_HEADER)
+        generated = False
+        if cid is None and self._config.generate:
+            cid, generated = self._new_id(), True
+            log.debug("generated correlation id %s (traceability id %s)", cid, tid)
+        if cid is not None:
+            exchange.add_response_header(CORRELATION_HEADER, cid)
+        if tid is not None:
+            exchange.add_response_header(TRACEABILITY_HEADER, tid)
+        if self._config.to_records:
+            if cid is not None:
+                exchange.add_record_header(CORRELATION_HEADER, cid.encode("utf-8"))
+            if tid is not None:
+                exchange.add_record_header(TRACEABILITY_HEADER, tid.encode("utf-8"))
+        return CorrelationIds(cid or "", tid, generated)
+
+    def _from_records(self, exchange: Exchange) -> CorrelationIds:
+        records: list[ConsumedRecord] = []
+        cids: set[str] = set()
+        tids: set[str] = set()
+        changed = False
+        for record in exchange.records:
+            raw = record.header(CORRELATION_HEADER)
+            cid = raw.decode("utf-8", "replace") if raw else None
+            if cid is None and self._config.generate:
+                cid = self._new_id()
+                record = dataclasses.replace(record, headers=(*record.headers, (CORRELATION_HEADER, cid.encode())))
+                changed = True
+                log.debug(
+                    "generated correlation id %s for %s[%d]@%d", cid, record.topic, record.partition, record.offset
+                )
+            raw_tid = record.header(TRACEABILITY_HEADER)
+            if raw_tid:
+                tids.add(raw_tid.decode("utf-8", "replace"))
+            if cid is not None:
+                cids.add(cid)
+            records.append(record)
+        if changed:
+            exchange.records = tuple(records)
+        # One backend call carries the whole batch: its headers name the batch's shared ids, or a batch id.
+        batch_generated = len(cids) != 1
+        cid = next(iter(cids)) if not batch_generated else self._new_id()
+        tid = next(iter(tids)) if len(tids) == 1 else None
+        if self._config.to_backend:
+            backend = exchange.stash.setdefault(BACKEND_HEADERS, {})
+            backend[CORRELATION_HEADER] = cid
+            if tid is not None:
+                backend[TRACEABILITY_HEADER] = tid
+        return CorrelationIds(cid, tid, batch_generated)
+
+
+@hookimpl
+def kafka_sidecar_register_handlers(register: Callable[[HandlerSpec[CorrelationConfig]], None]) -> None:
+    register(
+        HandlerSpec(
+            name="correlation",
+            factory=CorrelationHandler,
+            config_type=CorrelationConfig,
+            kind="middleware",
+            description="X-Correlation-Id / X-Traceability-Id: from the request or generated, into records and back.",
+        )
+    )

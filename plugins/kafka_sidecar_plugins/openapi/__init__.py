@@ -1,0 +1,100 @@
+"""OpenAPI: ``GET /openapi.json`` and a browsable ``GET /docs``, plus the ``validation`` middleware.
+
+The description covers every route actually mounted by the current ``chains.yml`` (composed from the
+terminals' ``describe``), the health/admin routes and every plugin route. At start-up the chain
+routes' description is put in ``resources.services[OPENAPI_DOCUMENT]`` for the validation middleware.
+Block the plugin (``plugins.block: [openapi]``) to serve neither.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from kafka_sidecar._hookspecs import hookimpl
+from kafka_sidecar._registry import HandlerSpec
+from kafka_sidecar_plugins.openapi._document import build_document
+from kafka_sidecar_plugins.validation import OPENAPI_DOCUMENT, ValidationConfig, ValidationHandler
+
+if TYPE_CHECKING:
+    from kafka_sidecar._sidecar import Sidecar
+
+__all__ = ["OPENAPI_DOCUMENT", "ValidationConfig", "ValidationHandler", "mounted_routes", "openapi_routes"]
+
+DOCS_PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>{title}</title>
+<style>body{{font-family:sans-serif;margin:2em}}td,th{{padding:.2em .8em;text-align:left}}
+code{{font-weight:bold}}</style></head>
+<body><h1>{title}</h1><p>The machine-readable description: <a href="openapi.json">openapi.json</a></p>
+<table id="ops"><thead><tr><th>Method</th><th>Path</th><th>Summary</th><th>Responses</th></tr></thead>
+<tbody></tbody></table>
+<script>
+fetch("openapi.json").then(r => r.json()).then(doc => {{
+  const body = document.querySelector("#ops tbody");
+  for (const [path, item] of Object.entries(doc.paths)) {{
+    for (const [method, op] of Object.entries(item)) {{
+      const row = body.insertRow();
+      row.insertCell().innerHTML = "<code>" + method.toUpperCase() + "</code>";
+      row.insertCell().textContent = path;
+      row.insertCell().textContent = op.summary || "";
+      row.insertCell().textContent = Object.keys(op.responses || {{}}).join(", ");
+    }}
+  }}
+}});
+</script></body></html>
+"""
+
+
+def mounted_routes(routes: Sequence[BaseRoute]) -> list[tuple[str, str, str]]:
+    """(path, method, summary) of every plain route of the app, for routes no terminal describes."""
+    found = []
+    for route in routes:
+        if isinstance(route, Route):
+            for method in sorted((route.methods or {"GET"}) - {"HEAD"}):
+                doc = (route.endpoint.__doc__ or "").strip().splitlines()
+                found.append((route.path, method, doc[0].rstrip(".") if doc else f"{method} {route.path}"))
+    return found
+
+
+def openapi_routes(sidecar: Sidecar) -> list[BaseRoute]:
+    cache: dict[str, dict[str, Any]] = {}
+
+    async def openapi_json(request: Request) -> Response:
+        """This OpenAPI description of every mounted route."""
+        if "doc" not in cache:
+            cache["doc"] = build_document(sidecar, mounted_routes(request.app.routes))
+        return JSONResponse(cache["doc"])
+
+    async def docs(request: Request) -> Response:
+        """A browsable page of the OpenAPI description."""
+        return HTMLResponse(DOCS_PAGE.format(title=html.escape(f"kafka-sidecar ({sidecar.config.service.id})")))
+
+    return [Route("/openapi.json", openapi_json, methods=["GET"]), Route("/docs", docs, methods=["GET"])]
+
+
+@hookimpl
+def kafka_sidecar_register_handlers(register: Callable[[HandlerSpec[ValidationConfig]], None]) -> None:
+    register(
+        HandlerSpec(
+            name="validation",
+            factory=ValidationHandler,
+            config_type=ValidationConfig,
+            kind="middleware",
+            description="Validate requests against the served OpenAPI description and per-topic value schemas.",
+        )
+    )
+
+
+@hookimpl
+def kafka_sidecar_routes(sidecar: Sidecar) -> Sequence[BaseRoute] | None:
+    return openapi_routes(sidecar)
+
+
+@hookimpl
+def kafka_sidecar_startup(sidecar: Sidecar) -> None:
+    sidecar.resources.services[OPENAPI_DOCUMENT] = build_document(sidecar)

@@ -1,0 +1,72 @@
+"""Schema-registry formats: ``avro``, ``jsonschema`` and ``protobuf`` in the Confluent wire format.
+
+The formats are registered before ``chains.yml`` is read, so each sidecar's formats share a
+:class:`ServiceBinding`; the startup hook builds the registry client from the ``schema_registry``
+section and binds it (closing it when the sidecar stops). Until then, a format waits for it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from kafka_sidecar._hookspecs import hookimpl
+from kafka_sidecar._registry import ConfigSection
+from kafka_sidecar_plugins.metrics._registry import METRICS_REGISTRY
+from kafka_sidecar_plugins.schema_registry._avro import AvroFormat
+from kafka_sidecar_plugins.schema_registry._client import SchemaRegistryClient
+from kafka_sidecar_plugins.schema_registry._config import SchemaRegistryConfig
+from kafka_sidecar_plugins.schema_registry._jsonschema import JsonSchemaFormat
+from kafka_sidecar_plugins.schema_registry._protobuf import ProtobufFormat
+from kafka_sidecar_plugins.schema_registry._serde import RegistrySerde
+from kafka_sidecar_plugins.schema_registry._service import SchemaService, ServiceBinding
+
+if TYPE_CHECKING:
+    from kafka_sidecar._sidecar import Sidecar
+
+
+def make_serdes(binding: ServiceBinding) -> tuple[RegistrySerde, ...]:
+    return (
+        RegistrySerde(AvroFormat(), binding),
+        RegistrySerde(JsonSchemaFormat(), binding),
+        RegistrySerde(ProtobufFormat(), binding),
+    )
+
+
+@hookimpl
+def kafka_sidecar_register_config_sections(register: Callable[[ConfigSection], None]) -> None:
+    register(
+        ConfigSection(
+            "schema_registry",
+            SchemaRegistryConfig,
+            "Confluent-compatible schema registry for the avro, jsonschema and protobuf formats",
+        )
+    )
+
+
+@hookimpl
+def kafka_sidecar_register_serdes(register: Callable[[object], None]) -> None:
+    for serde in make_serdes(ServiceBinding()):
+        register(serde)
+
+
+def bind_serdes(sidecar: Sidecar) -> SchemaService | None:
+    """Create the registry service for ``sidecar`` and hand it to this plugin's formats."""
+    config = sidecar.resources.section(SchemaRegistryConfig)
+    service: SchemaService | None = None
+    problem = None
+    if config.urls:
+        metrics = sidecar.resources.services.get(METRICS_REGISTRY)  # cache/error counters when metrics is on
+        service = SchemaService(config, SchemaRegistryClient(config), metrics)
+        sidecar.resources.on_close(service.aclose)
+    else:
+        problem = "the avro, jsonschema and protobuf formats need a schema registry: set schema_registry.urls"
+    for serde in sidecar.resources.serdes:
+        if isinstance(serde, RegistrySerde):
+            serde.binding.bind(service, problem=problem, timeout=config.bind_timeout_seconds)
+    return service
+
+
+@hookimpl
+def kafka_sidecar_startup(sidecar: Sidecar) -> None:
+    bind_serdes(sidecar)

@@ -1,0 +1,44 @@
+"""What each schema type (Avro, JSON Schema, Protobuf) provides to the shared registry serde."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Protocol
+
+from kafka_sidecar_plugins.schema_registry._client import RegisteredSchema
+from kafka_sidecar_plugins.schema_registry._config import SchemaRegistryConfig
+
+
+class SchemaFormat(Protocol):
+    """Parsing, naming, encoding and decoding for one schema type. ``parsed`` is format-specific."""
+
+    @property
+    def name(self) -> str:
+        """Format name in requests (``avro``)."""
+        ...
+
+    @property
+    def schema_type(self) -> str:
+        """Registry ``schemaType`` (``AVRO``, ``JSON``, ``PROTOBUF``)."""
+        ...
+
+    def parse(
+        self, schema: RegisteredSchema, references: Mapping[str, RegisteredSchema], config: SchemaRegistryConfig
+    ) -> object:
+        """Compile a schema; ``references`` holds every (transitively) referenced schema by reference name.
+
+        Raises ``ValueError`` with a readable message when the schema is invalid.
+        """
+        ...
+
+    def record_name(self, parsed: object) -> str | None:
+        """Fully-qualified record name for RecordNameStrategy, if the schema has one."""
+        ...
+
+    def encode(self, parsed: object, data: object, field: str) -> bytes:
+        """JSON data to the body after the 5-byte header; raises ValidationFailed naming ``field`` + path."""
+        ...
+
+    def decode(self, parsed: object, body: memoryview) -> object:
+        """Body after the 5-byte header to JSON-ready data; raises ValueError (or a subclass) when invalid."""
+        ...

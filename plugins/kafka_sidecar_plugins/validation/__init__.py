@@ -1,0 +1,240 @@
+"""The ``openapi-validation`` middleware: requests are checked against the served description.
+
+Before the terminal runs: the Content-Type against the operation's request media types (415), path,
+query and header parameters against their schemas, and the JSON body against the request schema
+(422). Every error names the field (``records[2].partition``). A deployment's per-topic JSON Schemas
+for record values are enforced on produce routes (routes with a ``{topic}``).
+
+Every schema is compiled once into a fast check (:mod:`kafka_sidecar_plugins.validation._compile`);
+jsonschema walks an instance only when that check fails, to name the field.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import ValidationError, best_match
+
+from kafka_sidecar._chain import Next
+from kafka_sidecar._errors import UnsupportedMediaType, ValidationFailed
+from kafka_sidecar._exchange import Exchange, HttpRequest, Reply
+from kafka_sidecar._resources import Resources
+from kafka_sidecar._stash import StashKey
+from kafka_sidecar_plugins.openapi._document import find_operation
+from kafka_sidecar_plugins.validation._compile import compile_check
+
+log = logging.getLogger(__name__)
+OPENAPI_DOCUMENT: StashKey[Mapping[str, Any]] = StashKey("openapi.document")
+"""The description of the chain routes, put in ``resources.services`` by the openapi plugin at start-up."""
+JSON_VALUE_FORMATS = frozenset({"json", "jsonschema"})
+
+
+@dataclass(frozen=True, slots=True)
+class ValidationConfig:
+    media_types: bool = field(default=True, metadata={"doc": "Reject request media types the route does not accept."})
+    parameters: bool = field(default=True, metadata={"doc": "Validate path, query and header parameters."})
+    bodies: bool = field(default=True, metadata={"doc": "Validate JSON request bodies against the route's schema."})
+    topic_schemas: Mapping[str, str] = field(
+        default_factory=dict,
+        metadata={"doc": "Topic -> JSON Schema for record values: a file path or inline JSON text."},
+    )
+
+
+def field_name(error: ValidationError) -> str:
+    """``records[2].headers.x`` from a jsonschema error, including a missing or unexpected property."""
+    text = ""
+    for part in error.absolute_path:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    instance = error.instance
+    extra: str | None = None
+    required = error.validator_value if error.validator == "required" else None
+    if isinstance(required, list) and isinstance(instance, dict):
+        extra = next((name for name in required if name not in instance), None)
+    elif error.validator == "additionalProperties" and isinstance(instance, dict):
+        known = error.schema.get("properties", {}) if isinstance(error.schema, dict) else {}
+        extra = next((name for name in instance if name not in known), None)
+    if extra is not None:
+        text = f"{text}.{extra}" if text else extra
+    return text
+
+
+def _prefixed(prefix: str, name: str) -> str:
+    if not name:
+        return prefix
+    return f"{prefix}{name}" if name.startswith("[") else f"{prefix}.{name}"
+
+
+class Schema:
+    """One JSON Schema, checked fast; jsonschema runs only to describe a failure."""
+
+    __slots__ = ("_fast", "validator")
+
+    def __init__(self, schema: Mapping[str, Any] | bool) -> None:
+        self.validator = Draft202012Validator(schema)
+        self._fast = compile_check(schema)
+
+    @property
+    def schema(self) -> Mapping[str, Any] | bool:
+        schema: Mapping[str, Any] | bool = self.validator.schema
+        return schema
+
+    def error(self, instance: object) -> ValidationError | None:
+        """The best error for an invalid instance; ``None`` when it is valid."""
+        if self._fast is not None and self._fast(instance):
+            return None
+        error: ValidationError | None = best_match(self.validator.iter_errors(instance))
+        return error
+
+
+def _load_schema(topic: str, source: str) -> Schema:
+    text = source if source.lstrip().startswith("{") else Path(source).read_text(encoding="utf-8")
+    try:
+        schema = json.loads(text)
+    except ValueError as exc:
+        raise ValueError(f"topic_schemas[{topic!r}] is not valid JSON: {exc}") from exc
+    Draft202012Validator.check_schema(schema)
+    return Schema(schema)
+
+
+class _Operation:
+    def __init__(self, operation: Mapping[str, Any]) -> None:
+        # (name, where, key to look up, required, schema); parameters of unknown location are never present
+        self.parameters: list[tuple[str, str, str, bool, Schema]] = [
+            (
+                p["name"],
+                where,
+                p["name"].lower() if where == "header" else p["name"],
+                bool(p.get("required")),
+                Schema(p.get("schema", {})),
+            )
+            for p in operation.get("parameters", ())
+            if isinstance(p, Mapping) and "name" in p
+            for where in (p.get("in", "query"),)
+        ]
+        body = operation.get("requestBody") or {}
+        self.body_required = bool(body.get("required"))
+        self.media: dict[str, Schema] = {
+            media: Schema(spec.get("schema", {})) for media, spec in (body.get("content") or {}).items()
+        }
+
+    def check_parameters(self, request: HttpRequest) -> None:
+        for name, where, key, required, schema in self.parameters:
+            if where == "path":
+                raw = request.path_params.get(key)
+            elif where == "query":
+                raw = request.query.get(key)
+            elif where == "header":
+                raw = request.headers.get(key)
+            else:
+                raw = None
+            if raw is None:
+                if required:
+                    raise ValidationFailed(f"{where} parameter {name!r} is required", field=name)
+                continue
+            error = schema.error(_coerce(raw, schema.schema))
+            if error is not None:
+                raise ValidationFailed(f"{where} parameter {name!r}: {error.message}", field=name)
+
+    def check_media_type(self, request: HttpRequest) -> str | None:
+        if not self.media or (not request.body.strip() and not self.body_required):
+            return None
+        media = request.content_type or "application/json"
+        if media not in self.media:
+            raise UnsupportedMediaType(
+                f"content type {media!r} is not accepted here; use one of: {', '.join(self.media)}",
+                field="Content-Type",
+                v2_error_code=41501,
+            )
+        return media
+
+    def check_body(self, exchange: Exchange, media: str | None) -> None:
+        request = exchange.http()
+        if not request.body.strip():
+            if self.body_required:
+                raise ValidationFailed("a request body is required", field="body")
+            return
+        if media is None or not media.endswith("json"):
+            return
+        error = self.media[media].error(exchange.json_body())
+        if error is not None:
+            raise ValidationFailed(error.message, field=field_name(error) or "body")
+
+
+def _coerce(raw: str, schema: Mapping[str, Any] | bool) -> object:
+    """Path and query values are text; an integer/number/boolean schema gets the parsed value."""
+    kind = schema.get("type") if isinstance(schema, Mapping) else None
+    try:
+        if kind == "integer":
+            return int(raw)
+        if kind == "number":
+            return float(raw)
+    except ValueError:
+        return raw
+    if kind == "boolean" and raw in ("true", "false"):
+        return raw == "true"
+    return raw
+
+
+class ValidationHandler:
+    def __init__(self, config: ValidationConfig, resources: Resources) -> None:
+        self._config = config
+        self._services = resources.services
+        self._topics = {topic: _load_schema(topic, source) for topic, source in config.topic_schemas.items()}
+        self._operations: dict[tuple[str, str], _Operation | None] = {}
+        self._warned = False
+
+    def _operation(self, route: str, method: str) -> _Operation | None:
+        key = (route, method)
+        if key not in self._operations:
+            document = self._services.get(OPENAPI_DOCUMENT)
+            if document is None:
+                if not self._warned:
+                    log.warning("openapi-validation: no OpenAPI document (is the openapi plugin blocked?)")
+                    self._warned = True
+                return None
+            found = find_operation(document, route, method)
+            self._operations[key] = _Operation(found) if found is not None else None
+        return self._operations[key]
+
+    async def __call__(self, exchange: Exchange, call_next: Next) -> Reply:
+        if exchange.kind != "http":
+            return await call_next(exchange)
+        request = exchange.http()
+        operation = self._operation(request.route, request.method)
+        if operation is not None:
+            if self._config.parameters:
+                operation.check_parameters(request)
+            media = operation.check_media_type(request) if self._config.media_types else request.content_type
+            if self._config.bodies:
+                operation.check_body(exchange, media)
+        topic = request.path_params.get("topic")
+        if topic is not None and topic in self._topics:
+            self._check_values(exchange, self._topics[topic], topic)
+        return await call_next(exchange)
+
+    def _check_values(self, exchange: Exchange, schema: Schema, topic: str) -> None:
+        body = exchange.json_body()
+        if not isinstance(body, dict) or not isinstance(body.get("records"), list):
+            return
+        fmt = body.get("valueFormat")
+        media = exchange.http().content_type
+        if fmt is None and media.startswith("application/vnd.kafka.") and media.endswith(".v2+json"):
+            fmt = media[len("application/vnd.kafka.") : -len(".v2+json")] or "json"
+        if fmt not in (None, *JSON_VALUE_FORMATS):
+            return
+        records: Sequence[object] = body["records"]
+        for index, record in enumerate(records):
+            if not isinstance(record, dict):
+                continue
+            error = schema.error(record.get("value"))
+            if error is not None:
+                raise ValidationFailed(
+                    f"value does not match the schema of topic {topic!r}: {error.message}",
+                    field=_prefixed(f"records[{index}].value", field_name(error)),
+                )
