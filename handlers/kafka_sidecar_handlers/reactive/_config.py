@@ -15,6 +15,7 @@ from kafka_sidecar._deadletter import DEFAULT_SUFFIX
 
 ConcurrencyMode = Literal["partition", "key"]
 OffsetReset = Literal["earliest", "latest"]
+IsolationLevel = Literal["read_committed", "read_uncommitted"]
 RequestFormat = Literal["sidecar", "java"]
 
 
@@ -83,6 +84,13 @@ class ReactiveConsumerConfig:
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     dead_letter_suffix: str = field(default=DEFAULT_SUFFIX, metadata=doc("Dead-letter topic = topic + suffix."))
     auto_offset_reset: OffsetReset = field(default="earliest", metadata=doc("Where a new group starts."))
+    isolation_level: IsolationLevel = field(
+        default="read_committed",
+        metadata=doc(
+            "read_committed: records of aborted (or still open) transactions never reach the backend; "
+            "read_uncommitted: every record as soon as it is written."
+        ),
+    )
     drain_timeout_ms: int = field(
         default=10000, metadata=doc("On stop or revoke: how long in-flight batches may finish.")
     )

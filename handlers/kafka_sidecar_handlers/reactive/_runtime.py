@@ -139,6 +139,7 @@ class ConsumerRuntime(ConsumerRebalanceListener):  # type: ignore[misc]
                 **consumer_kwargs(self._kafka, f"reactive-{self.name}"),
                 group_id=self.config.group,
                 auto_offset_reset=self.config.auto_offset_reset,
+                isolation_level=self.config.isolation_level,
                 session_timeout_ms=self.config.session_timeout_ms,
                 heartbeat_interval_ms=self.config.heartbeat_interval_ms,
                 max_partition_fetch_bytes=self.config.max_partition_fetch_bytes,
