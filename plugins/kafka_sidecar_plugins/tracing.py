@@ -15,25 +15,29 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 from opentelemetry import context as otel_context
 from opentelemetry import propagate, trace
 from opentelemetry.trace import Link, SpanKind, Status, StatusCode
 from opentelemetry.util.types import AttributeValue
 
-from kafka_sidecar._chain import Next
-from kafka_sidecar._errors import SidecarError
-from kafka_sidecar._events import BatchFetched, DeadLettered
-from kafka_sidecar._exchange import BACKEND_HEADERS, DELIVERED, PRODUCED, Exchange, Reply
-from kafka_sidecar._hookspecs import hookimpl
-from kafka_sidecar._records import ConsumedRecord
-from kafka_sidecar._registry import HandlerSpec
-from kafka_sidecar._resources import Resources
-from kafka_sidecar._stash import StashKey
-
-if TYPE_CHECKING:
-    from kafka_sidecar._sidecar import Sidecar
+from kafka_sidecar.plugin import (
+    BACKEND_HEADERS,
+    DELIVERED,
+    PRODUCED,
+    BatchFetched,
+    ConsumedRecord,
+    DeadLettered,
+    Exchange,
+    HandlerSpec,
+    Next,
+    Reply,
+    Resources,
+    SidecarError,
+    SidecarView,
+    StashKey,
+    hookimpl,
+)
 
 TRACER_NAME = "kafka_sidecar"
 TRACER_PROVIDER: StashKey[trace.TracerProvider] = StashKey("tracing.tracer-provider")
@@ -283,13 +287,13 @@ def kafka_sidecar_register_handlers(register: Callable[[HandlerSpec[TracingConfi
 
 
 @hookimpl
-def kafka_sidecar_startup(sidecar: Sidecar) -> None:
+def kafka_sidecar_startup(sidecar: SidecarView) -> None:
     """A ``receive`` span per poll that returned records, for consumers whose chain includes tracing.
 
     The consumer's poll runs outside its chain (the source reads, then feeds batches in), so the span is
     recorded from the source's ``BatchFetched`` event, with the poll's own start and end times.
     """
-    traced = {c.plan.name for c in sidecar.consumers if any(link.type_name == "tracing" for link in c.chain.links)}
+    traced = {c.name for c in sidecar.consumers if c.uses("tracing")}
     if not traced:
         return
     tracers = _Tracers(sidecar.resources)

@@ -195,4 +195,4 @@ async def test_one_trace_id_flows_http_to_kafka_to_the_backend(
     consumed = [a for a in audits if a["auditType"] == "REACTIVE_CONSUMER"]
     assert sorted(a["correlationId"] for a in consumed) == sorted(["cid-e2e", generated])
     assert all(a["auditStatus"] == "SUCCESS" for a in consumed)
-    assert f'kafka_sidecar_consumer_records_total{{consumer="orders",topic="{topic}",outcome="SUCCESS"}} 2' in metrics
+    assert f'kafka_sidecar_consumer_records_total{{consumer="orders",outcome="SUCCESS",topic="{topic}"}} 2' in metrics

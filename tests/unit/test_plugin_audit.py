@@ -19,10 +19,10 @@ from kafka_sidecar._kafka.producer import ProducerService
 from kafka_sidecar._records import ConsumedRecord, DeliveryReport, OutgoingRecord
 from kafka_sidecar._resources import Resources
 from kafka_sidecar._serdes.base import SerdeRegistry
+from kafka_sidecar.plugin import CORRELATION, CorrelationIds
 from kafka_sidecar_plugins.audit import AUDIT_SINK, AuditConfig, AuditHandler
 from kafka_sidecar_plugins.audit._sink import AuditRecord, uuid4_texts
-from kafka_sidecar_plugins.correlation._ids import CORRELATION, CorrelationIds
-from kafka_sidecar_plugins.metrics._registry import METRICS_REGISTRY, MetricsRegistry
+from kafka_sidecar_plugins.metrics import PrometheusExporter
 
 
 class FakeProducer(ProducerService):
@@ -143,7 +143,8 @@ async def test_a_failing_audit_target_never_fails_the_request_and_is_counted(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     handler, res = make(FakeProducer(fail=True))
-    res.services[METRICS_REGISTRY] = registry = MetricsRegistry()
+    res.metrics.enabled = True
+    registry = res.metrics.registry
     await handler.start()
     try:
         reply = await handler(http_exchange(), Producing())
@@ -153,7 +154,10 @@ async def test_a_failing_audit_target_never_fails_the_request_and_is_counted(
     assert reply.status == 207
     assert handler.sink.failed == 2
     assert any("audit" in m and "failed" in m for m in caplog.messages)
-    assert 'kafka_sidecar_audit_records_total{target="kafka",result="failed"} 2' in registry.render()
+    assert (
+        'kafka_sidecar_audit_records_total{result="failed",target="kafka"} 2'
+        in PrometheusExporter(registry).render().decode()
+    )
 
 
 @pytest.mark.asyncio

@@ -283,7 +283,7 @@ def test_receive_spans_only_for_consumers_whose_chain_traces(tmp_path: Any, expo
     provider = TracerProvider()
     provider.add_span_processor(SimpleSpanProcessor(exporter))
     sidecar.resources.services[TRACER_PROVIDER] = provider
-    tracing.kafka_sidecar_startup(sidecar)
+    tracing.kafka_sidecar_startup(sidecar.view)
     events = sidecar.resources.events
     events.publish(BatchFetched("traced", "g1", (("orders", 0, 3), ("orders", 1, 2)), 1_000, 5_000))
     events.publish(BatchFetched("plain", "g2", (("orders", 0, 7),), 1_000, 5_000))

@@ -14,14 +14,25 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
-from kafka_sidecar._chain import Next
-from kafka_sidecar._events import AdminAction, DeadLettered
-from kafka_sidecar._exchange import DELIVERED, PRODUCED, Exchange, Produced, RecordOutcome, Reply
-from kafka_sidecar._hookspecs import hookimpl
-from kafka_sidecar._records import ConsumedRecord
-from kafka_sidecar._registry import HandlerSpec
-from kafka_sidecar._resources import Resources
-from kafka_sidecar._stash import StashKey
+from kafka_sidecar.plugin import (
+    CORRELATION,
+    CORRELATION_HEADER,
+    DELIVERED,
+    PRODUCED,
+    TRACEABILITY_HEADER,
+    AdminAction,
+    ConsumedRecord,
+    DeadLettered,
+    Exchange,
+    HandlerSpec,
+    Next,
+    Produced,
+    RecordOutcome,
+    Reply,
+    Resources,
+    StashKey,
+    hookimpl,
+)
 from kafka_sidecar_plugins.audit._sink import (
     AuditRecord,
     AuditSink,
@@ -32,7 +43,6 @@ from kafka_sidecar_plugins.audit._sink import (
     KeyMode,
     audit_key,
 )
-from kafka_sidecar_plugins.correlation._ids import CORRELATION, CORRELATION_HEADER, TRACEABILITY_HEADER
 
 log = logging.getLogger(__name__)
 MAX_ERROR_CHARS = 2000
@@ -75,7 +85,7 @@ class AuditHandler:
         if sink is None:
             sink = AuditSink(
                 resources.producer,
-                resources.services,
+                resources.metrics,
                 target=config.target,
                 topic=config.topic,
                 queue_size=config.queue_size,
