@@ -11,6 +11,8 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
+import pluggy
+
 from kafka_sidecar._config.model import SidecarConfig
 from kafka_sidecar._deadletter import DeadLetterSinks, DeadLetterSinkSpec, DeadLetterWriter
 from kafka_sidecar._errors import ConfigError, ConfigProblem, PluginError
@@ -84,7 +86,7 @@ class Resources:
                 log.exception("a resource cleanup failed")
 
 
-def _collect(blueprint: Blueprint, hook_name: str, what: str, item_type: type[Any]) -> Registry[Any]:
+def _collect(pm: pluggy.PluginManager, hook_name: str, what: str, item_type: type[Any]) -> Registry[Any]:
     found: Registry[Any] = Registry(what)
 
     def accept(item: object, provider: Provider) -> None:
@@ -94,8 +96,18 @@ def _collect(blueprint: Blueprint, hook_name: str, what: str, item_type: type[An
             )
         found.add(getattr(item, "name", None) or repr(getattr(item, "key", item)), item, provider)
 
-    call_register_hook(blueprint.catalog.pm, hook_name, accept)
+    call_register_hook(pm, hook_name, accept)
     return found
+
+
+def metrics_exporters(pm: pluggy.PluginManager) -> Registry[MetricsExporterSpec]:
+    """Every registered metrics exporter, with the plugin that registered it."""
+    return _collect(pm, "kafka_sidecar_register_metrics_exporters", "metrics exporter", MetricsExporterSpec)
+
+
+def dead_letter_sinks(pm: pluggy.PluginManager) -> Registry[DeadLetterSinkSpec]:
+    """Every registered dead-letter sink, with the plugin that registered it."""
+    return _collect(pm, "kafka_sidecar_register_dead_letter_sinks", "dead-letter sink", DeadLetterSinkSpec)
 
 
 def _metrics_enabled(blueprint: Blueprint, settings: MetricsSettings) -> bool:
@@ -115,9 +127,10 @@ def assemble_resources(blueprint: Blueprint) -> Resources:
     """Build the resources of one sidecar: metrics (with the chosen exporters), sinks and services."""
     config = blueprint.config
     settings = _settings(config)
-    exporters = _collect(blueprint, "kafka_sidecar_register_metrics_exporters", "metrics exporter", MetricsExporterSpec)
-    sinks = _collect(blueprint, "kafka_sidecar_register_dead_letter_sinks", "dead-letter sink", DeadLetterSinkSpec)
-    services = _collect(blueprint, "kafka_sidecar_register_services", "service", ServiceSpec)
+    pm = blueprint.catalog.pm
+    exporters = metrics_exporters(pm)
+    sinks = dead_letter_sinks(pm)
+    services = _collect(pm, "kafka_sidecar_register_services", "service", ServiceSpec)
     metrics = Metrics(MetricsRegistry(settings.max_series), enabled=_metrics_enabled(blueprint, settings))
     resources = Resources(
         config,
