@@ -165,5 +165,11 @@ def assemble_resources(blueprint: Blueprint) -> Resources:
                     ]
                 )
             exporter_spec: MetricsExporterSpec = registered_exporter.spec
-            metrics.add_exporter(name, exporter_spec.factory(metrics.registry, resources))
+            try:
+                exporter = exporter_spec.factory(metrics.registry, resources)
+            except Exception as exc:
+                raise PluginError(
+                    f"metrics exporter {name!r} from {registered_exporter.provider} failed to build: {exc}"
+                ) from exc
+            metrics.add_exporter(name, exporter)
     return resources

@@ -183,6 +183,9 @@ async def test_an_unknown_exporter_or_sink_name_fails_the_assembly_naming_what_i
     path.write_text(config(metrics="metrics:\n  exporters: [prometheus, statsd]\n", chain="[metrics, producer]"))
     with pytest.raises(Exception, match=r"no metrics exporter 'statsd' \(registered: influx, otel, prometheus\)"):
         Sidecar.from_file(path)
+    path.write_text(config(metrics="metrics:\n  exporters: [influx]\n", chain="[metrics, producer]"))
+    with pytest.raises(PluginError, match=r"metrics exporter 'influx' from metrics .* needs influx.url"):
+        Sidecar.from_file(path)
     consumer = (
         "  in:\n    use: reactive-consumer\n    config: {topics: [t], group: g, backend_url: 'http://127.0.0.1:1',"
         " dead_letter_sink: mail}\nconsumers:\n  c:\n    exec: [in]\n"
