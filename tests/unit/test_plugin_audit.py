@@ -20,7 +20,7 @@ from kafka_sidecar._records import ConsumedRecord, DeliveryReport, OutgoingRecor
 from kafka_sidecar._resources import Resources
 from kafka_sidecar._serdes.base import SerdeRegistry
 from kafka_sidecar.plugin import CORRELATION, CorrelationIds
-from kafka_sidecar_plugins.audit import AUDIT_SINK, AuditConfig, AuditHandler
+from kafka_sidecar_plugins.audit import AUDIT_SINKS, AuditConfig, AuditHandler, AuditSinks
 from kafka_sidecar_plugins.audit._sink import AuditRecord, uuid4_texts
 from kafka_sidecar_plugins.metrics import PrometheusExporter
 
@@ -44,6 +44,7 @@ class FakeProducer(ProducerService):
 def make(producer: FakeProducer, **config: object) -> tuple[AuditHandler, Resources]:
     sidecar_config = SidecarConfig(service=ServiceConfig(id="svc-1"))
     res = Resources(sidecar_config, SerdeRegistry(), producer)
+    res.services[AUDIT_SINKS] = AuditSinks(res)  # what the plugin's declared service does at assembly
     return AuditHandler(AuditConfig(**config), res), res  # type: ignore[arg-type]
 
 
@@ -174,10 +175,15 @@ async def test_a_full_queue_drops_and_counts_without_blocking_the_request() -> N
         await handler.stop()
 
 
-def test_one_sink_per_sidecar() -> None:
+def test_one_sink_per_distinct_config_whatever_the_build_order() -> None:
     first, res = make(FakeProducer())
     second = AuditHandler(AuditConfig(), res)
-    assert res.services[AUDIT_SINK] is first.sink is second.sink
+    other = AuditHandler(AuditConfig(target="log"), res)
+    sinks = res.services[AUDIT_SINKS]
+    assert first.sink is second.sink
+    assert other.sink is not first.sink
+    assert (other.sink.target, first.sink.target) == ("log", "kafka")
+    assert list(sinks) == [first.sink, other.sink]
 
 
 @pytest.mark.parametrize(
