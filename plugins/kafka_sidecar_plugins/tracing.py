@@ -33,6 +33,7 @@ from kafka_sidecar.plugin import (
     Next,
     Reply,
     Resources,
+    ServiceSpec,
     SidecarError,
     SidecarView,
     StashKey,
@@ -42,7 +43,6 @@ from kafka_sidecar.plugin import (
 TRACER_NAME = "kafka_sidecar"
 TRACER_PROVIDER: StashKey[trace.TracerProvider] = StashKey("tracing.tracer-provider")
 """Put a TracerProvider here (``resources.services``) to use it instead of the global one."""
-_DLQ_SUBSCRIBED: StashKey[bool] = StashKey("tracing.dead-letter-subscribed")
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,9 +108,8 @@ class TracingHandler:
         self._config = config
         self._tracers = _Tracers(resources)
         self._fields: tuple[object, frozenset[str]] | None = None
-        if config.dead_letter_spans and not resources.services.get(_DLQ_SUBSCRIBED):
-            resources.services[_DLQ_SUBSCRIBED] = True
-            resources.events.subscribe(DeadLettered, self._dead_lettered)
+        if config.dead_letter_spans:
+            resources.services[DEAD_LETTER_SPANS].enable()
 
     async def __call__(self, exchange: Exchange, call_next: Next) -> Reply:
         if exchange.kind == "http":
@@ -254,6 +253,21 @@ class TracingHandler:
         parent = next(iter(contexts.values())) if len(contexts) == 1 else otel_context.Context()
         return parent, links
 
+
+class DeadLetterSpans:
+    """A ``send`` span per dead letter: a service the plugin declares, subscribed once however many
+    tracing handlers ask for it."""
+
+    def __init__(self, resources: Resources) -> None:
+        self._tracers = _Tracers(resources)
+        self._events = resources.events
+        self._enabled = False
+
+    def enable(self) -> None:
+        if not self._enabled:
+            self._enabled = True
+            self._events.subscribe(DeadLettered, self._dead_lettered)
+
     def _dead_lettered(self, event: DeadLettered) -> None:
         if not self._tracers.recording():
             return
@@ -271,6 +285,14 @@ class TracingHandler:
         if not event.written:
             span.set_status(Status(StatusCode.ERROR, event.error[:200]))
         span.end()
+
+
+DEAD_LETTER_SPANS: StashKey[DeadLetterSpans] = StashKey("tracing.dead-letter-spans")
+
+
+@hookimpl
+def kafka_sidecar_register_services(register: Callable[[ServiceSpec[DeadLetterSpans]], None]) -> None:
+    register(ServiceSpec(DEAD_LETTER_SPANS, DeadLetterSpans, "Send spans for dead letters"))
 
 
 @hookimpl
