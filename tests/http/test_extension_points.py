@@ -8,6 +8,9 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import pytest
+from opentelemetry.metrics import MeterProvider as ApiMeterProvider
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
@@ -33,6 +36,7 @@ from kafka_sidecar.plugin import (
     hookimpl,
 )
 from kafka_sidecar.testing.sidecar import running_sidecar
+from kafka_sidecar_plugins.metrics import METER_PROVIDER
 
 COUNTER: StashKey[list[str]] = StashKey("test.counter")
 
@@ -237,3 +241,39 @@ def test_the_handlers_command_lists_exporters_and_sinks_with_their_plugins(capsy
         ["influx", "metrics"], ["otel", "metrics"], ["prometheus", "metrics"],
     ]  # fmt: skip
     assert exporters[1].splitlines()[0].split()[:2] == ["kafka", "kafka_sidecar.core"]
+
+
+class MeterPlugin:
+    """Declares the OpenTelemetry meter provider the ``otel`` exporter should use (an SDK with a reader)."""
+
+    def __init__(self) -> None:
+        self.reader = InMemoryMetricReader()
+
+    @hookimpl
+    def kafka_sidecar_register_services(self, register: Callable[[ServiceSpec[ApiMeterProvider]], None]) -> None:
+        register(ServiceSpec(METER_PROVIDER, self.provider))
+
+    def provider(self, resources: Resources) -> ApiMeterProvider:
+        return MeterProvider(metric_readers=[self.reader])
+
+
+@pytest.mark.asyncio
+async def test_the_otel_exporter_reports_the_sidecars_http_metrics_to_a_declared_meter_provider(
+    tmp_path: Path,
+) -> None:
+    plugin = MeterPlugin()
+    yaml = config(metrics="metrics:\n  exporters: [otel]\n", chain="[metrics, producer]")
+    async with running_sidecar(yaml, tmp_path, wait_for_kafka=0, extra_plugins=[(plugin, "meter")]) as rs:
+        reply = await rs.client.post("/producers/orders", json={"records": [{"value": 1}]})
+        assert reply.status_code == 503  # nothing listens on the bootstrap address
+        data = plugin.reader.get_metrics_data()
+    assert data is not None
+    points = [
+        (dict(point.attributes or {}), point.value)  # type: ignore[union-attr]
+        for resource in data.resource_metrics
+        for scope in resource.scope_metrics
+        for metric in scope.metrics
+        if metric.name == "kafka_sidecar_http_requests_total"
+        for point in metric.data.data_points
+    ]
+    assert points == [({"method": "POST", "route": "/producers/{topic}", "status": "503"}, 1.0)]

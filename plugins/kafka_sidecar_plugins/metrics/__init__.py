@@ -36,10 +36,11 @@ from kafka_sidecar.plugin import (
     hookimpl,
 )
 from kafka_sidecar_plugins.metrics._influx import InfluxConfig, InfluxExporter
-from kafka_sidecar_plugins.metrics._otel import OpenTelemetryExporter
+from kafka_sidecar_plugins.metrics._otel import METER_PROVIDER, OpenTelemetryExporter
 from kafka_sidecar_plugins.metrics._prometheus import PrometheusExporter
 
 __all__ = [
+    "METER_PROVIDER",
     "InfluxConfig",
     "InfluxExporter",
     "MetricsConfig",
@@ -214,7 +215,7 @@ def kafka_sidecar_register_metrics_exporters(register: Callable[[MetricsExporter
     register(
         MetricsExporterSpec(
             "otel",
-            lambda registry, resources: OpenTelemetryExporter(registry),
+            lambda registry, resources: OpenTelemetryExporter(registry, resources.services.get(METER_PROVIDER)),
             "Observable instruments on the OpenTelemetry meter provider (the global one unless set)",
         )
     )
