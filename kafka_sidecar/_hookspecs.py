@@ -39,7 +39,8 @@ def kafka_sidecar_register_handlers(register: Callable[[HandlerSpec[object]], No
         factory that is not callable.
 
     Called once while the sidecar is assembled. The plugin that registers is remembered and shown by
-    ``kafka-sidecar handlers``.
+    ``kafka-sidecar handlers``. Failure policy (every ``register`` hook): a rejected registration or an
+    implementation that raises is a ``PluginError`` naming the plugin and the hook; nothing is assembled.
     """
 
 
@@ -49,6 +50,8 @@ def kafka_sidecar_register_serdes(register: Callable[[Serde], None]) -> None:
 
     :param register: call it once per :class:`~kafka_sidecar.Serde`; a format name already
         registered is rejected, naming both plugins.
+
+    Failure policy: as for every ``register`` hook (``PluginError`` naming the plugin; nothing assembled).
     """
 
 
@@ -59,6 +62,9 @@ def kafka_sidecar_register_config_sections(register: Callable[[ConfigSection], N
     :param register: call it with a :class:`~kafka_sidecar.ConfigSection` (a name and a frozen
         dataclass). The section is validated like core sections (unknown keys, types, locations)
         and available to handler factories as ``resources.section(ConfigType)``.
+
+    Failure policy: as for every ``register`` hook; a section value that does not validate is a
+    ``ConfigError`` with file:line:col, from ``check`` and ``run`` alike.
     """
 
 

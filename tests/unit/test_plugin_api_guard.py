@@ -1,4 +1,5 @@
-"""First-party handlers and plugins use only the public plugin API, so a team's plugin can do what they do.
+"""First-party handlers and plugins (and the example plugin packages) use only the public plugin API, so a
+team's plugin can do what they do.
 
 Every import (module level or inside a function) in ``handlers/`` and ``plugins/`` that names a
 ``kafka_sidecar*`` module must be ``kafka_sidecar`` or ``kafka_sidecar.plugin`` (and only names in
@@ -18,17 +19,16 @@ import kafka_sidecar.plugin
 
 ROOT = Path(__file__).resolve().parents[2]
 PUBLIC = {"kafka_sidecar": set(kafka_sidecar.__all__), "kafka_sidecar.plugin": set(kafka_sidecar.plugin.__all__)}
-FIRST_PARTY = [
-    path
-    for top in (ROOT / "handlers" / "kafka_sidecar_handlers", ROOT / "plugins" / "kafka_sidecar_plugins")
-    for path in sorted(top.rglob("*.py"))
-]
+SOURCES = (ROOT / "handlers", ROOT / "plugins", *sorted(ROOT.glob("examples/*plugin*/src")))
+FIRST_PARTY = [path for source in SOURCES for path in sorted(source.rglob("*.py"))]
 
 
 def own_package(path: Path) -> str:
-    """``kafka_sidecar_handlers.reactive`` for any file under it; ``kafka_sidecar_plugins.tracing`` for tracing.py."""
-    parts = path.relative_to(ROOT).with_suffix("").parts[1:]  # drop handlers/ or plugins/
-    return ".".join(parts[:2])
+    """``kafka_sidecar_handlers.reactive`` for any file under it, ``kafka_sidecar_plugins.tracing`` for
+    tracing.py; an example plugin package's own top-level package."""
+    source = next(s for s in SOURCES if path.is_relative_to(s))
+    parts = path.relative_to(source).with_suffix("").parts
+    return ".".join(parts[:2]) if parts[0] in ("kafka_sidecar_handlers", "kafka_sidecar_plugins") else parts[0]
 
 
 def violations(source: str, own: str, name: str) -> list[str]:
