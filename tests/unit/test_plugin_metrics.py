@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 from opentelemetry.sdk.metrics import MeterProvider
@@ -20,6 +21,7 @@ from kafka_sidecar._metrics.registry import OVERFLOW, MetricsRegistry
 from kafka_sidecar._records import ConsumedRecord, DeliveryReport, OutgoingRecord
 from kafka_sidecar._resources import Resources
 from kafka_sidecar._serdes.base import SerdeRegistry
+from kafka_sidecar.testing.sidecar import running_sidecar
 from kafka_sidecar_handlers.reactive._lag import ConsumerGauges
 from kafka_sidecar_plugins.metrics import EventCounters, MetricsConfig, MetricsHandler, PrometheusExporter
 from kafka_sidecar_plugins.metrics._influx import InfluxExporter as InfluxPusher
@@ -237,3 +239,41 @@ async def test_a_refused_push_is_counted_not_raised() -> None:
         assert await pusher.push() is False
         await pusher.stop()
     assert registry.counter("kafka_sidecar_metrics_push_failures_total", "").value() >= 1
+
+
+INFLUX_SIDECAR = """\
+kafka:
+  bootstrap_servers: 127.0.0.1:1
+metrics:
+  exporters: [influx]
+influx:
+  url: http://127.0.0.1:{port}/write?db=sidecar
+  interval_s: 60
+  tags: {{pod: orders-1}}
+handlers:
+  metrics:
+    use: metrics
+  producer:
+    use: producer
+paths:
+  - path: /producers/{{topic}}
+    method: POST
+    exec: [metrics, producer]
+"""
+
+
+@pytest.mark.asyncio
+async def test_the_influx_exporter_chosen_in_chains_yml_pushes_once_more_when_the_sidecar_stops(tmp_path: Path) -> None:
+    async with receiving(Receiver()) as receiver:
+        yaml = INFLUX_SIDECAR.format(port=receiver.port)
+        async with running_sidecar(yaml, tmp_path, wait_for_kafka=0) as rs:
+            reply = await rs.client.post("/producers/orders", json={"records": [{"value": 1}]})
+            assert (await rs.client.get("/metrics")).status_code == 404  # prometheus was not chosen
+            assert receiver.bodies == []  # the interval is 60 s: nothing pushed yet
+        # the last push runs after every handler stopped
+        lines = receiver.bodies[-1].decode().splitlines()
+    assert reply.status_code == 503
+    request_line = next(line for line in lines if line.startswith("kafka_sidecar_http_requests_total,"))
+    assert request_line.startswith(
+        "kafka_sidecar_http_requests_total,method=POST,pod=orders-1,route=/producers/{topic},status=503 count=1.0 "
+    )
