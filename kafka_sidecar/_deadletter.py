@@ -108,10 +108,11 @@ def dead_letter_record(letter: DeadLetter, suffix: str = DEFAULT_SUFFIX) -> Outg
 
 
 class DeadLetterWriter:
-    """The ``kafka`` sink: dead letters go to ``<topic><suffix>`` through the shared producer.
+    """Writes dead letters to ``<topic><suffix>`` through the shared producer.
 
-    :meth:`write` (used by the active consumer's dead-letter route) also reports each letter on the
-    event bus; as a sink (:meth:`write` through :class:`DeadLetterSinks`) it is reported once, there.
+    :meth:`send` only writes (the ``kafka`` sink, :class:`KafkaTopicSink`, uses it; :class:`ReportingSink`
+    reports the events); :meth:`write` also reports each letter on the event bus (the active consumer's
+    dead-letter route, which answers with the topic, partition and offset of each letter).
     """
 
     def __init__(self, producer: ProducerService, events: EventBus, suffix: str = DEFAULT_SUFFIX) -> None:
