@@ -28,7 +28,7 @@ from pathlib import Path
 
 from kafka_sidecar._records import DeliveryReport, OutgoingRecord
 from kafka_sidecar.testing.sidecar import RunningSidecar, running_sidecar
-from kafka_sidecar_plugins.audit import AUDIT_SINK
+from kafka_sidecar_plugins.audit import AUDIT_SINKS
 from kafka_sidecar_plugins.tracing import TRACER_PROVIDER
 
 FULL = "[metrics, correlation, tracing, logging, audit, validation]"
@@ -78,7 +78,7 @@ async def run_round(
     In-process requests never leave the event loop idle, so the audit writer is given its turn after
     each request (outside the latency, inside the CPU time): no audit record is dropped.
     """
-    sink = rs.sidecar.resources.services.get(AUDIT_SINK)
+    sinks = rs.sidecar.resources.services[AUDIT_SINKS]
     times = []
     cpu = time.process_time()
     for _ in range(count):
@@ -87,7 +87,7 @@ async def run_round(
         times.append(time.perf_counter() - started)
         if response.status_code != 200:
             raise SystemExit(f"unexpected {response.status_code}: {response.text}")
-        if sink is not None and not await sink.flushed(30):
+        if not await sinks.flushed(30):
             raise SystemExit("audit records not written within 30 s")
     return times, time.process_time() - cpu
 

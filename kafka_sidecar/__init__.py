@@ -1,7 +1,8 @@
 """kafka-sidecar: Apache Kafka over plain HTTP on localhost, with a YAML handler chain.
 
-The public API for plugins and for embedding the chain in another Python service. Everything not
-listed in ``__all__`` is internal and may change.
+The public API for embedding the chain in another Python service and for writing plugins. Plugin
+authors find everything they may use in :mod:`kafka_sidecar.plugin` (a superset of the plugin-facing
+names here). Everything not listed in an ``__all__`` is internal and may change.
 """
 
 from kafka_sidecar._blueprint import Blueprint, build_blueprint
@@ -15,6 +16,7 @@ from kafka_sidecar._chain import (
     Terminal,
     compile_chain,
 )
+from kafka_sidecar._deadletter import DeadLetter, DeadLetterReceipt, DeadLetterSink, DeadLetterSinkSpec
 from kafka_sidecar._errors import (
     ConfigError,
     Conflict,
@@ -40,12 +42,16 @@ from kafka_sidecar._exchange import (
 )
 from kafka_sidecar._hookspecs import hookimpl
 from kafka_sidecar._http.app import create_app
+from kafka_sidecar._metrics.registry import MetricsRegistry
+from kafka_sidecar._metrics.service import MetricsExporter, MetricsExporterSpec
 from kafka_sidecar._records import ConsumedRecord, DeliveryReport, OutgoingRecord
 from kafka_sidecar._registry import ConfigSection, HandlerSpec, NoConfig
 from kafka_sidecar._resources import Resources
 from kafka_sidecar._serdes.base import RecordSerializer, SchemaRef, Serde, SerializeContext
+from kafka_sidecar._services import ServiceSpec
 from kafka_sidecar._sidecar import Sidecar
 from kafka_sidecar._stash import Stash, StashKey
+from kafka_sidecar._view import ConsumerInfo, RouteInfo, SidecarView
 
 __all__ = [
     "OUTGOING_HEADERS",
@@ -57,6 +63,11 @@ __all__ = [
     "ConfigSection",
     "Conflict",
     "ConsumedRecord",
+    "ConsumerInfo",
+    "DeadLetter",
+    "DeadLetterReceipt",
+    "DeadLetterSink",
+    "DeadLetterSinkSpec",
     "DeliveryReport",
     "Exchange",
     "Handler",
@@ -66,6 +77,9 @@ __all__ = [
     "KafkaUnavailable",
     "Lifecycle",
     "LinkInfo",
+    "MetricsExporter",
+    "MetricsExporterSpec",
+    "MetricsRegistry",
     "Next",
     "NoConfig",
     "NotFound",
@@ -79,11 +93,14 @@ __all__ = [
     "RequestError",
     "Resources",
     "RetriableError",
+    "RouteInfo",
     "SchemaRef",
     "Serde",
     "SerializeContext",
+    "ServiceSpec",
     "Sidecar",
     "SidecarError",
+    "SidecarView",
     "SourceTerminal",
     "Stash",
     "StashKey",

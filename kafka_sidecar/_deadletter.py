@@ -1,19 +1,30 @@
-"""Writing records to dead-letter topics: one writer for the active and the reactive consumer.
+"""Dead letters: what a consumer could not deliver, and the pluggable sinks that keep them.
 
-A dead letter keeps the original key, value bytes and headers, and adds headers saying where it came
-from and why. :meth:`DeadLetterWriter.write` returns only after the broker acknowledged or refused
-each record, so a caller commits source offsets only for what is safely stored.
+A sink (:class:`DeadLetterSink`) is registered by name through the ``kafka_sidecar_register_dead_letter_sinks``
+hook; the Kafka topic writer (``kafka``: ``<topic><suffix>``, original key, value and headers plus
+``x-dlq-*`` headers) is the default and is registered like any other. A consumer's config chooses
+the sink. **Failure policy**: a sink answers, per letter, whether it stored it; a letter not stored
+(or a sink that raises) is not committed at the source and is written again after a back-off, so a
+record leaves the source only once it is delivered or safely dead-lettered. Every letter is
+reported on the event bus (:class:`~kafka_sidecar._events.DeadLettered`) whichever sink took it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import logging
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
+from kafka_sidecar._errors import ConfigError, ConfigProblem
 from kafka_sidecar._events import DeadLettered, EventBus
 from kafka_sidecar._kafka.producer import ProducerService
 from kafka_sidecar._records import ConsumedRecord, DeliveryReport, OutgoingRecord
 
+if TYPE_CHECKING:
+    from kafka_sidecar._resources import Resources
+
+log = logging.getLogger(__name__)
 DEFAULT_SUFFIX = ".dlq"
 HEADER_SOURCE_TOPIC = "x-dlq-source-topic"
 HEADER_SOURCE_PARTITION = "x-dlq-source-partition"
@@ -33,10 +44,41 @@ MAX_ERROR_BYTES = 4096
 
 @dataclass(frozen=True, slots=True)
 class DeadLetter:
+    """A record a consumer gives up on, why, after how many attempts, and which consumer."""
+
     record: ConsumedRecord
     error: str
     attempts: int = 1
     consumer: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetterReceipt:
+    """A sink's answer for one letter: stored or not, and where (a topic, a table, a URL)."""
+
+    stored: bool
+    destination: str
+    partition: int | None = None
+    offset: int | None = None
+    error: str | None = None
+
+
+@runtime_checkable
+class DeadLetterSink(Protocol):
+    """Keeps dead letters somewhere. Answers one receipt per letter, in order; raising means none stored."""
+
+    async def write(self, letters: Sequence[DeadLetter], suffix: str) -> Sequence[DeadLetterReceipt]:
+        """Store ``letters``; ``suffix`` is the consumer's ``dead_letter_suffix`` (sinks may ignore it)."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetterSinkSpec:
+    """A sink type a plugin offers; ``factory(resources)`` builds the sidecar's one instance of it."""
+
+    name: str
+    factory: Callable[[Resources], DeadLetterSink]
+    description: str = ""
 
 
 def dead_letter_topic(source_topic: str, suffix: str = DEFAULT_SUFFIX) -> str:
@@ -66,29 +108,114 @@ def dead_letter_record(letter: DeadLetter, suffix: str = DEFAULT_SUFFIX) -> Outg
 
 
 class DeadLetterWriter:
-    """Sends dead letters through the shared producer and reports each one on the event bus."""
+    """Writes dead letters to ``<topic><suffix>`` through the shared producer.
+
+    :meth:`send` only writes (the ``kafka`` sink, :class:`KafkaTopicSink`, uses it; :class:`ReportingSink`
+    reports the events); :meth:`write` also reports each letter on the event bus (the active consumer's
+    dead-letter route, which answers with the topic, partition and offset of each letter).
+    """
 
     def __init__(self, producer: ProducerService, events: EventBus, suffix: str = DEFAULT_SUFFIX) -> None:
         self._producer = producer
         self._events = events
         self.suffix = suffix
 
-    async def write(self, letters: Sequence[DeadLetter], suffix: str | None = None) -> list[DeliveryReport]:
+    async def send(self, letters: Sequence[DeadLetter], suffix: str | None = None) -> list[DeliveryReport]:
         """Write every letter; the reports say, in order, which ones the broker acknowledged."""
         use_suffix = suffix or self.suffix
         outgoing = [dead_letter_record(letter, use_suffix) for letter in letters]
-        reports = await self._producer.send_batch(outgoing) if outgoing else []
-        for letter, record, report in zip(letters, outgoing, reports, strict=True):
-            self._events.publish(
-                DeadLettered(
-                    record=letter.record,
-                    dead_letter_topic=record.topic,
-                    partition=report.partition,
-                    offset=report.offset,
-                    error=letter.error if report.acknowledged else f"{letter.error}; DLQ write failed: {report.error}",
-                    attempts=letter.attempts,
-                    consumer=letter.consumer,
-                    written=report.acknowledged,
-                )
-            )
+        return await self._producer.send_batch(outgoing) if outgoing else []
+
+    async def write(self, letters: Sequence[DeadLetter], suffix: str | None = None) -> list[DeliveryReport]:
+        """Write every letter and publish a ``DeadLettered`` event for each."""
+        reports = await self.send(letters, suffix)
+        publish_dead_letters(self._events, letters, [receipt_of(report) for report in reports])
         return reports
+
+
+def receipt_of(report: DeliveryReport) -> DeadLetterReceipt:
+    return DeadLetterReceipt(report.acknowledged, report.topic, report.partition, report.offset, report.error)
+
+
+class KafkaTopicSink:
+    """The default sink (``kafka``), registered through the hook like any other."""
+
+    def __init__(self, writer: DeadLetterWriter) -> None:
+        self._writer = writer
+
+    async def write(self, letters: Sequence[DeadLetter], suffix: str) -> list[DeadLetterReceipt]:
+        return [receipt_of(report) for report in await self._writer.send(letters, suffix)]
+
+
+def publish_dead_letters(
+    events: EventBus, letters: Sequence[DeadLetter], receipts: Sequence[DeadLetterReceipt]
+) -> None:
+    for letter, receipt in zip(letters, receipts, strict=True):
+        error = letter.error if receipt.stored else f"{letter.error}; DLQ write failed: {receipt.error}"
+        events.publish(
+            DeadLettered(
+                record=letter.record,
+                dead_letter_topic=receipt.destination,
+                partition=receipt.partition,
+                offset=receipt.offset,
+                error=error,
+                attempts=letter.attempts,
+                consumer=letter.consumer,
+                written=receipt.stored,
+            )
+        )
+
+
+class ReportingSink:
+    """A sink as handlers use it: receipts checked (one per letter) and every letter reported as an event."""
+
+    def __init__(self, name: str, sink: DeadLetterSink, events: EventBus) -> None:
+        self.name = name
+        self._sink = sink
+        self._events = events
+
+    async def write(self, letters: Sequence[DeadLetter], suffix: str) -> list[DeadLetterReceipt]:
+        if not letters:
+            return []
+        try:
+            receipts = list(await self._sink.write(letters, suffix))
+            if len(receipts) != len(letters):
+                raise ValueError(f"answered {len(receipts)} receipts for {len(letters)} letters")
+        except Exception as exc:
+            log.warning("dead-letter sink %r failed: %r", self.name, exc)
+            receipts = [DeadLetterReceipt(False, self.name, error=f"sink {self.name!r} failed: {exc!r}")] * len(letters)
+        publish_dead_letters(self._events, letters, receipts)
+        return receipts
+
+
+class DeadLetterSinks:
+    """The registered sinks of one sidecar; each is built on first use (at assembly) and then shared."""
+
+    def __init__(self, resources: Resources, specs: Sequence[DeadLetterSinkSpec]) -> None:
+        self._resources = resources
+        self._specs = {spec.name: spec for spec in specs}
+        self._built: dict[str, ReportingSink] = {}
+
+    def names(self) -> list[str]:
+        return sorted(self._specs)
+
+    def get(self, name: str, *, field: str = "dead_letter_sink") -> ReportingSink:
+        """The sink registered as ``name``; an unknown name is a :class:`ConfigError` naming ``field``."""
+        found = self._built.get(name)
+        if found is not None:
+            return found
+        spec = self._specs.get(name)
+        if spec is None:
+            known = ", ".join(self.names()) or "none"
+            raise ConfigError(
+                [
+                    ConfigProblem(
+                        "<dead-letter-sinks>", 1, 1, field, f"no dead-letter sink {name!r} (registered: {known})"
+                    )
+                ]
+            )
+        sink = spec.factory(self._resources)
+        if not isinstance(sink, DeadLetterSink):
+            raise TypeError(f"dead-letter sink {name!r}: the factory returned {sink!r}, which has no write()")
+        built = self._built[name] = ReportingSink(name, sink, self._resources.events)
+        return built

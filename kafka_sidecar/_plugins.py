@@ -40,6 +40,9 @@ def make_plugin_manager(
     pm.add_hookspecs(hookspecs)
     for name in block:
         pm.set_blocked(name)
+    from kafka_sidecar import _builtin  # the core's own plugin (metrics section, the kafka DLQ sink)
+
+    _register(pm, _builtin, _builtin.PLUGIN_NAME)
     if entry_points:
         try:
             pm.load_setuptools_entrypoints(ENTRY_POINT_GROUP)

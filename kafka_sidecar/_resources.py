@@ -1,35 +1,69 @@
-"""Long-lived things handlers share: settings, the shared producer, record formats, plugin services."""
+"""Long-lived things handlers share: settings, the shared producer, record formats, metrics,
+dead-letter sinks and plugin-declared services. Built once per sidecar by :func:`assemble_resources`.
+
+To add a shared core service, give :class:`Resources` one more keyword argument with a default and
+build it in :func:`assemble_resources`.
+"""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from collections.abc import Awaitable, Callable, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import pluggy
 
 from kafka_sidecar._config.model import SidecarConfig
-from kafka_sidecar._deadletter import DeadLetterWriter
+from kafka_sidecar._deadletter import DeadLetterSinks, DeadLetterSinkSpec, DeadLetterWriter
+from kafka_sidecar._errors import ConfigError, ConfigProblem, PluginError
 from kafka_sidecar._events import EventBus
 from kafka_sidecar._kafka.producer import ProducerService
+from kafka_sidecar._metrics.registry import MetricsRegistry
+from kafka_sidecar._metrics.service import Metrics, MetricsExporterSpec, MetricsSettings
+from kafka_sidecar._plugins import call_register_hook
+from kafka_sidecar._registry import Provider, Registry
 from kafka_sidecar._serdes.base import SerdeRegistry
+from kafka_sidecar._services import ServiceSpec
 from kafka_sidecar._stash import Stash
+from kafka_sidecar._view import RouteInfo, route_infos
+
+if TYPE_CHECKING:
+    from kafka_sidecar._blueprint import Blueprint
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
+METRICS_HANDLER_TYPE = "metrics"
+"""Chains running a handler of this type turn metrics export on when ``metrics.enabled`` is unset."""
 
 
 class Resources:
     """Handed to every handler factory. One per sidecar; no globals."""
 
-    def __init__(self, config: SidecarConfig, serdes: SerdeRegistry, producer: ProducerService) -> None:
+    def __init__(
+        self,
+        config: SidecarConfig,
+        serdes: SerdeRegistry,
+        producer: ProducerService,
+        *,
+        metrics: Metrics | None = None,
+        routes: tuple[RouteInfo, ...] = (),
+        dead_letter_sinks: Sequence[DeadLetterSinkSpec] = (),
+    ) -> None:
         self.config = config
         self.serdes = serdes
         self.producer = producer
         self.events = EventBus()
         """Out-of-chain events (dead letters, admin actions) for audit and metrics to subscribe to."""
         self.dead_letters = DeadLetterWriter(producer, self.events)
-        """The one dead-letter writer, shared by the active and the reactive consumer."""
+        """The Kafka dead-letter writer (the ``kafka`` sink), also used by the active consumer's DLQ route."""
+        self.dead_letter_sinks = DeadLetterSinks(self, dead_letter_sinks)
+        """Registered dead-letter sinks by name (``dead_letter_sinks.get("kafka")``)."""
+        self.metrics = metrics if metrics is not None else Metrics()
+        """The sidecar's metrics registry and exporters (``metrics.registry``, ``metrics.enabled``)."""
+        self.routes = routes
+        """The chain routes of chains.yml, known before any handler is built (OpenAPI, validation)."""
         self.services = Stash()
-        """Shared services plugins create once and look up by StashKey (a DLQ writer, a registry client)."""
+        """Services plugins declared (``kafka_sidecar_register_services``), by StashKey."""
         self._cleanups: list[Callable[[], Awaitable[None]]] = []
 
     def section(self, config_type: type[T]) -> T:
@@ -50,3 +84,92 @@ class Resources:
                 await cleanup()
             except Exception:
                 log.exception("a resource cleanup failed")
+
+
+def _collect(pm: pluggy.PluginManager, hook_name: str, what: str, item_type: type[Any]) -> Registry[Any]:
+    found: Registry[Any] = Registry(what)
+
+    def accept(item: object, provider: Provider) -> None:
+        if not isinstance(item, item_type):
+            raise PluginError(
+                f"plugin {provider} in {hook_name}: register() takes a {item_type.__name__}, got {item!r}"
+            )
+        found.add(getattr(item, "name", None) or repr(getattr(item, "key", item)), item, provider)
+
+    call_register_hook(pm, hook_name, accept)
+    return found
+
+
+def metrics_exporters(pm: pluggy.PluginManager) -> Registry[MetricsExporterSpec]:
+    """Every registered metrics exporter, with the plugin that registered it."""
+    return _collect(pm, "kafka_sidecar_register_metrics_exporters", "metrics exporter", MetricsExporterSpec)
+
+
+def dead_letter_sinks(pm: pluggy.PluginManager) -> Registry[DeadLetterSinkSpec]:
+    """Every registered dead-letter sink, with the plugin that registered it."""
+    return _collect(pm, "kafka_sidecar_register_dead_letter_sinks", "dead-letter sink", DeadLetterSinkSpec)
+
+
+def _metrics_enabled(blueprint: Blueprint, settings: MetricsSettings) -> bool:
+    if settings.enabled is not None:
+        return settings.enabled
+    used = {name for route in blueprint.routes for name in route.links}
+    used.update(name for consumer in blueprint.consumers for name in consumer.links)
+    return any(blueprint.handlers[name].spec.name == METRICS_HANDLER_TYPE for name in used)
+
+
+def _settings(config: SidecarConfig) -> MetricsSettings:
+    found = next((s for s in config.sections.values() if isinstance(s, MetricsSettings)), None)
+    return found if found is not None else MetricsSettings()
+
+
+def assemble_resources(blueprint: Blueprint) -> Resources:
+    """Build the resources of one sidecar: metrics (with the chosen exporters), sinks and services."""
+    config = blueprint.config
+    settings = _settings(config)
+    pm = blueprint.catalog.pm
+    exporters = metrics_exporters(pm)
+    sinks = dead_letter_sinks(pm)
+    services = _collect(pm, "kafka_sidecar_register_services", "service", ServiceSpec)
+    metrics = Metrics(MetricsRegistry(settings.max_series), enabled=_metrics_enabled(blueprint, settings))
+    resources = Resources(
+        config,
+        blueprint.catalog.serdes,
+        ProducerService(config.kafka),
+        metrics=metrics,
+        routes=route_infos(blueprint),
+        dead_letter_sinks=[registered.spec for registered in sinks],
+    )
+    for registered in services:
+        spec: ServiceSpec[object] = registered.spec
+        try:
+            resources.services[spec.key] = spec.factory(resources)
+        except ConfigError:
+            raise
+        except Exception as exc:
+            raise PluginError(f"service {spec.key.name!r} from {registered.provider} failed to build: {exc!r}") from exc
+    if metrics.enabled:
+        for name in settings.exporters:
+            registered_exporter = exporters.get(name)
+            if registered_exporter is None:
+                known = ", ".join(exporters.names()) or "none"
+                raise ConfigError(
+                    [
+                        ConfigProblem(
+                            blueprint.file,
+                            1,
+                            1,
+                            "metrics.exporters",
+                            f"no metrics exporter {name!r} (registered: {known})",
+                        )
+                    ]
+                )
+            exporter_spec: MetricsExporterSpec = registered_exporter.spec
+            try:
+                exporter = exporter_spec.factory(metrics.registry, resources)
+            except Exception as exc:
+                raise PluginError(
+                    f"metrics exporter {name!r} from {registered_exporter.provider} failed to build: {exc}"
+                ) from exc
+            metrics.add_exporter(name, exporter)
+    return resources

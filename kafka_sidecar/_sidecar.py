@@ -21,8 +21,8 @@ from kafka_sidecar._chain import (
 )
 from kafka_sidecar._errors import PluginError
 from kafka_sidecar._http.problems import problem_reply
-from kafka_sidecar._kafka.producer import ProducerService
-from kafka_sidecar._resources import Resources
+from kafka_sidecar._resources import assemble_resources
+from kafka_sidecar._view import sidecar_view
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +47,7 @@ class Sidecar:
         self.blueprint = blueprint
         self.config = blueprint.config
         self.pm = blueprint.catalog.pm
-        self.resources = Resources(self.config, blueprint.catalog.serdes, ProducerService(self.config.kafka))
+        self.resources = assemble_resources(blueprint)
         used = {name for route in blueprint.routes for name in route.links}
         used.update(name for consumer in blueprint.consumers for name in consumer.links)
         self.instances: dict[str, object] = {}
@@ -67,6 +67,8 @@ class Sidecar:
         )
         self.consumers = tuple(self._compile_consumer(plan) for plan in blueprint.consumers)
         self._started: list[object] = []
+        self.view = sidecar_view(self)
+        """What hooks see of this sidecar."""
 
     @classmethod
     def from_file(
@@ -119,7 +121,7 @@ class Sidecar:
         await self.resources.producer.start()
         sources = {id(c.source) for c in self.consumers}
         await self._start_all(i for i in self.instances.values() if id(i) not in sources)
-        for result in self.pm.hook.kafka_sidecar_startup(sidecar=self):
+        for result in self.pm.hook.kafka_sidecar_startup(sidecar=self.view):
             if inspect.isawaitable(result):
                 await result
         await self._start_all(c.source for c in self.consumers)
@@ -132,7 +134,7 @@ class Sidecar:
 
     async def stop(self) -> None:
         """Reverse of start: plugin shutdown hooks, sources first, other handlers, then the producer flush."""
-        for result in self.pm.hook.kafka_sidecar_shutdown(sidecar=self):
+        for result in self.pm.hook.kafka_sidecar_shutdown(sidecar=self.view):
             if inspect.isawaitable(result):
                 try:
                     await result

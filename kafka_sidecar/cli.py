@@ -11,6 +11,7 @@ from pathlib import Path
 
 from kafka_sidecar._blueprint import build_blueprint, discover
 from kafka_sidecar._errors import ConfigError, PluginError
+from kafka_sidecar._resources import dead_letter_sinks, metrics_exporters
 from kafka_sidecar._server import check_bind, serve_sidecar
 from kafka_sidecar._sidecar import Sidecar
 
@@ -77,6 +78,13 @@ def _list_handlers(plugins_dirs: list[str]) -> int:
     print("record formats:")
     for name, provider in catalog.serdes.providers():
         print(f"  {name:<24} {'':<10} {provider}")
+    for title, registry in (
+        ("metrics exporters:", metrics_exporters(catalog.pm)),
+        ("dead-letter sinks:", dead_letter_sinks(catalog.pm)),
+    ):
+        print(title)
+        for item in registry:
+            print(f"  {item.spec.name:<24} {'':<10} {item.provider}")
     if any(True for _ in catalog.sections):
         print("config sections:")
         for section in catalog.sections:

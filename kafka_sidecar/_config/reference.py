@@ -11,12 +11,14 @@ import typing
 from typing import Any
 
 from kafka_sidecar._config.model import KafkaConfig, PluginsConfig, ServerConfig, ServiceConfig
+from kafka_sidecar._metrics.service import MetricsSettings
 
 SECTIONS: tuple[tuple[str, type], ...] = (
     ("service", ServiceConfig),
     ("server", ServerConfig),
     ("kafka", KafkaConfig),
     ("plugins", PluginsConfig),
+    ("metrics", MetricsSettings),
 )
 
 

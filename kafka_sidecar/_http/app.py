@@ -32,7 +32,7 @@ def create_app(sidecar: Sidecar, *, manage_lifecycle: bool = True) -> Starlette:
         endpoint = chain_endpoint(chain, compiled.plan.path, limit)
         routes.append(Route(compiled.plan.path, endpoint, methods=list(compiled.plan.methods)))
     taken = {(getattr(r, "path", None)) for r in routes}
-    for extra in sidecar.pm.hook.kafka_sidecar_routes(sidecar=sidecar):
+    for extra in sidecar.pm.hook.kafka_sidecar_routes(sidecar=sidecar.view):
         for route in extra or ():
             path = getattr(route, "path", None)
             if path in taken:

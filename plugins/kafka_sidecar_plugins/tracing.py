@@ -15,30 +15,34 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 from opentelemetry import context as otel_context
 from opentelemetry import propagate, trace
 from opentelemetry.trace import Link, SpanKind, Status, StatusCode
 from opentelemetry.util.types import AttributeValue
 
-from kafka_sidecar._chain import Next
-from kafka_sidecar._errors import SidecarError
-from kafka_sidecar._events import BatchFetched, DeadLettered
-from kafka_sidecar._exchange import BACKEND_HEADERS, DELIVERED, PRODUCED, Exchange, Reply
-from kafka_sidecar._hookspecs import hookimpl
-from kafka_sidecar._records import ConsumedRecord
-from kafka_sidecar._registry import HandlerSpec
-from kafka_sidecar._resources import Resources
-from kafka_sidecar._stash import StashKey
-
-if TYPE_CHECKING:
-    from kafka_sidecar._sidecar import Sidecar
+from kafka_sidecar.plugin import (
+    BACKEND_HEADERS,
+    DELIVERED,
+    PRODUCED,
+    BatchFetched,
+    ConsumedRecord,
+    DeadLettered,
+    Exchange,
+    HandlerSpec,
+    Next,
+    Reply,
+    Resources,
+    ServiceSpec,
+    SidecarError,
+    SidecarView,
+    StashKey,
+    hookimpl,
+)
 
 TRACER_NAME = "kafka_sidecar"
 TRACER_PROVIDER: StashKey[trace.TracerProvider] = StashKey("tracing.tracer-provider")
 """Put a TracerProvider here (``resources.services``) to use it instead of the global one."""
-_DLQ_SUBSCRIBED: StashKey[bool] = StashKey("tracing.dead-letter-subscribed")
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,9 +108,8 @@ class TracingHandler:
         self._config = config
         self._tracers = _Tracers(resources)
         self._fields: tuple[object, frozenset[str]] | None = None
-        if config.dead_letter_spans and not resources.services.get(_DLQ_SUBSCRIBED):
-            resources.services[_DLQ_SUBSCRIBED] = True
-            resources.events.subscribe(DeadLettered, self._dead_lettered)
+        if config.dead_letter_spans:
+            resources.services[DEAD_LETTER_SPANS].enable()
 
     async def __call__(self, exchange: Exchange, call_next: Next) -> Reply:
         if exchange.kind == "http":
@@ -250,6 +253,21 @@ class TracingHandler:
         parent = next(iter(contexts.values())) if len(contexts) == 1 else otel_context.Context()
         return parent, links
 
+
+class DeadLetterSpans:
+    """A ``send`` span per dead letter: a service the plugin declares, subscribed once however many
+    tracing handlers ask for it."""
+
+    def __init__(self, resources: Resources) -> None:
+        self._tracers = _Tracers(resources)
+        self._events = resources.events
+        self._enabled = False
+
+    def enable(self) -> None:
+        if not self._enabled:
+            self._enabled = True
+            self._events.subscribe(DeadLettered, self._dead_lettered)
+
     def _dead_lettered(self, event: DeadLettered) -> None:
         if not self._tracers.recording():
             return
@@ -269,6 +287,14 @@ class TracingHandler:
         span.end()
 
 
+DEAD_LETTER_SPANS: StashKey[DeadLetterSpans] = StashKey("tracing.dead-letter-spans")
+
+
+@hookimpl
+def kafka_sidecar_register_services(register: Callable[[ServiceSpec[DeadLetterSpans]], None]) -> None:
+    register(ServiceSpec(DEAD_LETTER_SPANS, DeadLetterSpans, "Send spans for dead letters"))
+
+
 @hookimpl
 def kafka_sidecar_register_handlers(register: Callable[[HandlerSpec[TracingConfig]], None]) -> None:
     register(
@@ -283,13 +309,13 @@ def kafka_sidecar_register_handlers(register: Callable[[HandlerSpec[TracingConfi
 
 
 @hookimpl
-def kafka_sidecar_startup(sidecar: Sidecar) -> None:
+def kafka_sidecar_startup(sidecar: SidecarView) -> None:
     """A ``receive`` span per poll that returned records, for consumers whose chain includes tracing.
 
     The consumer's poll runs outside its chain (the source reads, then feeds batches in), so the span is
     recorded from the source's ``BatchFetched`` event, with the poll's own start and end times.
     """
-    traced = {c.plan.name for c in sidecar.consumers if any(link.type_name == "tracing" for link in c.chain.links)}
+    traced = {c.name for c in sidecar.consumers if c.uses("tracing")}
     if not traced:
         return
     tracers = _Tracers(sidecar.resources)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import re
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -12,6 +11,7 @@ from typing import Any
 
 import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 from test_reactive_support import Backend, committed, end_offsets, json_values, produce, serving, sidecar_yaml
 
 from kafka_sidecar.testing.sidecar import running_sidecar
@@ -29,9 +29,13 @@ def _with_metrics(config_yaml: str) -> str:
 
 
 def _series(text: str, name: str, topic: str) -> dict[int, int]:
-    """Partition -> value of the ``name`` series of consumer ``orders`` on ``topic``."""
-    pattern = re.compile(rf'^{name}\{{consumer="orders",topic="{re.escape(topic)}",partition="(\d+)"\}} (\d+)$', re.M)
-    return {int(p): int(v) for p, v in pattern.findall(text)}
+    """Partition -> value of the ``name`` series of consumer ``orders`` on ``topic`` (parsed by prometheus-client)."""
+    return {
+        int(sample.labels["partition"]): int(sample.value)
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.name == name and sample.labels.get("consumer") == "orders" and sample.labels.get("topic") == topic
+    }
 
 
 async def _until(condition: Callable[[], Awaitable[bool]], timeout: float, what: str) -> None:

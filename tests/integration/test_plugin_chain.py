@@ -20,7 +20,7 @@ from opentelemetry.trace import SpanKind
 from test_reactive_support import Backend, produce, read_all, serving, wait_for
 
 from kafka_sidecar.testing.sidecar import RunningSidecar, running_sidecar
-from kafka_sidecar_plugins.audit import AUDIT_SINK
+from kafka_sidecar_plugins.audit import AUDIT_SINKS
 from kafka_sidecar_plugins.tracing import TRACER_PROVIDER
 
 pytestmark = [pytest.mark.kafka, pytest.mark.asyncio]
@@ -84,7 +84,7 @@ async def test_ids_trace_context_audit_and_metrics_on_the_produce_path(
             headers={"traceparent": TRACEPARENT, "x-correlation-id": "cid-int", "baggage": "tenant=acme"},
         )
         assert response.status_code == 200, response.text
-        assert await rs.sidecar.resources.services[AUDIT_SINK].flushed(10)
+        assert await rs.sidecar.resources.services[AUDIT_SINKS].flushed(10)
         metrics = (await rs.client.get("/metrics")).text
         described = (await rs.client.get("/openapi.json")).json()["paths"]["/producers/{topic}"]["post"]
     # the answer matches the served description
@@ -119,7 +119,7 @@ async def test_without_tracing_correlation_and_audit_in_the_chain_none_of_them_a
         response = await rs.client.post(
             f"/producers/{topic}", json={"records": [{"value": 1}]}, headers={"traceparent": TRACEPARENT}
         )
-        audit_active = AUDIT_SINK in rs.sidecar.resources.services
+        audit_active = len(rs.sidecar.resources.services[AUDIT_SINKS]) > 0
     assert not audit_active
     assert response.status_code == 200
     assert "x-correlation-id" not in response.headers
@@ -163,7 +163,7 @@ async def test_one_trace_id_flows_http_to_kafka_to_the_backend(
         await wait_for(
             lambda: sum(s.name == f"process {topic}" for s in exporter.get_finished_spans()) >= 2, 10, "process spans"
         )
-        assert await rs.sidecar.resources.services[AUDIT_SINK].flushed(10)
+        assert await rs.sidecar.resources.services[AUDIT_SINKS].flushed(10)
         metrics = (await rs.client.get("/metrics")).text
     first_call = backend.headers[0]
     delivered = backend.records()[0]
@@ -195,4 +195,4 @@ async def test_one_trace_id_flows_http_to_kafka_to_the_backend(
     consumed = [a for a in audits if a["auditType"] == "REACTIVE_CONSUMER"]
     assert sorted(a["correlationId"] for a in consumed) == sorted(["cid-e2e", generated])
     assert all(a["auditStatus"] == "SUCCESS" for a in consumed)
-    assert f'kafka_sidecar_consumer_records_total{{consumer="orders",topic="{topic}",outcome="SUCCESS"}} 2' in metrics
+    assert f'kafka_sidecar_consumer_records_total{{consumer="orders",outcome="SUCCESS",topic="{topic}"}} 2' in metrics

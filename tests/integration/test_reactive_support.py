@@ -114,6 +114,15 @@ async def wait_for(condition: Callable[[], bool], timeout: float, what: str) -> 
         await asyncio.sleep(0.05)
 
 
+async def wait_until(condition: Callable[[], Awaitable[bool]], timeout: float, what: str) -> None:
+    """Await ``condition`` until true; fail with ``what`` after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not await condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        await asyncio.sleep(0.05)
+
+
 async def produce(
     bootstrap: str,
     topic: str,

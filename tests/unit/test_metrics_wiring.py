@@ -22,15 +22,16 @@ from test_sr_service import AVRO, RECORD, Double, ctx, service
 
 from kafka_sidecar._config.model import KafkaConfig
 from kafka_sidecar._errors import UpstreamUnavailable
+from kafka_sidecar._metrics.registry import MetricsRegistry
 from kafka_sidecar._records import ConsumedRecord
 from kafka_sidecar._sidecar import Sidecar
 from kafka_sidecar.testing.sidecar import running_sidecar
 from kafka_sidecar_handlers.reactive._config import ReactiveConsumerConfig
 from kafka_sidecar_handlers.reactive._delivery import DeliveryStats
-from kafka_sidecar_handlers.reactive._lag import LagReporter
+from kafka_sidecar_handlers.reactive._lag import ConsumerGauges, LagReporter
 from kafka_sidecar_handlers.reactive._partition import BatchLimits, PartitionWorker
 from kafka_sidecar_handlers.reactive._runtime import ConsumerRuntime
-from kafka_sidecar_plugins.metrics._registry import METRICS_REGISTRY, MetricsRegistry
+from kafka_sidecar_plugins.metrics import PrometheusExporter
 from kafka_sidecar_plugins.schema_registry import bind_serdes
 from kafka_sidecar_plugins.schema_registry._cache import BoundedCache
 from kafka_sidecar_plugins.schema_registry._client import SchemaRegistryClient
@@ -97,12 +98,16 @@ def _worker(runtime: ConsumerRuntime, partition: int) -> PartitionWorker:
     return runtime.workers[TopicPartition(TOPIC, partition)]
 
 
+def render(registry: MetricsRegistry) -> str:
+    return PrometheusExporter(registry).render().decode()
+
+
 def _lag(registry: MetricsRegistry, partition: int) -> int | None:
     """The lag series of ``partition`` as /metrics shows it, or None when absent."""
-    prefix = f'kafka_sidecar_consumer_lag{{consumer="orders",topic="{TOPIC}",partition="{partition}"}} '
-    for line in registry.render().splitlines():
+    prefix = f'kafka_sidecar_consumer_lag{{consumer="orders",partition="{partition}",topic="{TOPIC}"}} '
+    for line in render(registry).splitlines():
         if line.startswith(prefix):
-            return int(line.removeprefix(prefix))
+            return int(float(line.removeprefix(prefix)))
     return None
 
 
@@ -118,9 +123,9 @@ async def test_lag_is_end_minus_committed_with_the_group_offset_before_our_first
     reporter = LagReporter(registry, "orders", runtime, 60)
     await reporter.tick()
     assert [_lag(registry, p) for p in range(4)] == [5, 4, 7, None]
-    text = registry.render()
-    assert 'kafka_sidecar_consumer_partition_paused{consumer="orders",topic="orders",partition="3"} 0\n' in text
-    assert 'kafka_sidecar_consumer_paused{consumer="orders"} 0\n' in text
+    text = render(registry)
+    assert 'kafka_sidecar_consumer_partition_paused{consumer="orders",partition="3",topic="orders"} 0.0\n' in text
+    assert 'kafka_sidecar_consumer_paused{consumer="orders"} 0.0\n' in text
 
     _worker(runtime, 0).last_committed = 7  # caught up
     kafka.ends[1] = 12
@@ -137,15 +142,16 @@ async def test_pause_and_resume_are_reported_per_partition_and_for_the_consumer(
     reporter = LagReporter(registry, "orders", runtime, 60)
     runtime.set_paused([runtime.assigned()[0]], True)
     reporter.report_paused()
-    paused = registry.partition_paused
+    gauges = ConsumerGauges(registry)
+    paused = gauges.partition_paused
     assert (paused.value("orders", TOPIC, "0"), paused.value("orders", TOPIC, "1")) == (1, 0)
-    assert registry.paused.value("orders") == 0
+    assert gauges.paused.value("orders") == 0
     runtime.set_paused(None, True)
     reporter.report_paused()
-    assert (paused.value("orders", TOPIC, "1"), registry.paused.value("orders")) == (1, 1)
+    assert (paused.value("orders", TOPIC, "1"), gauges.paused.value("orders")) == (1, 1)
     runtime.set_paused(None, False)
     reporter.report_paused()
-    assert (paused.value("orders", TOPIC, "0"), registry.paused.value("orders")) == (0, 0)
+    assert (paused.value("orders", TOPIC, "0"), gauges.paused.value("orders")) == (0, 0)
 
 
 @pytest.mark.asyncio
@@ -161,9 +167,9 @@ async def test_revoked_partitions_lose_their_series_even_mid_tick() -> None:
     assert (_lag(registry, 0), _lag(registry, 1)) == (4, 4)
 
     await runtime.on_partitions_revoked([TopicPartition(TOPIC, 0)])  # the real rebalance path
-    text = registry.render()
+    text = render(registry)
     assert 'partition="0"' not in text
-    assert 'kafka_sidecar_consumer_lag{consumer="orders",topic="orders",partition="1"} 4\n' in text
+    assert 'kafka_sidecar_consumer_lag{consumer="orders",partition="1",topic="orders"} 4.0\n' in text
 
     # A tick that asked for end offsets before a revoke must not bring the revoked series back.
     kafka.hold_ends = asyncio.Event()
@@ -173,7 +179,7 @@ async def test_revoked_partitions_lose_their_series_even_mid_tick() -> None:
     await runtime.on_partitions_revoked([TopicPartition(TOPIC, 1)])
     kafka.hold_ends.set()
     await asyncio.wait_for(tick, 5)
-    text = registry.render()
+    text = render(registry)
     assert 'partition="1"' not in text
     assert "kafka_sidecar_consumer_lag{" not in text
 
@@ -209,7 +215,7 @@ async def test_reporter_runs_only_with_the_metrics_plugin(tmp_path: Path, with_m
     async with running_sidecar(_sidecar_yaml(with_metrics), tmp_path, env=env, wait_for_kafka=0) as rs:
         if not with_metrics:
             assert _lag_tasks() == []
-            assert METRICS_REGISTRY not in rs.sidecar.resources.services
+            assert not rs.sidecar.resources.metrics.enabled
             assert (await rs.client.get("/metrics")).status_code == 404
             return
         assert _lag_tasks() == ["reactive-orders-lag"]
@@ -264,10 +270,10 @@ async def test_two_produces_with_the_same_schema_miss_once_then_hit() -> None:
     assert (_lookups(registry, "lookup", "miss"), _lookups(registry, "lookup", "hit")) == (1, 2)
     assert (_lookups(registry, "parsed_raw", "miss"), _lookups(registry, "parsed_raw", "hit")) == (1, 2)
     assert len(double.calls) == calls  # the hits really made no registry call
-    text = registry.render()
-    assert 'kafka_sidecar_schema_cache_lookups_total{cache="lookup",result="hit"} 2\n' in text
+    text = render(registry)
+    assert 'kafka_sidecar_schema_cache_lookups_total{cache="lookup",result="hit"} 2.0\n' in text
     # The first produce looked the schema up (404: not registered yet) and then registered it.
-    assert 'kafka_sidecar_schema_registry_errors_total{operation="lookup",kind="not_found"} 1\n' in text
+    assert 'kafka_sidecar_schema_registry_errors_total{kind="not_found",operation="lookup"} 1.0\n' in text
     await svc.aclose()
 
 
@@ -316,7 +322,7 @@ async def test_the_plugin_hands_the_sidecars_registry_to_the_schema_service(tmp_
     path = tmp_path / "chains.yml"
     path.write_text(_sr_yaml(with_metrics), encoding="utf-8")
     sidecar = Sidecar.from_file(path)
-    svc = bind_serdes(sidecar)  # what the startup hook does
+    svc = bind_serdes(sidecar.view)  # what the startup hook does
     assert svc is not None
     double = Double()
     config = sidecar.resources.section(SchemaRegistryConfig)
@@ -324,10 +330,8 @@ async def test_the_plugin_hands_the_sidecars_registry_to_the_schema_service(tmp_
     svc.client = SchemaRegistryClient(config, transport=httpx.MockTransport(double.handle))
     for _ in range(2):
         await svc.resolve(AVRO, ctx(schema=RECORD))
-    registry = sidecar.resources.services.get(METRICS_REGISTRY)
-    if with_metrics:
-        assert registry is not None
-        assert (_lookups(registry, "lookup", "miss"), _lookups(registry, "lookup", "hit")) == (1, 1)
-    else:
-        assert registry is None  # and the service works without it
+    metrics = sidecar.resources.metrics
+    expected = (1.0, 1.0) if with_metrics else (0.0, 0.0)  # and the service works without metrics
+    assert (_lookups(metrics.registry, "lookup", "miss"), _lookups(metrics.registry, "lookup", "hit")) == expected
+    assert metrics.enabled == with_metrics
     await svc.aclose()

@@ -19,10 +19,10 @@ from kafka_sidecar._kafka.producer import ProducerService
 from kafka_sidecar._records import ConsumedRecord, DeliveryReport, OutgoingRecord
 from kafka_sidecar._resources import Resources
 from kafka_sidecar._serdes.base import SerdeRegistry
-from kafka_sidecar_plugins.audit import AUDIT_SINK, AuditConfig, AuditHandler
+from kafka_sidecar.plugin import CORRELATION, CorrelationIds
+from kafka_sidecar_plugins.audit import AUDIT_SINKS, AuditConfig, AuditHandler, AuditSinks
 from kafka_sidecar_plugins.audit._sink import AuditRecord, uuid4_texts
-from kafka_sidecar_plugins.correlation._ids import CORRELATION, CorrelationIds
-from kafka_sidecar_plugins.metrics._registry import METRICS_REGISTRY, MetricsRegistry
+from kafka_sidecar_plugins.metrics import PrometheusExporter
 
 
 class FakeProducer(ProducerService):
@@ -44,6 +44,7 @@ class FakeProducer(ProducerService):
 def make(producer: FakeProducer, **config: object) -> tuple[AuditHandler, Resources]:
     sidecar_config = SidecarConfig(service=ServiceConfig(id="svc-1"))
     res = Resources(sidecar_config, SerdeRegistry(), producer)
+    res.services[AUDIT_SINKS] = AuditSinks(res)  # what the plugin's declared service does at assembly
     return AuditHandler(AuditConfig(**config), res), res  # type: ignore[arg-type]
 
 
@@ -143,7 +144,8 @@ async def test_a_failing_audit_target_never_fails_the_request_and_is_counted(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     handler, res = make(FakeProducer(fail=True))
-    res.services[METRICS_REGISTRY] = registry = MetricsRegistry()
+    res.metrics.enabled = True
+    registry = res.metrics.registry
     await handler.start()
     try:
         reply = await handler(http_exchange(), Producing())
@@ -153,7 +155,10 @@ async def test_a_failing_audit_target_never_fails_the_request_and_is_counted(
     assert reply.status == 207
     assert handler.sink.failed == 2
     assert any("audit" in m and "failed" in m for m in caplog.messages)
-    assert 'kafka_sidecar_audit_records_total{target="kafka",result="failed"} 2' in registry.render()
+    assert (
+        'kafka_sidecar_audit_records_total{result="failed",target="kafka"} 2'
+        in PrometheusExporter(registry).render().decode()
+    )
 
 
 @pytest.mark.asyncio
@@ -170,10 +175,15 @@ async def test_a_full_queue_drops_and_counts_without_blocking_the_request() -> N
         await handler.stop()
 
 
-def test_one_sink_per_sidecar() -> None:
+def test_one_sink_per_distinct_config_whatever_the_build_order() -> None:
     first, res = make(FakeProducer())
     second = AuditHandler(AuditConfig(), res)
-    assert res.services[AUDIT_SINK] is first.sink is second.sink
+    other = AuditHandler(AuditConfig(target="log"), res)
+    sinks = res.services[AUDIT_SINKS]
+    assert first.sink is second.sink
+    assert other.sink is not first.sink
+    assert (other.sink.target, first.sink.target) == ("log", "kafka")
+    assert list(sinks) == [first.sink, other.sink]
 
 
 @pytest.mark.parametrize(

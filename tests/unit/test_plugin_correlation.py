@@ -14,8 +14,8 @@ from kafka_sidecar._kafka.producer import ProducerService
 from kafka_sidecar._records import ConsumedRecord
 from kafka_sidecar._resources import Resources
 from kafka_sidecar._serdes.base import SerdeRegistry
+from kafka_sidecar.plugin import CORRELATION, LOG_IDS, CorrelationIds
 from kafka_sidecar_plugins.correlation import CorrelationConfig, CorrelationHandler
-from kafka_sidecar_plugins.correlation._ids import CORRELATION, LOG_IDS, CorrelationIds
 
 
 def resources() -> Resources:

@@ -1,43 +1,89 @@
-"""The metrics registry and middleware alone, and the Influx push against a real HTTP receiver."""
+"""The metrics registry and middleware alone, the Prometheus and OpenTelemetry exporters, and the Influx
+push against a real HTTP receiver."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 
 from kafka_sidecar._config.model import KafkaConfig, SidecarConfig
 from kafka_sidecar._errors import ValidationFailed
 from kafka_sidecar._events import AdminAction, DeadLettered
 from kafka_sidecar._exchange import DELIVERED, PRODUCED, Exchange, HttpRequest, Produced, RecordOutcome, Reply
 from kafka_sidecar._kafka.producer import ProducerService
+from kafka_sidecar._metrics.registry import OVERFLOW, MetricsRegistry
 from kafka_sidecar._records import ConsumedRecord, DeliveryReport, OutgoingRecord
 from kafka_sidecar._resources import Resources
 from kafka_sidecar._serdes.base import SerdeRegistry
-from kafka_sidecar_plugins.metrics import METRICS_REGISTRY, MetricsConfig, MetricsHandler
-from kafka_sidecar_plugins.metrics._influx import InfluxPusher
-from kafka_sidecar_plugins.metrics._registry import OVERFLOW, MetricsRegistry
+from kafka_sidecar.testing.sidecar import running_sidecar
+from kafka_sidecar_handlers.reactive._lag import ConsumerGauges
+from kafka_sidecar_plugins.metrics import EventCounters, MetricsConfig, MetricsHandler, PrometheusExporter
+from kafka_sidecar_plugins.metrics._influx import InfluxExporter as InfluxPusher
+from kafka_sidecar_plugins.metrics._otel import OpenTelemetryExporter
 
 
 def resources() -> Resources:
     return Resources(SidecarConfig(), SerdeRegistry(), ProducerService(KafkaConfig()))
 
 
+def render(registry: MetricsRegistry) -> str:
+    return PrometheusExporter(registry).render().decode()
+
+
 def test_prometheus_text_for_each_kind() -> None:
     registry = MetricsRegistry()
     registry.counter("c_total", "A counter.", ("route",)).inc('/a"b\n', amount=2)
     registry.histogram("h_seconds", "A histogram.", ("route",), (0.1, 1.0)).observe("/x", value=0.5)
-    registry.report_lag("orders-in", "orders", 2, lag=42)
-    text = registry.render()
+    ConsumerGauges(registry).report_lag("orders-in", "orders", 2, lag=42)
+    text = render(registry)
     assert "# TYPE c_total counter\n" in text
-    assert 'c_total{route="/a\\"b\\n"} 2\n' in text
-    assert 'h_seconds_bucket{route="/x",le="0.1"} 0\n' in text
-    assert 'h_seconds_bucket{route="/x",le="1"} 1\n' in text
-    assert 'h_seconds_bucket{route="/x",le="+Inf"} 1\n' in text
+    assert 'c_total{route="/a\\"b\\n"} 2.0\n' in text
+    assert 'h_seconds_bucket{le="0.1",route="/x"} 0.0\n' in text
+    assert 'h_seconds_bucket{le="1",route="/x"} 1.0\n' in text
+    assert 'h_seconds_bucket{le="+Inf",route="/x"} 1.0\n' in text
     assert 'h_seconds_sum{route="/x"} 0.5\n' in text
-    assert 'kafka_sidecar_consumer_lag{consumer="orders-in",topic="orders",partition="2"} 42\n' in text
+    assert 'kafka_sidecar_consumer_lag{consumer="orders-in",partition="2",topic="orders"} 42.0\n' in text
+
+
+def test_each_sidecar_renders_its_own_registry() -> None:
+    first, second = MetricsRegistry(), MetricsRegistry()
+    first.counter("only_first_total", "x").inc()
+    assert "only_first_total" in render(first)
+    assert "only_first_total" not in render(second)
+
+
+def test_counter_names_end_in_total() -> None:
+    with pytest.raises(ValueError, match="_total"):
+        MetricsRegistry().counter("requests", "x")
+
+
+@pytest.mark.asyncio
+async def test_opentelemetry_exporter_reports_counters_gauges_and_histograms_through_a_real_sdk() -> None:
+    registry = MetricsRegistry()
+    registry.counter("orders_total", "Orders.", ("topic",)).inc("orders", amount=3)
+    reader = InMemoryMetricReader()
+    exporter = OpenTelemetryExporter(registry, MeterProvider(metric_readers=[reader]))
+    await exporter.start()
+    registry.gauge("depth", "Queue depth.").set(value=7)  # declared after start: still exported
+    registry.histogram("lat_seconds", "Latency.", (), (0.1, 1.0)).observe(value=0.5)
+    data = reader.get_metrics_data()
+    assert data is not None
+    points = {
+        metric.name: [(dict(p.attributes or {}), p.value) for p in metric.data.data_points]  # type: ignore[union-attr]
+        for resource in data.resource_metrics
+        for scope in resource.scope_metrics
+        for metric in scope.metrics
+    }
+    assert points["orders_total"] == [({"topic": "orders"}, 3.0)]
+    assert points["depth"] == [({}, 7.0)]
+    assert points["lat_seconds_count"] == [({}, 1)]
+    assert points["lat_seconds_sum"] == [({}, 0.5)]
 
 
 def test_label_cardinality_is_bounded() -> None:
@@ -45,7 +91,7 @@ def test_label_cardinality_is_bounded() -> None:
     counter = registry.counter("topics_total", "Per topic.", ("topic",))
     for n in range(10):
         counter.inc(f"topic-{n}")
-    text = registry.render()
+    text = render(registry)
     assert text.count("topics_total{") == 4
     assert counter.value(OVERFLOW) == 7
     assert 'kafka_sidecar_metrics_overflow_total{metric="topics_total"} 7' in text
@@ -82,9 +128,9 @@ async def test_http_requests_and_produced_records_are_counted_by_route_not_path(
     await handler(http_exchange(), Producing())
     with pytest.raises(ValidationFailed):
         await handler(http_exchange(), Failing())
-    registry = res.services[METRICS_REGISTRY]
+    registry = res.metrics.registry
     assert registry is handler.registry
-    text = registry.render()
+    text = render(registry)
     assert 'kafka_sidecar_http_requests_total{method="POST",route="/producers/{topic}",status="207"} 1' in text
     assert 'kafka_sidecar_http_requests_total{method="POST",route="/producers/{topic}",status="422"} 1' in text
     assert "/producers/orders" not in text
@@ -111,15 +157,16 @@ class Delivering:
 @pytest.mark.asyncio
 async def test_consumer_batches_outcomes_dead_letters_and_admin_actions() -> None:
     res = resources()
+    EventCounters(res)  # the service the plugin declares, built once per sidecar
     handler = MetricsHandler(MetricsConfig(), res)
-    MetricsHandler(MetricsConfig(), res)  # a second instance shares the registry and subscribes once
+    MetricsHandler(MetricsConfig(), res)  # a second instance shares the registry and counts nothing twice
     await handler(Exchange("consumer", "orders-in", records=(consumed(1), consumed(2), consumed(3))), Delivering())
     res.events.publish(DeadLettered(consumed(3), "orders.dlq", 0, 5, "poison", 1, "orders-in", written=True))
     res.events.publish(AdminAction("seek", "orders-in"))
-    text = res.services[METRICS_REGISTRY].render()
+    text = render(res.metrics.registry)
     for outcome in ("SUCCESS", "RETRY", "DEADLETTER"):
         assert (
-            f'kafka_sidecar_consumer_records_total{{consumer="orders-in",topic="orders",outcome="{outcome}"}} 1' in text
+            f'kafka_sidecar_consumer_records_total{{consumer="orders-in",outcome="{outcome}",topic="orders"}} 1' in text
         )
     assert 'kafka_sidecar_consumer_batch_size_count{consumer="orders-in"} 1' in text
     assert 'kafka_sidecar_consumer_batch_size_sum{consumer="orders-in"} 3' in text
@@ -192,3 +239,41 @@ async def test_a_refused_push_is_counted_not_raised() -> None:
         assert await pusher.push() is False
         await pusher.stop()
     assert registry.counter("kafka_sidecar_metrics_push_failures_total", "").value() >= 1
+
+
+INFLUX_SIDECAR = """\
+kafka:
+  bootstrap_servers: 127.0.0.1:1
+metrics:
+  exporters: [influx]
+influx:
+  url: http://127.0.0.1:{port}/write?db=sidecar
+  interval_s: 60
+  tags: {{pod: orders-1}}
+handlers:
+  metrics:
+    use: metrics
+  producer:
+    use: producer
+paths:
+  - path: /producers/{{topic}}
+    method: POST
+    exec: [metrics, producer]
+"""
+
+
+@pytest.mark.asyncio
+async def test_the_influx_exporter_chosen_in_chains_yml_pushes_once_more_when_the_sidecar_stops(tmp_path: Path) -> None:
+    async with receiving(Receiver()) as receiver:
+        yaml = INFLUX_SIDECAR.format(port=receiver.port)
+        async with running_sidecar(yaml, tmp_path, wait_for_kafka=0) as rs:
+            reply = await rs.client.post("/producers/orders", json={"records": [{"value": 1}]})
+            assert (await rs.client.get("/metrics")).status_code == 404  # prometheus was not chosen
+            assert receiver.bodies == []  # the interval is 60 s: nothing pushed yet
+        # the last push runs after every handler stopped
+        lines = receiver.bodies[-1].decode().splitlines()
+    assert reply.status_code == 503
+    request_line = next(line for line in lines if line.startswith("kafka_sidecar_http_requests_total,"))
+    assert request_line.startswith(
+        "kafka_sidecar_http_requests_total,method=POST,pod=orders-1,route=/producers/{topic},status=503 count=1.0 "
+    )

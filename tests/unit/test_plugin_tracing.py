@@ -31,7 +31,13 @@ from kafka_sidecar._kafka.producer import ProducerService
 from kafka_sidecar._records import ConsumedRecord, DeliveryReport, OutgoingRecord
 from kafka_sidecar._resources import Resources
 from kafka_sidecar._serdes.base import SerdeRegistry
-from kafka_sidecar_plugins.tracing import TRACER_PROVIDER, TracingConfig, TracingHandler
+from kafka_sidecar_plugins.tracing import (
+    DEAD_LETTER_SPANS,
+    TRACER_PROVIDER,
+    DeadLetterSpans,
+    TracingConfig,
+    TracingHandler,
+)
 
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
 PARENT = f"00-{TRACE_ID}-00f067aa0ba902b7-01"
@@ -46,8 +52,15 @@ def exporter() -> InMemorySpanExporter:
 def resources(exporter: InMemorySpanExporter) -> Resources:
     provider = TracerProvider()
     provider.add_span_processor(SimpleSpanProcessor(exporter))
-    res = Resources(SidecarConfig(), SerdeRegistry(), ProducerService(KafkaConfig()))
+    res = bare_resources()
     res.services[TRACER_PROVIDER] = provider
+    return res
+
+
+def bare_resources() -> Resources:
+    """Resources with the services the tracing plugin declares (what assembly builds)."""
+    res = Resources(SidecarConfig(), SerdeRegistry(), ProducerService(KafkaConfig()))
+    res.services[DEAD_LETTER_SPANS] = DeadLetterSpans(res)
     return res
 
 
@@ -184,7 +197,7 @@ def test_the_global_propagator_is_w3c() -> None:
 
 @pytest.mark.asyncio
 async def test_without_an_sdk_the_callers_context_still_reaches_records_and_backend() -> None:
-    res = Resources(SidecarConfig(), SerdeRegistry(), ProducerService(KafkaConfig()))
+    res = bare_resources()
     handler = TracingHandler(TracingConfig(), res)
     exchange = http_exchange({"traceparent": PARENT})
     terminal = ProducingTerminal()
@@ -244,9 +257,7 @@ async def test_without_an_sdk_the_global_propagators_own_headers_are_honoured() 
     previous = propagate.get_global_textmap()
     propagate.set_global_textmap(HeaderPropagator())
     try:
-        handler = TracingHandler(
-            TracingConfig(), Resources(SidecarConfig(), SerdeRegistry(), ProducerService(KafkaConfig()))
-        )
+        handler = TracingHandler(TracingConfig(), bare_resources())
         terminal = ProducingTerminal()
         await handler(http_exchange({"x-trace": PARENT}), terminal)
         assert terminal.trace_id_inside == int(TRACE_ID, 16)
@@ -283,7 +294,7 @@ def test_receive_spans_only_for_consumers_whose_chain_traces(tmp_path: Any, expo
     provider = TracerProvider()
     provider.add_span_processor(SimpleSpanProcessor(exporter))
     sidecar.resources.services[TRACER_PROVIDER] = provider
-    tracing.kafka_sidecar_startup(sidecar)
+    tracing.kafka_sidecar_startup(sidecar.view)
     events = sidecar.resources.events
     events.publish(BatchFetched("traced", "g1", (("orders", 0, 3), ("orders", 1, 2)), 1_000, 5_000))
     events.publish(BatchFetched("plain", "g2", (("orders", 0, 7),), 1_000, 5_000))

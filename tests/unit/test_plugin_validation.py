@@ -8,15 +8,17 @@ from typing import Any
 
 import pytest
 
+from kafka_sidecar._chain import LinkInfo
 from kafka_sidecar._config.model import KafkaConfig, SidecarConfig
 from kafka_sidecar._errors import UnsupportedMediaType, ValidationFailed
 from kafka_sidecar._exchange import Exchange, HttpRequest, Reply
 from kafka_sidecar._kafka.producer import ProducerService
+from kafka_sidecar._openapi import find_operation, openapi_path
 from kafka_sidecar._resources import Resources
 from kafka_sidecar._serdes.base import SerdeRegistry
+from kafka_sidecar._view import RouteInfo
 from kafka_sidecar_handlers.producer._openapi import describe_produce
-from kafka_sidecar_plugins.openapi._document import DocumentBuilder, find_operation, openapi_path
-from kafka_sidecar_plugins.validation import OPENAPI_DOCUMENT, ValidationConfig, ValidationHandler
+from kafka_sidecar_plugins.validation import ValidationConfig, ValidationHandler
 
 ROUTES = ("/producers/{topic}", "/topics/{topic}/partitions/{partition}")
 ORDER_SCHEMA = {
@@ -27,13 +29,9 @@ ORDER_SCHEMA = {
 
 
 def handler(**config: Any) -> ValidationHandler:
-    res = Resources(SidecarConfig(), SerdeRegistry(), ProducerService(KafkaConfig()))
-    builder = DocumentBuilder("t", "1")
-    for route in ROUTES:
-        operation = describe_produce(route, "POST")
-        assert operation is not None
-        builder.add(route, "POST", operation)
-    res.services[OPENAPI_DOCUMENT] = builder.document()
+    links = (LinkInfo("producer", "producer"),)
+    routes = tuple(RouteInfo(route, ("POST",), links, describe=describe_produce) for route in ROUTES)
+    res = Resources(SidecarConfig(), SerdeRegistry(), ProducerService(KafkaConfig()), routes=routes)
     return ValidationHandler(ValidationConfig(**config), res)
 
 

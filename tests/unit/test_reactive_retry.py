@@ -9,10 +9,11 @@ from typing import Any, cast
 import pytest
 
 from kafka_sidecar._chain import LinkInfo, Terminal, compile_chain
-from kafka_sidecar._deadletter import DeadLetter, DeadLetterWriter
+from kafka_sidecar._deadletter import DeadLetter, DeadLetterReceipt, ReportingSink
 from kafka_sidecar._errors import UpstreamUnavailable
+from kafka_sidecar._events import EventBus
 from kafka_sidecar._exchange import DELIVERED, DeliveryStatus, Exchange, RecordOutcome, Reply
-from kafka_sidecar._records import ConsumedRecord, DeliveryReport
+from kafka_sidecar._records import ConsumedRecord
 from kafka_sidecar._serdes.builtin import JSON, STRING
 from kafka_sidecar_handlers.reactive._backend import REASON_CONNECT, REASON_TIMEOUT, unavailable
 from kafka_sidecar_handlers.reactive._config import RetryPolicy
@@ -24,19 +25,19 @@ FAST = RetryPolicy(max_attempts=3, initial_backoff_ms=1, max_backoff_ms=2, jitte
 
 
 class FakeDeadLetters:
-    """Acknowledges letters, except that the first ``fail_first`` writes are refused by the 'broker'."""
+    """A dead-letter sink that stores letters, except that it refuses the first ``fail_first`` writes."""
 
     def __init__(self, fail_first: int = 0) -> None:
         self.written: list[DeadLetter] = []
         self.fail_first = fail_first
         self.calls = 0
 
-    async def write(self, letters: Sequence[DeadLetter], suffix: str | None = None) -> list[DeliveryReport]:
+    async def write(self, letters: Sequence[DeadLetter], suffix: str) -> list[DeadLetterReceipt]:
         self.calls += 1
         if self.calls <= self.fail_first:
-            return [DeliveryReport("t.dlq", 0, None, 50003, "not enough replicas") for _ in letters]
+            return [DeadLetterReceipt(False, "t.dlq", error="not enough replicas") for _ in letters]
         self.written.extend(letters)
-        return [DeliveryReport("t.dlq", 0, len(self.written) + i) for i, _ in enumerate(letters)]
+        return [DeadLetterReceipt(True, "t.dlq", 0, len(self.written) + i) for i, _ in enumerate(letters)]
 
 
 def _records(values: Sequence[bytes]) -> list[ConsumedRecord]:
@@ -51,7 +52,7 @@ def _context(terminal: Callable[[Exchange], Any], dead_letters: FakeDeadLetters,
 
     return DeliveryContext(
         consumer="c", chain=chain, key_serde=STRING, value_serde=JSON,
-        dead_letters=cast("DeadLetterWriter", dead_letters), retry=FAST, dead_letter_suffix=".dlq",
+        dead_letters=ReportingSink("fake", dead_letters, EventBus()), retry=FAST, dead_letter_suffix=".dlq",
         wait_healthy=healthy, **kw,
     )  # fmt: skip
 

@@ -12,11 +12,16 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
-from kafka_sidecar._errors import MethodNotAllowed, ValidationFailed
-from kafka_sidecar._exchange import Exchange, HttpRequest, Reply
-from kafka_sidecar._hookspecs import hookimpl
-from kafka_sidecar._registry import HandlerSpec
-from kafka_sidecar._resources import Resources
+from kafka_sidecar.plugin import (
+    Exchange,
+    HandlerSpec,
+    HttpRequest,
+    MethodNotAllowed,
+    Reply,
+    Resources,
+    ValidationFailed,
+    hookimpl,
+)
 from kafka_sidecar_handlers.active import _deadletter as active_deadletter
 from kafka_sidecar_handlers.active._instance import ActiveInstance, not_found
 from kafka_sidecar_handlers.active._instances import InstanceManager, ManagerSettings

@@ -15,13 +15,20 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from kafka_sidecar._deadletter import DeadLetter, DeadLetterWriter, dead_letter_topic
-from kafka_sidecar._errors import KafkaUnavailable, ValidationFailed
-from kafka_sidecar._kafka.producer import ERROR_KAFKA_RETRIABLE
-from kafka_sidecar._records import ConsumedRecord, DeliveryReport
-from kafka_sidecar._serdes.base import SerdeRegistry, SerializeContext
+from kafka_sidecar.plugin import (
+    ERROR_KAFKA_RETRIABLE,
+    ConsumedRecord,
+    DeadLetter,
+    DeadLetterWriter,
+    DeliveryReport,
+    KafkaUnavailable,
+    SerdeRegistry,
+    SerializeContext,
+    ValidationFailed,
+    dead_letter_topic,
+    parse_headers,
+)
 from kafka_sidecar_handlers.active._requests import topic_name
-from kafka_sidecar_handlers.producer._request import parse_headers
 
 RESULT_FIELDS = frozenset(
     {"record", "processed", "stacktrace", "error", "correlationId", "traceabilityId", "key", "timestamp", "format"}

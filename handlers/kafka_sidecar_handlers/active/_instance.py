@@ -24,8 +24,8 @@ from typing import Any, Protocol
 from aiokafka import ConsumerRebalanceListener, TopicPartition
 from aiokafka import errors as kafka_errors
 
-from kafka_sidecar._errors import Conflict, KafkaRejected, KafkaUnavailable, NotFound, SidecarError
-from kafka_sidecar._kafka.producer import describe
+from kafka_sidecar.plugin import Conflict, KafkaRejected, KafkaUnavailable, NotFound, SidecarError
+from kafka_sidecar.plugin import describe_error as describe
 from kafka_sidecar_handlers.active._requests import (
     CreateRequest,
     Partition,

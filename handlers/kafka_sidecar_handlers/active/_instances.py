@@ -18,10 +18,8 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer
 
-from kafka_sidecar._config.model import KafkaConfig
-from kafka_sidecar._errors import Conflict, KafkaUnavailable, TooManyRequests
-from kafka_sidecar._kafka.options import consumer_kwargs
-from kafka_sidecar._kafka.producer import describe
+from kafka_sidecar.plugin import Conflict, KafkaConfig, KafkaUnavailable, TooManyRequests, consumer_kwargs
+from kafka_sidecar.plugin import describe_error as describe
 from kafka_sidecar_handlers.active._instance import ActiveInstance, InstanceKey, not_found
 from kafka_sidecar_handlers.active._requests import CreateRequest
 

@@ -22,8 +22,7 @@ from dataclasses import dataclass
 
 from aiokafka import errors as kafka_errors
 
-from kafka_sidecar._errors import RecordUndecodable
-from kafka_sidecar._serdes.base import Serde
+from kafka_sidecar.plugin import RecordUndecodable, Serde
 from kafka_sidecar_handlers.active._instance import ActiveInstance, Fetched, illegal_state, kafka_failure
 
 

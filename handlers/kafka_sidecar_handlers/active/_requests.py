@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from kafka_sidecar._errors import NotAcceptable, ValidationFailed
+from kafka_sidecar.plugin import NotAcceptable, ValidationFailed
 
 V2_INVALID_CONSUMER_CONFIG = 42204
 V2_FORMAT_MISMATCH = 40601

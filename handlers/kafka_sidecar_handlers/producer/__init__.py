@@ -11,14 +11,23 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from kafka_sidecar._errors import KafkaUnavailable, NotFound, ValidationFailed
-from kafka_sidecar._exchange import OUTGOING_HEADERS, PRODUCED, Exchange, Produced, Reply
-from kafka_sidecar._hookspecs import hookimpl
-from kafka_sidecar._kafka.producer import ERROR_KAFKA_RETRIABLE
-from kafka_sidecar._records import DeliveryReport, OutgoingRecord
-from kafka_sidecar._registry import HandlerSpec
-from kafka_sidecar._resources import Resources
-from kafka_sidecar._serdes.base import SerializeContext
+from kafka_sidecar.plugin import (
+    ERROR_KAFKA_RETRIABLE,
+    OUTGOING_HEADERS,
+    PRODUCED,
+    DeliveryReport,
+    Exchange,
+    HandlerSpec,
+    KafkaUnavailable,
+    NotFound,
+    OutgoingRecord,
+    Produced,
+    Reply,
+    Resources,
+    SerializeContext,
+    ValidationFailed,
+    hookimpl,
+)
 from kafka_sidecar_handlers.producer._openapi import describe_produce
 from kafka_sidecar_handlers.producer._request import ProduceRecordIn, media_format, parse_batch
 

@@ -6,15 +6,12 @@ before anything is sent.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import difflib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from kafka_sidecar._errors import PayloadTooLarge, UnsupportedMediaType, ValidationFailed
-from kafka_sidecar._serdes.base import SchemaRef
+from kafka_sidecar.plugin import PayloadTooLarge, SchemaRef, UnsupportedMediaType, ValidationFailed, parse_headers
 
 V2_PREFIX = "application/vnd.kafka."
 V2_SUFFIX = ".v2+json"
@@ -183,34 +180,3 @@ def _id(item: Mapping[str, Any], name: str, where: str) -> str | None:
     if value is None or (isinstance(value, str) and value):
         return value
     raise ValidationFailed(f"must be a non-empty string, got {value!r}", field=f"{where}.{name}")
-
-
-def parse_headers(raw: object, where: str) -> tuple[tuple[str, bytes], ...]:
-    """A map of text values (Java sidecar) or a v3 list of ``{name, value}`` with base64 values."""
-    if raw is None:
-        return ()
-    if isinstance(raw, dict):
-        out = []
-        for name, value in raw.items():
-            if not isinstance(value, str):
-                raise ValidationFailed(f"header value must be a string, got {value!r}", field=f"{where}.{name}")
-            out.append((str(name), value.encode("utf-8")))
-        return tuple(out)
-    if isinstance(raw, list):
-        out = []
-        for index, entry in enumerate(raw):
-            spot = f"{where}[{index}]"
-            if not isinstance(entry, dict) or not isinstance(entry.get("name"), str) or not entry["name"]:
-                raise ValidationFailed("must be an object with a 'name' and a base64 'value'", field=spot)
-            value = entry.get("value")
-            if value is None:
-                out.append((entry["name"], b""))
-                continue
-            if not isinstance(value, str):
-                raise ValidationFailed("value must be a base64 string", field=f"{spot}.value")
-            try:
-                out.append((entry["name"], base64.b64decode(value, validate=True)))
-            except (binascii.Error, ValueError) as exc:
-                raise ValidationFailed(f"value is not valid base64: {exc}", field=f"{spot}.value") from exc
-        return tuple(out)
-    raise ValidationFailed("headers must be an object of strings or a list of {name, value}", field=where)

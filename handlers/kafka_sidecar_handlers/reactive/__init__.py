@@ -17,16 +17,26 @@ from typing import Any
 
 from aiokafka import TopicPartition
 
-from kafka_sidecar._chain import Chain
-from kafka_sidecar._config.model import SidecarConfig
-from kafka_sidecar._deadletter import DeadLetterWriter, dead_letter_topic
-from kafka_sidecar._errors import ConfigError, ConfigProblem, Conflict, UnsupportedMediaType
-from kafka_sidecar._exchange import BACKEND_HEADERS, DELIVERED, Exchange, Reply
-from kafka_sidecar._hookspecs import hookimpl
-from kafka_sidecar._records import ConsumedRecord
-from kafka_sidecar._registry import HandlerSpec
-from kafka_sidecar._resources import Resources
-from kafka_sidecar._serdes.base import Serde, SerdeRegistry
+from kafka_sidecar.plugin import (
+    BACKEND_HEADERS,
+    DELIVERED,
+    Chain,
+    ConfigError,
+    ConfigProblem,
+    Conflict,
+    ConsumedRecord,
+    Exchange,
+    HandlerSpec,
+    Reply,
+    ReportingSink,
+    Resources,
+    Serde,
+    SerdeRegistry,
+    SidecarConfig,
+    UnsupportedMediaType,
+    dead_letter_topic,
+    hookimpl,
+)
 from kafka_sidecar_handlers.reactive._admin import kafka_sidecar_routes
 from kafka_sidecar_handlers.reactive._backend import BackendClient, record_entry, request_body
 from kafka_sidecar_handlers.reactive._config import ReactiveConsumerConfig
@@ -43,7 +53,6 @@ from kafka_sidecar_handlers.reactive._lag import LagReporter
 from kafka_sidecar_handlers.reactive._partition import BatchLimits, PartitionWorker
 from kafka_sidecar_handlers.reactive._replay import ReplayJob, parse_replay, run_replay
 from kafka_sidecar_handlers.reactive._runtime import ConsumerRuntime
-from kafka_sidecar_plugins.metrics._registry import METRICS_REGISTRY
 
 __all__ = ["ReactiveConsumer", "kafka_sidecar_register_handlers", "kafka_sidecar_routes"]
 
@@ -65,10 +74,10 @@ class ReactiveConsumer:
         self.config = config
         self.name = config.group
         self._sidecar: SidecarConfig = resources.config
-        self._dead_letters: DeadLetterWriter = resources.dead_letters
+        self._dead_letters: ReportingSink = resources.dead_letter_sinks.get(config.dead_letter_sink)
         self._partitions_for = resources.producer.partitions_for
         self.events = resources.events
-        self._services = resources.services
+        self._metrics = resources.metrics
         self._key_serde = _serde(resources.serdes, config.key_format, "key_format")
         self._value_serde = _serde(resources.serdes, config.value_format, "value_format")
         self._chain: Chain | None = None
@@ -101,9 +110,8 @@ class ReactiveConsumer:
             self._health_task = asyncio.create_task(self._watch_health(), name=f"reactive-{self.name}-health")
         self.runtime = ConsumerRuntime(self.name, config, self._sidecar.kafka, self._make_worker)
         self.runtime.on_fetch = self.events.publish
-        registry = self._services.get(METRICS_REGISTRY)  # present when a metrics handler is in some chain
-        if registry is not None:
-            self._lag = LagReporter(registry, self.name, self.runtime, config.lag_interval_ms / 1000)
+        if self._metrics.enabled:
+            self._lag = LagReporter(self._metrics.registry, self.name, self.runtime, config.lag_interval_ms / 1000)
             self.runtime.on_forget = self._lag.forget
             self._lag.start()
         self.runtime.start()

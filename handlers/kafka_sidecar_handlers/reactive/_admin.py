@@ -21,14 +21,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute
 
-from kafka_sidecar._errors import NotFound, ValidationFailed
-from kafka_sidecar._events import AdminAction
-from kafka_sidecar._hookspecs import hookimpl
-from kafka_sidecar._http.admin import admin_route
+from kafka_sidecar.plugin import AdminAction, NotFound, SidecarView, ValidationFailed, admin_route, hookimpl
 from kafka_sidecar_handlers.reactive._control import PartitionRef, SeekRequest, parse_partitions, parse_seek
 
 if TYPE_CHECKING:
-    from kafka_sidecar._sidecar import Sidecar
     from kafka_sidecar_handlers.reactive import ReactiveConsumer
 
 BASE = "/admin/consumers/reactive"
@@ -140,8 +136,8 @@ class ReactiveAdmin:
 
 
 @hookimpl
-def kafka_sidecar_routes(sidecar: Sidecar) -> list[BaseRoute] | None:
+def kafka_sidecar_routes(sidecar: SidecarView) -> list[BaseRoute] | None:
     from kafka_sidecar_handlers.reactive import ReactiveConsumer
 
-    consumers = {c.plan.name: c.source for c in sidecar.consumers if isinstance(c.source, ReactiveConsumer)}
+    consumers = {c.name: c.source for c in sidecar.consumers if isinstance(c.source, ReactiveConsumer)}
     return ReactiveAdmin(consumers).routes()

@@ -23,9 +23,7 @@ from typing import cast
 
 import httpx
 
-from kafka_sidecar._errors import UpstreamUnavailable
-from kafka_sidecar._exchange import DeliveryStatus, RecordOutcome
-from kafka_sidecar._records import ConsumedRecord, headers_to_text
+from kafka_sidecar.plugin import ConsumedRecord, DeliveryStatus, RecordOutcome, UpstreamUnavailable, headers_to_text
 
 log = logging.getLogger(__name__)
 

@@ -10,8 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
-from kafka_sidecar._config.model import doc
-from kafka_sidecar._deadletter import DEFAULT_SUFFIX
+from kafka_sidecar.plugin import DEFAULT_SUFFIX, doc
 
 ConcurrencyMode = Literal["partition", "key"]
 OffsetReset = Literal["earliest", "latest"]
@@ -83,6 +82,10 @@ class ReactiveConsumerConfig:
     )
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     dead_letter_suffix: str = field(default=DEFAULT_SUFFIX, metadata=doc("Dead-letter topic = topic + suffix."))
+    dead_letter_sink: str = field(
+        default="kafka",
+        metadata=doc("Where dead letters go: a sink registered by name (`kafka`: the dead-letter topic)."),
+    )
     auto_offset_reset: OffsetReset = field(default="earliest", metadata=doc("Where a new group starts."))
     isolation_level: IsolationLevel = field(
         default="read_committed",

@@ -11,7 +11,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from kafka_sidecar._errors import ValidationFailed
+from kafka_sidecar.plugin import ValidationFailed
 
 SeekKind = Literal["offset", "timestamp", "beginning", "end"]
 

@@ -18,13 +18,18 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
-from kafka_sidecar._chain import Chain
-from kafka_sidecar._deadletter import DeadLetter, DeadLetterWriter
-from kafka_sidecar._errors import RecordUndecodable
-from kafka_sidecar._exchange import DELIVERED, Exchange, RecordOutcome
-from kafka_sidecar._records import ConsumedRecord
-from kafka_sidecar._serdes.base import Serde
-from kafka_sidecar._stash import StashKey
+from kafka_sidecar.plugin import (
+    DELIVERED,
+    Chain,
+    ConsumedRecord,
+    DeadLetter,
+    Exchange,
+    RecordOutcome,
+    RecordUndecodable,
+    ReportingSink,
+    Serde,
+    StashKey,
+)
 from kafka_sidecar_handlers.reactive._backend import REASON_CONNECT, RawJson, failure_reason
 from kafka_sidecar_handlers.reactive._config import RetryPolicy
 
@@ -60,7 +65,7 @@ class DeliveryContext:
     chain: Chain
     key_serde: Serde
     value_serde: Serde
-    dead_letters: DeadLetterWriter
+    dead_letters: ReportingSink
     retry: RetryPolicy
     dead_letter_suffix: str
     wait_healthy: Callable[[], Awaitable[object]]
@@ -207,7 +212,7 @@ async def _dead_letter(
     on_final: Callable[[ConsumedRecord, str], None],
     stats: DeliveryStats,
 ) -> None:
-    """Write dead letters until the broker acknowledged each one (or drop them on a last attempt)."""
+    """Write dead letters until the sink stored each one (or drop them on a last attempt)."""
     if ctx.last_attempt:
         for letter in letters:
             log.warning("consumer %s: last attempt failed, dropping %s: %s", ctx.consumer, record_id(letter.record),
@@ -218,13 +223,13 @@ async def _dead_letter(
     waits = 0
     while letters:
         try:
-            reports = await ctx.dead_letters.write(letters, ctx.dead_letter_suffix)
+            receipts = await ctx.dead_letters.write(letters, ctx.dead_letter_suffix)
         except Exception as exc:
-            reports = []
+            receipts = []
             log.warning("consumer %s: dead-letter write failed: %s", ctx.consumer, exc)
         failed: list[DeadLetter] = []
         for index, letter in enumerate(letters):
-            if index < len(reports) and reports[index].acknowledged:
+            if index < len(receipts) and receipts[index].stored:
                 stats.dead_lettered += 1
                 on_final(letter.record, "DEADLETTER")
             else:
@@ -232,5 +237,5 @@ async def _dead_letter(
         letters = failed
         if letters:
             waits += 1
-            log.warning("consumer %s: %d dead letters not acknowledged; retrying", ctx.consumer, len(letters))
+            log.warning("consumer %s: %d dead letters not stored; retrying", ctx.consumer, len(letters))
             await asyncio.sleep(min(ctx.retry.backoff_s(waits), DLQ_RETRY_MAX_WAIT_S))

@@ -1,6 +1,6 @@
-"""Per-partition lag and paused state of one reactive consumer, reported to the metrics plugin's registry.
+"""Per-partition lag and paused state of one reactive consumer, recorded in the sidecar's metrics registry.
 
-Only built when a ``metrics`` handler is in some chain (the registry is in ``resources.services``). The
+Only built when metrics are exported (``resources.metrics.enabled``). The
 cost is one task per consumer: every ``lag_interval_ms`` it asks the broker for the end offsets of the
 assigned partitions (one ListOffsets round trip for all of them) and sets
 ``kafka_sidecar_consumer_lag = end offset - committed offset``, the figure the broker's group tools
@@ -17,18 +17,47 @@ from collections.abc import Iterable
 
 from aiokafka import TopicPartition
 
+from kafka_sidecar.plugin import MetricsRegistry
 from kafka_sidecar_handlers.reactive._partition import PartitionWorker
 from kafka_sidecar_handlers.reactive._runtime import ConsumerRuntime
-from kafka_sidecar_plugins.metrics._registry import MetricsRegistry
 
 log = logging.getLogger(__name__)
+
+
+class ConsumerGauges:
+    """The consumer-owned series: lag, consumer paused, partition paused."""
+
+    def __init__(self, registry: MetricsRegistry) -> None:
+        self.lag = registry.gauge(
+            "kafka_sidecar_consumer_lag", "Records behind the partition end.", ("consumer", "topic", "partition")
+        )
+        self.paused = registry.gauge("kafka_sidecar_consumer_paused", "1 while a consumer is paused.", ("consumer",))
+        self.partition_paused = registry.gauge(
+            "kafka_sidecar_consumer_partition_paused",
+            "1 while an operator has paused the partition, else 0.",
+            ("consumer", "topic", "partition"),
+        )
+
+    def report_lag(self, consumer: str, topic: str, partition: int, lag: int) -> None:
+        self.lag.set(consumer, topic, str(partition), value=lag)
+
+    def report_paused(self, consumer: str, paused: bool) -> None:
+        self.paused.set(consumer, value=1 if paused else 0)
+
+    def report_partition_paused(self, consumer: str, topic: str, partition: int, paused: bool) -> None:
+        self.partition_paused.set(consumer, topic, str(partition), value=1 if paused else 0)
+
+    def forget_partition(self, consumer: str, topic: str, partition: int) -> None:
+        """The partition is no longer assigned to ``consumer``: drop its lag and paused series."""
+        self.lag.remove(consumer, topic, str(partition))
+        self.partition_paused.remove(consumer, topic, str(partition))
 
 
 class LagReporter:
     """Keeps the registry's lag/paused series of one consumer in step with its assignment."""
 
     def __init__(self, registry: MetricsRegistry, consumer: str, runtime: ConsumerRuntime, interval_s: float) -> None:
-        self._registry = registry
+        self._registry = ConsumerGauges(registry)
         self._consumer = consumer
         self._runtime = runtime
         self._interval = interval_s

@@ -17,7 +17,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
-from kafka_sidecar._records import ConsumedRecord
+from kafka_sidecar.plugin import ConsumedRecord
 from kafka_sidecar_handlers.reactive._delivery import DeliveryStats
 from kafka_sidecar_handlers.reactive._offsets import OffsetTracker
 

@@ -20,10 +20,7 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from kafka_sidecar._config.model import KafkaConfig
-from kafka_sidecar._errors import ValidationFailed
-from kafka_sidecar._kafka.options import consumer_kwargs
-from kafka_sidecar._records import ConsumedRecord
+from kafka_sidecar.plugin import ConsumedRecord, KafkaConfig, ValidationFailed, consumer_kwargs
 from kafka_sidecar_handlers.reactive._delivery import DeliveryContext, DeliveryStats, deliver_batch
 from kafka_sidecar_handlers.reactive._runtime import to_record
 

@@ -20,11 +20,7 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.structs import OffsetAndMetadata
 
-from kafka_sidecar._config.model import KafkaConfig
-from kafka_sidecar._errors import Conflict
-from kafka_sidecar._events import BatchFetched
-from kafka_sidecar._kafka.options import consumer_kwargs
-from kafka_sidecar._records import ConsumedRecord
+from kafka_sidecar.plugin import BatchFetched, Conflict, ConsumedRecord, KafkaConfig, consumer_kwargs
 from kafka_sidecar_handlers.reactive._config import ReactiveConsumerConfig
 from kafka_sidecar_handlers.reactive._control import PartitionRef, SeekRequest, select
 from kafka_sidecar_handlers.reactive._partition import PartitionWorker

@@ -14,14 +14,26 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
-from kafka_sidecar._chain import Next
-from kafka_sidecar._events import AdminAction, DeadLettered
-from kafka_sidecar._exchange import DELIVERED, PRODUCED, Exchange, Produced, RecordOutcome, Reply
-from kafka_sidecar._hookspecs import hookimpl
-from kafka_sidecar._records import ConsumedRecord
-from kafka_sidecar._registry import HandlerSpec
-from kafka_sidecar._resources import Resources
-from kafka_sidecar._stash import StashKey
+from kafka_sidecar.plugin import (
+    CORRELATION,
+    CORRELATION_HEADER,
+    DELIVERED,
+    PRODUCED,
+    TRACEABILITY_HEADER,
+    AdminAction,
+    ConsumedRecord,
+    DeadLettered,
+    Exchange,
+    HandlerSpec,
+    Next,
+    Produced,
+    RecordOutcome,
+    Reply,
+    Resources,
+    ServiceSpec,
+    StashKey,
+    hookimpl,
+)
 from kafka_sidecar_plugins.audit._sink import (
     AuditRecord,
     AuditSink,
@@ -32,7 +44,6 @@ from kafka_sidecar_plugins.audit._sink import (
     KeyMode,
     audit_key,
 )
-from kafka_sidecar_plugins.correlation._ids import CORRELATION, CORRELATION_HEADER, TRACEABILITY_HEADER
 
 log = logging.getLogger(__name__)
 MAX_ERROR_CHARS = 2000
@@ -54,8 +65,41 @@ class AuditConfig:
             raise ValueError("queue_size must be at least 1")
 
 
-AUDIT_SINK: StashKey[AuditSink] = StashKey("audit.sink")
-"""The one audit sink of a sidecar (``resources.services``); the first ``audit`` handler's config makes it."""
+class AuditSinks:
+    """The audit sinks of one sidecar, a service the plugin declares (built at assembly, before handlers).
+
+    One sink per distinct ``audit`` config: handlers with the same config share a sink (one writer task,
+    one subscription to dead letters and admin actions), so no handler's build order decides anything.
+    """
+
+    def __init__(self, resources: Resources) -> None:
+        self._producer = resources.producer
+        self._metrics = resources.metrics
+        self._sinks: dict[AuditConfig, AuditSink] = {}
+
+    def get(self, config: AuditConfig) -> tuple[AuditSink, bool]:
+        """The sink for ``config``, and whether it was just made."""
+        found = self._sinks.get(config)
+        if found is not None:
+            return found, False
+        sink = self._sinks[config] = AuditSink(
+            self._producer, self._metrics, target=config.target, topic=config.topic, queue_size=config.queue_size
+        )
+        return sink, True
+
+    def __iter__(self) -> Iterator[AuditSink]:
+        return iter(self._sinks.values())
+
+    def __len__(self) -> int:
+        return len(self._sinks)
+
+    async def flushed(self, timeout: float) -> bool:
+        """Every sink wrote or failed what it had queued (tests, benchmarks)."""
+        results = [await sink.flushed(timeout) for sink in self._sinks.values()]
+        return all(results)
+
+
+AUDIT_SINKS: StashKey[AuditSinks] = StashKey("audit.sinks")
 
 
 def _header(headers: Sequence[tuple[str, bytes]], name: str) -> str | None:
@@ -71,16 +115,8 @@ class AuditHandler:
     def __init__(self, config: AuditConfig, resources: Resources) -> None:
         self._config = config
         self._service_id = resources.config.service.id
-        sink = resources.services.get(AUDIT_SINK)
-        if sink is None:
-            sink = AuditSink(
-                resources.producer,
-                resources.services,
-                target=config.target,
-                topic=config.topic,
-                queue_size=config.queue_size,
-            )
-            resources.services[AUDIT_SINK] = sink
+        sink, made = resources.services[AUDIT_SINKS].get(config)
+        if made:  # handlers sharing the sink share its config too: one subscription formats the same
             if config.dead_letters:
                 resources.events.subscribe(DeadLettered, self._dead_lettered)
             if config.admin_actions:
@@ -204,6 +240,11 @@ class AuditHandler:
                 error=None,
             )
         )
+
+
+@hookimpl
+def kafka_sidecar_register_services(register: Callable[[ServiceSpec[AuditSinks]], None]) -> None:
+    register(ServiceSpec(AUDIT_SINKS, AuditSinks, "One audit sink per distinct audit config"))
 
 
 @hookimpl

@@ -21,10 +21,8 @@ from dataclasses import dataclass
 from json.encoder import encode_basestring_ascii
 from typing import Literal
 
-from kafka_sidecar._kafka.producer import ProducerService, describe
-from kafka_sidecar._records import OutgoingRecord
-from kafka_sidecar._stash import Stash
-from kafka_sidecar_plugins.metrics._registry import METRICS_REGISTRY
+from kafka_sidecar.plugin import Metrics, OutgoingRecord, ProducerService
+from kafka_sidecar.plugin import describe_error as describe
 
 log = logging.getLogger(__name__)
 audit_log = logging.getLogger("kafka_sidecar.audit")
@@ -129,7 +127,7 @@ class AuditSink:
     def __init__(
         self,
         producer: ProducerService,
-        services: Stash,
+        metrics: Metrics,
         *,
         target: AuditTarget,
         topic: str,
@@ -137,7 +135,7 @@ class AuditSink:
         batch_size: int = 500,
     ) -> None:
         self._producer = producer
-        self._services = services
+        self._metrics = metrics
         self.target = target
         self.topic = topic
         self._queue: asyncio.Queue[AuditRecord | DeferredRecords] = asyncio.Queue()
@@ -150,9 +148,8 @@ class AuditSink:
         self.dropped = 0
 
     def _count(self, result: str, amount: int = 1) -> None:
-        registry = self._services.get(METRICS_REGISTRY)
-        if registry is not None:
-            registry.counter(
+        if self._metrics.enabled:
+            self._metrics.registry.counter(
                 "kafka_sidecar_audit_records_total", "Audit records by target and result.", ("target", "result")
             ).inc(self.target, result, amount=amount)
 

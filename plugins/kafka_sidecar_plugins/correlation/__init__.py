@@ -16,19 +16,21 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from kafka_sidecar._chain import Next
-from kafka_sidecar._errors import ValidationFailed
-from kafka_sidecar._exchange import BACKEND_HEADERS, Exchange, Reply
-from kafka_sidecar._hookspecs import hookimpl
-from kafka_sidecar._records import ConsumedRecord
-from kafka_sidecar._registry import HandlerSpec
-from kafka_sidecar._resources import Resources
-from kafka_sidecar_plugins.correlation._ids import (
+from kafka_sidecar.plugin import (
+    BACKEND_HEADERS,
     CORRELATION,
     CORRELATION_HEADER,
     LOG_IDS,
     TRACEABILITY_HEADER,
+    ConsumedRecord,
     CorrelationIds,
+    Exchange,
+    HandlerSpec,
+    Next,
+    Reply,
+    Resources,
+    ValidationFailed,
+    hookimpl,
 )
 
 log = logging.getLogger(__name__)

@@ -14,25 +14,27 @@ import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Literal, TextIO
+from typing import Literal, TextIO
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute
 
-from kafka_sidecar._chain import Next
-from kafka_sidecar._errors import ValidationFailed
-from kafka_sidecar._events import AdminAction, EventBus
-from kafka_sidecar._exchange import Exchange, Reply
-from kafka_sidecar._hookspecs import hookimpl
-from kafka_sidecar._http.admin import admin_route
-from kafka_sidecar._registry import HandlerSpec
-from kafka_sidecar._resources import Resources
-from kafka_sidecar._stash import StashKey
+from kafka_sidecar.plugin import (
+    AdminAction,
+    EventBus,
+    Exchange,
+    HandlerSpec,
+    Next,
+    Reply,
+    Resources,
+    SidecarView,
+    StashKey,
+    ValidationFailed,
+    admin_route,
+    hookimpl,
+)
 from kafka_sidecar_plugins.logging_context._format import LOG_EXCHANGE, ContextFilter, JsonFormatter, TextFormatter
-
-if TYPE_CHECKING:
-    from kafka_sidecar._sidecar import Sidecar
 
 LEVELS = ("CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG", "NOTSET")
 access_log = logging.getLogger("kafka_sidecar.access")
@@ -168,7 +170,7 @@ def kafka_sidecar_register_handlers(register: Callable[[HandlerSpec[LoggingConte
 
 
 @hookimpl
-def kafka_sidecar_routes(sidecar: Sidecar) -> Sequence[BaseRoute] | None:
-    if not any(isinstance(i, LoggingContextHandler) for i in sidecar.instances.values()):
+def kafka_sidecar_routes(sidecar: SidecarView) -> Sequence[BaseRoute] | None:
+    if not sidecar.handlers(LoggingContextHandler):
         return None
     return logging_routes(sidecar.resources.events)

@@ -13,7 +13,7 @@ from contextvars import ContextVar
 
 from opentelemetry import trace
 
-from kafka_sidecar_plugins.correlation._ids import LOG_IDS
+from kafka_sidecar.plugin import LOG_IDS
 
 LOG_EXCHANGE: ContextVar[str | None] = ContextVar("kafka_sidecar_log_exchange", default=None)
 """The exchange being handled (route template or consumer name)."""

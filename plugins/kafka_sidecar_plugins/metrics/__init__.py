@@ -1,42 +1,53 @@
-"""Metrics: Prometheus text at ``GET /metrics`` and an optional InfluxDB line-protocol push.
+"""Metrics: the ``metrics`` middleware and the Prometheus, InfluxDB and OpenTelemetry exporters.
 
-The ``metrics`` middleware measures what passes through its chains: HTTP requests by route template
-and status (with latency), records produced/failed by topic, and consumed batches (size, latency,
-per-record outcomes, backend errors). Dead letters and admin actions come from the event bus. The
-registry lives in ``resources.services[METRICS_REGISTRY]`` so other plugins can report through it
-(consumer lag, paused state, audit and schema-cache counters). ``/metrics`` is mounted only when a
-``metrics`` handler is in some chain.
+The registry is a core service (``resources.metrics``, one per sidecar); this plugin only records
+into it and offers exporters, registered through ``kafka_sidecar_register_metrics_exporters`` like a
+team's own would be. The ``metrics`` middleware measures what passes through its chains: HTTP
+requests by route template and status (with latency), records produced/failed by topic, and consumed
+batches (size, latency, per-record outcomes, backend errors). Dead letters and admin actions come
+from the event bus, counted by one service the plugin declares (so two ``metrics`` handlers never
+count twice). The ``metrics`` section of ``chains.yml`` chooses the exporters (default:
+``prometheus``, serving ``GET /metrics``); exporting is on when some chain runs a ``metrics`` handler.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
-from starlette.requests import Request
-from starlette.responses import Response
-from starlette.routing import BaseRoute, Route
+from kafka_sidecar.plugin import (
+    DEFAULT_BUCKETS,
+    DELIVERED,
+    PRODUCED,
+    AdminAction,
+    ConfigSection,
+    DeadLettered,
+    Exchange,
+    HandlerSpec,
+    MetricsExporterSpec,
+    MetricsRegistry,
+    Next,
+    Reply,
+    Resources,
+    ServiceSpec,
+    SidecarError,
+    StashKey,
+    hookimpl,
+)
+from kafka_sidecar_plugins.metrics._influx import InfluxConfig, InfluxExporter
+from kafka_sidecar_plugins.metrics._otel import METER_PROVIDER, OpenTelemetryExporter
+from kafka_sidecar_plugins.metrics._prometheus import PrometheusExporter
 
-from kafka_sidecar._chain import Next
-from kafka_sidecar._errors import SidecarError
-from kafka_sidecar._events import AdminAction, DeadLettered
-from kafka_sidecar._exchange import DELIVERED, PRODUCED, Exchange, Reply
-from kafka_sidecar._hookspecs import hookimpl
-from kafka_sidecar._registry import HandlerSpec
-from kafka_sidecar._resources import Resources
-from kafka_sidecar._stash import StashKey
-from kafka_sidecar_plugins.metrics._influx import InfluxPusher
-from kafka_sidecar_plugins.metrics._registry import DEFAULT_BUCKETS, METRICS_REGISTRY, MetricsRegistry
-
-if TYPE_CHECKING:
-    from kafka_sidecar._sidecar import Sidecar
-
-__all__ = ["METRICS_REGISTRY", "MetricsConfig", "MetricsHandler", "MetricsRegistry"]
-
-PROMETHEUS_MEDIA_TYPE = "text/plain; version=0.0.4; charset=utf-8"
-_PUSHER: StashKey[InfluxPusher] = StashKey("metrics.influx-pusher")
+__all__ = [
+    "METER_PROVIDER",
+    "InfluxConfig",
+    "InfluxExporter",
+    "MetricsConfig",
+    "MetricsHandler",
+    "OpenTelemetryExporter",
+    "PrometheusExporter",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,16 +58,6 @@ class MetricsConfig:
     batch_size_buckets: tuple[float, ...] = field(
         default=(1, 5, 10, 25, 50, 100, 250, 500, 1000), metadata={"doc": "Histogram buckets for consumed batch size."}
     )
-    max_series: int = field(default=1000, metadata={"doc": "Most label combinations per metric (then __overflow__)."})
-    influx_url: str | None = field(default=None, metadata={"doc": "Push line protocol here (e.g. .../write?db=x)."})
-    influx_interval_s: float = field(default=10.0, metadata={"doc": "Seconds between pushes."})
-    influx_tags: Mapping[str, str] = field(default_factory=dict, metadata={"doc": "Tags added to every line."})
-
-    def __post_init__(self) -> None:
-        if self.max_series < 1:
-            raise ValueError("max_series must be at least 1")
-        if self.influx_interval_s <= 0:
-            raise ValueError("influx_interval_s must be positive")
 
 
 class _Instruments:
@@ -95,13 +96,28 @@ class _Instruments:
             "Consumed records the backend did not accept (outcome with an error) or batches that failed.",
             ("consumer", "kind"),
         )
+
+
+class EventCounters:
+    """Dead letters and admin actions from the event bus, counted once per sidecar."""
+
+    def __init__(self, resources: Resources) -> None:
+        registry = resources.metrics.registry
         self.dead_letters = registry.counter(
             "kafka_sidecar_dead_letters_total", "Records sent to a dead-letter topic.", ("source_topic", "written")
         )
         self.admin_actions = registry.counter("kafka_sidecar_admin_actions_total", "Admin actions.", ("action",))
+        resources.events.subscribe(DeadLettered, self._dead_lettered)
+        resources.events.subscribe(AdminAction, self._admin_action)
+
+    def _dead_lettered(self, event: DeadLettered) -> None:
+        self.dead_letters.inc(event.record.topic, "true" if event.written else "false")
+
+    def _admin_action(self, event: AdminAction) -> None:
+        self.admin_actions.inc(event.action)
 
 
-_INSTRUMENTS: StashKey[_Instruments] = StashKey("metrics.instruments")
+EVENT_COUNTERS: StashKey[EventCounters] = StashKey("metrics.event-counters")
 
 
 def _status_of(exc: BaseException) -> int:
@@ -110,30 +126,8 @@ def _status_of(exc: BaseException) -> int:
 
 class MetricsHandler:
     def __init__(self, config: MetricsConfig, resources: Resources) -> None:
-        services = resources.services
-        registry = services.get(METRICS_REGISTRY)
-        if registry is None:
-            registry = services[METRICS_REGISTRY] = MetricsRegistry(config.max_series)
-        instruments = services.get(_INSTRUMENTS)
-        if instruments is None:
-            instruments = services[_INSTRUMENTS] = _Instruments(registry, config)
-            resources.events.subscribe(DeadLettered, self._dead_lettered)
-            resources.events.subscribe(AdminAction, self._admin_action)
-            if config.influx_url:
-                services[_PUSHER] = InfluxPusher(
-                    registry, config.influx_url, config.influx_interval_s, config.influx_tags
-                )
-        self.registry = registry
-        self._m = instruments
-        self._pusher = services.get(_PUSHER)
-
-    async def start(self) -> None:
-        if self._pusher is not None:
-            await self._pusher.start()
-
-    async def stop(self) -> None:
-        if self._pusher is not None:
-            await self._pusher.stop()
+        self.registry = resources.metrics.registry
+        self._m = _Instruments(self.registry, config)
 
     async def __call__(self, exchange: Exchange, call_next: Next) -> Reply:
         if exchange.kind == "http":
@@ -178,20 +172,6 @@ class MetricsHandler:
                 if outcome.error is not None:
                     self._m.backend_errors.inc(consumer, "record")
 
-    def _dead_lettered(self, event: DeadLettered) -> None:
-        self._m.dead_letters.inc(event.record.topic, "true" if event.written else "false")
-
-    def _admin_action(self, event: AdminAction) -> None:
-        self._m.admin_actions.inc(event.action)
-
-
-def metrics_routes(registry: MetricsRegistry) -> list[BaseRoute]:
-    async def metrics(request: Request) -> Response:
-        """Prometheus metrics in the text exposition format."""
-        return Response(registry.render(), media_type=PROMETHEUS_MEDIA_TYPE)
-
-    return [Route("/metrics", metrics, methods=["GET"])]
-
 
 @hookimpl
 def kafka_sidecar_register_handlers(register: Callable[[HandlerSpec[MetricsConfig]], None]) -> None:
@@ -201,12 +181,41 @@ def kafka_sidecar_register_handlers(register: Callable[[HandlerSpec[MetricsConfi
             factory=MetricsHandler,
             config_type=MetricsConfig,
             kind="middleware",
-            description="Prometheus metrics at /metrics (HTTP, produce, consume, DLQ, admin); optional Influx push.",
+            description="Measure HTTP, produce and consume traffic (exported as the `metrics` section says).",
         )
     )
 
 
 @hookimpl
-def kafka_sidecar_routes(sidecar: Sidecar) -> Sequence[BaseRoute] | None:
-    registry = sidecar.resources.services.get(METRICS_REGISTRY)
-    return metrics_routes(registry) if registry is not None else None
+def kafka_sidecar_register_services(register: Callable[[ServiceSpec[EventCounters]], None]) -> None:
+    register(ServiceSpec(EVENT_COUNTERS, EventCounters, "Dead-letter and admin-action counters"))
+
+
+@hookimpl
+def kafka_sidecar_register_config_sections(register: Callable[[ConfigSection], None]) -> None:
+    register(ConfigSection("influx", InfluxConfig, "InfluxDB line-protocol push (metrics exporter `influx`)"))
+
+
+@hookimpl
+def kafka_sidecar_register_metrics_exporters(register: Callable[[MetricsExporterSpec], None]) -> None:
+    register(
+        MetricsExporterSpec(
+            "prometheus",
+            lambda registry, resources: PrometheusExporter(registry),
+            "GET /metrics in the Prometheus text format (prometheus-client, one CollectorRegistry per sidecar)",
+        )
+    )
+    register(
+        MetricsExporterSpec(
+            "influx",
+            lambda registry, resources: InfluxExporter.from_config(registry, resources.section(InfluxConfig)),
+            "Push InfluxDB line protocol to influx.url every influx.interval_s",
+        )
+    )
+    register(
+        MetricsExporterSpec(
+            "otel",
+            lambda registry, resources: OpenTelemetryExporter(registry, resources.services.get(METER_PROVIDER)),
+            "Observable instruments on the OpenTelemetry meter provider (the global one unless set)",
+        )
+    )

@@ -1,30 +1,24 @@
-"""OpenAPI: ``GET /openapi.json`` and a browsable ``GET /docs``, plus the ``validation`` middleware.
+"""OpenAPI: ``GET /openapi.json`` and a browsable ``GET /docs``.
 
-The description covers every route actually mounted by the current ``chains.yml`` (composed from the
-terminals' ``describe``), the health/admin routes and every plugin route. At start-up the chain
-routes' description is put in ``resources.services[OPENAPI_DOCUMENT]`` for the validation middleware.
-Block the plugin (``plugins.block: [openapi]``) to serve neither.
+The description covers every route actually mounted by the current ``chains.yml`` (composed by the
+core from the terminals' ``describe``, the same description the ``validation`` middleware enforces),
+the health/admin routes and every plugin route. Block the plugin (``plugins.block: [openapi]``) to
+serve neither route.
 """
 
 from __future__ import annotations
 
 import html
-from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Sequence
+from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from kafka_sidecar._hookspecs import hookimpl
-from kafka_sidecar._registry import HandlerSpec
-from kafka_sidecar_plugins.openapi._document import build_document
-from kafka_sidecar_plugins.validation import OPENAPI_DOCUMENT, ValidationConfig, ValidationHandler
+from kafka_sidecar.plugin import SidecarView, build_document, document_title, hookimpl
 
-if TYPE_CHECKING:
-    from kafka_sidecar._sidecar import Sidecar
-
-__all__ = ["OPENAPI_DOCUMENT", "ValidationConfig", "ValidationHandler", "mounted_routes", "openapi_routes"]
+__all__ = ["mounted_routes", "openapi_routes"]
 
 DOCS_PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>{title}</title>
@@ -61,40 +55,23 @@ def mounted_routes(routes: Sequence[BaseRoute]) -> list[tuple[str, str, str]]:
     return found
 
 
-def openapi_routes(sidecar: Sidecar) -> list[BaseRoute]:
+def openapi_routes(sidecar: SidecarView) -> list[BaseRoute]:
     cache: dict[str, dict[str, Any]] = {}
 
     async def openapi_json(request: Request) -> Response:
         """This OpenAPI description of every mounted route."""
         if "doc" not in cache:
-            cache["doc"] = build_document(sidecar, mounted_routes(request.app.routes))
+            title = document_title(sidecar.config.service.id)
+            cache["doc"] = build_document(title, sidecar.routes, mounted_routes(request.app.routes))
         return JSONResponse(cache["doc"])
 
     async def docs(request: Request) -> Response:
         """A browsable page of the OpenAPI description."""
-        return HTMLResponse(DOCS_PAGE.format(title=html.escape(f"kafka-sidecar ({sidecar.config.service.id})")))
+        return HTMLResponse(DOCS_PAGE.format(title=html.escape(document_title(sidecar.config.service.id))))
 
     return [Route("/openapi.json", openapi_json, methods=["GET"]), Route("/docs", docs, methods=["GET"])]
 
 
 @hookimpl
-def kafka_sidecar_register_handlers(register: Callable[[HandlerSpec[ValidationConfig]], None]) -> None:
-    register(
-        HandlerSpec(
-            name="validation",
-            factory=ValidationHandler,
-            config_type=ValidationConfig,
-            kind="middleware",
-            description="Validate requests against the served OpenAPI description and per-topic value schemas.",
-        )
-    )
-
-
-@hookimpl
-def kafka_sidecar_routes(sidecar: Sidecar) -> Sequence[BaseRoute] | None:
+def kafka_sidecar_routes(sidecar: SidecarView) -> Sequence[BaseRoute] | None:
     return openapi_routes(sidecar)
-
-
-@hookimpl
-def kafka_sidecar_startup(sidecar: Sidecar) -> None:
-    sidecar.resources.services[OPENAPI_DOCUMENT] = build_document(sidecar)

@@ -8,11 +8,8 @@ section and binds it (closing it when the sidecar stops). Until then, a format w
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
-from kafka_sidecar._hookspecs import hookimpl
-from kafka_sidecar._registry import ConfigSection
-from kafka_sidecar_plugins.metrics._registry import METRICS_REGISTRY
+from kafka_sidecar.plugin import ConfigSection, SidecarView, hookimpl
 from kafka_sidecar_plugins.schema_registry._avro import AvroFormat
 from kafka_sidecar_plugins.schema_registry._client import SchemaRegistryClient
 from kafka_sidecar_plugins.schema_registry._config import SchemaRegistryConfig
@@ -20,9 +17,6 @@ from kafka_sidecar_plugins.schema_registry._jsonschema import JsonSchemaFormat
 from kafka_sidecar_plugins.schema_registry._protobuf import ProtobufFormat
 from kafka_sidecar_plugins.schema_registry._serde import RegistrySerde
 from kafka_sidecar_plugins.schema_registry._service import SchemaService, ServiceBinding
-
-if TYPE_CHECKING:
-    from kafka_sidecar._sidecar import Sidecar
 
 
 def make_serdes(binding: ServiceBinding) -> tuple[RegistrySerde, ...]:
@@ -50,13 +44,14 @@ def kafka_sidecar_register_serdes(register: Callable[[object], None]) -> None:
         register(serde)
 
 
-def bind_serdes(sidecar: Sidecar) -> SchemaService | None:
+def bind_serdes(sidecar: SidecarView) -> SchemaService | None:
     """Create the registry service for ``sidecar`` and hand it to this plugin's formats."""
     config = sidecar.resources.section(SchemaRegistryConfig)
     service: SchemaService | None = None
     problem = None
     if config.urls:
-        metrics = sidecar.resources.services.get(METRICS_REGISTRY)  # cache/error counters when metrics is on
+        exported = sidecar.resources.metrics
+        metrics = exported.registry if exported.enabled else None  # cache/error counters when metrics are on
         service = SchemaService(config, SchemaRegistryClient(config), metrics)
         sidecar.resources.on_close(service.aclose)
     else:
@@ -68,5 +63,5 @@ def bind_serdes(sidecar: Sidecar) -> SchemaService | None:
 
 
 @hookimpl
-def kafka_sidecar_startup(sidecar: Sidecar) -> None:
+def kafka_sidecar_startup(sidecar: SidecarView) -> None:
     bind_serdes(sidecar)

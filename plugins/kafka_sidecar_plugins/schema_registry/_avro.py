@@ -10,7 +10,7 @@ from typing import Any
 
 import fastavro
 
-from kafka_sidecar._errors import ValidationFailed
+from kafka_sidecar.plugin import ValidationFailed
 from kafka_sidecar_plugins.schema_registry._avro_in import Converter, compile_from_json
 from kafka_sidecar_plugins.schema_registry._avro_json import AvroMismatch, needs_conversion, to_json
 from kafka_sidecar_plugins.schema_registry._client import RegisteredSchema

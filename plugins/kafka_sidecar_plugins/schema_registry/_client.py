@@ -17,7 +17,7 @@ from urllib.parse import quote
 
 import httpx
 
-from kafka_sidecar._errors import Conflict, NotFound, UpstreamUnavailable, ValidationFailed
+from kafka_sidecar.plugin import Conflict, NotFound, UpstreamUnavailable, ValidationFailed
 from kafka_sidecar_plugins.schema_registry._config import SchemaRegistryConfig
 
 MEDIA_TYPE = "application/vnd.schemaregistry.v1+json"

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-from kafka_sidecar._config.model import doc
+from kafka_sidecar.plugin import doc
 
 SubjectStrategy = Literal["topic", "record", "topic_record"]
 

@@ -14,7 +14,7 @@ import referencing
 import referencing.exceptions
 import referencing.jsonschema
 
-from kafka_sidecar._errors import ValidationFailed
+from kafka_sidecar.plugin import ValidationFailed
 from kafka_sidecar_plugins.schema_registry._client import RegisteredSchema
 from kafka_sidecar_plugins.schema_registry._config import SchemaRegistryConfig
 

@@ -25,7 +25,7 @@ from google.protobuf.descriptor import Descriptor, FileDescriptor
 from google.protobuf.message import DecodeError
 from grpc_tools import protoc  # type: ignore[import-untyped]
 
-from kafka_sidecar._errors import ValidationFailed
+from kafka_sidecar.plugin import ValidationFailed
 from kafka_sidecar_plugins.schema_registry._client import RegisteredSchema
 from kafka_sidecar_plugins.schema_registry._config import SchemaRegistryConfig
 from kafka_sidecar_plugins.schema_registry._wire import decode_message_indexes, encode_message_indexes

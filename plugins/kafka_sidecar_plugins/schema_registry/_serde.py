@@ -5,8 +5,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from kafka_sidecar._errors import RecordUndecodable, UpstreamUnavailable, ValidationFailed
-from kafka_sidecar._serdes.base import RecordSerializer, Role, SerializeContext
+from kafka_sidecar.plugin import (
+    RecordSerializer,
+    RecordUndecodable,
+    Role,
+    SerializeContext,
+    UpstreamUnavailable,
+    ValidationFailed,
+)
 from kafka_sidecar_plugins.schema_registry._client import RegistryNotFound
 from kafka_sidecar_plugins.schema_registry._format import SchemaFormat
 from kafka_sidecar_plugins.schema_registry._service import SchemaTypeMismatch, ServiceBinding

@@ -6,7 +6,7 @@ id, subject/version, lookups of raw schemas, compiled schemas by id, and ``lates
 steady state makes no registry round trip. When the registry is down, cached entries (even an
 expired ``latest``) keep working; anything uncached is a 503.
 
-With a metrics registry (the ``metrics`` plugin in some chain) every cache lookup is counted in
+With metrics exported (``resources.metrics.enabled``) every cache lookup is counted in
 ``kafka_sidecar_schema_cache_lookups_total{cache, result}`` and every failed registry call in
 ``kafka_sidecar_schema_registry_errors_total{operation, kind}``.
 """
@@ -17,8 +17,7 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, TypeVar
 
-from kafka_sidecar._errors import UnsupportedMediaType, UpstreamUnavailable, ValidationFailed
-from kafka_sidecar._serdes.base import SerializeContext
+from kafka_sidecar.plugin import SerializeContext, UnsupportedMediaType, UpstreamUnavailable, ValidationFailed
 from kafka_sidecar_plugins.schema_registry._cache import BoundedCache
 from kafka_sidecar_plugins.schema_registry._client import (
     RegisteredSchema,
@@ -32,7 +31,7 @@ from kafka_sidecar_plugins.schema_registry._config import STRATEGY_ALIASES, Sche
 from kafka_sidecar_plugins.schema_registry._format import SchemaFormat
 
 if TYPE_CHECKING:
-    from kafka_sidecar_plugins.metrics._registry import Counter, MetricsRegistry
+    from kafka_sidecar.plugin import Counter, MetricsRegistry
 
 T = TypeVar("T")
 CACHE_LOOKUPS = "kafka_sidecar_schema_cache_lookups_total"

@@ -23,13 +23,17 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from kafka_sidecar._chain import Next
-from kafka_sidecar._errors import Forbidden, Unauthorized
-from kafka_sidecar._exchange import Exchange, Reply
-from kafka_sidecar._hookspecs import hookimpl
-from kafka_sidecar._registry import HandlerSpec
-from kafka_sidecar._resources import Resources
-from kafka_sidecar._stash import StashKey
+from kafka_sidecar.plugin import (
+    Exchange,
+    Forbidden,
+    HandlerSpec,
+    Next,
+    Reply,
+    Resources,
+    StashKey,
+    Unauthorized,
+    hookimpl,
+)
 from kafka_sidecar_plugins.security._jwt import JwtConfig, JwtVerifier, KeySource, token_scopes
 
 JWT_CLAIMS: StashKey[dict[str, object]] = StashKey("jwt-claims")

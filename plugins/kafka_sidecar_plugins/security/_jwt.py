@@ -19,7 +19,7 @@ from typing import Any
 import httpx
 import jwt
 
-from kafka_sidecar._errors import Unauthorized, UpstreamUnavailable
+from kafka_sidecar.plugin import Unauthorized, UpstreamUnavailable
 
 ASYMMETRIC = frozenset(
     {"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"}

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,17 +21,23 @@ from typing import Any
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError, best_match
 
-from kafka_sidecar._chain import Next
-from kafka_sidecar._errors import UnsupportedMediaType, ValidationFailed
-from kafka_sidecar._exchange import Exchange, HttpRequest, Reply
-from kafka_sidecar._resources import Resources
-from kafka_sidecar._stash import StashKey
-from kafka_sidecar_plugins.openapi._document import find_operation
+from kafka_sidecar.plugin import (
+    Exchange,
+    HandlerSpec,
+    HttpRequest,
+    Next,
+    Reply,
+    Resources,
+    UnsupportedMediaType,
+    ValidationFailed,
+    build_document,
+    document_title,
+    find_operation,
+    hookimpl,
+)
 from kafka_sidecar_plugins.validation._compile import compile_check
 
 log = logging.getLogger(__name__)
-OPENAPI_DOCUMENT: StashKey[Mapping[str, Any]] = StashKey("openapi.document")
-"""The description of the chain routes, put in ``resources.services`` by the openapi plugin at start-up."""
 JSON_VALUE_FORMATS = frozenset({"json", "jsonschema"})
 
 
@@ -184,21 +190,18 @@ def _coerce(raw: str, schema: Mapping[str, Any] | bool) -> object:
 class ValidationHandler:
     def __init__(self, config: ValidationConfig, resources: Resources) -> None:
         self._config = config
-        self._services = resources.services
+        self._routes = resources.routes
+        self._title = document_title(resources.config.service.id)
+        self._document: Mapping[str, Any] | None = None
         self._topics = {topic: _load_schema(topic, source) for topic, source in config.topic_schemas.items()}
         self._operations: dict[tuple[str, str], _Operation | None] = {}
-        self._warned = False
 
     def _operation(self, route: str, method: str) -> _Operation | None:
         key = (route, method)
         if key not in self._operations:
-            document = self._services.get(OPENAPI_DOCUMENT)
-            if document is None:
-                if not self._warned:
-                    log.warning("openapi-validation: no OpenAPI document (is the openapi plugin blocked?)")
-                    self._warned = True
-                return None
-            found = find_operation(document, route, method)
+            if self._document is None:  # the chain routes' description, as /openapi.json serves it
+                self._document = build_document(self._title, self._routes)
+            found = find_operation(self._document, route, method)
             self._operations[key] = _Operation(found) if found is not None else None
         return self._operations[key]
 
@@ -238,3 +241,16 @@ class ValidationHandler:
                     f"value does not match the schema of topic {topic!r}: {error.message}",
                     field=_prefixed(f"records[{index}].value", field_name(error)),
                 )
+
+
+@hookimpl
+def kafka_sidecar_register_handlers(register: Callable[[HandlerSpec[ValidationConfig]], None]) -> None:
+    register(
+        HandlerSpec(
+            name="validation",
+            factory=ValidationHandler,
+            config_type=ValidationConfig,
+            kind="middleware",
+            description="Validate requests against the served OpenAPI description and per-topic value schemas.",
+        )
+    )

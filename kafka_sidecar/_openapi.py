@@ -1,9 +1,11 @@
 """Composing the sidecar's OpenAPI 3.1 description from what is actually mounted.
 
-Chain routes are described by their terminal's ``HandlerSpec.describe(path, method)``; a terminal
-without one gets a generic operation. Health, admin, metrics and the description itself are added,
-and any other mounted route (a plugin's) gets a generic operation, so nothing served is missing.
-Every operation lists problem responses (``application/problem+json``).
+Part of the core because two plugins need it (``openapi`` serves it, ``validation`` enforces it) and
+the chain routes are known at assembly. Chain routes are described by their terminal's
+``HandlerSpec.describe(path, method)``; a terminal without one gets a generic operation. Health,
+admin, metrics and the description itself are added, and any other mounted route (a plugin's) gets a
+generic operation, so nothing served is missing. Every operation lists problem responses
+(``application/problem+json``).
 """
 
 from __future__ import annotations
@@ -11,12 +13,10 @@ from __future__ import annotations
 import copy
 import re
 from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from kafka_sidecar._http.problems import PROBLEM_MEDIA_TYPE
-
-if TYPE_CHECKING:
-    from kafka_sidecar._sidecar import Sidecar
+from kafka_sidecar._view import RouteInfo
 
 OPENAPI_VERSION = "3.1.0"
 _PARAM = re.compile(r"{([^}:]+)(?::[^}]*)?}")
@@ -108,22 +108,27 @@ class DocumentBuilder:
         return self._doc
 
 
-def build_document(sidecar: Sidecar, extra_routes: Iterable[tuple[str, str, str]] = ()) -> dict[str, Any]:
+def build_document(
+    title: str, routes: Iterable[RouteInfo], extra_routes: Iterable[tuple[str, str, str]] = ()
+) -> dict[str, Any]:
     """The description of every chain route, the fixed routes and ``extra_routes`` (path, method, summary)."""
-    builder = DocumentBuilder(f"kafka-sidecar ({sidecar.config.service.id})", "1")
-    for compiled in sidecar.routes:
-        terminal = sidecar.blueprint.handlers[compiled.plan.links[-1]]
-        for method in compiled.plan.methods:
-            operation = terminal.spec.describe(compiled.plan.path, method) if terminal.spec.describe else None
+    builder = DocumentBuilder(title, "1")
+    for route in routes:
+        for method in route.methods:
+            operation = route.describe(route.path, method) if route.describe else None
             if operation is None:
-                operation = generic_operation(compiled.plan.path, method, terminal.spec.description, terminal.name)
-            builder.add(compiled.plan.path, method, operation)
+                operation = generic_operation(route.path, method, route.terminal_description, route.terminal.name)
+            builder.add(route.path, method, operation)
     for path, method, summary, tag in FIXED_ROUTES:
         builder.add(path, method, generic_operation(path, method, summary, tag))
     for path, method, summary in extra_routes:
         if not builder.has(path, method):
             builder.add(path, method, generic_operation(path, method, summary))
     return builder.document()
+
+
+def document_title(service_id: str) -> str:
+    return f"kafka-sidecar ({service_id})"
 
 
 def find_operation(document: Mapping[str, Any], route: str, method: str) -> Mapping[str, Any] | None:

@@ -1,4 +1,5 @@
-"""What the correlation plugin shares: header names, the per-exchange ids, and the logging context.
+"""Correlation ids shared by the correlation, audit and logging plugins: header names, the per-exchange
+ids (set by the correlation middleware) and the logging context.
 
 The context variable is the Python equivalent of light-4j's MDC: whatever runs inside an exchange
 (including log calls in consumer tasks) sees the ids of that exchange, across awaits.

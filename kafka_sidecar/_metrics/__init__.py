@@ -1,0 +1,1 @@
+"""Metrics as a core service: a registry per sidecar (:mod:`.registry`) and pluggable exporters (:mod:`.service`)."""

@@ -1,0 +1,209 @@
+"""Everything a handler or plugin may import from kafka-sidecar, in one namespace.
+
+First-party handlers and plugins import only from here (and :mod:`kafka_sidecar`) plus their own
+subpackage — a test walks their imports to keep it so — which makes this the contract a team's own
+plugin is written against. Grouped by what they are for:
+
+* hooks: :data:`hookimpl`, the view hooks receive (:class:`SidecarView`, :class:`RouteInfo`,
+  :class:`ConsumerInfo`) and what registration hooks take (:class:`HandlerSpec`, :class:`ConfigSection`,
+  :class:`ServiceSpec`, :class:`MetricsExporterSpec`, :class:`DeadLetterSinkSpec`);
+* the chain: :class:`Exchange`, :class:`Reply`, :data:`Next`, stash keys such as :data:`PRODUCED`;
+* errors: one tree rooted at :class:`SidecarError`, mapped to HTTP problems by the core;
+* records, formats, dead letters, metrics, events, correlation ids, config doc helpers, admin routes.
+"""
+
+from kafka_sidecar._chain import Chain, Handler, Lifecycle, LinkInfo, Next, SourceTerminal, Terminal
+from kafka_sidecar._config.model import KafkaConfig, SidecarConfig, doc
+from kafka_sidecar._correlation import CORRELATION, CORRELATION_HEADER, LOG_IDS, TRACEABILITY_HEADER, CorrelationIds
+from kafka_sidecar._deadletter import (
+    DEFAULT_SUFFIX,
+    DeadLetter,
+    DeadLetterReceipt,
+    DeadLetterSink,
+    DeadLetterSinkSpec,
+    DeadLetterWriter,
+    ReportingSink,
+    dead_letter_record,
+    dead_letter_topic,
+)
+from kafka_sidecar._errors import (
+    ConfigError,
+    ConfigProblem,
+    Conflict,
+    Forbidden,
+    HandlerError,
+    KafkaRejected,
+    KafkaUnavailable,
+    MethodNotAllowed,
+    NotAcceptable,
+    NotFound,
+    PayloadTooLarge,
+    PermanentError,
+    PluginError,
+    RecordUndecodable,
+    RequestError,
+    RetriableError,
+    SidecarError,
+    TooManyRequests,
+    Unauthorized,
+    UnsupportedMediaType,
+    UpstreamUnavailable,
+    ValidationFailed,
+)
+from kafka_sidecar._events import AdminAction, BatchFetched, DeadLettered, EventBus
+from kafka_sidecar._exchange import (
+    BACKEND_HEADERS,
+    DELIVERED,
+    OUTGOING_HEADERS,
+    PRODUCED,
+    RESPONSE_HEADERS,
+    DeliveryStatus,
+    Exchange,
+    HttpRequest,
+    Produced,
+    RecordOutcome,
+    Reply,
+)
+from kafka_sidecar._headers import parse_headers
+from kafka_sidecar._hookspecs import hookimpl
+from kafka_sidecar._http.admin import admin_route
+from kafka_sidecar._http.problems import PROBLEM_MEDIA_TYPE
+from kafka_sidecar._kafka.options import consumer_kwargs
+from kafka_sidecar._kafka.producer import ERROR_KAFKA_RETRIABLE, ProducerService
+from kafka_sidecar._kafka.producer import describe as describe_error
+from kafka_sidecar._metrics.registry import (
+    DEFAULT_BUCKETS,
+    OVERFLOW,
+    Counter,
+    Family,
+    Gauge,
+    Histogram,
+    HistogramSample,
+    MetricsRegistry,
+)
+from kafka_sidecar._metrics.service import Metrics, MetricsExporter, MetricsExporterSpec, MetricsSettings
+from kafka_sidecar._openapi import (
+    DocumentBuilder,
+    build_document,
+    document_title,
+    find_operation,
+    generic_operation,
+    openapi_path,
+)
+from kafka_sidecar._records import ConsumedRecord, DeliveryReport, OutgoingRecord, headers_to_text
+from kafka_sidecar._registry import ConfigSection, HandlerSpec, NoConfig
+from kafka_sidecar._resources import Resources
+from kafka_sidecar._serdes.base import RecordSerializer, Role, SchemaRef, Serde, SerdeRegistry, SerializeContext
+from kafka_sidecar._services import ServiceSpec
+from kafka_sidecar._stash import Stash, StashKey
+from kafka_sidecar._view import ConsumerInfo, RouteInfo, SidecarView
+
+__all__ = [
+    "BACKEND_HEADERS",
+    "CORRELATION",
+    "CORRELATION_HEADER",
+    "DEFAULT_BUCKETS",
+    "DEFAULT_SUFFIX",
+    "DELIVERED",
+    "ERROR_KAFKA_RETRIABLE",
+    "LOG_IDS",
+    "OUTGOING_HEADERS",
+    "OVERFLOW",
+    "PROBLEM_MEDIA_TYPE",
+    "PRODUCED",
+    "RESPONSE_HEADERS",
+    "TRACEABILITY_HEADER",
+    "AdminAction",
+    "BatchFetched",
+    "Chain",
+    "ConfigError",
+    "ConfigProblem",
+    "ConfigSection",
+    "Conflict",
+    "ConsumedRecord",
+    "ConsumerInfo",
+    "CorrelationIds",
+    "Counter",
+    "DeadLetter",
+    "DeadLetterReceipt",
+    "DeadLetterSink",
+    "DeadLetterSinkSpec",
+    "DeadLetterWriter",
+    "DeadLettered",
+    "DeliveryReport",
+    "DeliveryStatus",
+    "DocumentBuilder",
+    "EventBus",
+    "Exchange",
+    "Family",
+    "Forbidden",
+    "Gauge",
+    "Handler",
+    "HandlerError",
+    "HandlerSpec",
+    "Histogram",
+    "HistogramSample",
+    "HttpRequest",
+    "KafkaConfig",
+    "KafkaRejected",
+    "KafkaUnavailable",
+    "Lifecycle",
+    "LinkInfo",
+    "MethodNotAllowed",
+    "Metrics",
+    "MetricsExporter",
+    "MetricsExporterSpec",
+    "MetricsRegistry",
+    "MetricsSettings",
+    "Next",
+    "NoConfig",
+    "NotAcceptable",
+    "NotFound",
+    "OutgoingRecord",
+    "PayloadTooLarge",
+    "PermanentError",
+    "PluginError",
+    "Produced",
+    "ProducerService",
+    "RecordOutcome",
+    "RecordSerializer",
+    "RecordUndecodable",
+    "Reply",
+    "ReportingSink",
+    "RequestError",
+    "Resources",
+    "RetriableError",
+    "Role",
+    "RouteInfo",
+    "SchemaRef",
+    "Serde",
+    "SerdeRegistry",
+    "SerializeContext",
+    "ServiceSpec",
+    "SidecarConfig",
+    "SidecarError",
+    "SidecarView",
+    "SourceTerminal",
+    "Stash",
+    "StashKey",
+    "Terminal",
+    "TooManyRequests",
+    "Unauthorized",
+    "UnsupportedMediaType",
+    "UpstreamUnavailable",
+    "ValidationFailed",
+    "admin_route",
+    "build_document",
+    "consumer_kwargs",
+    "dead_letter_record",
+    "dead_letter_topic",
+    "describe_error",
+    "doc",
+    "document_title",
+    "find_operation",
+    "generic_operation",
+    "headers_to_text",
+    "hookimpl",
+    "openapi_path",
+    "parse_headers",
+]
