@@ -62,7 +62,9 @@ def use_fake_producer(rs: RunningSidecar) -> None:
     async def partitions_for(topic: str) -> set[int]:
         return {0}
 
-    async def send_batch(records: Sequence[OutgoingRecord]) -> list[DeliveryReport]:
+    async def send_batch(
+        records: Sequence[OutgoingRecord], *, ack_timeout: float | None = None
+    ) -> list[DeliveryReport]:
         return [DeliveryReport(r.topic, 0, next(offsets)) for r in records]
 
     producer = rs.sidecar.resources.producer

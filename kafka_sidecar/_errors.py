@@ -7,7 +7,8 @@
     ├── PluginError                   start-up: a plugin failed to load or registered something invalid
     └── HandlerError                  run time: raised inside a chain
         ├── RetriableError            may succeed when tried again (broker down, backend timeout)
-        │   ├── KafkaUnavailable      503: the broker did not answer in time
+        │   ├── KafkaUnavailable      503: the broker cannot be reached; nothing was written
+        │   ├── KafkaOutcomeUnknown   504: no acknowledgement in time; records may still be written
         │   └── UpstreamUnavailable   503: a dependency (schema registry, backend) did not answer
         └── PermanentError            will fail the same way again
             ├── RequestError          400 family: the caller sent something we cannot use
@@ -108,6 +109,12 @@ class RetriableError(HandlerError):
 class KafkaUnavailable(RetriableError):
     code = "kafka-unavailable"
     title = "Kafka is unavailable"
+
+
+class KafkaOutcomeUnknown(RetriableError):
+    status = 504
+    code = "kafka-outcome-unknown"
+    title = "Kafka did not acknowledge in time; the records may be written"
 
 
 class UpstreamUnavailable(RetriableError):

@@ -20,13 +20,23 @@ log = logging.getLogger(__name__)
 class Resources:
     """Handed to every handler factory. One per sidecar; no globals."""
 
-    def __init__(self, config: SidecarConfig, serdes: SerdeRegistry, producer: ProducerService) -> None:
+    def __init__(
+        self,
+        config: SidecarConfig,
+        serdes: SerdeRegistry,
+        producer: ProducerService,
+        internal_producer: ProducerService | None = None,
+    ) -> None:
         self.config = config
         self.serdes = serdes
         self.producer = producer
+        """The business producer: only records callers asked for."""
+        self.internal_producer = internal_producer or ProducerService(config.kafka, role="internal-producer")
+        """The sidecar's own traffic (audit, dead letters), with its own producer id, so a problem there
+        (a missing audit topic, say) never breaks the business producer's sequence state."""
         self.events = EventBus()
         """Out-of-chain events (dead letters, admin actions) for audit and metrics to subscribe to."""
-        self.dead_letters = DeadLetterWriter(producer, self.events)
+        self.dead_letters = DeadLetterWriter(self.internal_producer, self.events)
         """The one dead-letter writer, shared by the active and the reactive consumer."""
         self.services = Stash()
         """Shared services plugins create once and look up by StashKey (a DLQ writer, a registry client)."""

@@ -23,6 +23,7 @@ from kafka_sidecar._errors import PluginError
 from kafka_sidecar._http.problems import problem_reply
 from kafka_sidecar._kafka.producer import ProducerService
 from kafka_sidecar._resources import Resources
+from kafka_sidecar._shutdown import ShutdownBudget
 
 log = logging.getLogger(__name__)
 
@@ -117,6 +118,7 @@ class Sidecar:
         client bound, a tracer subscribed).
         """
         await self.resources.producer.start()
+        await self.resources.internal_producer.start()
         sources = {id(c.source) for c in self.consumers}
         await self._start_all(i for i in self.instances.values() if id(i) not in sources)
         for result in self.pm.hook.kafka_sidecar_startup(sidecar=self):
@@ -130,22 +132,23 @@ class Sidecar:
                 await instance.start()
                 self._started.append(instance)
 
-    async def stop(self) -> None:
-        """Reverse of start: plugin shutdown hooks, sources first, other handlers, then the producer flush."""
+    async def stop(self, budget_s: float | None = None) -> None:
+        """Reverse of start: plugin shutdown hooks, sources first, other handlers, then the producer flush.
+
+        Everything shares one budget (default ``server.shutdown_timeout_s``): a step still running when
+        it is spent is cancelled and named in the log, so the process always exits in time.
+        """
+        budget = ShutdownBudget(self.config.server.shutdown_timeout_s if budget_s is None else budget_s)
         for result in self.pm.hook.kafka_sidecar_shutdown(sidecar=self):
             if inspect.isawaitable(result):
-                try:
-                    await result
-                except Exception:
-                    log.exception("a plugin's shutdown hook failed")
+                await budget.run("a plugin's shutdown hook", result)
         while self._started:
             instance = self._started.pop()
-            try:
-                await instance.stop()  # type: ignore[attr-defined]
-            except Exception:
-                log.exception("stopping handler %r failed", instance)
-        await self.resources.producer.stop()
-        await self.resources.close()
+            await budget.run(f"stopping handler {type(instance).__name__}", instance.stop())  # type: ignore[attr-defined]
+        # The business producer flushes first; the internal one (audit, dead letters) gets what is left.
+        await self.resources.producer.stop(flush_timeout=budget.remaining(reserve=0.5))
+        await self.resources.internal_producer.stop(flush_timeout=budget.remaining())
+        await budget.run("resource cleanups", self.resources.close())
 
 
 def _as_handler(instance: object) -> Handler:

@@ -134,9 +134,12 @@ def health_routes(sidecar: Sidecar) -> list[BaseRoute]:
 
     async def ready(request: Request) -> Response:
         timeout = sidecar.config.kafka.connect_timeout_ms / 1000
-        reason = await sidecar.resources.producer.probe(timeout)
+        producer = sidecar.resources.producer
+        reason = await producer.probe(timeout)
         if reason is not None:
-            return problem_response(KafkaUnavailable(reason))
-        return JSONResponse({"status": "UP", "kafka": sidecar.config.kafka.bootstrap_servers})
+            return problem_response(KafkaUnavailable(reason, extra={"producer": producer.state.value}))
+        return JSONResponse(
+            {"status": "UP", "kafka": sidecar.config.kafka.bootstrap_servers, "producer": producer.state.value}
+        )
 
     return [Route("/health/live", live, methods=["GET"]), Route("/health/ready", ready, methods=["GET"])]

@@ -32,7 +32,9 @@ class FakeProducer(ProducerService):
         self.fail = fail
         self.block = block
 
-    async def send_batch(self, records: Sequence[OutgoingRecord]) -> list[DeliveryReport]:
+    async def send_batch(
+        self, records: Sequence[OutgoingRecord], *, ack_timeout: float | None = None
+    ) -> list[DeliveryReport]:
         if self.block is not None:
             await self.block.wait()
         if self.fail:
@@ -43,7 +45,7 @@ class FakeProducer(ProducerService):
 
 def make(producer: FakeProducer, **config: object) -> tuple[AuditHandler, Resources]:
     sidecar_config = SidecarConfig(service=ServiceConfig(id="svc-1"))
-    res = Resources(sidecar_config, SerdeRegistry(), producer)
+    res = Resources(sidecar_config, SerdeRegistry(), ProducerService(KafkaConfig()), internal_producer=producer)
     return AuditHandler(AuditConfig(**config), res), res  # type: ignore[arg-type]
 
 

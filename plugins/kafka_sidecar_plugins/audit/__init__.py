@@ -73,8 +73,10 @@ class AuditHandler:
         self._service_id = resources.config.service.id
         sink = resources.services.get(AUDIT_SINK)
         if sink is None:
+            if config.target == "kafka":
+                resources.internal_producer.ensure_topic(config.topic)
             sink = AuditSink(
-                resources.producer,
+                resources.internal_producer,
                 resources.services,
                 target=config.target,
                 topic=config.topic,
