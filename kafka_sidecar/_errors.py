@@ -19,6 +19,7 @@
             │   ├── NotFound          404
             │   ├── Conflict          409
             │   ├── TooManyRequests   429
+            │   ├── RequestTimeout    408: the request body did not arrive in time
             │   └── Forbidden         403
             ├── KafkaRejected         the broker refused the records (authorization, too large, ...)
             └── RecordUndecodable     a consumed record's bytes do not match its format
@@ -180,6 +181,12 @@ class TooManyRequests(RequestError):
     status = 429
     code = "too-many-requests"
     title = "Too many requests"
+
+
+class RequestTimeout(RequestError):
+    status = 408
+    code = "request-timeout"
+    title = "Request timeout"
 
 
 class Unauthorized(RequestError):

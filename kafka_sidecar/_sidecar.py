@@ -68,6 +68,12 @@ class Sidecar:
         )
         self.consumers = tuple(self._compile_consumer(plan) for plan in blueprint.consumers)
         self._started: list[object] = []
+        self._shutdown_budget: ShutdownBudget | None = None
+
+    def begin_shutdown(self) -> None:
+        """Start the shutdown clock now (on SIGTERM): request draining and :meth:`stop` share one budget."""
+        if self._shutdown_budget is None:
+            self._shutdown_budget = ShutdownBudget(self.config.server.shutdown_timeout_s)
 
     @classmethod
     def from_file(
@@ -135,10 +141,14 @@ class Sidecar:
     async def stop(self, budget_s: float | None = None) -> None:
         """Reverse of start: plugin shutdown hooks, sources first, other handlers, then the producer flush.
 
-        Everything shares one budget (default ``server.shutdown_timeout_s``): a step still running when
+        Everything shares one budget (default ``server.shutdown_timeout_s`` from :meth:`begin_shutdown`, or
+        from now): a step still running when
         it is spent is cancelled and named in the log, so the process always exits in time.
         """
-        budget = ShutdownBudget(self.config.server.shutdown_timeout_s if budget_s is None else budget_s)
+        if budget_s is not None:
+            budget = ShutdownBudget(budget_s)
+        else:
+            budget = self._shutdown_budget or ShutdownBudget(self.config.server.shutdown_timeout_s)
         for result in self.pm.hook.kafka_sidecar_shutdown(sidecar=self):
             if inspect.isawaitable(result):
                 await budget.run("a plugin's shutdown hook", result)

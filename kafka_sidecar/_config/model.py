@@ -63,7 +63,17 @@ class ServerConfig:
         default=16384, metadata=doc("Largest total size of a request's header names and values; larger is 413.")
     )
     max_concurrent_requests: int = field(
-        default=256, metadata=doc("Business requests handled at once; more is 429 (health and admin exempt).")
+        default=256,
+        metadata=doc(
+            "Business requests served at once, counted once their body has arrived; more is 429 "
+            "(health and admin exempt)."
+        ),
+    )
+    body_read_timeout_s: float = field(
+        default=10.0, metadata=doc("Longest wait for the next piece of a request body; then 408.")
+    )
+    listen_backlog: int = field(
+        default=2048, metadata=doc("Connections the OS queues before they are accepted (capped by somaxconn).")
     )
 
     def __post_init__(self) -> None:
@@ -81,7 +91,10 @@ class ServerConfig:
             raise ValueError("tls_certfile and tls_keyfile go together")
         if self.tls_client_cafile is not None and self.tls_certfile is None:
             raise ValueError("tls_client_cafile needs tls_certfile and tls_keyfile")
-        for name in ("max_records_per_request", "max_header_bytes", "max_concurrent_requests"):
+        for name in (
+            "max_records_per_request", "max_header_bytes", "max_concurrent_requests", "body_read_timeout_s",
+            "listen_backlog",
+        ):  # fmt: skip
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be positive")
         _check_readable(

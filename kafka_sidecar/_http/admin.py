@@ -21,7 +21,11 @@ if TYPE_CHECKING:
     from kafka_sidecar._sidecar import Sidecar
 
 MASK = "****"
-SECRET_WORDS = ("password", "secret", "token", "credential", "private_key", "api_key", "jaas")
+SECRET_WORDS = (
+    "password", "passwd", "secret", "token", "credential", "private_key", "api_key", "apikey", "jaas",
+    "authorization", "cookie", "signature", "x_auth",
+)  # fmt: skip
+"""A key (config field or header name, ``-`` read as ``_``) containing one of these has its value masked."""
 
 
 def is_loopback(host: str | None) -> bool:
@@ -34,7 +38,7 @@ def is_loopback(host: str | None) -> bool:
 
 
 def looks_secret(key: str) -> bool:
-    lowered = key.lower()
+    lowered = key.lower().replace("-", "_")
     return any(word in lowered for word in SECRET_WORDS)
 
 
