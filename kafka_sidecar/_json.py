@@ -1,19 +1,21 @@
 """Strict JSON request bodies: UTF-8 only, no duplicate keys, bounded nesting, no lone surrogates.
 
 Parsing stays in the C scanner of :mod:`json`; the extra checks cost a C-level ``dict`` build per
-object (duplicates) and a byte search of the raw body (surrogates). Only a body that may hold a lone
-surrogate is walked, to name the field that does.
+object (duplicates) and a byte search of the raw body (surrogate escapes, huge exponents). Only a body
+that may hold a lone surrogate or an infinite number is walked, to name the field that does.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Iterator
 
-from kafka_sidecar._errors import UnsupportedMediaType, ValidationFailed
+from kafka_sidecar._errors import RequestError, UnsupportedMediaType, ValidationFailed
 
 _SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+_HUGE_NUMBER = re.compile(rb"[eE][+]?0*[1-9]\d{2}|\d{300}")
 _CHARSET = re.compile(r";\s*charset\s*=\s*\"?([^\";\s]+)", re.IGNORECASE)
 
 
@@ -72,39 +74,43 @@ def parse_json_body(raw: bytes, content_type: str) -> object:
         parsed: object = _decoder.decode(text)
     except DuplicateKey as exc:
         key = exc.key.encode("utf-8", "backslashreplace").decode("utf-8")
-        raise ValidationFailed(f"duplicate key {key!r} in the JSON body", field=key) from exc
+        raise RequestError(f"duplicate key {key!r} in the JSON body", field=key) from exc
     except RecursionError as exc:
         raise ValidationFailed("request body is nested too deeply", field="body") from exc
     except ValueError as exc:
         raise ValidationFailed(f"request body is not valid JSON: {exc}", field="body") from exc
-    if _SURROGATE_ESCAPE.search(raw):
-        where = _lone_surrogate(parsed)
-        if where is not None:
+    if _SURROGATE_ESCAPE.search(raw) or _HUGE_NUMBER.search(raw):
+        problem = _unrepresentable(parsed)
+        if problem is not None:
+            where, what = problem
             shown = where.encode("utf-8", "backslashreplace").decode("utf-8") or "body"
-            raise ValidationFailed("a string holds a lone UTF-16 surrogate (not valid Unicode)", field=shown)
+            raise ValidationFailed(what, field=shown)
     return parsed
 
 
-def _lone_surrogate(value: object) -> str | None:
-    """The path of the first string (or key) that is not encodable as UTF-8; None if there is none."""
-    for path, text in _strings(value):
-        try:
-            text.encode("utf-8")
-        except UnicodeEncodeError:
-            return path
+def _unrepresentable(value: object) -> tuple[str, str] | None:
+    """The path of the first string (or key) with a lone surrogate or number too large for a double."""
+    for path, item in _leaves(value):
+        if isinstance(item, float) and math.isinf(item):
+            return path, "the number is too large to represent"
+        if isinstance(item, str):
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError:
+                return path, "a string holds a lone UTF-16 surrogate (not valid Unicode)"
     return None
 
 
-def _strings(value: object) -> Iterator[tuple[str, str]]:
+def _leaves(value: object) -> Iterator[tuple[str, object]]:
     stack: list[tuple[str, object]] = [("", value)]
     while stack:
         path, item = stack.pop()
-        if isinstance(item, str):
-            yield path, item
-        elif isinstance(item, dict):
+        if isinstance(item, dict):
             for key, child in item.items():
                 child_path = f"{path}.{key}" if path else str(key)
                 yield child_path, key
                 stack.append((child_path, child))
         elif isinstance(item, list):
             stack.extend((f"{path}[{index}]", child) for index, child in enumerate(item))
+        else:
+            yield path, item
