@@ -115,7 +115,8 @@ async def test_baggage_reaches_records_only_for_opted_in_keys(resources: Resourc
     assert "baggage" not in names
     opted = http_exchange(incoming)
     await TracingHandler(TracingConfig(record_baggage_keys=("tenant",)), resources)(opted, ProducingTerminal())
-    assert dict(opted.stash.get(OUTGOING_HEADERS) or [])["baggage"] == b"tenant=acme"
+    injected: dict[str, bytes] = dict(opted.stash[OUTGOING_HEADERS])
+    assert injected["baggage"] == b"tenant=acme"
 
 
 @pytest.mark.asyncio
