@@ -115,8 +115,8 @@ async def test_baggage_reaches_records_only_for_opted_in_keys(resources: Resourc
     assert "baggage" not in names
     opted = http_exchange(incoming)
     await TracingHandler(TracingConfig(record_baggage_keys=("tenant",)), resources)(opted, ProducingTerminal())
-    injected: dict[str, bytes] = dict(opted.stash[OUTGOING_HEADERS])
-    assert injected["baggage"] == b"tenant=acme"
+    pairs = opted.stash[OUTGOING_HEADERS]
+    assert [value for name, value in pairs if name == "baggage"] == [b"tenant=acme"]
 
 
 @pytest.mark.asyncio
