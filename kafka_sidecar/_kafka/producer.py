@@ -32,6 +32,7 @@ from kafka_sidecar._config.model import KafkaConfig
 from kafka_sidecar._errors import KafkaOutcomeUnknown, KafkaUnavailable, NotFound, ValidationFailed
 from kafka_sidecar._kafka.diagnose import diagnose_connection
 from kafka_sidecar._kafka.options import producer_kwargs
+from kafka_sidecar._kafka.topics import ensure_topics
 from kafka_sidecar._records import DeliveryReport, OutgoingRecord
 
 log = logging.getLogger(__name__)
@@ -235,11 +236,14 @@ class ProducerService:
     async def _create_wanted_topics(self, producer: Any) -> None:
         if not self._topics_wanted:
             return
-        from kafka_sidecar._kafka.topics import ensure_topics
-
-        await ensure_topics(self._kafka, self._role, sorted(self._topics_wanted))
-        for topic in sorted(self._topics_wanted):
-            await asyncio.wait_for(producer.partitions_for(topic), self._kafka.connect_timeout_ms / 1000)
+        try:
+            brokers = len(producer.client.cluster.brokers())
+            await ensure_topics(self._kafka, self._role, sorted(self._topics_wanted), brokers)
+            for topic in sorted(self._topics_wanted):
+                await asyncio.wait_for(producer.partitions_for(topic), self._kafka.connect_timeout_ms / 1000)
+        except Exception as exc:  # the topic may be managed elsewhere; its writes report their own errors
+            log.warning("Kafka %s: could not verify its topics %s: %s", self._role, sorted(self._topics_wanted),
+                        describe(exc))  # fmt: skip
 
     async def _explain(self, exc: Exception) -> Exception:
         """aiokafka hides TLS and SASL causes behind 'Unable to bootstrap'; find the real one to report."""

@@ -16,8 +16,8 @@ log = logging.getLogger(__name__)
 TOPIC_ALREADY_EXISTS = 36
 
 
-async def ensure_topics(kafka: KafkaConfig, role: str, topics: Sequence[str]) -> None:
-    """Create each of ``topics`` that does not exist (broker defaults for partitions and replication).
+async def ensure_topics(kafka: KafkaConfig, role: str, topics: Sequence[str], brokers: int) -> None:
+    """Create each of ``topics`` that does not exist: one partition, replicated to up to 3 of ``brokers``.
 
     A refusal other than "already exists" (no permission to create topics, say) is logged, not raised:
     the topic may be managed elsewhere, and a write to it then reports its own error.
@@ -27,7 +27,8 @@ async def ensure_topics(kafka: KafkaConfig, role: str, topics: Sequence[str]) ->
     async with asyncio.timeout(timeout * 2):
         await admin.start()
         try:
-            response = await admin.create_topics([NewTopic(name, -1, -1) for name in topics])
+            replication = max(1, min(3, brokers))
+            response = await admin.create_topics([NewTopic(name, 1, replication) for name in topics])
         finally:
             await admin.close()
     for entry in response.to_object()["topic_errors"]:
