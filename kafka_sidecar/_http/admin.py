@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hmac
 import ipaddress
 from collections.abc import Awaitable, Callable, Mapping
@@ -105,7 +106,8 @@ def admin_route(path: str, endpoint: AdminEndpoint, methods: list[str]) -> Route
         except SidecarError as exc:
             return problem_response(exc)
 
-    guarded.__doc__ = endpoint.__doc__  # the first line is the route's summary in /openapi.json
+    # The first docstring line is the route's summary in /openapi.json; attributes (response_status, ...) too.
+    functools.update_wrapper(guarded, endpoint)
 
     return Route(path, guarded, methods=methods)
 

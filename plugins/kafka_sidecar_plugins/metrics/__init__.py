@@ -190,6 +190,7 @@ def metrics_routes(registry: MetricsRegistry) -> list[BaseRoute]:
         """Prometheus metrics in the text exposition format."""
         return Response(registry.render(), media_type=PROMETHEUS_MEDIA_TYPE)
 
+    metrics.response_media_type = "text/plain"  # type: ignore[attr-defined]  # for /openapi.json
     return [Route("/metrics", metrics, methods=["GET"])]
 
 

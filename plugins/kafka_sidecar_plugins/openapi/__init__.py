@@ -18,7 +18,7 @@ from starlette.routing import BaseRoute, Route
 
 from kafka_sidecar._hookspecs import hookimpl
 from kafka_sidecar._registry import HandlerSpec
-from kafka_sidecar_plugins.openapi._document import build_document
+from kafka_sidecar_plugins.openapi._document import MountedRoute, build_document
 from kafka_sidecar_plugins.validation import OPENAPI_DOCUMENT, ValidationConfig, ValidationHandler
 
 if TYPE_CHECKING:
@@ -50,14 +50,21 @@ fetch("openapi.json").then(r => r.json()).then(doc => {{
 """
 
 
-def mounted_routes(routes: Sequence[BaseRoute]) -> list[tuple[str, str, str]]:
-    """(path, method, summary) of every plain route of the app, for routes no terminal describes."""
+def mounted_routes(routes: Sequence[BaseRoute]) -> list[MountedRoute]:
+    """Every plain route of the app, for routes no terminal describes.
+
+    An endpoint may say what it answers with ``response_media_type`` (default ``application/json``) and
+    ``response_status`` (default ``"200"``) attributes.
+    """
     found = []
     for route in routes:
         if isinstance(route, Route):
+            media = getattr(route.endpoint, "response_media_type", "application/json")
+            status = getattr(route.endpoint, "response_status", "200")
             for method in sorted((route.methods or {"GET"}) - {"HEAD"}):
                 doc = (route.endpoint.__doc__ or "").strip().splitlines()
-                found.append((route.path, method, doc[0].rstrip(".") if doc else f"{method} {route.path}"))
+                summary = doc[0].rstrip(".") if doc else f"{method} {route.path}"
+                found.append(MountedRoute(route.path, method, summary, media, status))
     return found
 
 
@@ -74,6 +81,7 @@ def openapi_routes(sidecar: Sidecar) -> list[BaseRoute]:
         """A browsable page of the OpenAPI description."""
         return HTMLResponse(DOCS_PAGE.format(title=html.escape(f"kafka-sidecar ({sidecar.config.service.id})")))
 
+    docs.response_media_type = "text/html"  # type: ignore[attr-defined]
     return [Route("/openapi.json", openapi_json, methods=["GET"]), Route("/docs", docs, methods=["GET"])]
 
 

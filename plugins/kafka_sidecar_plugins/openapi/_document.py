@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import re
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from kafka_sidecar._http.problems import PROBLEM_MEDIA_TYPE
@@ -58,12 +59,28 @@ def path_parameters(path: str) -> list[dict[str, object]]:
     ]
 
 
-def generic_operation(path: str, method: str, summary: str, tag: str = "other") -> dict[str, Any]:
+@dataclass(frozen=True, slots=True)
+class MountedRoute:
+    """A route outside the chains, as the app mounts it."""
+
+    path: str
+    method: str
+    summary: str
+    media_type: str = "application/json"
+    status: str = "200"
+
+
+def generic_operation(
+    path: str, method: str, summary: str, tag: str = "other", media_type: str = "application/json", status: str = "200"
+) -> dict[str, Any]:
+    response = _JSON_ANY if media_type == "application/json" else {
+        "description": media_type, "content": {media_type: {"schema": {"type": "string"}}}
+    }  # fmt: skip
     operation: dict[str, Any] = {
         "summary": summary or f"{method} {path}",
         "operationId": f"{method.lower()}{openapi_path(path)}".replace("/", "_").replace("{", "").replace("}", ""),
         "tags": [tag],
-        "responses": {"200": _JSON_ANY},
+        "responses": {status: response},
     }
     params = path_parameters(path)
     if params:
@@ -108,8 +125,8 @@ class DocumentBuilder:
         return self._doc
 
 
-def build_document(sidecar: Sidecar, extra_routes: Iterable[tuple[str, str, str]] = ()) -> dict[str, Any]:
-    """The description of every chain route, the fixed routes and ``extra_routes`` (path, method, summary)."""
+def build_document(sidecar: Sidecar, extra_routes: Iterable[MountedRoute] = ()) -> dict[str, Any]:
+    """The description of every chain route, the fixed routes and ``extra_routes``."""
     builder = DocumentBuilder(f"kafka-sidecar ({sidecar.config.service.id})", "1")
     for compiled in sidecar.routes:
         terminal = sidecar.blueprint.handlers[compiled.plan.links[-1]]
@@ -120,9 +137,12 @@ def build_document(sidecar: Sidecar, extra_routes: Iterable[tuple[str, str, str]
             builder.add(compiled.plan.path, method, operation)
     for path, method, summary, tag in FIXED_ROUTES:
         builder.add(path, method, generic_operation(path, method, summary, tag))
-    for path, method, summary in extra_routes:
-        if not builder.has(path, method):
-            builder.add(path, method, generic_operation(path, method, summary))
+    for route in extra_routes:
+        if not builder.has(route.path, route.method):
+            operation = generic_operation(
+                route.path, route.method, route.summary, "other", route.media_type, route.status
+            )
+            builder.add(route.path, route.method, operation)
     return builder.document()
 
 
