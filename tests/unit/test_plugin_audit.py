@@ -230,3 +230,23 @@ async def test_a_nearly_full_queue_keeps_the_first_records_of_a_batch_and_counts
     statuses = [json.loads(r.value or b"")["auditStatus"] for r in producer.sent]
     assert statuses == ["SUCCESS", "FAILURE", "SUCCESS"]
     assert handler.sink.written == 3
+
+
+@pytest.mark.asyncio
+async def test_records_left_at_shutdown_are_counted_as_dropped_and_logged_once(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    gate = asyncio.Event()
+    handler, res = make(FakeProducer(block=gate), queue_size=100)
+    registry = res.services[METRICS_REGISTRY] = MetricsRegistry(1000)
+    await handler.start()
+    for _ in range(3):
+        await handler(http_exchange(), Producing())
+    with caplog.at_level(logging.ERROR):
+        await handler.sink.stop(drain_timeout=0.1)
+    gate.set()
+    assert handler.sink.dropped == 6
+    assert 'kafka_sidecar_audit_records_total{target="kafka",result="dropped"} 6' in registry.render()
+    dropped_lines = [r for r in caplog.records if "dropped at shutdown" in r.getMessage()]
+    assert len(dropped_lines) == 1
+    assert "6 records" in dropped_lines[0].getMessage()
