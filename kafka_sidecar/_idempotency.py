@@ -66,6 +66,7 @@ class IdempotencyCache:
                 f"no outcome within {answer_within:.0f}s; it may still be written. "
                 "Retry with the same Idempotency-Key to learn it",
                 field="Idempotency-Key",
+                extra={"outcome_pending": True},
             ) from None
 
     def _forget_unwritten(self, key: str, task: asyncio.Task[Reply]) -> None:

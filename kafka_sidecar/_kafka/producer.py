@@ -6,8 +6,8 @@ getting stuck or answering late:
 * **Fatal errors rebuild the producer.** An idempotent producer whose sequence state broke
   (``OutOfOrderSequenceNumber``, ``UnknownProducerId``, a fenced epoch, a dead sender task) fails every
   later batch. Such an error retires that aiokafka producer and a fresh one (new producer id) is
-  connected; records that were in flight on the broken one and not acknowledged are reported as
-  *outcome unknown*, never as failed and never twice.
+  connected; records of the batch the broker refused are reported *not written*, the others that were
+  in flight on the broken producer and not acknowledged *outcome unknown* — never as failed twice.
 * **Fail fast while the broker is known unreachable.** A watchdog probes metadata; while the broker does
   not answer, a send fails at once with "not written" instead of waiting the full request timeout.
 * **"Not written" and "outcome unknown" are told apart** (:data:`ERROR_KAFKA_RETRIABLE` vs
@@ -99,8 +99,8 @@ def raise_if_none_acknowledged(reports: Sequence[DeliveryReport], what: str, ext
     if any(report.error_code == ERROR_OUTCOME_UNKNOWN for report in reports):
         raise KafkaOutcomeUnknown(
             f"Kafka acknowledged none of the {len(reports)} {what} in time and some may still be written: "
-            f"{reports[0].error}. Retry with the same Idempotency-Key to learn the outcome",
-            extra=extra,
+            f"{next(r.error for r in reports if r.error_code == ERROR_OUTCOME_UNKNOWN)}",
+            extra={**extra, "outcome_pending": False},
         )
     if all(report.error_code == ERROR_KAFKA_RETRIABLE for report in reports):
         raise KafkaUnavailable(f"Kafka acknowledged none of the {len(reports)} {what}: {reports[0].error}", extra=extra)
@@ -433,10 +433,15 @@ def _report(record: OutgoingRecord, outcome: asyncio.Future[Any] | BaseException
         return DeliveryReport(record.topic, metadata.partition, metadata.offset, timestamp_ms=metadata.timestamp)
     if broken:
         failure = outcome.exception() if outcome.done() and not outcome.cancelled() else None
-        why = f"refused ({describe(failure)})" if failure is not None else "in flight"
+        if failure is not None and is_fatal(failure):
+            # The broker refused this batch (bad sequence, unknown producer id, fenced): not appended.
+            return DeliveryReport(
+                record.topic, record.partition, None, ERROR_KAFKA_RETRIABLE,
+                f"not written: {describe(failure)}; the producer is being rebuilt with a new producer id",
+            )  # fmt: skip
         return DeliveryReport(
             record.topic, record.partition, None, ERROR_OUTCOME_UNKNOWN,
-            f"outcome unknown: the producer broke while the record was {why}; it is being rebuilt",
+            "outcome unknown: the producer broke while the record was in flight; it is being rebuilt",
         )  # fmt: skip
     if not outcome.done() or outcome.cancelled():
         return DeliveryReport(

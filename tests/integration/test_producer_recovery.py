@@ -58,9 +58,11 @@ async def test_a_fatal_sequence_error_rebuilds_the_producer_and_produce_recovers
     # Force what aiokafka#1017 leads to: the idempotent producer's sequence runs ahead of the broker's.
     broken._txn_manager._sequence_numbers[TopicPartition(topic, 0)] += 7
     poisoned = await sidecar.client.post(f"/producers/{topic}", json=one("b"))
-    assert poisoned.status_code == 504, poisoned.text
-    assert poisoned.json()["code"] == "kafka-outcome-unknown"
-    assert poisoned.json()["offsets"][0]["error_code"] == 50004
+    # The broker refused the batch (OutOfOrderSequenceNumber): not written, so safe to retry.
+    assert poisoned.status_code == 503, poisoned.text
+    assert poisoned.json()["code"] == "kafka-unavailable"
+    assert poisoned.json()["offsets"][0]["error_code"] == 50003
+    assert "OutOfOrderSequenceNumber" in poisoned.json()["offsets"][0]["error"]
     assert service.rebuilds == 1
     assert await service.wait_connected(30)
     assert service._producer is not broken
