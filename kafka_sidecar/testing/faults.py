@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
-from aiokafka import AIOKafkaConsumer
+from aiokafka import AIOKafkaConsumer, TopicPartition
 from hypercorn.asyncio import serve
 from hypercorn.config import Config
 from starlette.applications import Starlette
@@ -230,12 +230,15 @@ async def _kill_and_restart(broker: KafkaBroker, plan: FaultPlan, report: FaultR
         report.restart_s.append(time.monotonic() - began)
 
 
-async def _read_topic(bootstrap: str, topic: str, timeout: float = 60.0) -> Counter[int]:
-    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", group_id=None)
+async def _read_topic(bootstrap: str, topic: str, partitions: int, timeout: float = 60.0) -> Counter[int]:
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, auto_offset_reset="earliest", group_id=None)
     await consumer.start()
     found: Counter[int] = Counter()
     try:
-        ends = await consumer.end_offsets(list(consumer.assignment()))
+        assigned = [TopicPartition(topic, p) for p in range(partitions)]
+        consumer.assign(assigned)
+        await consumer.seek_to_beginning(*assigned)
+        ends = await consumer.end_offsets(assigned)
         deadline = time.monotonic() + timeout
         while [tp for tp, end in ends.items() if await consumer.position(tp) < end]:
             if time.monotonic() > deadline:
@@ -272,7 +275,7 @@ async def run_faults(broker: KafkaBroker, workdir: Path, plan: FaultPlan) -> Fau
             await asyncio.gather(*clients)
             report.acked = len(producers.acked)
             report.stuck = report.sent - report.acked
-            present = await _read_topic(bootstrap, topic)
+            present = await _read_topic(bootstrap, topic, plan.partitions)
             report.present = len(present)
             report.lost = len(producers.acked - set(present))
             report.duplicated = sum(count - 1 for count in present.values())
