@@ -1,6 +1,6 @@
 """Fault injection: SIGKILL the broker and restart it on the same data directory while a real sidecar
-process produces (HTTP clients) and delivers reactively (to a real HTTP backend), then count by
-sequence number.
+process produces (HTTP clients, through the audit plugin) and delivers reactively (to a real HTTP
+backend), then count by sequence number.
 
 Produce: every sequence number is sent with an ``Idempotency-Key`` and retried until acknowledged
 (503 "not written" and 504 "outcome unknown" alike) or the deadline passes. *acked* answered 200,
@@ -52,6 +52,9 @@ kafka:
     request_timeout_ms: {request_timeout_ms}
     health_check_interval_ms: 500
 handlers:
+  audit:  # the setting of issue 11: audit records to a topic of their own while batches are in flight
+    use: audit
+    config: {{target: kafka, topic: {topic}-audit}}
   faults-in:
     use: reactive-consumer
     config:
@@ -62,7 +65,7 @@ handlers:
       batch_max_records: 50
       retry: {{max_attempts: 1000, initial_backoff_ms: 100, max_backoff_ms: 1000}}
 paths:
-  - {{path: "/producers/{{topic}}", method: POST, exec: [producer]}}
+  - {{path: "/producers/{{topic}}", method: POST, exec: [audit, producer]}}
 consumers:
   faults:
     exec: [faults-in]
@@ -95,6 +98,8 @@ class FaultReport:
     undelivered: int = 0
     redelivered: int = 0
     answers: Counter[str] = field(default_factory=Counter)
+    rebuilds: int = 0
+    """Producers the sidecar rebuilt after a fatal error (from its log)."""
     elapsed_s: float = 0.0
 
     def summary(self) -> dict[str, object]:
@@ -107,6 +112,7 @@ class FaultReport:
             },
             "reactive": {"delivered": self.delivered, "undelivered": self.undelivered, "redelivered": self.redelivered},
             "answers": dict(sorted(self.answers.items())),
+            "producer_rebuilds": self.rebuilds,
             "elapsed_s": round(self.elapsed_s, 1),
         }  # fmt: skip
 
@@ -289,5 +295,6 @@ async def run_faults(broker: KafkaBroker, workdir: Path, plan: FaultPlan) -> Fau
             report.redelivered = sum(count - 1 for count in backend.delivered.values())
         finally:
             await asyncio.to_thread(sidecar.stop)
+            report.rebuilds = sidecar.log().count("rebuilding it with a new producer id")
     report.elapsed_s = time.monotonic() - began
     return report
