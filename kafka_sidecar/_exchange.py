@@ -11,9 +11,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
-from kafka_sidecar._json import parse_json_body
 from kafka_sidecar._records import ConsumedRecord, DeliveryReport, OutgoingRecord
 from kafka_sidecar._stash import Stash, StashKey
+from kafka_sidecar._strict_json import parse_json_body
 
 ExchangeKind = Literal["http", "consumer"]
 

@@ -23,9 +23,9 @@ from kafka_sidecar._errors import (
 from kafka_sidecar._exchange import Reply
 from kafka_sidecar._http.admin import masked
 from kafka_sidecar._idempotency import IdempotencyCache, idempotency_key
-from kafka_sidecar._json import parse_json_body
 from kafka_sidecar._shutdown import ShutdownBudget
 from kafka_sidecar._sidecar import Sidecar
+from kafka_sidecar._strict_json import parse_json_body
 
 # -- Idempotency-Key ---------------------------------------------------------------------------
 
