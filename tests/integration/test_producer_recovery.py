@@ -147,7 +147,7 @@ async def test_idempotency_key_replays_the_first_outcome_and_writes_once(
 
 @pytest.fixture
 def private_broker(kafka_bootstrap: str) -> Iterator[KafkaBroker]:
-    broker = KafkaBroker(ensure_kafka_runtime())
+    broker = KafkaBroker(ensure_kafka_runtime(), extra_properties={"auto.create.topics.enable": "false"})
     broker.start()
     try:
         yield broker
@@ -195,3 +195,36 @@ async def test_a_dead_broker_fails_produce_fast_and_a_restart_recovers(
         response = await client.post("/producers/orders", json=one(3))
         assert response.status_code == 200, response.text
     assert await end_offset(bootstrap, "orders") == 2
+
+
+async def test_audit_records_to_a_missing_topic_never_stall_business_batches(
+    tmp_path: Path, private_broker: KafkaBroker
+) -> None:
+    """Issue 11's trigger, made permanent: the audit topic vanishes (and the broker creates no topics)
+    while concurrent produce batches are in flight. The business producer never notices."""
+    bootstrap = private_broker.bootstrap_servers
+    await create_topic(bootstrap, "orders", 2)
+    env = {"KAFKA_BOOTSTRAP_SERVERS": bootstrap, "AUDIT_TOPIC": "audit-gone"}
+    async with running_sidecar(CONFIG, tmp_path, env=env) as running:
+        resources = running.sidecar.resources
+        assert await resources.internal_producer.wait_connected(30)
+        admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+        await admin.start()
+        try:
+            assert "audit-gone" in await admin.list_topics()
+            await admin.delete_topics(["audit-gone"])
+        finally:
+            await admin.close()
+        started = time.monotonic()
+        for _ in range(3):
+            replies = await asyncio.gather(
+                *(
+                    running.client.post("/producers/orders", json={"records": [{"value": i} for i in range(20)]})
+                    for _ in range(10)
+                )
+            )
+            assert [r.status_code for r in replies] == [200] * len(replies)
+        assert time.monotonic() - started < 20, "business batches never waited on the audit topic"
+        assert resources.producer.rebuilds == 0
+        assert (await running.client.get("/health/ready")).status_code == 200
+    assert await end_offset(bootstrap, "orders", 2) == 3 * 10 * 20
