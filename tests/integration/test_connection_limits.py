@@ -15,7 +15,7 @@ from kafka_sidecar.testing.pytest_plugin import TopicFactory
 
 pytestmark = [pytest.mark.kafka, pytest.mark.asyncio]
 
-CONNECTIONS = 500
+CONNECTIONS = 2000
 CONFIG = """\
 server:
   port: ${SIDECAR_PORT}
