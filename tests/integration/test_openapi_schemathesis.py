@@ -1,5 +1,9 @@
 """schemathesis (the real CLI) against the served /openapi.json of a real sidecar process running the
-shipped chain: every operation, its standard checks, seeded and bounded so it stays about a minute."""
+shipped chain: every operation, its standard checks, seeded and bounded so it stays about a minute.
+
+So that operations on a consumer instance and a reactive consumer reach more than their 404, an active
+consumer instance exists before the run and the shipped demo reactive consumer is on (its backend
+unreachable); the config file hands their names to schemathesis."""
 
 from __future__ import annotations
 
