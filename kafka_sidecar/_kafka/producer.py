@@ -63,6 +63,10 @@ FATAL_ERRORS: tuple[type[BaseException], ...] = (
 """Errors after which this producer instance can never send again: it is rebuilt."""
 
 
+PROBES_TO_FAIL = 2
+"""Failed metadata probes in a row after which the broker counts as unreachable (sends fail fast)."""
+
+
 class ProducerState(enum.StrEnum):
     CONNECTING = "connecting"
     READY = "ready"
@@ -127,6 +131,7 @@ class ProducerService:
         self._stopping = asyncio.Event()
         self._last_error: BaseException | None = None
         self._unreachable: str | None = None
+        self._failed_probes = 0
         self._rebuilds = 0
         self._timeout_s = kafka.producer.request_timeout_ms / 1000
         self._probe_interval_s = kafka.producer.health_check_interval_ms / 1000
@@ -229,6 +234,7 @@ class ProducerService:
             self._producer = producer
             self._last_error = None
             self._unreachable = None
+            self._failed_probes = 0
             self._connected.set()
             log.info("Kafka %s connected to %s", self._role, self._kafka.bootstrap_servers)
             return
@@ -328,12 +334,23 @@ class ProducerService:
         else:
             reason = None if ok else f"Kafka at {self._kafka.bootstrap_servers} did not answer a metadata request"
         if producer is self._producer:
-            if reason is not None and self._unreachable is None:
-                log.warning("Kafka %s: broker unreachable (%s); sends fail fast until it answers", self._role, reason)
-            elif reason is None and self._unreachable is not None:
-                log.info("Kafka %s: broker reachable again", self._role)
-            self._unreachable = reason
+            self._note_probe(reason)
         return reason
+
+    def _note_probe(self, reason: str | None) -> None:
+        """Unreachable after :data:`PROBES_TO_FAIL` failed probes in a row (one slow answer is not an
+        outage); reachable again on the first answer."""
+        if reason is None:
+            if self._unreachable is not None:
+                log.info("Kafka %s: broker reachable again", self._role)
+            self._failed_probes = 0
+            self._unreachable = None
+            return
+        self._failed_probes += 1
+        if self._failed_probes >= PROBES_TO_FAIL:
+            if self._unreachable is None:
+                log.warning("Kafka %s: broker unreachable (%s); sends fail fast until it answers", self._role, reason)
+            self._unreachable = reason
 
     async def partitions_for(self, topic: str) -> set[int]:
         producer = self._require()
@@ -372,23 +389,26 @@ class ProducerService:
         wait_s = (self._timeout_s + 1) if ack_timeout is None else ack_timeout
         deadline = time.monotonic() + wait_s
         pending: list[asyncio.Future[Any] | BaseException] = []
-        for record in records:
-            try:
-                pending.append(
-                    await asyncio.wait_for(
-                        producer.send(
-                            record.topic,
-                            value=record.value,
-                            key=record.key,
-                            partition=record.partition,
-                            timestamp_ms=record.timestamp_ms,
-                            headers=list(record.headers) or None,
-                        ),
-                        max(deadline - time.monotonic(), 0.001),
-                    )
-                )
-            except Exception as exc:
-                pending.append(exc)  # never appended to a batch: not written
+        try:
+            # One timeout for the whole loop (no task per record): send() waits only for metadata or room.
+            async with asyncio.timeout(wait_s):
+                for record in records:
+                    try:
+                        pending.append(
+                            await producer.send(
+                                record.topic,
+                                value=record.value,
+                                key=record.key,
+                                partition=record.partition,
+                                timestamp_ms=record.timestamp_ms,
+                                headers=list(record.headers) or None,
+                            )
+                        )
+                    except Exception as exc:
+                        pending.append(exc)  # never appended to a batch: not written
+        except TimeoutError:
+            not_sent = kafka_errors.KafkaTimeoutError(f"not sent: no room or metadata within {wait_s:.0f}s")
+            pending.extend(not_sent for _ in range(len(records) - len(pending)))
         futures = [p for p in pending if isinstance(p, asyncio.Future)]
         if futures:
             # aiokafka's idempotent producer never expires a batch: bound the wait ourselves, and stop
@@ -399,8 +419,11 @@ class ProducerService:
             self._retire(producer, fatal)
         broken = producer is not self._producer
         reports = [_report(record, outcome, broken) for record, outcome in zip(records, pending, strict=True)]
-        if any(report.acknowledged for report in reports) and self._unreachable is not None:
-            self._unreachable = None
+        for future in futures:
+            if not future.done():  # reported as outcome unknown; its late result is nobody's business
+                future.add_done_callback(_retrieve)
+        if any(report.acknowledged for report in reports):
+            self._note_probe(None)
         return reports
 
     def _require(self) -> Any:
@@ -419,6 +442,11 @@ async def _wait_until_settled(futures: list[asyncio.Future[Any]], deadline: floa
         done, remaining = await asyncio.wait(remaining, timeout=min(left, 0.5), return_when=asyncio.FIRST_EXCEPTION)
         if broken() or any(is_fatal(exc) for exc in _failures(list(done))):
             return
+
+
+def _retrieve(future: asyncio.Future[Any]) -> None:
+    if not future.cancelled():
+        future.exception()
 
 
 def _failures(futures: Sequence[asyncio.Future[Any]]) -> list[BaseException]:
