@@ -41,7 +41,7 @@ def test_every_operation_conforms_to_the_served_openapi(tmp_path: Path, kafka_bo
             "--request-timeout", "40",
             "--no-color",
         ]  # fmt: skip
-        result = subprocess.run(command, capture_output=True, text=True, timeout=600, check=False)
+        result = subprocess.run(command, capture_output=True, text=True, timeout=600, check=False, cwd=tmp_path)
     output = result.stdout + result.stderr
     assert result.returncode == 0, output[-6000:]
     generated = re.search(r"(\d+) generated, (\d+) passed", output)
