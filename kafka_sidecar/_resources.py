@@ -31,7 +31,9 @@ class Resources:
         self.serdes = serdes
         self.producer = producer
         """The business producer: only records callers asked for."""
-        self.internal_producer = internal_producer or ProducerService(config.kafka, role="internal-producer")
+        self.internal_producer = internal_producer or ProducerService(
+            config.kafka, role="internal-producer", patient=True
+        )
         """The sidecar's own traffic (audit, dead letters), with its own producer id, so a problem there
         (a missing audit topic, say) never breaks the business producer's sequence state."""
         self.events = EventBus()

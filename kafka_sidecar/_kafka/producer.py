@@ -118,8 +118,15 @@ class ProducerService:
     """
 
     def __init__(
-        self, kafka: KafkaConfig, *, role: str = "producer", factory: ProducerFactory = AIOKafkaProducer
+        self,
+        kafka: KafkaConfig,
+        *,
+        role: str = "producer",
+        factory: ProducerFactory = AIOKafkaProducer,
+        patient: bool = False,
     ) -> None:
+        """``patient``: a send waits up to the request timeout for a (re)connection instead of failing at
+        once — for writers in the background (audit, dead letters), where nobody waits on an answer."""
         self._kafka = kafka
         self._role = role
         self._factory = factory
@@ -137,6 +144,7 @@ class ProducerService:
         self._probe_interval_s = kafka.producer.health_check_interval_ms / 1000
         self._fail_fast = kafka.producer.fail_fast
         self._topics_wanted: set[str] = set()
+        self._patient = patient
 
     # -- state ---------------------------------------------------------------------------------
 
@@ -377,6 +385,8 @@ class ProducerService:
         """Send every record, wait for every ack or failure (at most ``ack_timeout``, default the request
         timeout), and report them in order. Raises :class:`KafkaUnavailable` — nothing sent — when there
         is no usable producer."""
+        if self._patient and self._producer is None and not self._stopping.is_set():
+            await self.wait_connected(self._timeout_s)
         producer = self._require()
         max_size = self._kafka.producer.max_request_size
         for index, record in enumerate(records):
