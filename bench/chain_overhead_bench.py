@@ -62,12 +62,15 @@ def use_fake_producer(rs: RunningSidecar) -> None:
     async def partitions_for(topic: str) -> set[int]:
         return {0}
 
-    async def send_batch(records: Sequence[OutgoingRecord]) -> list[DeliveryReport]:
+    async def send_batch(
+        records: Sequence[OutgoingRecord], *, ack_timeout: float | None = None
+    ) -> list[DeliveryReport]:
         return [DeliveryReport(r.topic, 0, next(offsets)) for r in records]
 
-    producer = rs.sidecar.resources.producer
-    producer.partitions_for = partitions_for  # type: ignore[method-assign]
-    producer.send_batch = send_batch  # type: ignore[method-assign]
+    # The business producer and the internal one (audit, dead letters) alike.
+    for producer in (rs.sidecar.resources.producer, rs.sidecar.resources.internal_producer):
+        producer.partitions_for = partitions_for  # type: ignore[method-assign]
+        producer.send_batch = send_batch  # type: ignore[method-assign]
 
 
 async def run_round(

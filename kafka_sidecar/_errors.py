@@ -7,7 +7,8 @@
     ├── PluginError                   start-up: a plugin failed to load or registered something invalid
     └── HandlerError                  run time: raised inside a chain
         ├── RetriableError            may succeed when tried again (broker down, backend timeout)
-        │   ├── KafkaUnavailable      503: the broker did not answer in time
+        │   ├── KafkaUnavailable      503: the broker cannot be reached; nothing was written
+        │   ├── KafkaOutcomeUnknown   504: no acknowledgement in time; records may still be written
         │   └── UpstreamUnavailable   503: a dependency (schema registry, backend) did not answer
         └── PermanentError            will fail the same way again
             ├── RequestError          400 family: the caller sent something we cannot use
@@ -18,6 +19,7 @@
             │   ├── NotFound          404
             │   ├── Conflict          409
             │   ├── TooManyRequests   429
+            │   ├── RequestTimeout    408: the request body did not arrive in time
             │   └── Forbidden         403
             ├── KafkaRejected         the broker refused the records (authorization, too large, ...)
             └── RecordUndecodable     a consumed record's bytes do not match its format
@@ -110,6 +112,12 @@ class KafkaUnavailable(RetriableError):
     title = "Kafka is unavailable"
 
 
+class KafkaOutcomeUnknown(RetriableError):
+    status = 504
+    code = "kafka-outcome-unknown"
+    title = "Kafka did not acknowledge in time; the records may be written"
+
+
 class UpstreamUnavailable(RetriableError):
     code = "upstream-unavailable"
     title = "A dependency is unavailable"
@@ -173,6 +181,12 @@ class TooManyRequests(RequestError):
     status = 429
     code = "too-many-requests"
     title = "Too many requests"
+
+
+class RequestTimeout(RequestError):
+    status = 408
+    code = "request-timeout"
+    title = "Request timeout"
 
 
 class Unauthorized(RequestError):

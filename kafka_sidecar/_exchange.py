@@ -7,14 +7,13 @@ exchanges; what they share travels on ``exchange.stash`` under typed keys.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
-from kafka_sidecar._errors import ValidationFailed
 from kafka_sidecar._records import ConsumedRecord, DeliveryReport, OutgoingRecord
 from kafka_sidecar._stash import Stash, StashKey
+from kafka_sidecar._strict_json import parse_json_body
 
 ExchangeKind = Literal["http", "consumer"]
 
@@ -72,16 +71,18 @@ class Exchange:
         return self.request
 
     def json_body(self) -> object:
-        """The request body parsed as JSON, once per exchange; an empty body is ``None``."""
+        """The request body parsed as JSON, once per exchange; an empty body is ``None``.
+
+        Raises only :class:`~kafka_sidecar._errors.RequestError`: a body that is not strict JSON in
+        UTF-8 (duplicate keys, nesting too deep, a lone surrogate, a non-JSON content type) is a 4xx
+        naming the field.
+        """
         if _JSON_BODY in self.stash:
             return self.stash[_JSON_BODY]
-        raw = self.http().body
-        parsed: object = None
-        if raw.strip():
-            try:
-                parsed = json.loads(raw)
-            except (ValueError, UnicodeDecodeError) as exc:
-                raise ValidationFailed(f"request body is not valid JSON: {exc}", field="body") from exc
+        request = self.http()
+        parsed = (
+            parse_json_body(request.body, request.headers.get("content-type", "")) if request.body.strip() else None
+        )
         self.stash[_JSON_BODY] = parsed
         return parsed
 

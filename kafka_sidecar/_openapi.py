@@ -13,6 +13,7 @@ from __future__ import annotations
 import copy
 import re
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from kafka_sidecar._http.problems import PROBLEM_MEDIA_TYPE
@@ -58,12 +59,28 @@ def path_parameters(path: str) -> list[dict[str, object]]:
     ]
 
 
-def generic_operation(path: str, method: str, summary: str, tag: str = "other") -> dict[str, Any]:
+@dataclass(frozen=True, slots=True)
+class MountedRoute:
+    """A route outside the chains, as the app mounts it."""
+
+    path: str
+    method: str
+    summary: str
+    media_type: str = "application/json"
+    status: str = "200"
+
+
+def generic_operation(
+    path: str, method: str, summary: str, tag: str = "other", media_type: str = "application/json", status: str = "200"
+) -> dict[str, Any]:
+    response = _JSON_ANY if media_type == "application/json" else {
+        "description": media_type, "content": {media_type: {"schema": {"type": "string"}}}
+    }  # fmt: skip
     operation: dict[str, Any] = {
         "summary": summary or f"{method} {path}",
         "operationId": f"{method.lower()}{openapi_path(path)}".replace("/", "_").replace("{", "").replace("}", ""),
         "tags": [tag],
-        "responses": {"200": _JSON_ANY},
+        "responses": {status: response},
     }
     params = path_parameters(path)
     if params:
@@ -109,9 +126,9 @@ class DocumentBuilder:
 
 
 def build_document(
-    title: str, routes: Iterable[RouteInfo], extra_routes: Iterable[tuple[str, str, str]] = ()
+    title: str, routes: Iterable[RouteInfo], extra_routes: Iterable[MountedRoute] = ()
 ) -> dict[str, Any]:
-    """The description of every chain route, the fixed routes and ``extra_routes`` (path, method, summary)."""
+    """The description of every chain route, the fixed routes and ``extra_routes``."""
     builder = DocumentBuilder(title, "1")
     for route in routes:
         for method in route.methods:
@@ -121,9 +138,12 @@ def build_document(
             builder.add(route.path, method, operation)
     for path, method, summary, tag in FIXED_ROUTES:
         builder.add(path, method, generic_operation(path, method, summary, tag))
-    for path, method, summary in extra_routes:
-        if not builder.has(path, method):
-            builder.add(path, method, generic_operation(path, method, summary))
+    for mounted in extra_routes:
+        if not builder.has(mounted.path, mounted.method):
+            operation = generic_operation(
+                mounted.path, mounted.method, mounted.summary, "other", mounted.media_type, mounted.status
+            )
+            builder.add(mounted.path, mounted.method, operation)
     return builder.document()
 
 

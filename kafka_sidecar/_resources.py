@@ -17,6 +17,7 @@ from kafka_sidecar._config.model import SidecarConfig
 from kafka_sidecar._deadletter import DeadLetterSinks, DeadLetterSinkSpec, DeadLetterWriter
 from kafka_sidecar._errors import ConfigError, ConfigProblem, PluginError
 from kafka_sidecar._events import EventBus
+from kafka_sidecar._idempotency import IdempotencyCache
 from kafka_sidecar._kafka.producer import ProducerService
 from kafka_sidecar._metrics.registry import MetricsRegistry
 from kafka_sidecar._metrics.service import Metrics, MetricsExporterSpec, MetricsSettings
@@ -44,6 +45,7 @@ class Resources:
         config: SidecarConfig,
         serdes: SerdeRegistry,
         producer: ProducerService,
+        internal_producer: ProducerService | None = None,
         *,
         metrics: Metrics | None = None,
         routes: tuple[RouteInfo, ...] = (),
@@ -52,16 +54,26 @@ class Resources:
         self.config = config
         self.serdes = serdes
         self.producer = producer
+        """The business producer: only records callers asked for."""
+        self.internal_producer = internal_producer or ProducerService(
+            config.kafka, role="internal-producer", patient=True
+        )
+        """The sidecar's own traffic (audit, dead letters), with its own producer id, so a problem there
+        (a missing audit topic, say) never breaks the business producer's sequence state."""
         self.events = EventBus()
         """Out-of-chain events (dead letters, admin actions) for audit and metrics to subscribe to."""
-        self.dead_letters = DeadLetterWriter(producer, self.events)
-        """The Kafka dead-letter writer (the ``kafka`` sink), also used by the active consumer's DLQ route."""
+        self.dead_letters = DeadLetterWriter(self.internal_producer, self.events)
+        """The Kafka dead-letter writer (the ``kafka`` sink, on the internal producer), also used by the
+        active consumer's DLQ route."""
         self.dead_letter_sinks = DeadLetterSinks(self, dead_letter_sinks)
         """Registered dead-letter sinks by name (``dead_letter_sinks.get("kafka")``)."""
         self.metrics = metrics if metrics is not None else Metrics()
         """The sidecar's metrics registry and exporters (``metrics.registry``, ``metrics.enabled``)."""
         self.routes = routes
         """The chain routes of chains.yml, known before any handler is built (OpenAPI, validation)."""
+        settings = config.kafka.producer
+        self.idempotency = IdempotencyCache(settings.idempotency_window_s, settings.idempotency_max_keys)
+        """Outcomes of produce requests by ``Idempotency-Key``, shared by every producer route."""
         self.services = Stash()
         """Services plugins declared (``kafka_sidecar_register_services``), by StashKey."""
         self._cleanups: list[Callable[[], Awaitable[None]]] = []

@@ -18,6 +18,7 @@ from kafka_sidecar._http.app import create_app
 from kafka_sidecar._sidecar import Sidecar
 
 log = logging.getLogger(__name__)
+DRAIN_SHARE = 0.5
 
 
 def check_bind(server: ServerConfig, file: str) -> None:
@@ -48,8 +49,13 @@ def hypercorn_config(server: ServerConfig) -> HypercornConfig:
     config.bind = [f"{host}:{server.port}"]
     if server.admin_port is not None:
         config.bind.append(f"{host}:{server.admin_port}")
-    config.graceful_timeout = server.shutdown_timeout_s
+    # One budget (server.shutdown_timeout_s) from SIGTERM to exit: in-flight requests get at most this
+    # share of it, stopping consumers and flushing producers the rest (Sidecar.stop).
+    config.graceful_timeout = server.shutdown_timeout_s * DRAIN_SHARE
     config.accesslog = None
+    # Over max_concurrent_requests a client gets 429; connections beyond what is being accepted wait in
+    # the listen queue instead of being refused.
+    config.backlog = server.listen_backlog
     config.h2_max_concurrent_streams = 100
     config.h11_max_incomplete_size = max(server.max_header_bytes * 2, 16 * 1024)
     if server.tls_certfile is not None:
@@ -78,8 +84,13 @@ async def serve_sidecar(sidecar: Sidecar, *, shutdown: asyncio.Event | None = No
     log.info("kafka-sidecar listening on %s://%s", scheme, config.bind[0])
     if server.admin_port is not None:
         log.info("admin routes on %s://%s only", scheme, config.bind[1])
+
+    async def shutdown_trigger() -> None:
+        await stop.wait()
+        sidecar.begin_shutdown()
+
     try:
-        await serve(app, config, shutdown_trigger=stop.wait)  # type: ignore[arg-type]
+        await serve(app, config, shutdown_trigger=shutdown_trigger)  # type: ignore[arg-type]
     finally:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(sig)

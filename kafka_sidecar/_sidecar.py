@@ -22,6 +22,7 @@ from kafka_sidecar._chain import (
 from kafka_sidecar._errors import PluginError
 from kafka_sidecar._http.problems import problem_reply
 from kafka_sidecar._resources import assemble_resources
+from kafka_sidecar._shutdown import ShutdownBudget
 from kafka_sidecar._view import sidecar_view
 
 log = logging.getLogger(__name__)
@@ -69,6 +70,12 @@ class Sidecar:
         self._started: list[object] = []
         self.view = sidecar_view(self)
         """What hooks see of this sidecar."""
+        self._shutdown_budget: ShutdownBudget | None = None
+
+    def begin_shutdown(self) -> None:
+        """Start the shutdown clock now (on SIGTERM): request draining and :meth:`stop` share one budget."""
+        if self._shutdown_budget is None:
+            self._shutdown_budget = ShutdownBudget(self.config.server.shutdown_timeout_s)
 
     @classmethod
     def from_file(
@@ -119,6 +126,7 @@ class Sidecar:
         client bound, a tracer subscribed).
         """
         await self.resources.producer.start()
+        await self.resources.internal_producer.start()
         sources = {id(c.source) for c in self.consumers}
         await self._start_all(i for i in self.instances.values() if id(i) not in sources)
         for result in self.pm.hook.kafka_sidecar_startup(sidecar=self.view):
@@ -132,22 +140,27 @@ class Sidecar:
                 await instance.start()
                 self._started.append(instance)
 
-    async def stop(self) -> None:
-        """Reverse of start: plugin shutdown hooks, sources first, other handlers, then the producer flush."""
+    async def stop(self, budget_s: float | None = None) -> None:
+        """Reverse of start: plugin shutdown hooks, sources first, other handlers, then the producer flush.
+
+        Everything shares one budget (default ``server.shutdown_timeout_s`` from :meth:`begin_shutdown`, or
+        from now): a step still running when
+        it is spent is cancelled and named in the log, so the process always exits in time.
+        """
+        if budget_s is not None:
+            budget = ShutdownBudget(budget_s)
+        else:
+            budget = self._shutdown_budget or ShutdownBudget(self.config.server.shutdown_timeout_s)
         for result in self.pm.hook.kafka_sidecar_shutdown(sidecar=self.view):
             if inspect.isawaitable(result):
-                try:
-                    await result
-                except Exception:
-                    log.exception("a plugin's shutdown hook failed")
+                await budget.run("a plugin's shutdown hook", result)
         while self._started:
             instance = self._started.pop()
-            try:
-                await instance.stop()  # type: ignore[attr-defined]
-            except Exception:
-                log.exception("stopping handler %r failed", instance)
-        await self.resources.producer.stop()
-        await self.resources.close()
+            await budget.run(f"stopping handler {type(instance).__name__}", instance.stop())  # type: ignore[attr-defined]
+        # The business producer flushes first; the internal one (audit, dead letters) gets what is left.
+        await self.resources.producer.stop(flush_timeout=budget.remaining(reserve=0.5))
+        await self.resources.internal_producer.stop(flush_timeout=budget.remaining())
+        await budget.run("resource cleanups", self.resources.close())
 
 
 def _as_handler(instance: object) -> Handler:

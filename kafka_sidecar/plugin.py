@@ -68,8 +68,9 @@ from kafka_sidecar._headers import parse_headers
 from kafka_sidecar._hookspecs import hookimpl
 from kafka_sidecar._http.admin import admin_route
 from kafka_sidecar._http.problems import PROBLEM_MEDIA_TYPE
+from kafka_sidecar._idempotency import IdempotencyCache, idempotency_key, request_fingerprint
 from kafka_sidecar._kafka.options import consumer_kwargs
-from kafka_sidecar._kafka.producer import ERROR_KAFKA_RETRIABLE, ProducerService
+from kafka_sidecar._kafka.producer import ERROR_KAFKA_RETRIABLE, ProducerService, raise_if_none_acknowledged
 from kafka_sidecar._kafka.producer import describe as describe_error
 from kafka_sidecar._metrics.registry import (
     DEFAULT_BUCKETS,
@@ -84,6 +85,7 @@ from kafka_sidecar._metrics.registry import (
 from kafka_sidecar._metrics.service import Metrics, MetricsExporter, MetricsExporterSpec, MetricsSettings
 from kafka_sidecar._openapi import (
     DocumentBuilder,
+    MountedRoute,
     build_document,
     document_title,
     find_operation,
@@ -144,6 +146,7 @@ __all__ = [
     "Histogram",
     "HistogramSample",
     "HttpRequest",
+    "IdempotencyCache",
     "KafkaConfig",
     "KafkaRejected",
     "KafkaUnavailable",
@@ -155,6 +158,7 @@ __all__ = [
     "MetricsExporterSpec",
     "MetricsRegistry",
     "MetricsSettings",
+    "MountedRoute",
     "Next",
     "NoConfig",
     "NotAcceptable",
@@ -204,6 +208,9 @@ __all__ = [
     "generic_operation",
     "headers_to_text",
     "hookimpl",
+    "idempotency_key",
     "openapi_path",
     "parse_headers",
+    "raise_if_none_acknowledged",
+    "request_fingerprint",
 ]

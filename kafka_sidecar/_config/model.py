@@ -63,7 +63,17 @@ class ServerConfig:
         default=16384, metadata=doc("Largest total size of a request's header names and values; larger is 413.")
     )
     max_concurrent_requests: int = field(
-        default=256, metadata=doc("Business requests handled at once; more is 429 (health and admin exempt).")
+        default=256,
+        metadata=doc(
+            "Business requests served at once, counted once their body has arrived; more is 429 "
+            "(health and admin exempt)."
+        ),
+    )
+    body_read_timeout_s: float = field(
+        default=10.0, metadata=doc("Longest wait for the next piece of a request body; then 408.")
+    )
+    listen_backlog: int = field(
+        default=2048, metadata=doc("Connections the OS queues before they are accepted (capped by somaxconn).")
     )
 
     def __post_init__(self) -> None:
@@ -81,7 +91,10 @@ class ServerConfig:
             raise ValueError("tls_certfile and tls_keyfile go together")
         if self.tls_client_cafile is not None and self.tls_certfile is None:
             raise ValueError("tls_client_cafile needs tls_certfile and tls_keyfile")
-        for name in ("max_records_per_request", "max_header_bytes", "max_concurrent_requests"):
+        for name in (
+            "max_records_per_request", "max_header_bytes", "max_concurrent_requests", "body_read_timeout_s",
+            "listen_backlog",
+        ):  # fmt: skip
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be positive")
         _check_readable(
@@ -110,8 +123,28 @@ class ProducerSettings:
     max_batch_size: int = field(default=16384, metadata=doc("Per-partition batch size in bytes."))
     max_request_size: int = field(default=1048576, metadata=doc("Largest produce request in bytes."))
     request_timeout_ms: int = field(
-        default=30000, metadata=doc("How long a produce may wait for the broker before it fails (503).")
+        default=30000,
+        metadata=doc("How long a produce may wait for acknowledgements; then unacknowledged records are 504."),
     )
+    fail_fast: bool = field(
+        default=True,
+        metadata=doc("While the broker is known unreachable, answer a produce at once with 503 (nothing written)."),
+    )
+    health_check_interval_ms: int = field(
+        default=2000, metadata=doc("How often the producer checks that the broker answers (fail fast, readiness).")
+    )
+    idempotency_window_s: float = field(
+        default=300.0, metadata=doc("How long an Idempotency-Key's outcome is kept for a retried request.")
+    )
+    idempotency_max_keys: int = field(
+        default=10000, metadata=doc("Most Idempotency-Keys remembered at once (the oldest are forgotten first).")
+    )
+
+    def __post_init__(self) -> None:
+        if self.request_timeout_ms <= 0 or self.health_check_interval_ms <= 0:
+            raise ValueError("request_timeout_ms and health_check_interval_ms must be positive")
+        if self.idempotency_window_s <= 0 or self.idempotency_max_keys <= 0:
+            raise ValueError("idempotency_window_s and idempotency_max_keys must be positive")
 
 
 SecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hmac
 import ipaddress
 from collections.abc import Awaitable, Callable, Mapping
@@ -21,7 +22,11 @@ if TYPE_CHECKING:
     from kafka_sidecar._sidecar import Sidecar
 
 MASK = "****"
-SECRET_WORDS = ("password", "secret", "token", "credential", "private_key", "api_key", "jaas")
+SECRET_WORDS = (
+    "password", "passwd", "secret", "token", "credential", "private_key", "api_key", "apikey", "jaas",
+    "authorization", "cookie", "signature", "x_auth",
+)  # fmt: skip
+"""A key (config field or header name, ``-`` read as ``_``) containing one of these has its value masked."""
 
 
 def is_loopback(host: str | None) -> bool:
@@ -34,7 +39,7 @@ def is_loopback(host: str | None) -> bool:
 
 
 def looks_secret(key: str) -> bool:
-    lowered = key.lower()
+    lowered = key.lower().replace("-", "_")
     return any(word in lowered for word in SECRET_WORDS)
 
 
@@ -101,7 +106,8 @@ def admin_route(path: str, endpoint: AdminEndpoint, methods: list[str]) -> Route
         except SidecarError as exc:
             return problem_response(exc)
 
-    guarded.__doc__ = endpoint.__doc__  # the first line is the route's summary in /openapi.json
+    # The first docstring line is the route's summary in /openapi.json; attributes (response_status, ...) too.
+    functools.update_wrapper(guarded, endpoint)
 
     return Route(path, guarded, methods=methods)
 
@@ -134,9 +140,12 @@ def health_routes(sidecar: Sidecar) -> list[BaseRoute]:
 
     async def ready(request: Request) -> Response:
         timeout = sidecar.config.kafka.connect_timeout_ms / 1000
-        reason = await sidecar.resources.producer.probe(timeout)
+        producer = sidecar.resources.producer
+        reason = await producer.probe(timeout)
         if reason is not None:
-            return problem_response(KafkaUnavailable(reason))
-        return JSONResponse({"status": "UP", "kafka": sidecar.config.kafka.bootstrap_servers})
+            return problem_response(KafkaUnavailable(reason, extra={"producer": producer.state.value}))
+        return JSONResponse(
+            {"status": "UP", "kafka": sidecar.config.kafka.bootstrap_servers, "producer": producer.state.value}
+        )
 
     return [Route("/health/live", live, methods=["GET"]), Route("/health/ready", ready, methods=["GET"])]

@@ -16,7 +16,7 @@ from starlette.routing import BaseRoute, Route
 from kafka_sidecar._errors import MethodNotAllowed, NotFound, PluginError, RequestError
 from kafka_sidecar._http.admin import admin_routes, health_routes
 from kafka_sidecar._http.endpoint import chain_endpoint
-from kafka_sidecar._http.guard import LimitsMiddleware, limit_records
+from kafka_sidecar._http.guard import ConcurrencySlots, LimitsMiddleware, limit_records
 from kafka_sidecar._http.problems import problem_response
 
 if TYPE_CHECKING:
@@ -25,11 +25,12 @@ if TYPE_CHECKING:
 
 def create_app(sidecar: Sidecar, *, manage_lifecycle: bool = True) -> Starlette:
     """Build the app once. With ``manage_lifecycle`` the ASGI lifespan starts and stops the sidecar."""
-    limit = sidecar.config.server.max_body_bytes
+    server = sidecar.config.server
+    slots = ConcurrencySlots(server.max_concurrent_requests)
     routes: list[BaseRoute] = [*health_routes(sidecar), *admin_routes(sidecar)]
     for compiled in sidecar.routes:
         chain = limit_records(compiled.chain, sidecar.config.server.max_records_per_request)
-        endpoint = chain_endpoint(chain, compiled.plan.path, limit)
+        endpoint = chain_endpoint(chain, compiled.plan.path, server, slots)
         routes.append(Route(compiled.plan.path, endpoint, methods=list(compiled.plan.methods)))
     taken = {(getattr(r, "path", None)) for r in routes}
     for extra in sidecar.pm.hook.kafka_sidecar_routes(sidecar=sidecar.view):
@@ -56,6 +57,7 @@ def create_app(sidecar: Sidecar, *, manage_lifecycle: bool = True) -> Starlette:
         middleware=[Middleware(LimitsMiddleware, server=sidecar.config.server)],
     )
     app.state.sidecar = sidecar
+    app.state.concurrency = slots
     return app
 
 

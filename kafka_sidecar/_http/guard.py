@@ -1,10 +1,15 @@
 """HTTP-side guards: request limits, the separate admin port, and the admin token source.
 
-* :class:`LimitsMiddleware` (ASGI, outermost): header size (413), concurrent business requests
-  (429 with ``Retry-After``), and — when ``server.admin_port`` is set — business routes are not
-  served on the admin port. Health probes and admin routes never count against the concurrency limit.
+* :class:`LimitsMiddleware` (ASGI, outermost): header size (413), ``Content-Length`` together with
+  ``Transfer-Encoding`` (400, a request-smuggling shape), and — when ``server.admin_port`` is set —
+  business routes are not served on the admin port.
+* :class:`ConcurrencySlots`: business requests served at once (429 with ``Retry-After``). A slot is
+  taken only once the request body has fully arrived, so slow or stalled uploads hold none.
 * :func:`limit_records`: the ``records`` list of a JSON body may hold at most
   ``server.max_records_per_request`` entries (413), checked before the chain runs.
+
+Everything here runs outside the chains' error boundary, so every error goes through
+:func:`~kafka_sidecar._http.problems.problem_response` / ``problem_reply`` itself: never a bare 500.
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from kafka_sidecar._chain import Chain
 from kafka_sidecar._config.model import ServerConfig
-from kafka_sidecar._errors import NotFound, PayloadTooLarge, SidecarError, TooManyRequests
+from kafka_sidecar._errors import NotFound, PayloadTooLarge, RequestError, SidecarError, TooManyRequests
 from kafka_sidecar._exchange import Exchange, Reply
 from kafka_sidecar._http.problems import problem_reply, problem_response
 
@@ -50,51 +55,72 @@ def on_admin_port(scope: Scope, server: ServerConfig) -> bool:
     return server.admin_port is None or local_port(scope) == server.admin_port
 
 
+class ConcurrencySlots:
+    """At most ``limit`` business requests being served; taken after the body is read."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.in_use = 0
+
+    def try_acquire(self) -> bool:
+        if self.in_use >= self.limit:
+            return False
+        self.in_use += 1
+        return True
+
+    def release(self) -> None:
+        self.in_use -= 1
+
+    def busy(self) -> TooManyRequests:
+        return TooManyRequests(f"more than {self.limit} requests in progress; retry shortly", field="concurrency")
+
+
+RETRY_AFTER = {"Retry-After": "1"}
+
+
 class LimitsMiddleware:
     def __init__(self, app: ASGIApp, server: ServerConfig) -> None:
         self.app = app
         self.server = server
-        self.in_flight = 0
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        error = self._refusal(scope)
+        if error is not None:
+            await problem_response(error, {"Connection": "close"})(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
+
+    def _refusal(self, scope: Scope) -> SidecarError | None:
         path: str = scope.get("path", "")
-        exempt = path.startswith(EXEMPT_PREFIXES)
-        error: SidecarError | None = None
-        headers: dict[str, str] | None = None
-        if self.server.admin_port is not None and not exempt and local_port(scope) == self.server.admin_port:
-            error = NotFound(f"the admin port serves /admin/ and /health/ only, not {path}", field="path")
-        elif (size := sum(len(k) + len(v) for k, v in scope.get("headers", ()))) > self.server.max_header_bytes:
-            error = PayloadTooLarge(
+        headers = scope.get("headers", ())
+        on_admin = self.server.admin_port is not None and local_port(scope) == self.server.admin_port
+        if on_admin and not path.startswith(EXEMPT_PREFIXES):
+            return NotFound(f"the admin port serves /admin/ and /health/ only, not {path}", field="path")
+        if (size := sum(len(k) + len(v) for k, v in headers)) > self.server.max_header_bytes:
+            return PayloadTooLarge(
                 f"request headers are {size} bytes, more than the limit of {self.server.max_header_bytes}",
                 field="headers",
             )
-        elif not exempt and self.in_flight >= self.server.max_concurrent_requests:
-            error = TooManyRequests(
-                f"more than {self.server.max_concurrent_requests} requests in progress; retry shortly",
-                field="concurrency",
+        names = {name.lower() for name, _ in headers}
+        if b"content-length" in names and b"transfer-encoding" in names:
+            return RequestError(
+                "Content-Length and Transfer-Encoding together are ambiguous; send one of them",
+                field="Transfer-Encoding",
             )
-            headers = {"Retry-After": "1"}
-        if error is not None:
-            await problem_response(error, headers)(scope, receive, send)
-            return
-        if exempt:
-            await self.app(scope, receive, send)
-            return
-        self.in_flight += 1
-        try:
-            await self.app(scope, receive, send)
-        finally:
-            self.in_flight -= 1
+        return None
 
 
 def limit_records(chain: Chain, max_records: int) -> Chain:
     """``chain`` behind a check that a JSON body's ``records`` list is not longer than ``max_records``."""
 
     async def entry(exchange: Exchange) -> Reply:
-        count = _records_count(exchange)
+        try:
+            count = _records_count(exchange, max_records)
+        except SidecarError as exc:
+            return problem_reply(exchange, exc)
         if count is not None and count > max_records:
             error = PayloadTooLarge(
                 f"{count} records in one request, more than the limit of {max_records}", field="records"
@@ -105,14 +131,19 @@ def limit_records(chain: Chain, max_records: int) -> Chain:
     return Chain(chain.name, chain.links, entry)
 
 
-def _records_count(exchange: Exchange) -> int | None:
+def _records_count(exchange: Exchange, max_records: int) -> int | None:
+    """How many entries the body's ``records`` list has, when it may have more than ``max_records``.
+
+    Each record is a JSON object, so a body with at most ``max_records`` ``{`` cannot exceed the limit:
+    then the body is not parsed here (one byte count in C), and the chain parses it once.
+    """
     request = exchange.request
-    if request is None or (request.content_type and "json" not in request.content_type):
+    if request is None or request.body.count(b"{") <= max_records:
         return None
-    try:
-        body: Any = exchange.json_body()
-    except SidecarError:
-        return None  # the chain reports the malformed body itself
+    media = request.content_type
+    if media != "application/json" and not media.endswith("+json"):
+        return None  # not JSON: the chain answers it (415 when a handler reads the body)
+    body: Any = exchange.json_body()  # raises only RequestError: answered here, before the chain
     if isinstance(body, Mapping) and isinstance(body.get("records"), list):
         return len(body["records"])
     return None

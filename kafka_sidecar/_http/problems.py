@@ -12,7 +12,7 @@ import logging
 
 from starlette.responses import Response
 
-from kafka_sidecar._errors import SidecarError
+from kafka_sidecar._errors import SidecarError, ValidationFailed
 from kafka_sidecar._exchange import Exchange, Reply
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
@@ -22,6 +22,8 @@ log = logging.getLogger(__name__)
 
 def problem_body(exc: BaseException) -> tuple[int, dict[str, object]]:
     """Status and body for any exception; unexpected ones become a 500 with no internals shown."""
+    if isinstance(exc, RecursionError):  # only input nested past any sane depth gets here
+        exc = ValidationFailed("the request is nested too deeply", field="body")
     if isinstance(exc, SidecarError):
         status, code, title, detail = exc.status, exc.code, exc.title, exc.detail
         v2_code = exc.v2_error_code or status * 100

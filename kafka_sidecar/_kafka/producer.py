@@ -1,24 +1,38 @@
-"""The shared Kafka producer: connects in the background, sends batches, reports per-record acks.
+"""A Kafka producer that heals itself: connects in the background, sends batches, reports per-record acks.
 
-The sidecar starts even when the broker is down (readiness says so); a produce before the first
-connection fails at once with a 503, and every send is bounded by ``request_timeout_ms``.
+The sidecar starts even when the broker is down (readiness says so). Three things keep a producer from
+getting stuck or answering late:
+
+* **Fatal errors rebuild the producer.** An idempotent producer whose sequence state broke
+  (``OutOfOrderSequenceNumber``, ``UnknownProducerId``, a fenced epoch, a dead sender task) fails every
+  later batch. Such an error retires that aiokafka producer and a fresh one (new producer id) is
+  connected; records of the batch the broker refused are reported *not written*, the others that were
+  in flight on the broken producer and not acknowledged *outcome unknown* — never as failed twice.
+* **Fail fast while the broker is known unreachable.** A watchdog probes metadata; while the broker does
+  not answer, a send fails at once with "not written" instead of waiting the full request timeout.
+* **"Not written" and "outcome unknown" are told apart** (:data:`ERROR_KAFKA_RETRIABLE` vs
+  :data:`ERROR_OUTCOME_UNKNOWN`, and :func:`raise_if_none_acknowledged`), so a client knows whether a
+  retry can write a record twice.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import enum
 import logging
-from collections.abc import Callable, Sequence
+import time
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
 from aiokafka import errors as kafka_errors
 
 from kafka_sidecar._config.model import KafkaConfig
-from kafka_sidecar._errors import KafkaUnavailable, NotFound, ValidationFailed
+from kafka_sidecar._errors import KafkaOutcomeUnknown, KafkaUnavailable, NotFound, ValidationFailed
 from kafka_sidecar._kafka.diagnose import diagnose_connection
 from kafka_sidecar._kafka.options import producer_kwargs
+from kafka_sidecar._kafka.topics import ensure_topics
 from kafka_sidecar._records import DeliveryReport, OutgoingRecord
 
 log = logging.getLogger(__name__)
@@ -30,6 +44,39 @@ ERROR_NOT_AUTHENTICATED = 40101
 ERROR_NOT_AUTHORIZED = 40301
 ERROR_KAFKA = 50002
 ERROR_KAFKA_RETRIABLE = 50003
+"""The record was not written; sending it again cannot duplicate it."""
+ERROR_OUTCOME_UNKNOWN = 50004
+"""The record may or may not have been written (no acknowledgement in time, or its producer broke)."""
+
+FATAL_ERRORS: tuple[type[BaseException], ...] = (
+    kafka_errors.OutOfOrderSequenceNumber,
+    kafka_errors.UnknownProducerId,
+    kafka_errors.ProducerFenced,
+    kafka_errors.InvalidProducerEpoch,
+    kafka_errors.InvalidProducerIdMapping,
+    kafka_errors.ClusterAuthorizationFailedError,
+    kafka_errors.TransactionalIdAuthorizationFailed,
+    kafka_errors.SaslAuthenticationFailed,
+    kafka_errors.AuthenticationFailedError,
+    kafka_errors.IllegalStateError,
+)
+"""Errors after which this producer instance can never send again: it is rebuilt."""
+
+
+PROBES_TO_FAIL = 2
+"""Failed metadata probes in a row after which the broker counts as unreachable (sends fail fast)."""
+
+
+class ProducerState(enum.StrEnum):
+    CONNECTING = "connecting"
+    READY = "ready"
+    UNREACHABLE = "unreachable"
+    REBUILDING = "rebuilding"
+    STOPPED = "stopped"
+
+
+def is_fatal(exc: BaseException) -> bool:
+    return isinstance(exc, FATAL_ERRORS)
 
 
 def error_code_for(exc: BaseException) -> int:
@@ -37,6 +84,8 @@ def error_code_for(exc: BaseException) -> int:
         return ERROR_NOT_AUTHORIZED
     if isinstance(exc, kafka_errors.SaslAuthenticationFailed):
         return ERROR_NOT_AUTHENTICATED
+    if isinstance(exc, kafka_errors.RequestTimedOutError):
+        return ERROR_OUTCOME_UNKNOWN  # the broker may have appended it before the request timed out
     if getattr(exc, "retriable", False) or isinstance(exc, asyncio.TimeoutError):
         return ERROR_KAFKA_RETRIABLE
     return ERROR_KAFKA
@@ -47,25 +96,81 @@ def describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
+def raise_if_none_acknowledged(reports: Sequence[DeliveryReport], what: str, extra: Mapping[str, object]) -> None:
+    """When the broker acknowledged none of ``reports``: 504 if any may still be written, 503 if none was."""
+    if not reports or any(report.acknowledged for report in reports):
+        return
+    if any(report.error_code == ERROR_OUTCOME_UNKNOWN for report in reports):
+        raise KafkaOutcomeUnknown(
+            f"Kafka acknowledged none of the {len(reports)} {what} in time and some may still be written: "
+            f"{next(r.error for r in reports if r.error_code == ERROR_OUTCOME_UNKNOWN)}",
+            extra={**extra, "outcome_pending": False},
+        )
+    if all(report.error_code == ERROR_KAFKA_RETRIABLE for report in reports):
+        raise KafkaUnavailable(f"Kafka acknowledged none of the {len(reports)} {what}: {reports[0].error}", extra=extra)
+
+
 class ProducerService:
-    """One aiokafka producer shared by every handler that writes records (producer, DLQ, audit)."""
+    """One aiokafka producer at a time, shared by every handler that writes business records.
+
+    The sidecar's own traffic (audit, dead letters) goes through a second instance with its own role,
+    so a problem there never breaks the business producer's sequence state.
+    """
 
     def __init__(
-        self, kafka: KafkaConfig, *, role: str = "producer", factory: ProducerFactory = AIOKafkaProducer
+        self,
+        kafka: KafkaConfig,
+        *,
+        role: str = "producer",
+        factory: ProducerFactory = AIOKafkaProducer,
+        patient: bool = False,
     ) -> None:
+        """``patient``: a send waits up to the request timeout for a (re)connection instead of failing at
+        once — for writers in the background (audit, dead letters), where nobody waits on an answer."""
         self._kafka = kafka
         self._role = role
         self._factory = factory
         self._producer: Any = None
         self._connect_task: asyncio.Task[None] | None = None
+        self._watchdog_task: asyncio.Task[None] | None = None
+        self._retiring: set[asyncio.Task[None]] = set()
         self._connected = asyncio.Event()
         self._stopping = asyncio.Event()
         self._last_error: BaseException | None = None
+        self._unreachable: str | None = None
+        self._failed_probes = 0
+        self._rebuilds = 0
         self._timeout_s = kafka.producer.request_timeout_ms / 1000
+        self._probe_interval_s = kafka.producer.health_check_interval_ms / 1000
+        self._fail_fast = kafka.producer.fail_fast
+        self._topics_wanted: set[str] = set()
+        self._patient = patient
+
+    # -- state ---------------------------------------------------------------------------------
 
     @property
     def connected(self) -> bool:
         return self._producer is not None
+
+    @property
+    def timeout_s(self) -> float:
+        """How long a send waits for acknowledgements (``request_timeout_ms``)."""
+        return self._timeout_s
+
+    @property
+    def rebuilds(self) -> int:
+        """How many times a broken producer was replaced by a fresh one."""
+        return self._rebuilds
+
+    @property
+    def state(self) -> ProducerState:
+        if self._stopping.is_set():
+            return ProducerState.STOPPED
+        if self._producer is None:
+            return ProducerState.REBUILDING if self._rebuilds else ProducerState.CONNECTING
+        if self._unreachable is not None:
+            return ProducerState.UNREACHABLE
+        return ProducerState.READY
 
     @property
     def last_error(self) -> str | None:
@@ -75,10 +180,26 @@ class ProducerService:
             return self._last_error.detail
         return describe(self._last_error)
 
+    def problem(self) -> str | None:
+        """Why this producer cannot send now (None when it can)."""
+        state = self.state
+        where = self._kafka.bootstrap_servers
+        if state is ProducerState.READY:
+            return None
+        if state is ProducerState.UNREACHABLE:
+            return f"Kafka at {where} is unreachable: {self._unreachable}"
+        if state is ProducerState.REBUILDING:
+            return f"the {self._role} is being rebuilt after a fatal error: {self.last_error or 'reconnecting'}"
+        return f"not connected to Kafka at {where}: {self.last_error or state.value}"
+
+    # -- lifecycle -----------------------------------------------------------------------------
+
     async def start(self) -> None:
         """Begin connecting in the background; never fails because the broker is down."""
         if self._connect_task is None:
             self._connect_task = asyncio.create_task(self._connect_loop(), name=f"kafka-{self._role}-connect")
+        if self._watchdog_task is None:
+            self._watchdog_task = asyncio.create_task(self._watchdog(), name=f"kafka-{self._role}-watchdog")
 
     async def wait_connected(self, timeout: float) -> bool:
         try:
@@ -87,6 +208,10 @@ class ProducerService:
             return False
         return True
 
+    def ensure_topic(self, topic: str) -> None:
+        """Create ``topic`` (if missing) as soon as this producer is connected, before it writes there."""
+        self._topics_wanted.add(topic)
+
     async def _connect_loop(self) -> None:
         backoff = 0.2
         while not self._stopping.is_set():
@@ -94,13 +219,15 @@ class ProducerService:
             try:
                 producer = self._factory(**producer_kwargs(self._kafka, self._role))
                 await asyncio.wait_for(producer.start(), self._kafka.connect_timeout_ms / 1000)
+                await self._create_wanted_topics(producer)
             except asyncio.CancelledError:
                 if producer is not None:  # stopped while connecting: close what was half opened
                     await _stop_quietly(producer)
                 raise
             except Exception as exc:
                 self._last_error = await self._explain(exc)
-                log.warning("Kafka producer cannot connect to %s: %s", self._kafka.bootstrap_servers, self.last_error)
+                log.warning("Kafka %s cannot connect to %s: %s", self._role, self._kafka.bootstrap_servers,
+                            self.last_error)  # fmt: skip
                 if producer is not None:
                     await _stop_quietly(producer)
                 # Waiting on the stop event, not sleeping: aiokafka's stop() can swallow a cancellation,
@@ -114,9 +241,23 @@ class ProducerService:
                 return
             self._producer = producer
             self._last_error = None
+            self._unreachable = None
+            self._failed_probes = 0
             self._connected.set()
-            log.info("Kafka producer connected to %s", self._kafka.bootstrap_servers)
+            log.info("Kafka %s connected to %s", self._role, self._kafka.bootstrap_servers)
             return
+
+    async def _create_wanted_topics(self, producer: Any) -> None:
+        if not self._topics_wanted:
+            return
+        try:
+            brokers = len(producer.client.cluster.brokers())
+            await ensure_topics(self._kafka, self._role, sorted(self._topics_wanted), brokers)
+            for topic in sorted(self._topics_wanted):
+                await asyncio.wait_for(producer.partitions_for(topic), self._kafka.connect_timeout_ms / 1000)
+        except Exception as exc:  # the topic may be managed elsewhere; its writes report their own errors
+            log.warning("Kafka %s: could not verify its topics %s: %s", self._role, sorted(self._topics_wanted),
+                        describe(exc))  # fmt: skip
 
     async def _explain(self, exc: Exception) -> Exception:
         """aiokafka hides TLS and SASL causes behind 'Unable to bootstrap'; find the real one to report."""
@@ -129,34 +270,95 @@ class ProducerService:
             return exc
         return KafkaUnavailable(reason) if reason else exc
 
+    async def _watchdog(self) -> None:
+        """Probe the broker while connected: marks it unreachable (fail fast) and back; rebuilds a dead sender."""
+        while not self._stopping.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), self._probe_interval_s)
+            producer = self._producer
+            if producer is None or self._stopping.is_set():
+                continue
+            sender_task = getattr(getattr(producer, "_sender", None), "sender_task", None)
+            if sender_task is not None and sender_task.done():
+                failure = None if sender_task.cancelled() else sender_task.exception()
+                self._retire(producer, failure or RuntimeError("the producer's sender task ended"))
+                continue
+            await self.probe(self._kafka.connect_timeout_ms / 1000)
+
+    def _retire(self, producer: Any, cause: BaseException) -> None:
+        """Replace a broken producer with a fresh one (new producer id); idempotent per instance."""
+        if producer is not self._producer or self._stopping.is_set():
+            return
+        self._producer = None
+        self._connected.clear()
+        self._rebuilds += 1
+        self._last_error = cause
+        log.error("Kafka %s hit a fatal error (%s); rebuilding it with a new producer id", self._role,
+                  describe(cause))  # fmt: skip
+        task = asyncio.create_task(self._close_retired(producer), name=f"kafka-{self._role}-retire")
+        self._retiring.add(task)
+        task.add_done_callback(self._retiring.discard)
+        if self._connect_task is None or self._connect_task.done():
+            self._connect_task = asyncio.create_task(self._connect_loop(), name=f"kafka-{self._role}-connect")
+
+    async def _close_retired(self, producer: Any) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(_stop_quietly(producer), self._kafka.connect_timeout_ms / 1000)
+
     async def stop(self, flush_timeout: float | None = None) -> None:
         """Flush what is buffered and close. Waits at most ``flush_timeout`` (default: the request timeout),
         because a record the broker has not taken by then would have failed anyway."""
         flush_timeout = self._timeout_s + 1 if flush_timeout is None else flush_timeout
+        deadline = time.monotonic() + max(flush_timeout, 0.0)
         self._stopping.set()
-        if self._connect_task is not None and not self._connect_task.done():
-            self._connect_task.cancel()
-            await asyncio.wait({self._connect_task}, timeout=self._kafka.connect_timeout_ms / 1000 + 1)
+        for task in (self._connect_task, self._watchdog_task):
+            if task is not None and not task.done():
+                task.cancel()
+                await asyncio.wait({task}, timeout=min(self._kafka.connect_timeout_ms / 1000 + 1, flush_timeout))
         producer, self._producer = self._producer, None
         if producer is not None:
             try:
-                await asyncio.wait_for(_stop_quietly(producer), flush_timeout)
+                await asyncio.wait_for(_stop_quietly(producer), max(deadline - time.monotonic(), 0.01))
             except TimeoutError:
-                log.error("Kafka producer did not flush within %.0fs; unacknowledged records were not reported as sent",
-                          flush_timeout)  # fmt: skip
+                log.error("Kafka %s did not flush within %.1fs; unacknowledged records were not reported as sent",
+                          self._role, flush_timeout)  # fmt: skip
+        if self._retiring:
+            await asyncio.wait(self._retiring, timeout=max(deadline - time.monotonic(), 0.01))
+
+    # -- broker questions ----------------------------------------------------------------------
 
     async def probe(self, timeout: float) -> str | None:
-        """None when the broker answers a metadata request within ``timeout``; else the reason."""
+        """None when the broker answers a metadata request within ``timeout``; else the reason.
+
+        The answer also moves the producer in and out of the *unreachable* state that fails sends fast.
+        """
         producer = self._producer
         if producer is None:
-            return f"not connected to Kafka at {self._kafka.bootstrap_servers}: {self.last_error or 'connecting'}"
+            return self.problem()
         try:
             ok = await asyncio.wait_for(producer.client.force_metadata_update(), timeout)
         except Exception as exc:
-            return f"Kafka metadata request failed: {describe(exc)}"
-        if not ok:
-            return f"Kafka at {self._kafka.bootstrap_servers} did not answer a metadata request"
-        return None
+            reason: str | None = f"Kafka metadata request failed: {describe(exc)}"
+        else:
+            reason = None if ok else f"Kafka at {self._kafka.bootstrap_servers} did not answer a metadata request"
+        if producer is self._producer:
+            self._note_probe(reason)
+        return reason
+
+    def _note_probe(self, reason: str | None) -> None:
+        """Unreachable after :data:`PROBES_TO_FAIL` failed probes in a row (one slow answer is not an
+        outage); reachable again on the first answer."""
+        if reason is None:
+            if self._unreachable is not None:
+                log.info("Kafka %s: broker reachable again", self._role)
+            self._failed_probes = 0
+            self._unreachable = None
+            return
+        self._failed_probes += 1
+        if self._failed_probes >= PROBES_TO_FAIL:
+            if self._unreachable is None:
+                log.warning("Kafka %s: broker unreachable (%s); sends fail fast until it answers", self._role, reason)
+            self._unreachable = reason
 
     async def partitions_for(self, topic: str) -> set[int]:
         producer = self._require()
@@ -175,8 +377,16 @@ class ProducerService:
             raise KafkaUnavailable(f"no metadata for topic {topic!r}: {describe(exc)}") from exc
         return partitions
 
-    async def send_batch(self, records: Sequence[OutgoingRecord]) -> list[DeliveryReport]:
-        """Send every record, wait for every ack or failure, and report them in order."""
+    # -- sending -------------------------------------------------------------------------------
+
+    async def send_batch(
+        self, records: Sequence[OutgoingRecord], *, ack_timeout: float | None = None
+    ) -> list[DeliveryReport]:
+        """Send every record, wait for every ack or failure (at most ``ack_timeout``, default the request
+        timeout), and report them in order. Raises :class:`KafkaUnavailable` — nothing sent — when there
+        is no usable producer."""
+        if self._patient and self._producer is None and not self._stopping.is_set():
+            await self.wait_connected(self._timeout_s)
         producer = self._require()
         max_size = self._kafka.producer.max_request_size
         for index, record in enumerate(records):
@@ -186,46 +396,99 @@ class ProducerService:
                     f"record is {size} bytes, more than max_request_size {max_size}",
                     field=f"records[{index}]",
                 )
+        wait_s = (self._timeout_s + 1) if ack_timeout is None else ack_timeout
+        deadline = time.monotonic() + wait_s
         pending: list[asyncio.Future[Any] | BaseException] = []
-        for record in records:
-            try:
-                pending.append(
-                    await producer.send(
-                        record.topic,
-                        value=record.value,
-                        key=record.key,
-                        partition=record.partition,
-                        timestamp_ms=record.timestamp_ms,
-                        headers=list(record.headers) or None,
-                    )
-                )
-            except Exception as exc:
-                pending.append(exc)
+        try:
+            # One timeout for the whole loop (no task per record): send() waits only for metadata or room.
+            async with asyncio.timeout(wait_s):
+                for record in records:
+                    try:
+                        pending.append(
+                            await producer.send(
+                                record.topic,
+                                value=record.value,
+                                key=record.key,
+                                partition=record.partition,
+                                timestamp_ms=record.timestamp_ms,
+                                headers=list(record.headers) or None,
+                            )
+                        )
+                    except Exception as exc:
+                        pending.append(exc)  # never appended to a batch: not written
+        except TimeoutError:
+            not_sent = kafka_errors.KafkaTimeoutError(f"not sent: no room or metadata within {wait_s:.0f}s")
+            pending.extend(not_sent for _ in range(len(records) - len(pending)))
         futures = [p for p in pending if isinstance(p, asyncio.Future)]
         if futures:
-            # aiokafka does not always expire a batch while its broker is unreachable: bound the wait ourselves.
-            await asyncio.wait(futures, timeout=self._timeout_s + 1)
-        return [_report(record, outcome) for record, outcome in zip(records, pending, strict=True)]
+            # aiokafka's idempotent producer never expires a batch: bound the wait ourselves, and stop
+            # waiting at once when the producer turns out to be broken.
+            await _wait_until_settled(futures, deadline, lambda: producer is not self._producer)
+        fatal = next((exc for exc in _failures(futures) if is_fatal(exc)), None)
+        if fatal is not None:
+            self._retire(producer, fatal)
+        broken = producer is not self._producer
+        reports = [_report(record, outcome, broken) for record, outcome in zip(records, pending, strict=True)]
+        for future in futures:
+            if not future.done():  # reported as outcome unknown; its late result is nobody's business
+                future.add_done_callback(_retrieve)
+        if any(report.acknowledged for report in reports):
+            self._note_probe(None)
+        return reports
 
     def _require(self) -> Any:
-        if self._producer is None:
-            raise KafkaUnavailable(
-                f"not connected to Kafka at {self._kafka.bootstrap_servers}: {self.last_error or 'connecting'}"
-            )
-        return self._producer
+        producer = self._producer
+        if producer is None or (self._fail_fast and self._unreachable is not None):
+            raise KafkaUnavailable(f"{self.problem()}; nothing was written")
+        return producer
 
 
-def _report(record: OutgoingRecord, outcome: asyncio.Future[Any] | BaseException) -> DeliveryReport:
+async def _wait_until_settled(futures: list[asyncio.Future[Any]], deadline: float, broken: Callable[[], bool]) -> None:
+    remaining = set(futures)
+    while remaining:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return
+        done, remaining = await asyncio.wait(remaining, timeout=min(left, 0.5), return_when=asyncio.FIRST_EXCEPTION)
+        if broken() or any(is_fatal(exc) for exc in _failures(list(done))):
+            return
+
+
+def _retrieve(future: asyncio.Future[Any]) -> None:
+    if not future.cancelled():
+        future.exception()
+
+
+def _failures(futures: Sequence[asyncio.Future[Any]]) -> list[BaseException]:
+    return [exc for f in futures if f.done() and not f.cancelled() and (exc := f.exception()) is not None]
+
+
+def _report(record: OutgoingRecord, outcome: asyncio.Future[Any] | BaseException, broken: bool) -> DeliveryReport:
     if isinstance(outcome, BaseException):
         return DeliveryReport(record.topic, record.partition, None, error_code_for(outcome), describe(outcome))
-    if not outcome.done():
-        outcome.cancel()
-        return DeliveryReport(record.topic, record.partition, None, ERROR_KAFKA_RETRIABLE, "timed out waiting for ack")
+    if outcome.done() and not outcome.cancelled() and outcome.exception() is None:
+        metadata = outcome.result()
+        return DeliveryReport(record.topic, metadata.partition, metadata.offset, timestamp_ms=metadata.timestamp)
+    if broken:
+        failure = outcome.exception() if outcome.done() and not outcome.cancelled() else None
+        if failure is not None and is_fatal(failure):
+            # The broker refused this batch (bad sequence, unknown producer id, fenced): not appended.
+            return DeliveryReport(
+                record.topic, record.partition, None, ERROR_KAFKA_RETRIABLE,
+                f"not written: {describe(failure)}; the producer is being rebuilt with a new producer id",
+            )  # fmt: skip
+        return DeliveryReport(
+            record.topic, record.partition, None, ERROR_OUTCOME_UNKNOWN,
+            "outcome unknown: the producer broke while the record was in flight; it is being rebuilt",
+        )  # fmt: skip
+    if not outcome.done() or outcome.cancelled():
+        return DeliveryReport(
+            record.topic, record.partition, None, ERROR_OUTCOME_UNKNOWN,
+            "outcome unknown: no acknowledgement in time; the record may still be written",
+        )  # fmt: skip
     exc = outcome.exception()
-    if exc is not None:
-        return DeliveryReport(record.topic, record.partition, None, error_code_for(exc), describe(exc))
-    metadata = outcome.result()
-    return DeliveryReport(record.topic, metadata.partition, metadata.offset, timestamp_ms=metadata.timestamp)
+    assert exc is not None
+    return DeliveryReport(record.topic, record.partition, None, error_code_for(exc), describe(exc))
 
 
 async def _stop_quietly(producer: Any) -> None:

@@ -286,6 +286,38 @@ class KafkaBroker:
         self._work_dir = None
         self._owns_work_dir = False
 
+    def kill(self) -> None:
+        """SIGKILL the broker, as a crash would; its data directory and ports stay for :meth:`restart`."""
+        process, self._process = self._process, None
+        if process is not None and process.poll() is None:
+            process.kill()
+            process.wait()
+        if self._log_handle is not None:
+            self._log_handle.close()
+            self._log_handle = None
+
+    def restart(self, timeout: float = 90.0) -> None:
+        """Start the broker again after :meth:`kill`: same ports, same data directory (not formatted)."""
+        if self._process is not None or self._work_dir is None or not self._addresses:
+            raise BrokerError("restart() follows kill() on a started broker")
+        java = self._java or find_java()
+        if java is None:
+            raise MissingToolError("Java ('java' on PATH or $JAVA_HOME/bin/java) is needed to run Kafka")
+        work_dir = self._work_dir
+        log_path = work_dir / "kafka.log"
+        seen = log_path.stat().st_size if log_path.exists() else 0
+        self._log_handle = log_path.open("ab")
+        began = time.monotonic()
+        self._process = subprocess.Popen(
+            [*self._java_command(java, work_dir), "kafka.Kafka", str(work_dir / "server.properties")],
+            cwd=work_dir,
+            stdin=subprocess.DEVNULL,
+            stdout=self._log_handle,
+            stderr=subprocess.STDOUT,
+        )
+        self._wait_until_ready(log_path, began + timeout, seen)
+        self.timings["restart"] = time.monotonic() - began
+
     def log_tail(self, limit: int = _TAIL_CHARS) -> str:
         """The end of the broker's console log (also available after :meth:`stop`)."""
         text = self._read_log() if self._work_dir is not None else self._last_log
@@ -425,13 +457,13 @@ class KafkaBroker:
         self._wait_until_ready(log_path, deadline)
         self.timings["start"] = time.monotonic() - began
 
-    def _wait_until_ready(self, log_path: Path, deadline: float) -> None:
+    def _wait_until_ready(self, log_path: Path, deadline: float, log_offset: int = 0) -> None:
         process = self._process
         assert process is not None
         marker = STARTED_MESSAGE.encode()
         while True:
             # Condition-based readiness wait: the broker logs STARTED_MESSAGE once it serves.
-            if marker in log_path.read_bytes() and self._port_accepts(self._addresses["PLAINTEXT"]):
+            if marker in log_path.read_bytes()[log_offset:] and self._port_accepts(self._addresses["PLAINTEXT"]):
                 return
             code = process.poll()
             if code is not None:

@@ -42,8 +42,9 @@ async def running_sidecar(
     app = create_app(sidecar, manage_lifecycle=False)
     await sidecar.start()
     try:
-        if wait_for_kafka > 0 and not await sidecar.resources.producer.wait_connected(wait_for_kafka):
-            raise RuntimeError(f"sidecar could not connect to Kafka: {sidecar.resources.producer.last_error}")
+        for producer in (sidecar.resources.producer, sidecar.resources.internal_producer):
+            if wait_for_kafka > 0 and not await producer.wait_connected(wait_for_kafka):
+                raise RuntimeError(f"sidecar could not connect to Kafka: {producer.last_error}")
         transport = httpx.ASGITransport(app=app, client=(client_host, 50000))
         async with httpx.AsyncClient(transport=transport, base_url="http://sidecar") as client:
             yield RunningSidecar(sidecar, client, path)

@@ -2,7 +2,8 @@
 
 HTTP exchanges: ``traceparent``/``tracestate``/``baggage`` are extracted from the request, a SERVER
 span covers the request and, on routes with a ``{topic}``, a PRODUCER span ``send <topic>`` whose
-context is injected into every produced record's headers. Consumer exchanges: the context is
+context is injected into every produced record's headers (baggage only for the keys listed in
+``record_baggage_keys``). Consumer exchanges: the context is
 extracted from each record's headers, a CONSUMER span ``process <topic>`` links to every producer
 context (and is the child of it when the whole batch shares one trace), and its context is injected
 into the backend call's headers. Dead-letter writes get a PRODUCER span ``send <dlq topic>``.
@@ -16,8 +17,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
+from opentelemetry import baggage, propagate, trace
 from opentelemetry import context as otel_context
-from opentelemetry import propagate, trace
 from opentelemetry.trace import Link, SpanKind, Status, StatusCode
 from opentelemetry.util.types import AttributeValue
 
@@ -52,6 +53,13 @@ class TracingConfig:
     inject_backend: bool = field(default=True, metadata={"doc": "Inject trace context into the backend call."})
     dead_letter_spans: bool = field(default=True, metadata={"doc": "A PRODUCER span per dead-letter write."})
     max_links: int = field(default=128, metadata={"doc": "Most producer links on one consumer span."})
+    record_baggage_keys: tuple[str, ...] = field(
+        default=(),
+        metadata={
+            "doc": "Baggage entries copied into produced records' 'baggage' header, by key (default: none, so a "
+            "credential put in baggage never reaches Kafka)."
+        },
+    )
 
 
 def record_carrier(record: ConsumedRecord) -> dict[str, str]:
@@ -167,10 +175,17 @@ class TracingHandler:
         finally:
             otel_context.detach(token)
 
-    @staticmethod
-    def _inject(add: Callable[[str, bytes], None]) -> None:
+    def _inject(self, add: Callable[[str, bytes], None]) -> None:
+        """Trace context into record headers; of the baggage, only the opted-in keys."""
+        context = otel_context.get_current()
+        entries = baggage.get_all(context)
+        if entries:
+            context = baggage.clear(context)
+            for key in self._config.record_baggage_keys:
+                if key in entries:
+                    context = baggage.set_baggage(key, entries[key], context)
         carrier: dict[str, str] = {}
-        propagate.inject(carrier)
+        propagate.inject(carrier, context)
         for name, value in carrier.items():
             add(name, value.encode("utf-8"))
 

@@ -37,7 +37,7 @@ kafka:
 handlers:
   metrics: {{use: metrics}}
   correlation: {{use: correlation}}
-  tracing: {{use: tracing}}
+  tracing: {{use: tracing, config: {{record_baggage_keys: [tenant]}}}}
   logging: {{use: logging-context, config: {{install: false}}}}
   audit: {{use: audit, config: {{topic: {audit_topic}}}}}
   validation: {{use: validation}}

@@ -32,7 +32,9 @@ class FakeProducer(ProducerService):
         self.fail = fail
         self.block = block
 
-    async def send_batch(self, records: Sequence[OutgoingRecord]) -> list[DeliveryReport]:
+    async def send_batch(
+        self, records: Sequence[OutgoingRecord], *, ack_timeout: float | None = None
+    ) -> list[DeliveryReport]:
         if self.block is not None:
             await self.block.wait()
         if self.fail:
@@ -43,7 +45,7 @@ class FakeProducer(ProducerService):
 
 def make(producer: FakeProducer, **config: object) -> tuple[AuditHandler, Resources]:
     sidecar_config = SidecarConfig(service=ServiceConfig(id="svc-1"))
-    res = Resources(sidecar_config, SerdeRegistry(), producer)
+    res = Resources(sidecar_config, SerdeRegistry(), ProducerService(KafkaConfig()), internal_producer=producer)
     res.services[AUDIT_SINKS] = AuditSinks(res)  # what the plugin's declared service does at assembly
     return AuditHandler(AuditConfig(**config), res), res  # type: ignore[arg-type]
 
@@ -238,3 +240,24 @@ async def test_a_nearly_full_queue_keeps_the_first_records_of_a_batch_and_counts
     statuses = [json.loads(r.value or b"")["auditStatus"] for r in producer.sent]
     assert statuses == ["SUCCESS", "FAILURE", "SUCCESS"]
     assert handler.sink.written == 3
+
+
+@pytest.mark.asyncio
+async def test_records_left_at_shutdown_are_counted_as_dropped_and_logged_once(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    gate = asyncio.Event()
+    handler, res = make(FakeProducer(block=gate), queue_size=100)
+    res.metrics.enabled = True
+    await handler.start()
+    for _ in range(3):
+        await handler(http_exchange(), Producing())
+    with caplog.at_level(logging.ERROR):
+        await handler.sink.stop(drain_timeout=0.1)
+    gate.set()
+    assert handler.sink.dropped == 6
+    counter = res.metrics.registry.counter("kafka_sidecar_audit_records_total", "", ("target", "result"))
+    assert counter.value("kafka", "dropped") == 6
+    dropped_lines = [r for r in caplog.records if "dropped at shutdown" in r.getMessage()]
+    assert len(dropped_lines) == 1
+    assert "6 records" in dropped_lines[0].getMessage()

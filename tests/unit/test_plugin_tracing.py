@@ -91,9 +91,9 @@ class ProducingTerminal:
 async def test_http_context_is_continued_and_injected_into_record_headers(
     resources: Resources, exporter: InMemorySpanExporter
 ) -> None:
-    handler = TracingHandler(TracingConfig(), resources)
+    handler = TracingHandler(TracingConfig(record_baggage_keys=("tenant",)), resources)
     terminal = ProducingTerminal()
-    exchange = http_exchange({"traceparent": PARENT, "tracestate": "vendor=x", "baggage": "tenant=acme"})
+    exchange = http_exchange({"traceparent": PARENT, "tracestate": "vendor=x", "baggage": "tenant=acme,token=s3cret"})
     await handler(exchange, terminal)
     spans = by_name(exporter)
     server, send = spans["POST /producers/{topic}"], spans["send orders"]
@@ -113,6 +113,23 @@ async def test_http_context_is_continued_and_injected_into_record_headers(
     assert headers["tracestate"] == "vendor=x"
     assert headers["baggage"] == "tenant=acme"
     assert terminal.trace_id_inside == send.context.trace_id
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("recording", [True, False])
+async def test_baggage_reaches_records_only_for_opted_in_keys(resources: Resources, recording: bool) -> None:
+    if not recording:  # no SDK: the pass-through path injects too
+        resources = bare_resources()
+    incoming = {"traceparent": PARENT, "baggage": "tenant=acme,api_token=s3cret"}
+    default = http_exchange(incoming)
+    await TracingHandler(TracingConfig(), resources)(default, ProducingTerminal())
+    names = {name for name, _ in default.stash[OUTGOING_HEADERS]}
+    assert "traceparent" in names
+    assert "baggage" not in names
+    opted = http_exchange(incoming)
+    await TracingHandler(TracingConfig(record_baggage_keys=("tenant",)), resources)(opted, ProducingTerminal())
+    pairs = opted.stash[OUTGOING_HEADERS]
+    assert [value for name, value in pairs if name == "baggage"] == [b"tenant=acme"]
 
 
 @pytest.mark.asyncio

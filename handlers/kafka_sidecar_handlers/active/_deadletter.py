@@ -16,17 +16,16 @@ from dataclasses import dataclass
 from typing import Any
 
 from kafka_sidecar.plugin import (
-    ERROR_KAFKA_RETRIABLE,
     ConsumedRecord,
     DeadLetter,
     DeadLetterWriter,
     DeliveryReport,
-    KafkaUnavailable,
     SerdeRegistry,
     SerializeContext,
     ValidationFailed,
     dead_letter_topic,
     parse_headers,
+    raise_if_none_acknowledged,
 )
 from kafka_sidecar_handlers.active._requests import topic_name
 
@@ -171,9 +170,6 @@ async def write(
     """Write and report: 200 all stored, 207 some not, 503 (raised) when Kafka stored none of them."""
     reports = await writer.write(letters, suffix)
     landed = [landing(letter, report, suffix) for letter, report in zip(letters, reports, strict=True)]
+    raise_if_none_acknowledged(reports, "dead letters", {"dead_letters": landed})
     stored = sum(1 for report in reports if report.acknowledged)
-    if stored == 0 and all(r.error_code == ERROR_KAFKA_RETRIABLE for r in reports):
-        raise KafkaUnavailable(
-            f"Kafka stored none of the {len(reports)} dead letters: {reports[0].error}", extra={"dead_letters": landed}
-        )
     return (200 if stored == len(reports) else 207), landed

@@ -75,6 +75,13 @@ _OFFSET = {
         "metadata": {"type": "string"},
     },
 }
+_COMMITTED_OFFSET = {
+    **_OFFSET,
+    "properties": {
+        **_OFFSET["properties"],  # type: ignore[dict-item]
+        "offset": {"type": "integer", "minimum": -1, "description": "-1: the group has committed none yet."},
+    },
+}
 _RECORD = {
     "type": "object",
     "properties": {
@@ -146,7 +153,7 @@ _OK_BODIES: Mapping[str, object] = {
     "assignments": _PARTITIONS,
     "records": {"type": "array", "items": _RECORD},
     "commit": {"type": "object", "properties": {"offsets": {"type": "array", "items": _OFFSET}}},
-    "committed": {"type": "object", "properties": {"offsets": {"type": "array", "items": _OFFSET}}},
+    "committed": {"type": "object", "properties": {"offsets": {"type": "array", "items": _COMMITTED_OFFSET}}},
     "dead_letter": {"type": "array", "items": {"type": "object"}},
 }
 _PROBLEMS: Mapping[str, tuple[str, ...]] = {

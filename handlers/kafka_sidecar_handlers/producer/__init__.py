@@ -2,7 +2,8 @@
 
 The whole batch is validated and serialized before anything is sent; the reply comes only after the
 broker has acknowledged or refused every record. Status at a glance: 200 every record acknowledged,
-207 some were not (see each ``error_code``), 503 Kafka did not take any of them.
+207 some were not (see each ``error_code``), 503 Kafka wrote none of them (safe to retry), 504 Kafka
+acknowledged none in time and some may still be written (retry with the same ``Idempotency-Key``).
 """
 
 from __future__ import annotations
@@ -12,13 +13,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from kafka_sidecar.plugin import (
-    ERROR_KAFKA_RETRIABLE,
     OUTGOING_HEADERS,
     PRODUCED,
     DeliveryReport,
     Exchange,
     HandlerSpec,
-    KafkaUnavailable,
     NotFound,
     OutgoingRecord,
     Produced,
@@ -27,6 +26,9 @@ from kafka_sidecar.plugin import (
     SerializeContext,
     ValidationFailed,
     hookimpl,
+    idempotency_key,
+    raise_if_none_acknowledged,
+    request_fingerprint,
 )
 from kafka_sidecar_handlers.producer._openapi import describe_produce
 from kafka_sidecar_handlers.producer._request import ProduceRecordIn, media_format, parse_batch
@@ -52,8 +54,21 @@ class ProducerHandler:
         self._max_records = config.max_records
         self._serdes = resources.serdes
         self._producer = resources.producer
+        self._idempotency = resources.idempotency
+        self._settle_s = resources.config.kafka.producer.idempotency_window_s
 
     async def __call__(self, exchange: Exchange) -> Reply:
+        request = exchange.http()
+        key = idempotency_key(request.headers)
+        if key is None:
+            return await self._produce(exchange, None)
+        fingerprint = request_fingerprint(request.method, request.path, request.content_type, request.body)
+        # With a key the produce may outlive this request, waiting for the broker's real answer for a retry.
+        return await self._idempotency.run(
+            key, fingerprint, lambda: self._produce(exchange, self._settle_s), self._producer.timeout_s + 1
+        )
+
+    async def _produce(self, exchange: Exchange, ack_timeout: float | None) -> Reply:
         request = exchange.http()
         topic = request.path_params.get("topic", "")
         if not _TOPIC_NAME.match(topic) or topic in (".", ".."):
@@ -82,18 +97,15 @@ class ProducerHandler:
                 raise ValidationFailed("a record needs a key or a value", field=f"records[{index}].value")
         partitions = await self._producer.partitions_for(topic)
         _check_partitions(outgoing, partitions, path_partition)
-        reports = await self._producer.send_batch(outgoing)
+        reports = await self._producer.send_batch(outgoing, ack_timeout=ack_timeout)
         exchange.stash[PRODUCED] = Produced(topic, tuple(outgoing), tuple(reports))
         body = {
             "offsets": [_offset_entry(report) for report in reports],
             "key_schema_id": key_serializer.schema_id,
             "value_schema_id": value_serializer.schema_id,
         }
+        raise_if_none_acknowledged(reports, "records", body)
         acknowledged = sum(1 for report in reports if report.acknowledged)
-        if acknowledged == 0 and all(r.error_code == ERROR_KAFKA_RETRIABLE for r in reports):
-            raise KafkaUnavailable(
-                f"Kafka acknowledged none of the {len(reports)} records: {reports[0].error}", extra=body
-            )
         status = 200 if acknowledged == len(reports) else 207
         return Reply(status=status, body=body, media_type=V2_MEDIA_TYPE if batch.v2 else "application/json")
 

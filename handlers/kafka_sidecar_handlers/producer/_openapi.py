@@ -120,11 +120,23 @@ def describe_produce(path: str, method: str) -> Mapping[str, object] | None:
                 "description": "Partition every record goes to.",
             }
         )
+    parameters.append(
+        {
+            "name": "Idempotency-Key",
+            "in": "header",
+            "required": False,
+            "schema": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[\\x20-\\x7e]+$"},
+            "description": "A retry with the same key (and body) within the window gets the first request's "
+            "outcome instead of producing again.",
+        }
+    )
     response = {"content": {media: {"schema": PRODUCE_RESPONSE} for media in MEDIA_TYPES[:3]}}
     return {
         "summary": "Produce a batch of records",
         "description": "Answers after the broker acknowledged or refused every record: 200 all acknowledged, "
-        "207 some were not (see each error_code), 503 Kafka took none of them.",
+        "207 some were not (see each error_code), 503 Kafka wrote none of them (code kafka-unavailable: safe to "
+        "retry), 504 none acknowledged in time and some may still be written (code kafka-outcome-unknown: retry "
+        "with the same Idempotency-Key).",
         "operationId": "produce" + path.replace("/", "_").replace("{", "").replace("}", ""),
         "tags": ["producer"],
         "parameters": parameters,
@@ -135,6 +147,6 @@ def describe_produce(path: str, method: str) -> Mapping[str, object] | None:
         "responses": {
             "200": {"description": "Every record acknowledged.", **response},
             "207": {"description": "Some records not acknowledged (per-record error_code).", **response},
-            **dict.fromkeys(("400", "404", "413", "415", "422", "502", "503"), PROBLEM),
+            **dict.fromkeys(("400", "404", "408", "409", "413", "415", "422", "429", "502", "503", "504"), PROBLEM),
         },
     }

@@ -126,6 +126,8 @@ class ReactiveAdmin:
         self._publish(consumer, request, "reactive-consumer.dlq-replay", json.dumps(body, sort_keys=True))
         return JSONResponse(job.snapshot(), status_code=202)
 
+    replay.response_status = "202"  # type: ignore[attr-defined]  # for /openapi.json
+
     async def replay_status(self, request: Request) -> Response:
         """Progress and counts of a dead-letter replay job."""
         consumer = self._consumer(request)

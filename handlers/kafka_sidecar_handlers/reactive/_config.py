@@ -57,7 +57,10 @@ class ReactiveConsumerConfig:
         metadata=doc("sidecar: {consumer, records: [...]}; java: the bare record array the Java sidecar sends."),
     )
     backend_headers: Mapping[str, str] = field(
-        default_factory=dict, metadata=doc("Static HTTP headers sent with every backend call.")
+        default_factory=dict,
+        metadata=doc(
+            "Static HTTP headers sent with every backend call (credential-like ones are masked in /admin/config)."
+        ),
     )
     backend_token: str | None = field(
         default=None, metadata=doc("Sent as 'Authorization: Bearer <token>' to the backend.", secret=True)
@@ -107,6 +110,11 @@ class ReactiveConsumerConfig:
     def __post_init__(self) -> None:
         if bool(self.topics) == bool(self.topic_pattern):
             raise ValueError("give exactly one of 'topics' (a list) or 'topic_pattern'")
+        if self.backend_token is not None and any(name.lower() == "authorization" for name in self.backend_headers):
+            raise ValueError(
+                "backend_token and an Authorization header in backend_headers would send two Authorization "
+                "headers: set one of them"
+            )
         if not self.backend_url.startswith(("http://", "https://")):
             raise ValueError(f"backend_url must be an http(s) URL, got {self.backend_url!r}")
         if not self.backend_path.startswith("/"):

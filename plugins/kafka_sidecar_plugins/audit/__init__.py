@@ -73,7 +73,7 @@ class AuditSinks:
     """
 
     def __init__(self, resources: Resources) -> None:
-        self._producer = resources.producer
+        self._producer = resources.internal_producer
         self._metrics = resources.metrics
         self._sinks: dict[AuditConfig, AuditSink] = {}
 
@@ -82,6 +82,8 @@ class AuditSinks:
         found = self._sinks.get(config)
         if found is not None:
             return found, False
+        if config.target == "kafka":
+            self._producer.ensure_topic(config.topic)
         sink = self._sinks[config] = AuditSink(
             self._producer, self._metrics, target=config.target, topic=config.topic, queue_size=config.queue_size
         )

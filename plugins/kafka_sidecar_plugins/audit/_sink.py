@@ -189,13 +189,21 @@ class AuditSink:
         task, self._task = self._task, None
         if task is None:
             return
+        cancelled = False
         try:
-            await asyncio.wait_for(self._queue.join(), drain_timeout)
-        except TimeoutError:
-            log.error("audit: %d records not written at shutdown", self._queue.qsize())
+            await asyncio.wait_for(self._queue.join(), max(drain_timeout, 0.0))
+        except (TimeoutError, asyncio.CancelledError) as exc:
+            # Out of time (our own drain timeout, or the sidecar's shutdown budget cancelled us).
+            cancelled = isinstance(exc, asyncio.CancelledError)
+            left = self._pending
+            self.dropped += left
+            self._count("dropped", left)
+            log.error("audit: %d records dropped at shutdown (not written in time)", left)
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
+        if cancelled:
+            raise asyncio.CancelledError
 
     async def flushed(self, timeout: float) -> bool:
         """Wait until every queued record is written or failed (tests, shutdown)."""

@@ -65,4 +65,5 @@ class PrometheusExporter(MetricsExporter):
             """Prometheus metrics in the text exposition format."""
             return Response(self.render(), media_type=PROMETHEUS_MEDIA_TYPE)
 
+        metrics.response_media_type = "text/plain"  # type: ignore[attr-defined]  # for /openapi.json
         return [Route("/metrics", metrics, methods=["GET"])]

@@ -16,7 +16,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from kafka_sidecar.plugin import SidecarView, build_document, document_title, hookimpl
+from kafka_sidecar.plugin import MountedRoute, SidecarView, build_document, document_title, hookimpl
 
 __all__ = ["mounted_routes", "openapi_routes"]
 
@@ -44,14 +44,21 @@ fetch("openapi.json").then(r => r.json()).then(doc => {{
 """
 
 
-def mounted_routes(routes: Sequence[BaseRoute]) -> list[tuple[str, str, str]]:
-    """(path, method, summary) of every plain route of the app, for routes no terminal describes."""
+def mounted_routes(routes: Sequence[BaseRoute]) -> list[MountedRoute]:
+    """Every plain route of the app, for routes no terminal describes.
+
+    An endpoint may say what it answers with ``response_media_type`` (default ``application/json``) and
+    ``response_status`` (default ``"200"``) attributes.
+    """
     found = []
     for route in routes:
         if isinstance(route, Route):
+            media = getattr(route.endpoint, "response_media_type", "application/json")
+            status = getattr(route.endpoint, "response_status", "200")
             for method in sorted((route.methods or {"GET"}) - {"HEAD"}):
                 doc = (route.endpoint.__doc__ or "").strip().splitlines()
-                found.append((route.path, method, doc[0].rstrip(".") if doc else f"{method} {route.path}"))
+                summary = doc[0].rstrip(".") if doc else f"{method} {route.path}"
+                found.append(MountedRoute(route.path, method, summary, media, status))
     return found
 
 
@@ -69,6 +76,7 @@ def openapi_routes(sidecar: SidecarView) -> list[BaseRoute]:
         """A browsable page of the OpenAPI description."""
         return HTMLResponse(DOCS_PAGE.format(title=html.escape(document_title(sidecar.config.service.id))))
 
+    docs.response_media_type = "text/html"  # type: ignore[attr-defined]
     return [Route("/openapi.json", openapi_json, methods=["GET"]), Route("/docs", docs, methods=["GET"])]
 
 

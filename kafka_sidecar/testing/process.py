@@ -1,0 +1,81 @@
+"""A sidecar as a real process (``python -m kafka_sidecar run``) on a loopback port, for tests and benches."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from types import TracebackType
+from typing import Self
+
+import httpx
+
+from kafka_sidecar.testing.net import free_port
+
+
+class SidecarProcess:
+    """Writes ``config_yaml`` (``${SIDECAR_PORT}`` is filled in) and runs it until :meth:`stop`."""
+
+    def __init__(self, config_yaml: str, directory: Path, env: Mapping[str, str] | None = None) -> None:
+        self.directory = directory
+        self.port = free_port()
+        self.base_url = f"http://127.0.0.1:{self.port}"
+        self.config_path = directory / "chains.yml"
+        self.config_path.write_text(textwrap.dedent(config_yaml), encoding="utf-8")
+        self.log_path = directory / "sidecar.log"
+        self._env = {**os.environ, **(env or {}), "SIDECAR_PORT": str(self.port)}
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self, ready_path: str = "/health/live", timeout: float = 60.0) -> None:
+        with self.log_path.open("ab") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "kafka_sidecar", "run", "-c", str(self.config_path)],
+                env=self._env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+            )
+        deadline = time.monotonic() + timeout
+        while True:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"sidecar exited with {self.process.returncode}:\n{self.log()}")
+            try:
+                if httpx.get(self.base_url + ready_path, timeout=2).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError(f"sidecar did not answer {ready_path} within {timeout}s:\n{self.log()}")
+            time.sleep(0.1)  # polling a condition with a deadline
+
+    def log(self) -> str:
+        return self.log_path.read_text(encoding="utf-8", errors="replace") if self.log_path.exists() else ""
+
+    def stop(self, timeout: float = 30.0) -> int | None:
+        """SIGTERM, then SIGKILL after ``timeout``; the exit code."""
+        process, self.process = self.process, None
+        if process is None:
+            return None
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        return process.returncode
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
