@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import http.client
 import math
 import os
 import platform
@@ -15,7 +16,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -62,8 +63,27 @@ class SidecarProcess:
     pid: int
 
     def cpu_seconds(self) -> float:
-        """User + system CPU time the sidecar process has used so far (Linux ``/proc``)."""
-        return process_cpu_seconds(self.pid)
+        """User + system CPU time the sidecar process and its children have used so far (Linux ``/proc``)."""
+        return tree_cpu_seconds(self.pid)
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    """CPU seconds of ``pid`` and every live descendant (a server's worker processes)."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                ppid = int((entry / "stat").read_text(encoding="ascii").rsplit(")", 1)[1].split()[1])
+            except (OSError, ValueError, IndexError):
+                continue
+            children.setdefault(ppid, []).append(int(entry.name))
+    total, todo = 0.0, [pid]
+    while todo:
+        current = todo.pop()
+        cpu = process_cpu_seconds(current)
+        total += 0.0 if math.isnan(cpu) else cpu
+        todo.extend(children.get(current, ()))
+    return total
 
 
 def process_cpu_seconds(pid: int) -> float:
@@ -78,20 +98,29 @@ def process_cpu_seconds(pid: int) -> float:
 
 @contextlib.contextmanager
 def sidecar_process(
-    config: Path, bootstrap: str, log_dir: Path, *, ready_timeout: float = 60
+    config: Path,
+    bootstrap: str,
+    log_dir: Path,
+    *,
+    ready_timeout: float = 60,
+    env_extra: Mapping[str, str] | None = None,
+    name: str = "sidecar",
+    engine: str = "hypercorn",
 ) -> Iterator[SidecarProcess]:
-    """Run ``kafka-sidecar run -c CONFIG`` on a free loopback port until the block exits (SIGTERM)."""
+    """Run ``kafka-sidecar run -c CONFIG`` (or, for another ``engine``, ``bench/serve_engine.py``) on a free
+    loopback port until the block exits (SIGTERM)."""
     port = free_port()
-    env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": bootstrap, "SIDECAR_PORT": str(port)}
-    log_path = log_dir / "sidecar.log"
+    env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": bootstrap, "SIDECAR_PORT": str(port), **(env_extra or {})}
+    log_path = log_dir / f"{name}.log"
     cli = Path(sys.executable).with_name("kafka-sidecar")
     with log_path.open("wb") as log:
         process = subprocess.Popen(
-            [str(cli), "run", "-c", str(config), "--log-level", "WARNING"],
+            [str(cli), "run", "-c", str(config), "--log-level", "WARNING"] if engine == "hypercorn"
+            else [sys.executable, str(REPO / "bench" / "serve_engine.py"), engine, str(config)],
             env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
         )  # fmt: skip
         try:
-            asyncio.run(_wait_ready(port, process, ready_timeout))
+            _wait_ready(port, process, ready_timeout)
             yield SidecarProcess(f"http://127.0.0.1:{port}", port, log_path, process.pid)
         finally:
             process.send_signal(signal.SIGTERM)
@@ -102,19 +131,22 @@ def sidecar_process(
                 process.wait()
 
 
-async def _wait_ready(port: int, process: subprocess.Popen[bytes], timeout: float) -> None:
+def _wait_ready(port: int, process: subprocess.Popen[bytes], timeout: float) -> None:
+    """Poll ``/health/ready`` (synchronously, so this works inside or outside an event loop)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(f"kafka-sidecar exited with {process.returncode} before it was ready")
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
         try:
-            async with HttpConnection("127.0.0.1", port) as conn:
-                status, _ = await conn.request("GET", "/health/ready")
-                if status == 200:
-                    return
+            connection.request("GET", "/health/ready")
+            if connection.getresponse().status == 200:
+                return
         except OSError:
             pass
-        await asyncio.sleep(0.2)  # poll interval of a deadline-bounded readiness wait
+        finally:
+            connection.close()
+        time.sleep(0.2)  # poll interval of a deadline-bounded readiness wait
     raise RuntimeError(f"kafka-sidecar was not ready within {timeout}s")
 
 
@@ -148,12 +180,13 @@ class HttpConnection:
         await self.close()
 
     async def request(
-        self, method: str, path: str, body: bytes = b"", content_type: str = "application/json"
+        self, method: str, path: str, body: bytes = b"", content_type: str = "application/json", extra: str = ""
     ) -> tuple[int, bytes]:
+        """``extra``: more header lines, each ending in CRLF."""
         assert self._reader is not None
         assert self._writer is not None
         head = (
-            f"{method} {path} HTTP/1.1\r\nHost: {self._host}:{self._port}\r\n"
+            f"{method} {path} HTTP/1.1\r\nHost: {self._host}:{self._port}\r\n{extra}"
             f"Content-Type: {content_type}\r\nContent-Length: {len(body)}\r\n\r\n"
         )
         self._writer.write(head.encode("ascii") + body)

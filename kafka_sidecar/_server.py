@@ -16,6 +16,7 @@ from kafka_sidecar._config.model import ServerConfig
 from kafka_sidecar._errors import ConfigError, ConfigProblem
 from kafka_sidecar._http.app import create_app
 from kafka_sidecar._sidecar import Sidecar
+from kafka_sidecar._uvicorn import serve_uvicorn
 
 log = logging.getLogger(__name__)
 DRAIN_SHARE = 0.5
@@ -90,7 +91,10 @@ async def serve_sidecar(sidecar: Sidecar, *, shutdown: asyncio.Event | None = No
         sidecar.begin_shutdown()
 
     try:
-        await serve(app, config, shutdown_trigger=shutdown_trigger)  # type: ignore[arg-type]
+        if server.engine == "uvicorn":
+            await serve_uvicorn(app, server, shutdown_trigger, config.graceful_timeout)
+        else:
+            await serve(app, config, shutdown_trigger=shutdown_trigger)  # type: ignore[arg-type]
     finally:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(sig)

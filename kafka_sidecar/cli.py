@@ -12,6 +12,7 @@ from pathlib import Path
 from kafka_sidecar._blueprint import build_blueprint, discover
 from kafka_sidecar._errors import ConfigError, PluginError
 from kafka_sidecar._resources import dead_letter_sinks, metrics_exporters
+from kafka_sidecar._runtime import loop_factory, tune_gc
 from kafka_sidecar._server import check_bind, serve_sidecar
 from kafka_sidecar._sidecar import Sidecar
 
@@ -54,7 +55,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _run(config: Path, plugins_dirs: list[str], log_level: str) -> int:
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
     sidecar = Sidecar.from_file(config, extra_plugin_dirs=plugins_dirs)
-    asyncio.run(serve_sidecar(sidecar))
+    tune_gc()
+    with asyncio.Runner(loop_factory=loop_factory()) as runner:
+        runner.run(serve_sidecar(sidecar))
     return 0
 
 

@@ -9,7 +9,9 @@ plugin is written against. Grouped by what they are for:
   :class:`ServiceSpec`, :class:`MetricsExporterSpec`, :class:`DeadLetterSinkSpec`);
 * the chain: :class:`Exchange`, :class:`Reply`, :data:`Next`, stash keys such as :data:`PRODUCED`;
 * errors: one tree rooted at :class:`SidecarError`, mapped to HTTP problems by the core;
-* records, formats, dead letters, metrics, events, correlation ids, config doc helpers, admin routes.
+* records, formats, dead letters, metrics, events, correlation ids, config doc helpers, admin routes;
+* JSON in C: :func:`json_dumps` (msgspec), :data:`RawJson` (valid JSON text spliced as is),
+  :func:`is_json_text` (checks JSON text without decoding it).
 """
 
 from kafka_sidecar._chain import Chain, Handler, Lifecycle, LinkInfo, Next, SourceTerminal, Terminal
@@ -69,6 +71,8 @@ from kafka_sidecar._hookspecs import hookimpl
 from kafka_sidecar._http.admin import admin_route
 from kafka_sidecar._http.problems import PROBLEM_MEDIA_TYPE
 from kafka_sidecar._idempotency import IdempotencyCache, idempotency_key, request_fingerprint
+from kafka_sidecar._json import RawJson, is_json_text
+from kafka_sidecar._json import dumps as json_dumps
 from kafka_sidecar._kafka.options import consumer_kwargs
 from kafka_sidecar._kafka.producer import ERROR_KAFKA_RETRIABLE, ProducerService, raise_if_none_acknowledged
 from kafka_sidecar._kafka.producer import describe as describe_error
@@ -169,6 +173,7 @@ __all__ = [
     "PluginError",
     "Produced",
     "ProducerService",
+    "RawJson",
     "RecordOutcome",
     "RecordSerializer",
     "RecordUndecodable",
@@ -209,6 +214,8 @@ __all__ = [
     "headers_to_text",
     "hookimpl",
     "idempotency_key",
+    "is_json_text",
+    "json_dumps",
     "openapi_path",
     "parse_headers",
     "raise_if_none_acknowledged",

@@ -6,6 +6,7 @@ same text. Secrets are marked ``secret`` and never shown unmasked.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -23,6 +24,9 @@ def doc(text: str, **extra: Any) -> Any:
 @dataclass(frozen=True, slots=True)
 class ServiceConfig:
     id: str = field(default="kafka-sidecar", metadata=doc("Service id used in audit records and logs."))
+
+
+ServerEngine = Literal["hypercorn", "uvicorn"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,8 +79,14 @@ class ServerConfig:
     listen_backlog: int = field(
         default=2048, metadata=doc("Connections the OS queues before they are accepted (capped by somaxconn).")
     )
+    engine: ServerEngine = field(
+        default="hypercorn",
+        metadata=doc("HTTP server: hypercorn (HTTP/1.1 + h2c), or uvicorn (HTTP/1.1, less CPU; extra 'uvicorn')."),
+    )
 
     def __post_init__(self) -> None:
+        if self.engine == "uvicorn" and importlib.util.find_spec("uvicorn") is None:
+            raise ValueError("engine uvicorn needs uvicorn: pip install 'kafka-sidecar[uvicorn]'")
         if not 0 <= self.port <= 65535:
             raise ValueError(f"port must be 0..65535, got {self.port}")
         if self.max_body_bytes <= 0:

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from collections.abc import Awaitable, Callable
 
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
+from kafka_sidecar import _json
 from kafka_sidecar._chain import Chain
 from kafka_sidecar._config.model import ServerConfig
 from kafka_sidecar._errors import PayloadTooLarge, RequestTimeout, SidecarError
@@ -18,8 +18,6 @@ from kafka_sidecar._http.guard import RETRY_AFTER, ConcurrencySlots
 from kafka_sidecar._http.problems import problem_response
 
 log = logging.getLogger(__name__)
-_encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
-_encode_ascii = json.JSONEncoder(separators=(",", ":")).encode
 
 
 async def read_body(request: Request, limit: int, chunk_timeout: float | None = None) -> bytes:
@@ -70,15 +68,8 @@ def to_response(reply: Reply, exchange: Exchange) -> Response:
         headers.update(extra)
     if reply.status == 204 or (reply.body is None and reply.status >= 200 and reply.status != 200):
         return Response(status_code=reply.status, headers=headers)
-    content = reply.body if isinstance(reply.body, bytes) else _json_bytes(reply.body)
+    content = reply.body if isinstance(reply.body, bytes) else _json.dumps(reply.body)
     return Response(content, reply.status, headers=headers, media_type=reply.media_type)
-
-
-def _json_bytes(body: object) -> bytes:
-    try:
-        return _encode(body).encode("utf-8")
-    except UnicodeEncodeError:  # a lone surrogate echoed back: \u-escape it rather than fail
-        return _encode_ascii(body).encode("ascii")
 
 
 def chain_endpoint(

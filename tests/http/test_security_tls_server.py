@@ -1,4 +1,4 @@
-"""The real Hypercorn listener: HTTPS with a test certificate, and the admin routes on their own port."""
+"""The real listener (Hypercorn; uvicorn with server.engine): HTTPS, and the admin routes on their own port."""
 
 from __future__ import annotations
 
@@ -41,7 +41,8 @@ async def wait_listening(port: int, timeout: float = 10.0) -> None:
 
 
 @pytest.mark.asyncio
-async def test_https_listener_and_separate_admin_port(tmp_path: Path) -> None:
+@pytest.mark.parametrize("engine", ["hypercorn", "uvicorn"])
+async def test_https_listener_and_separate_admin_port(tmp_path: Path, engine: str) -> None:
     ca = make_ca(tmp_path, "http-ca")
     cert = ca.issue(tmp_path, "sidecar", hosts=("127.0.0.1", "localhost"))
     port, admin_port = free_port(), free_port()
@@ -55,6 +56,7 @@ server:
   tls_certfile: {cert.certfile}
   tls_keyfile: {cert.keyfile}
   shutdown_timeout_s: 1
+  engine: {engine}
 kafka:
   bootstrap_servers: 127.0.0.1:1
   connect_timeout_ms: 200

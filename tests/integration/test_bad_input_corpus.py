@@ -22,7 +22,6 @@ pytestmark = [pytest.mark.kafka]
 
 SHIPPED = Path(__file__).resolve().parents[2] / "chains.yml"
 JSON = "application/json"
-ITEM_3 = pytest.mark.xfail(strict=True, reason="issue 11 item 3, parser by C")
 
 
 @pytest.fixture(scope="module")
@@ -128,7 +127,7 @@ def post(sidecar: SidecarProcess, topic: str, case: Case, headers: dict[str, str
 
 @pytest.mark.parametrize(
     "name",
-    [*CASES, *(pytest.param(name, marks=ITEM_3) for name in ITEM_3_CASES)],
+    [*CASES, *ITEM_3_CASES],
 )
 def test_bad_body_is_a_4xx_naming_the_field_and_writes_nothing(
     sidecar: SidecarProcess, topic: str, kafka_bootstrap: str, name: str

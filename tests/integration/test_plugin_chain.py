@@ -39,7 +39,7 @@ handlers:
   correlation: {{use: correlation}}
   tracing: {{use: tracing, config: {{record_baggage_keys: [tenant]}}}}
   logging: {{use: logging-context, config: {{install: false}}}}
-  audit: {{use: audit, config: {{topic: {audit_topic}}}}}
+  audit: {{use: audit, config: {{topic: {audit_topic}, granularity: record}}}}
   validation: {{use: validation}}
 chains:
   default: {chain}

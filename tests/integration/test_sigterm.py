@@ -22,6 +22,7 @@ CONFIG = """\
 server:
   port: ${SIDECAR_PORT}
   shutdown_timeout_s: 10
+  engine: ${SERVER_ENGINE:hypercorn}
 kafka:
   bootstrap_servers: ${KAFKA_BOOTSTRAP_SERVERS}
   producer: {linger_ms: 20}
@@ -44,14 +45,15 @@ async def wait_ready(base: str, process: asyncio.subprocess.Process, timeout: fl
     raise AssertionError("sidecar did not become ready")
 
 
+@pytest.mark.parametrize("server", ["hypercorn", "uvicorn"])
 async def test_sigterm_drains_in_flight_requests_and_loses_no_acknowledged_record(
-    tmp_path: Path, kafka_bootstrap: str, topic_factory: TopicFactory
+    tmp_path: Path, kafka_bootstrap: str, topic_factory: TopicFactory, server: str
 ) -> None:
     topic = await topic_factory.create(partitions=2)
     config = tmp_path / "chains.yml"
     config.write_text(CONFIG, encoding="utf-8")
     port = free_port()
-    env = {**os.environ, "SIDECAR_PORT": str(port), "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap}
+    env = {**os.environ, "SIDECAR_PORT": str(port), "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap, "SERVER_ENGINE": server}
     log = (tmp_path / "sidecar.log").open("wb")
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "kafka_sidecar", "run", "-c", str(config), env=env, stdout=log, stderr=log

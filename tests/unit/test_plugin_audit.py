@@ -44,10 +44,11 @@ class FakeProducer(ProducerService):
 
 
 def make(producer: FakeProducer, **config: object) -> tuple[AuditHandler, Resources]:
+    """An audit handler; per-record granularity unless the test asks for batches."""
     sidecar_config = SidecarConfig(service=ServiceConfig(id="svc-1"))
     res = Resources(sidecar_config, SerdeRegistry(), ProducerService(KafkaConfig()), internal_producer=producer)
     res.services[AUDIT_SINKS] = AuditSinks(res)  # what the plugin's declared service does at assembly
-    return AuditHandler(AuditConfig(**config), res), res  # type: ignore[arg-type]
+    return AuditHandler(AuditConfig(**{"granularity": "record", **config}), res), res  # type: ignore[arg-type]
 
 
 class Producing:
@@ -178,9 +179,9 @@ async def test_a_full_queue_drops_and_counts_without_blocking_the_request() -> N
 
 
 def test_one_sink_per_distinct_config_whatever_the_build_order() -> None:
-    first, res = make(FakeProducer())
-    second = AuditHandler(AuditConfig(), res)
-    other = AuditHandler(AuditConfig(target="log"), res)
+    first, res = make(FakeProducer())  # granularity "record", like the two below
+    second = AuditHandler(AuditConfig(granularity="record"), res)
+    other = AuditHandler(AuditConfig(target="log", granularity="record"), res)
     sinks = res.services[AUDIT_SINKS]
     assert first.sink is second.sink
     assert other.sink is not first.sink
@@ -261,3 +262,45 @@ async def test_records_left_at_shutdown_are_counted_as_dropped_and_logged_once(
     dropped_lines = [r for r in caplog.records if "dropped at shutdown" in r.getMessage()]
     assert len(dropped_lines) == 1
     assert "6 records" in dropped_lines[0].getMessage()
+
+
+class ProducingMany:
+    """A produce request of 100 records over two partitions, the last two refused."""
+
+    async def __call__(self, exchange: Exchange) -> Reply:
+        records = tuple(OutgoingRecord("orders", None, b"VALUE-NEVER-AUDITED") for _ in range(100))
+        reports = (
+            tuple(DeliveryReport("orders", i % 2, 1000 + i) for i in range(98))
+            + (DeliveryReport("orders", None, None, 50003, "timed out"),) * 2
+        )
+        exchange.stash[PRODUCED] = Produced("orders", records, reports)
+        return Reply(207, {})
+
+
+@pytest.mark.asyncio
+async def test_batch_granularity_is_the_default_one_audit_record_per_request_with_offset_ranges() -> None:
+    assert AuditConfig().granularity == "batch"
+    producer = FakeProducer()
+    handler, _ = make(producer, granularity="batch")
+    await handler.start()
+    try:
+        await handler(http_exchange(), ProducingMany())
+        await handler(Exchange("consumer", "c", records=(consumed(5, b"c-5"), consumed(6))), Delivering())
+        await written(handler)
+    finally:
+        await handler.stop()
+    assert len(producer.sent) == 2, "one audit record per request and per delivered batch"
+    assert [r.key for r in producer.sent] == [b"request-cid", None]
+    produced, delivered = (json.loads(r.value or b"") for r in producer.sent)
+    assert produced["auditType"] == "PRODUCER"
+    assert produced["auditStatus"] == "FAILURE"
+    assert produced["error"] == "timed out"
+    assert produced["batch"] == {"records": 100, "failed": 2, "offsets": {"0": [1000, 1096], "1": [1001, 1097]}}
+    assert (produced["partition"], produced["offset"]) == (None, None), "two partitions: see batch.offsets"
+    assert produced["correlationId"] == "request-cid"
+    assert delivered["auditType"] == "REACTIVE_CONSUMER"
+    assert delivered["outcome"] == "RETRY=1,SUCCESS=1"
+    assert delivered["error"] == "backend 503"
+    assert (delivered["topic"], delivered["partition"], delivered["offset"]) == ("orders", 1, 5)
+    assert delivered["batch"] == {"records": 2, "failed": 1, "offsets": {"1": [5, 6]}}
+    assert all(b"VALUE-NEVER-AUDITED" not in (r.value or b"") for r in producer.sent)

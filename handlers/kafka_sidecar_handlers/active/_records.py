@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 from aiokafka import errors as kafka_errors
 
-from kafka_sidecar.plugin import RecordUndecodable, Serde
+from kafka_sidecar.plugin import RawJson, RecordUndecodable, Serde, is_json_text
 from kafka_sidecar_handlers.active._instance import ActiveInstance, Fetched, illegal_state, kafka_failure
 
 
@@ -89,10 +89,15 @@ async def render(
 ) -> list[dict[str, object]]:
     """Decode ``records`` in order; stop before the first undecodable one and put the rest back."""
     rendered: list[dict[str, object]] = []
+    key_json, value_json = key_serde.name == "json", value_serde.name == "json"
     for index, record in enumerate(records):
         try:
-            key = await key_serde.decode(record.key, record.topic, "key")
-            value = await value_serde.decode(record.value, record.topic, "value")
+            key: object = _spliced(record.key) if key_json else None
+            if key is None:
+                key = await key_serde.decode(record.key, record.topic, "key")
+            value: object = _spliced(record.value) if value_json else None
+            if value is None:
+                value = await value_serde.decode(record.value, record.topic, "value")
         except RecordUndecodable as exc:
             instance.buffer.extendleft(reversed(records[index:]))
             if rendered:
@@ -115,6 +120,12 @@ async def render(
             }
         )
     return rendered
+
+
+def _spliced(data: bytes | None) -> RawJson | None:
+    """A json-format key or value that is valid JSON text goes into the reply as it is: checked in C, never
+    decoded and re-encoded. None when the serde has to decode it (a tombstone, NaN, a BOM, invalid JSON)."""
+    return RawJson(data) if data is not None and is_json_text(data) else None
 
 
 def owned_pairs(

@@ -27,11 +27,12 @@ from kafka_sidecar.plugin import (
     ValidationFailed,
     hookimpl,
     idempotency_key,
+    parse_headers,
     raise_if_none_acknowledged,
     request_fingerprint,
 )
 from kafka_sidecar_handlers.producer._openapi import describe_produce
-from kafka_sidecar_handlers.producer._request import ProduceRecordIn, media_format, parse_batch
+from kafka_sidecar_handlers.producer._request import ProduceRecordIn, media_format, parse_batch, utf8
 
 CORRELATION_HEADER = "X-Correlation-Id"
 TRACEABILITY_HEADER = "X-Traceability-Id"
@@ -81,20 +82,25 @@ class ProducerHandler:
         key_serializer = await key_serde.serializer(SerializeContext(topic, "key", batch.key_schema))
         value_serializer = await value_serde.serializer(SerializeContext(topic, "value", batch.value_schema))
         shared_headers = exchange.stash.get(OUTGOING_HEADERS) or []
-        outgoing = [
-            OutgoingRecord(
-                topic=topic,
-                key=key_serializer.encode(record.key, f"records[{index}].key"),
-                value=value_serializer.encode(record.value, f"records[{index}].value"),
-                headers=_headers(record, shared_headers),
-                partition=path_partition if path_partition is not None else record.partition,
-                timestamp_ms=record.timestamp_ms,
+        key_encode, value_encode = key_serializer.encode, value_serializer.encode
+        outgoing = []
+        for index, record in enumerate(batch.records):
+            where = f"records[{index}]"
+            key = _encoded(key_encode, record.key, f"{where}.key")
+            value = _encoded(value_encode, record.value, f"{where}.value")
+            if key is None and value is None:
+                raise ValidationFailed("a record needs a key or a value", field=f"{where}.value")
+            timestamp = record.timestamp
+            outgoing.append(
+                OutgoingRecord(
+                    topic,
+                    key,
+                    value,
+                    _headers(record, shared_headers, where),
+                    path_partition if path_partition is not None else record.partition,
+                    timestamp if timestamp is not None and timestamp > 0 else None,
+                )
             )
-            for index, record in enumerate(batch.records)
-        ]
-        for index, record in enumerate(outgoing):
-            if record.key is None and record.value is None:
-                raise ValidationFailed("a record needs a key or a value", field=f"records[{index}].value")
         partitions = await self._producer.partitions_for(topic)
         _check_partitions(outgoing, partitions, path_partition)
         reports = await self._producer.send_batch(outgoing, ack_timeout=ack_timeout)
@@ -133,15 +139,25 @@ def _check_partitions(records: Sequence[OutgoingRecord], partitions: set[int], p
             )
 
 
-def _headers(record: ProduceRecordIn, shared: Sequence[tuple[str, bytes]]) -> tuple[tuple[str, bytes], ...]:
+def _encoded(encode: Callable[[object, str], bytes | None], data: object, field: str) -> bytes | None:
+    try:
+        return encode(data, field)
+    except UnicodeEncodeError as exc:
+        raise ValidationFailed(f"not valid Unicode text (lone surrogate at {exc.start})", field=field) from exc
+
+
+def _headers(record: ProduceRecordIn, shared: Sequence[tuple[str, bytes]], where: str) -> tuple[tuple[str, bytes], ...]:
     """Per-record id fields win over the record's own headers, which win over exchange-wide ones."""
+    own_headers = parse_headers(record.headers, f"{where}.headers")
+    if not own_headers and record.correlation_id is None and record.traceability_id is None:
+        return tuple(shared)
     ids: list[tuple[str, bytes]] = []
     if record.correlation_id is not None:
-        ids.append((CORRELATION_HEADER, record.correlation_id.encode("utf-8")))
+        ids.append((CORRELATION_HEADER, utf8(record.correlation_id, f"{where}.correlationId")))
     if record.traceability_id is not None:
-        ids.append((TRACEABILITY_HEADER, record.traceability_id.encode("utf-8")))
+        ids.append((TRACEABILITY_HEADER, utf8(record.traceability_id, f"{where}.traceabilityId")))
     taken = {name.lower() for name, _ in ids}
-    own = [(n, v) for n, v in record.headers if n.lower() not in taken]
+    own = [(n, v) for n, v in own_headers if n.lower() not in taken]
     taken.update(name.lower() for name, _ in own)
     inherited = [(n, v) for n, v in shared if n.lower() not in taken]
     return (*own, *inherited, *ids)

@@ -1,14 +1,14 @@
 """The producer's OpenAPI 3.1 operation: what ``POST /producers/{topic}`` and the v2 routes accept and answer.
 
-Kept next to the parser (``produce_request.py``) it describes; the validation plugin checks requests
-against it before the producer runs, and the producer still checks everything itself.
+The request schema is generated from the parser's msgspec structs (``_request.py``); the validation
+plugin checks requests against it before the producer runs, and the producer still checks everything itself.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 
-from kafka_sidecar_handlers.producer._request import FORMAT_ORDINALS
+from kafka_sidecar_handlers.producer._request import FORMAT_ORDINALS, request_schema
 
 FORMATS = FORMAT_ORDINALS
 MEDIA_TYPES = (
@@ -19,61 +19,8 @@ MEDIA_TYPES = (
 )
 PROBLEM = {"$ref": "#/components/responses/Problem"}
 
-_FORMAT = {
-    "oneOf": [
-        {"type": "string", "minLength": 1, "description": "A registered format name: " + ", ".join(FORMATS) + "."},
-        {"type": "integer", "minimum": 0, "maximum": len(FORMATS) - 1, "description": "Ordinal (older clients)."},
-    ]
-}
-_ID = {"type": "string", "minLength": 1}
-_NON_NEGATIVE = {"type": "integer", "minimum": 0}
-_HEADERS = {
-    "oneOf": [
-        {"type": "object", "additionalProperties": {"type": "string"}, "description": "Header name -> text value."},
-        {
-            "type": "array",
-            "description": "REST Proxy v3 style: base64 values.",
-            "items": {
-                "type": "object",
-                "required": ["name"],
-                "properties": {
-                    "name": {"type": "string", "minLength": 1},
-                    "value": {"type": ["string", "null"], "contentEncoding": "base64"},
-                },
-            },
-        },
-    ]
-}
-PRODUCE_RECORD = {
-    "type": "object",
-    "additionalProperties": False,
-    "properties": {
-        "key": {"description": "Key in the key format (JSON value, base64 for binary)."},
-        "value": {"description": "Value in the value format (JSON value, base64 for binary)."},
-        "partition": _NON_NEGATIVE,
-        "headers": _HEADERS,
-        "timestamp": {"type": "integer", "description": "Epoch milliseconds."},
-        "correlationId": {**_ID, "description": "X-Correlation-Id header of this record (wins over the request's)."},
-        "traceabilityId": {**_ID, "description": "X-Traceability-Id header of this record."},
-    },
-}
-PRODUCE_REQUEST = {
-    "type": "object",
-    "additionalProperties": False,
-    "required": ["records"],
-    "properties": {
-        "records": {"type": "array", "minItems": 1, "items": PRODUCE_RECORD},
-        "keyFormat": _FORMAT,
-        "valueFormat": _FORMAT,
-        **{f"{role}Schema": {"type": "string", "minLength": 1} for role in ("key", "value")},
-        **{f"{role}_schema": {"type": "string", "minLength": 1} for role in ("key", "value")},
-        **{f"{role}SchemaId": _NON_NEGATIVE for role in ("key", "value")},
-        **{f"{role}_schema_id": _NON_NEGATIVE for role in ("key", "value")},
-        **{f"{role}SchemaVersion": _NON_NEGATIVE for role in ("key", "value")},
-        **{f"{role}SchemaSubject": {"type": "string", "minLength": 1} for role in ("key", "value")},
-        **{f"{role}SubjectNameStrategy": {"type": "string", "minLength": 1} for role in ("key", "value")},
-    },
-}
+PRODUCE_REQUEST = request_schema()
+"""Derived from the parser's own declaration (:class:`ProduceRequest`), so the two cannot drift."""
 PRODUCE_RESPONSE = {
     "type": "object",
     "required": ["offsets"],

@@ -1,44 +1,121 @@
 """Reading a produce request: the Java sidecar's ProduceRequest and REST Proxy v2 bodies, one model.
 
-Every problem is a :class:`ValidationFailed` naming the field (``records[3].partition``), found
-before anything is sent.
+The body is declared once, as msgspec structs (:class:`ProduceRequest`, :class:`ProduceRecordIn`):
+msgspec checks and converts the parsed body in C, and the same declaration is the request schema of
+the OpenAPI description (:func:`request_schema`), which the validation plugin enforces. Every problem
+is a :class:`ValidationFailed` naming the field (``records[3].partition``), found before anything is sent.
 """
 
 from __future__ import annotations
 
 import difflib
-from collections.abc import Mapping
+import re
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
 
-from kafka_sidecar.plugin import PayloadTooLarge, SchemaRef, UnsupportedMediaType, ValidationFailed, parse_headers
+import msgspec
+from msgspec import Meta
+
+from kafka_sidecar.plugin import PayloadTooLarge, SchemaRef, UnsupportedMediaType, ValidationFailed
 
 V2_PREFIX = "application/vnd.kafka."
 V2_SUFFIX = ".v2+json"
 # Older clients send the format as its ordinal (BINARY, JSON, AVRO, JSONSCHEMA, PROTOBUF, STRING).
 FORMAT_ORDINALS = ("binary", "json", "avro", "jsonschema", "protobuf", "string")
+MAX_TIMESTAMP = 2**63 - 1
+"""Kafka timestamps are signed 64-bit milliseconds."""
 
-RECORD_FIELDS = frozenset({"key", "value", "partition", "headers", "timestamp", "correlationId", "traceabilityId"})
-REQUEST_FIELDS = frozenset(
-    {
-        "records", "keyFormat", "valueFormat",
-        "keySchema", "valueSchema", "keySchemaId", "valueSchemaId",
-        "keySchemaVersion", "valueSchemaVersion", "keySchemaSubject", "valueSchemaSubject",
-        "keySubjectNameStrategy", "valueSubjectNameStrategy",
-        "key_schema", "value_schema", "key_schema_id", "value_schema_id",
-    }
-)  # fmt: skip
+_HEADERS_SCHEMA = {
+    "oneOf": [
+        {"type": "object", "additionalProperties": {"type": "string"}, "description": "Header name -> text value."},
+        {
+            "type": "array",
+            "description": "REST Proxy v3 style: base64 values.",
+            "items": {
+                "type": "object",
+                "required": ["name"],
+                "properties": {
+                    "name": {"type": "string", "minLength": 1},
+                    "value": {"type": ["string", "null"], "contentEncoding": "base64"},
+                },
+            },
+        },
+    ]
+}
+Text = Annotated[str, Meta(min_length=1)]
+NonNegative = Annotated[int, Meta(ge=0)]
+Format = (
+    Annotated[str, Meta(min_length=1, description="A registered format name: " + ", ".join(FORMAT_ORDINALS) + ".")]
+    | Annotated[int, Meta(ge=0, le=len(FORMAT_ORDINALS) - 1, description="Ordinal (older clients).")]
+)
+Headers = Annotated[Any, Meta(extra_json_schema=_HEADERS_SCHEMA)]
+"""Read by :func:`parse_headers` (shared with the dead-letter route), which names the failing header."""
 
 
-@dataclass(frozen=True, slots=True)
-class ProduceRecordIn:
-    key: object
-    value: object
-    partition: int | None
-    headers: tuple[tuple[str, bytes], ...]
-    timestamp_ms: int | None
-    correlation_id: str | None
-    traceability_id: str | None
+class ProduceRecordIn(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    """One record of a produce request."""
+
+    key: Annotated[Any, Meta(description="Key in the key format (JSON value, base64 for binary).")] = None
+    value: Annotated[Any, Meta(description="Value in the value format (JSON value, base64 for binary).")] = None
+    partition: NonNegative | None = None
+    headers: Headers = None
+    timestamp: Annotated[int, Meta(description="Epoch milliseconds.")] | None = None
+    """At most :data:`MAX_TIMESTAMP` (checked by :func:`parse_batch`, not in the schema: a schema bound
+    there would make schema-driven generators send timestamps the broker refuses)."""
+    correlation_id: Annotated[str, Meta(min_length=1, description="X-Correlation-Id of this record.")] | None = (
+        msgspec.field(default=None, name="correlationId")
+    )
+    traceability_id: Annotated[str, Meta(min_length=1, description="X-Traceability-Id of this record.")] | None = (
+        msgspec.field(default=None, name="traceabilityId")
+    )
+
+
+class ProduceRequest(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    """The body of ``POST /producers/{topic}`` and the REST Proxy v2 produce routes."""
+
+    records: Annotated[list[ProduceRecordIn], Meta(min_length=1)]
+    keyFormat: Format | None = None
+    valueFormat: Format | None = None
+    keySchema: Text | None = None
+    valueSchema: Text | None = None
+    keySchemaId: NonNegative | None = None
+    valueSchemaId: NonNegative | None = None
+    keySchemaVersion: NonNegative | None = None
+    valueSchemaVersion: NonNegative | None = None
+    keySchemaSubject: Text | None = None
+    valueSchemaSubject: Text | None = None
+    keySubjectNameStrategy: Text | None = None
+    valueSubjectNameStrategy: Text | None = None
+    key_schema: Text | None = None
+    value_schema: Text | None = None
+    key_schema_id: NonNegative | None = None
+    value_schema_id: NonNegative | None = None
+
+
+def request_schema() -> dict[str, Any]:
+    """The JSON Schema (2020-12) of :class:`ProduceRequest` for the OpenAPI description, self-contained:
+    msgspec's ``$defs`` are inlined, and its ``anyOf`` of branches of distinct types is the ``oneOf`` it
+    means (exactly one branch can match), as in the rest of the description."""
+    generated: dict[str, Any] = msgspec.json.schema(ProduceRequest)
+    inlined: dict[str, Any] = _inline(generated, generated.get("$defs", {}))
+    return inlined
+
+
+def _inline(node: Any, defs: dict[str, Any]) -> Any:
+    if isinstance(node, list):
+        return [_inline(item, defs) for item in node]
+    if not isinstance(node, dict):
+        return node
+    ref = node.get("$ref")
+    if isinstance(ref, str) and ref.startswith("#/$defs/"):
+        return _inline(defs[ref.removeprefix("#/$defs/")], defs)
+    out = {key: _inline(value, defs) for key, value in node.items() if key not in ("$defs", "title")}
+    branches = out.get("anyOf")
+    if isinstance(branches, list):
+        kinds = [branch.get("type") for branch in branches if isinstance(branch, dict)]
+        if len(kinds) == len(branches) and None not in kinds and len(set(map(str, kinds))) == len(kinds):
+            out["oneOf"] = out.pop("anyOf")
+    return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,7 +124,7 @@ class ProduceBatch:
     value_format: str
     key_schema: SchemaRef
     value_schema: SchemaRef
-    records: tuple[ProduceRecordIn, ...]
+    records: list[ProduceRecordIn]
     v2: bool
     """True when the caller used a REST Proxy v2 media type (the reply uses one too)."""
 
@@ -71,78 +148,82 @@ def media_format(content_type: str) -> str | None:
 
 def parse_batch(body: object, embedded: str | None, defaults: tuple[str, str], max_records: int) -> ProduceBatch:
     """``embedded`` is the format named by the content type (see :func:`media_format`), if any."""
-    if not isinstance(body, dict):
-        raise ValidationFailed("request body must be a JSON object with a 'records' list", field="body")
-    _reject_unknown(body, REQUEST_FIELDS, "")
-    key_format = _format(body, "keyFormat", embedded or defaults[0])
-    value_format = _format(body, "valueFormat", embedded or defaults[1])
+    if isinstance(body, dict) and isinstance(body.get("records"), list) and len(body["records"]) > max_records:
+        raise PayloadTooLarge(f"at most {max_records} records per request, got {len(body['records'])}", field="records")
+    try:
+        request = msgspec.convert(body, ProduceRequest)
+    except msgspec.ValidationError as exc:
+        raise _validation_failed(str(exc)) from exc
+    for index, record in enumerate(request.records):
+        if record.timestamp is not None and not -MAX_TIMESTAMP - 1 <= record.timestamp <= MAX_TIMESTAMP:
+            raise ValidationFailed(
+                f"must be epoch milliseconds within 64 bits, got {record.timestamp}",
+                field=f"records[{index}].timestamp",
+            )
+    key_format = _format(request.keyFormat, embedded or defaults[0], "keyFormat")
+    value_format = _format(request.valueFormat, embedded or defaults[1], "valueFormat")
     if embedded is not None:
-        for name, fmt in (("keyFormat", key_format), ("valueFormat", value_format)):
-            if name in body and fmt != embedded:
+        for name, given, fmt in (("keyFormat", request.keyFormat, key_format),
+                                 ("valueFormat", request.valueFormat, value_format)):  # fmt: skip
+            if given is not None and fmt != embedded:
                 raise ValidationFailed(f"{name} {fmt!r} contradicts the content type's format {embedded!r}", field=name)
-    records = body.get("records")
-    if not isinstance(records, list) or not records:
-        raise ValidationFailed("'records' must be a non-empty list", field="records")
-    if len(records) > max_records:
-        raise PayloadTooLarge(f"at most {max_records} records per request, got {len(records)}", field="records")
     return ProduceBatch(
         key_format,
         value_format,
-        _schema_ref(body, "key"),
-        _schema_ref(body, "value"),
-        tuple(_record(item, index) for index, item in enumerate(records)),
+        _schema_ref(request, "key"),
+        _schema_ref(request, "value"),
+        request.records,
         v2=embedded is not None,
     )
 
 
-def _reject_unknown(data: Mapping[str, Any], known: frozenset[str], prefix: str) -> None:
-    for name in data:
-        if name not in known:
-            close = difflib.get_close_matches(name, known, n=1)
-            hint = f"; did you mean {close[0]!r}?" if close else ""
-            raise ValidationFailed(f"unknown field {name!r}{hint}", field=f"{prefix}{name}")
+_AT = re.compile(r"^(?P<message>.*?)(?: - at `\$(?P<path>[^`]*)`)?$", re.DOTALL)
+_UNKNOWN = re.compile(r"^Object contains unknown field `(?P<name>[^`]*)`$")
+_MISSING = re.compile(r"^Object missing required field `(?P<name>[^`]*)`$")
+_FIELDS = {
+    "": frozenset(ProduceRequest.__struct_encode_fields__),
+    "record": frozenset(ProduceRecordIn.__struct_encode_fields__),
+}
 
 
-def _format(body: Mapping[str, Any], name: str, default: str) -> str:
-    value = body.get(name)
+def _validation_failed(text: str) -> ValidationFailed:
+    """msgspec's ``Expected `int` >= 0 - at `$.records[0].partition``` as a problem naming ``records[0].partition``."""
+    match = _AT.match(text)
+    message, path = (match["message"], match["path"] or "") if match else (text, "")
+    field = path.lstrip(".")
+    if (unknown := _UNKNOWN.match(message)) is not None:
+        name = unknown["name"]
+        known = _FIELDS["record" if field else ""]
+        close = difflib.get_close_matches(name, known, n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        return ValidationFailed(f"unknown field {name!r}{hint}", field=f"{field}.{name}" if field else name)
+    if (missing := _MISSING.match(message)) is not None:
+        return ValidationFailed(f"'{missing['name']}' is required", field=missing["name"])
+    if not field:
+        return ValidationFailed("request body must be a JSON object with a 'records' list", field="body")
+    return ValidationFailed(message, field=field)
+
+
+def _format(value: str | int | None, default: str, name: str) -> str:
     if value is None:
         return default
-    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < len(FORMAT_ORDINALS):
+    if isinstance(value, int):
         return FORMAT_ORDINALS[value]
-    if isinstance(value, str) and value.strip():
+    if value.strip():
         return value.strip().lower()
     raise ValidationFailed(f"must be a format name such as 'json' or 'avro', got {value!r}", field=name)
 
 
-def _int_field(body: Mapping[str, Any], *names: str) -> int | None:
-    for name in names:
-        value = body.get(name)
-        if value is None:
-            continue
-        if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
-            return value
-        raise ValidationFailed(f"must be a non-negative integer, got {value!r}", field=name)
-    return None
+def _schema_ref(request: ProduceRequest, role: str) -> SchemaRef:
+    def pick(*names: str) -> Any:
+        return next((v for v in (getattr(request, n) for n in names) if v is not None), None)
 
-
-def _str_field(body: Mapping[str, Any], *names: str) -> str | None:
-    for name in names:
-        value = body.get(name)
-        if value is None:
-            continue
-        if isinstance(value, str) and value:
-            return value
-        raise ValidationFailed(f"must be a non-empty string, got {value!r}", field=name)
-    return None
-
-
-def _schema_ref(body: Mapping[str, Any], role: str) -> SchemaRef:
     ref = SchemaRef(
-        schema=_str_field(body, f"{role}Schema", f"{role}_schema"),
-        schema_id=_int_field(body, f"{role}SchemaId", f"{role}_schema_id"),
-        version=_int_field(body, f"{role}SchemaVersion"),
-        subject=_str_field(body, f"{role}SchemaSubject"),
-        subject_strategy=_str_field(body, f"{role}SubjectNameStrategy"),
+        schema=pick(f"{role}Schema", f"{role}_schema"),
+        schema_id=pick(f"{role}SchemaId", f"{role}_schema_id"),
+        version=pick(f"{role}SchemaVersion"),
+        subject=pick(f"{role}SchemaSubject"),
+        subject_strategy=pick(f"{role}SubjectNameStrategy"),
     )
     if ref.schema_id is not None and (ref.version is not None or ref.schema is not None):
         other = f"{role}SchemaVersion" if ref.version is not None else f"{role}Schema"
@@ -153,30 +234,9 @@ def _schema_ref(body: Mapping[str, Any], role: str) -> SchemaRef:
     return ref
 
 
-def _record(item: object, index: int) -> ProduceRecordIn:
-    where = f"records[{index}]"
-    if not isinstance(item, dict):
-        raise ValidationFailed("each record must be a JSON object", field=where)
-    _reject_unknown(item, RECORD_FIELDS, f"{where}.")
-    partition = item.get("partition")
-    if partition is not None and (not isinstance(partition, int) or isinstance(partition, bool) or partition < 0):
-        raise ValidationFailed(f"must be a non-negative integer, got {partition!r}", field=f"{where}.partition")
-    timestamp = item.get("timestamp")
-    if timestamp is not None and (not isinstance(timestamp, int) or isinstance(timestamp, bool)):
-        raise ValidationFailed(f"must be epoch milliseconds, got {timestamp!r}", field=f"{where}.timestamp")
-    return ProduceRecordIn(
-        key=item.get("key"),
-        value=item.get("value"),
-        partition=partition,
-        headers=parse_headers(item.get("headers"), f"{where}.headers"),
-        timestamp_ms=timestamp if timestamp is not None and timestamp > 0 else None,
-        correlation_id=_id(item, "correlationId", where),
-        traceability_id=_id(item, "traceabilityId", where),
-    )
-
-
-def _id(item: Mapping[str, Any], name: str, where: str) -> str | None:
-    value = item.get(name)
-    if value is None or (isinstance(value, str) and value):
-        return value
-    raise ValidationFailed(f"must be a non-empty string, got {value!r}", field=f"{where}.{name}")
+def utf8(text: str, field: str) -> bytes:
+    """``text`` as UTF-8; a lone surrogate (valid in JSON escapes, not in UTF-8) is a 422 naming ``field``."""
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise ValidationFailed(f"not valid Unicode text (lone surrogate at {exc.start})", field=field) from exc

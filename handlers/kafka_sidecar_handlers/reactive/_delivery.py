@@ -17,6 +17,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Literal
 
 from kafka_sidecar.plugin import (
     DELIVERED,
@@ -29,6 +30,7 @@ from kafka_sidecar.plugin import (
     ReportingSink,
     Serde,
     StashKey,
+    is_json_text,
 )
 from kafka_sidecar_handlers.reactive._backend import REASON_CONNECT, RawJson, failure_reason
 from kafka_sidecar_handlers.reactive._config import RetryPolicy
@@ -135,16 +137,16 @@ async def _decode(
 
 async def decode_pair(key_serde: Serde, value_serde: Serde, record: ConsumedRecord) -> tuple[object, object]:
     """The record's key and value as the backend gets them; raises RecordUndecodable."""
-    key = await key_serde.decode(record.key, record.topic, "key")
-    value = await value_serde.decode(record.value, record.topic, "value")
-    return _raw(key_serde, record.key, key), _raw(value_serde, record.value, value)
+    key = await _decoded(key_serde, record, record.key, "key")
+    return key, await _decoded(value_serde, record, record.value, "value")
 
 
-def _raw(serde: Serde, data: bytes | None, decoded: object) -> object:
-    """JSON text that decoded fine is passed on as it is (no re-encoding per attempt)."""
-    if data is not None and serde.name == "json":
-        return RawJson.of(data) or decoded
-    return decoded
+async def _decoded(serde: Serde, record: ConsumedRecord, data: bytes | None, role: Literal["key", "value"]) -> object:
+    """JSON text is checked in C and passed on as it is (never decoded, never re-encoded); anything else
+    (other formats, a tombstone, JSON only the stdlib parser accepts) is decoded by the serde."""
+    if data is not None and serde.name == "json" and is_json_text(data):
+        return RawJson(data)
+    return await serde.decode(data, record.topic, role)
 
 
 async def _attempt(

@@ -1,4 +1,9 @@
-"""Audit: one record per produced record, per delivered record, per dead-letter write, per admin action.
+"""Audit: one record per produce request and per delivered batch (or per record), per dead letter, per admin action.
+
+``granularity: batch`` (the default) writes one audit record per produce request and per consumed
+batch, carrying the record count, the failures and the offset range of each partition, so auditing
+costs one Kafka record per request instead of one per record; ``granularity: record`` writes one audit
+record per produced or delivered record (keyed by each record's own correlation id).
 
 The ``audit`` middleware reads what its exchange produced (``PRODUCED``) or delivered (``DELIVERED``)
 after the terminal ran; dead letters and admin actions arrive on the event bus. Records go to the
@@ -35,6 +40,7 @@ from kafka_sidecar.plugin import (
     hookimpl,
 )
 from kafka_sidecar_plugins.audit._sink import (
+    AuditGranularity,
     AuditRecord,
     AuditSink,
     AuditStatus,
@@ -54,7 +60,13 @@ class AuditConfig:
     target: AuditTarget = field(default="kafka", metadata={"doc": "'kafka' (the audit topic) or 'log'."})
     topic: str = field(default="sidecar-audit", metadata={"doc": "Audit topic when the target is kafka."})
     key: KeyMode = field(default="hash", metadata={"doc": "Record keys in audit records: 'hash' (SHA-256) or 'omit'."})
-    queue_size: int = field(default=10000, metadata={"doc": "Audit records waiting to be written; more are dropped."})
+    granularity: AuditGranularity = field(
+        default="batch",
+        metadata={"doc": "'batch': one audit record per request or consumed batch; 'record': one per record."},
+    )
+    queue_size: int = field(
+        default=10000, metadata={"doc": "Audit records waiting to be written; more are dropped (counted, logged)."}
+    )
     produced: bool = field(default=True, metadata={"doc": "Audit produced records."})
     delivered: bool = field(default=True, metadata={"doc": "Audit records delivered to the backend."})
     dead_letters: bool = field(default=True, metadata={"doc": "Audit dead-letter writes."})
@@ -113,6 +125,16 @@ def _header(headers: Sequence[tuple[str, bytes]], name: str) -> str | None:
     return found
 
 
+def _widen(ranges: dict[int, list[int]], partition: int, offset: int) -> None:
+    span = ranges.get(partition)
+    if span is None:
+        ranges[partition] = [offset, offset]
+    elif offset < span[0]:
+        span[0] = offset
+    elif offset > span[1]:
+        span[1] = offset
+
+
 class AuditHandler:
     def __init__(self, config: AuditConfig, resources: Resources) -> None:
         self._config = config
@@ -145,16 +167,91 @@ class AuditHandler:
         default_cid = ids.correlation_id if ids is not None and ids.correlation_id else None
         default_tid = ids.traceability_id if ids is not None else None
         produced = exchange.stash.get(PRODUCED)
+        batch = self._config.granularity == "batch"
+        now_ms = int(time.time() * 1000)
         if produced is not None and self._config.produced and produced.records:
             if len(produced.records) != len(produced.reports):
                 raise ValueError(f"{len(produced.records)} produced records but {len(produced.reports)} reports")
             # The request path only enqueues; the writer task builds the records (and their ids, JSON).
-            build = functools.partial(self._produced, produced, default_cid, default_tid, int(time.time() * 1000))
-            self.sink.submit_deferred(DeferredRecords(len(produced.records), build))
+            if batch:
+                build = functools.partial(self._produced_batch, produced, default_cid, default_tid, now_ms)
+                self.sink.submit_deferred(DeferredRecords(1, build))
+            else:
+                build = functools.partial(self._produced, produced, default_cid, default_tid, now_ms)
+                self.sink.submit_deferred(DeferredRecords(len(produced.records), build))
         outcomes = exchange.stash.get(DELIVERED) if self._config.delivered else None
         if outcomes:
-            build = functools.partial(self._delivered, outcomes, int(time.time() * 1000))
-            self.sink.submit_deferred(DeferredRecords(len(outcomes), build))
+            if batch:
+                build = functools.partial(self._delivered_batch, outcomes, default_cid, default_tid, now_ms)
+                self.sink.submit_deferred(DeferredRecords(1, build))
+            else:
+                build = functools.partial(self._delivered, outcomes, now_ms)
+                self.sink.submit_deferred(DeferredRecords(len(outcomes), build))
+
+    def _produced_batch(
+        self, produced: Produced, cid: str | None, tid: str | None, timestamp_ms: int, count: int
+    ) -> Iterator[AuditRecord]:
+        """One audit record for a whole produce request (run by the sink's writer task)."""
+        ranges: dict[int, list[int]] = {}
+        failed = 0
+        error: str | None = None
+        for report in produced.reports:
+            if report.acknowledged and report.partition is not None and report.offset is not None:
+                _widen(ranges, report.partition, report.offset)
+            else:
+                failed += 1
+                error = error or report.error or f"error code {report.error_code}"
+        yield self._batch_record("PRODUCER", produced.topic, ranges, len(produced.reports), failed, cid, tid,
+                                 None, error, timestamp_ms)  # fmt: skip
+
+    def _delivered_batch(
+        self, outcomes: Sequence[RecordOutcome], cid: str | None, tid: str | None, timestamp_ms: int, count: int
+    ) -> Iterator[AuditRecord]:
+        """One audit record for a whole delivered batch: counts per outcome, offset ranges, the first error."""
+        ranges: dict[int, list[int]] = {}
+        statuses: dict[str, int] = {}
+        failed = 0
+        error: str | None = None
+        for outcome in outcomes:
+            record = outcome.record
+            _widen(ranges, record.partition, record.offset)
+            statuses[outcome.status] = statuses.get(outcome.status, 0) + 1
+            if outcome.status not in ("SUCCESS", "DROP"):
+                failed += 1
+                error = error or outcome.error
+        topic = outcomes[0].record.topic
+        summary = ",".join(f"{status}={n}" for status, n in sorted(statuses.items()))
+        yield self._batch_record("REACTIVE_CONSUMER", topic, ranges, len(outcomes), failed, cid, tid, summary,
+                                 error, timestamp_ms)  # fmt: skip
+
+    def _batch_record(
+        self,
+        audit_type: AuditType,
+        topic: str,
+        ranges: dict[int, list[int]],
+        records: int,
+        failed: int,
+        cid: str | None,
+        tid: str | None,
+        outcome: str | None,
+        error: str | None,
+        timestamp_ms: int,
+    ) -> AuditRecord:
+        (partition, (offset, _)), *more = ranges.items() if ranges else [(None, (None, None))]
+        return AuditRecord(
+            audit_type,
+            self._service_id,
+            "SUCCESS" if failed == 0 else "FAILURE",
+            topic=topic,
+            partition=None if more else partition,
+            offset=None if more else offset,
+            correlation_id=cid,
+            traceability_id=tid,
+            outcome=outcome,
+            error=error[:MAX_ERROR_CHARS] if error else None,
+            timestamp_ms=timestamp_ms,
+            batch={"records": records, "failed": failed, "offsets": {str(p): r for p, r in ranges.items()}},
+        )
 
     def _delivered(self, outcomes: Sequence[RecordOutcome], timestamp_ms: int, count: int) -> Iterator[AuditRecord]:
         """The audit records of the first ``count`` delivered records (run by the sink's writer task)."""

@@ -12,11 +12,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import json
 import logging
 import os
 import time
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from json.encoder import encode_basestring_ascii
 from typing import Literal
@@ -30,6 +31,7 @@ audit_log = logging.getLogger("kafka_sidecar.audit")
 AuditType = Literal["PRODUCER", "REACTIVE_CONSUMER", "DEAD_LETTER", "ADMIN"]
 AuditTarget = Literal["kafka", "log"]
 KeyMode = Literal["hash", "omit"]
+AuditGranularity = Literal["batch", "record"]
 AuditStatus = Literal["SUCCESS", "FAILURE"]
 
 
@@ -49,6 +51,8 @@ class AuditRecord:
     action: str | None = None
     timestamp_ms: int = 0
     id: str = ""
+    batch: Mapping[str, object] | None = None
+    """Batch granularity: ``{"records": n, "failed": f, "offsets": {partition: [first, last]}}``."""
 
     def to_json(self) -> dict[str, object]:
         body: dict[str, object] = {
@@ -67,6 +71,8 @@ class AuditRecord:
         for name, value in (("outcome", self.outcome), ("error", self.error), ("action", self.action)):
             if value is not None:
                 body[name] = value
+        if self.batch is not None:
+            body["batch"] = self.batch
         return body
 
     def to_json_text(self, new_id: str, now_ms: int) -> str:
@@ -84,7 +90,12 @@ class AuditRecord:
         for name, value in (("outcome", self.outcome), ("error", self.error), ("action", self.action)):
             if value is not None:
                 text += f',"{name}":{encode_basestring_ascii(value)}'
+        if self.batch is not None:
+            text += f',"batch":{_compact(self.batch)}'
         return text + "}"
+
+
+_compact = json.JSONEncoder(separators=(",", ":")).encode
 
 
 def _text(value: str | None) -> str:

@@ -5,13 +5,13 @@ response and written into every produced record's headers; an id given per recor
 (the producer applies that precedence). Consumer exchanges: ids are read from each record's headers;
 a record without a correlation id gets a generated one added to its headers (so it reaches the
 backend payload, the dead-letter copy and the audit record), and the batch's ids are sent to the
-backend as HTTP headers.
+backend as HTTP headers. The ids a batch lacks are generated together, from one random read.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import logging
+import os
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -34,6 +34,7 @@ from kafka_sidecar.plugin import (
 )
 
 log = logging.getLogger(__name__)
+_CID, _TID = CORRELATION_HEADER.lower(), TRACEABILITY_HEADER.lower()
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +43,12 @@ class CorrelationConfig:
     max_length: int = field(default=128, metadata={"doc": "Longest id accepted from a caller (longer is 422)."})
     to_records: bool = field(default=True, metadata={"doc": "Write the ids into produced records' headers."})
     to_backend: bool = field(default=True, metadata={"doc": "Send consumed records' ids to the backend."})
+
+
+def _new_ids(count: int) -> list[str]:
+    """``count`` version-4 UUIDs as text, from one random read."""
+    raw = os.urandom(16 * count)
+    return [str(uuid.UUID(bytes=raw[i : i + 16], version=4)) for i in range(0, 16 * count, 16)]
 
 
 def new_id() -> str:
@@ -89,28 +96,35 @@ class CorrelationHandler:
         return CorrelationIds(cid or "", tid, generated)
 
     def _from_records(self, exchange: Exchange) -> CorrelationIds:
-        records: list[ConsumedRecord] = []
         cids: set[str] = set()
         tids: set[str] = set()
-        changed = False
-        for record in exchange.records:
-            raw = record.header(CORRELATION_HEADER)
-            cid = raw.decode("utf-8", "replace") if raw else None
-            if cid is None and self._config.generate:
-                cid = self._new_id()
-                record = dataclasses.replace(record, headers=(*record.headers, (CORRELATION_HEADER, cid.encode())))
-                changed = True
-                log.debug(
-                    "generated correlation id %s for %s[%d]@%d", cid, record.topic, record.partition, record.offset
-                )
-            raw_tid = record.header(TRACEABILITY_HEADER)
+        missing: list[int] = []
+        records = exchange.records
+        for index, record in enumerate(records):
+            raw = raw_tid = None
+            for name, value in record.headers:  # one pass; the last of a repeated header wins
+                lowered = name.lower()
+                if lowered == _CID:
+                    raw = value
+                elif lowered == _TID:
+                    raw_tid = value
+            if raw:
+                cids.add(raw.decode("utf-8", "replace"))
+            else:
+                missing.append(index)
             if raw_tid:
                 tids.add(raw_tid.decode("utf-8", "replace"))
-            if cid is not None:
+        if missing and self._config.generate:
+            # The batch's missing ids come from one random read; a record gets its id as a header (so it
+            # reaches the backend payload, a dead-letter copy and the audit record).
+            updated = list(records)
+            for index, cid in zip(missing, _new_ids(len(missing)), strict=True):
+                r = records[index]
+                headers = (*r.headers, (CORRELATION_HEADER, cid.encode()))
+                updated[index] = ConsumedRecord(r.topic, r.partition, r.offset, r.timestamp_ms, r.key, r.value, headers)
                 cids.add(cid)
-            records.append(record)
-        if changed:
-            exchange.records = tuple(records)
+            log.debug("generated correlation ids for %d records of %s", len(missing), exchange.name)
+            exchange.records = tuple(updated)
         # One backend call carries the whole batch: its headers name the batch's shared ids, or a batch id.
         batch_generated = len(cids) != 1
         cid = next(iter(cids)) if not batch_generated else self._new_id()

@@ -1,0 +1,39 @@
+"""JSON in C (kafka_sidecar._json): what is spliced as is, and how replies are written."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from kafka_sidecar._json import RawJson, dumps, is_json_text
+
+
+@pytest.mark.parametrize(
+    ("data", "expected"),
+    [
+        (b'{"a": [1, 2.5, "\xc3\xa9"], "b": null}', True),
+        (b' "text" ', True),
+        (b"12345678901234567890123", True),
+        (b'"\xff"', False),  # not UTF-8: msgspec alone would skip over it
+        (b'"\xed\xa0\x80"', False),  # an encoded surrogate is not UTF-8 either
+        (b"NaN", False),  # the stdlib parser accepts it; the serde decides
+        (b'"\\ud800"', False),  # a lone surrogate escape
+        (b"\xef\xbb\xbf{}", False),  # a BOM
+        (b'{"a": 1} x', False),
+        (b"", False),
+        (b"[" * 5000 + b"]" * 5000, False),
+    ],
+)
+def test_only_plain_utf8_json_text_is_spliced(data: bytes, expected: bool) -> None:
+    assert is_json_text(data) is expected
+
+
+def test_dumps_splices_raw_json_and_writes_utf8() -> None:
+    body = dumps({"value": RawJson(b'{"n": 1}'), "text": "é", "big": 2**70})
+    assert body == '{"value":{"n": 1},"text":"é","big":1180591620717411303424}'.encode()
+    assert json.loads(body)["value"] == {"n": 1}
+
+
+def test_a_lone_surrogate_echoed_back_is_escaped_not_a_failure() -> None:
+    assert dumps({"field": "\ud800", "value": RawJson(b"[1]")}) == b'{"field":"\\ud800","value":[1]}'
