@@ -1,0 +1,237 @@
+"""The admin console in a real headless Chromium, against a real sidecar process and a real broker."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pytest
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+from PIL import Image
+from selenium import webdriver
+from selenium.webdriver.common.by import By
+from selenium.webdriver.remote.webelement import WebElement
+
+from kafka_sidecar.testing.process import SidecarProcess, sidecar_process
+from kafka_sidecar.testing.topics import produce_raw
+
+pytestmark = pytest.mark.kafka
+T = TypeVar("T")
+POISON = '<b id="injected">poison</b>'
+SCREENSHOT_ENV = "KAFKA_SIDECAR_CONSOLE_SCREENSHOT"
+
+
+class Backend:
+    """A stdlib HTTP backend: dead-letters records whose value carries ``poison`` until ``healed``."""
+
+    def __init__(self) -> None:
+        self.healed = False
+        self.received: list[dict[str, Any]] = []
+        backend = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                self.send_response(200)
+                self.end_headers()
+
+            def do_POST(self) -> None:
+                body = json.loads(self.rfile.read(int(self.headers["content-length"])))
+                statuses = []
+                for record in body["records"]:
+                    backend.received.append(record)
+                    bad = "poison" in json.dumps(record["value"]) and not backend.healed
+                    statuses.append({"partition": record["partition"], "offset": record["offset"],
+                                     "status": "DEADLETTER" if bad else "SUCCESS",
+                                     "error": "order total is negative" if bad else None})  # fmt: skip
+                reply = json.dumps({"statuses": statuses}).encode()
+                self.send_response(200)
+                self.send_header("content-type", "application/json")
+                self.send_header("content-length", str(len(reply)))
+                self.end_headers()
+                self.wfile.write(reply)
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}"
+
+
+@pytest.fixture
+def backend() -> Iterator[Backend]:
+    served = Backend()
+    thread = threading.Thread(target=served.server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield served
+    finally:
+        served.server.shutdown()
+        served.server.server_close()
+        thread.join(10)
+
+
+def eventually(
+    probe: Callable[[], T | None], what: str, timeout: float = 30.0, page_error: Callable[[], str] | None = None
+) -> T:
+    """Poll ``probe`` until it returns something truthy; fail naming ``what`` after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            found = probe()
+        except Exception:  # the page may be re-rendering under us
+            found = None
+        if found:
+            return found
+        if time.monotonic() > deadline:
+            shown = f" (the page says: {page_error()})" if page_error is not None else ""
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}{shown}")
+        time.sleep(0.1)
+
+
+async def _broker_lag(bootstrap: str, topic: str, group: str) -> tuple[int, int]:
+    """(end offset, committed offset) of partition 0, read from the broker."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap)
+    await admin.start()
+    await consumer.start()
+    try:
+        tp = TopicPartition(topic, 0)
+        offsets = await admin.list_consumer_group_offsets(group)
+        end = (await consumer.end_offsets([tp]))[tp]
+    finally:
+        await consumer.stop()
+        await admin.close()
+    meta = offsets.get(tp)
+    return end, meta.offset if meta is not None else 0
+
+
+def broker_lag(bootstrap: str, topic: str, group: str) -> tuple[int, int]:
+    return asyncio.run(_broker_lag(bootstrap, topic, group))
+
+
+def produce(bootstrap: str, topic: str, values: list[object]) -> None:
+    records = [{"key": f"k{i}".encode(), "value": json.dumps(v).encode(), "partition": 0} for i, v in enumerate(values)]
+    asyncio.run(produce_raw(bootstrap, topic, records))
+
+
+def partition_row(browser: webdriver.Chrome, consumer: str, topic: str) -> WebElement:
+    return browser.find_element(By.CSS_SELECTOR, f'#consumer-{consumer} tr[data-topic="{topic}"][data-partition="0"]')
+
+
+def ui_lag(browser: webdriver.Chrome, topic: str) -> int | None:
+    text = partition_row(browser, "orders", topic).find_element(By.CSS_SELECTOR, "td.lag").text
+    return int(text.replace(",", "")) if text.replace(",", "").isdigit() else None
+
+
+CONFIG = """\
+server: {{host: 127.0.0.1, port: "${{SIDECAR_PORT}}"}}
+kafka: {{bootstrap_servers: "{bootstrap}"}}
+handlers:
+  logging: {{use: logging-context, config: {{format: text}}}}
+  orders-in:
+    use: reactive-consumer
+    config:
+      topics: [{topic}]
+      group: {group}
+      backend_url: {backend}
+      backend_path: /orders
+      backend_health_url: {backend}/health
+      key_format: string
+      lag_interval_ms: 500
+consumers:
+  orders: {{exec: [logging, orders-in]}}
+paths:
+  - {{path: "/producers/{{topic}}", method: POST, exec: [logging, producer]}}
+"""
+
+
+def test_console_shows_lag_pauses_resumes_and_replays(
+    browser: webdriver.Chrome, backend: Backend, topic_factory: Any, kafka_bootstrap: str, tmp_path: Path
+) -> None:
+    topic = topic_factory(partitions=1, prefix="console")
+    group = f"console-{uuid.uuid4().hex[:8]}"
+    config = CONFIG.format(bootstrap=kafka_bootstrap, topic=topic, group=group, backend=backend.url)
+    produce(kafka_bootstrap, topic, [{"n": 1}, {"n": 2, "note": POISON}, {"n": 3}])
+    with sidecar_process(config, tmp_path) as sidecar:
+        eventually(lambda: broker_lag(kafka_bootstrap, topic, group) == (3, 3), "the first records committed")
+        browser.get(sidecar.url + "/admin/ui")
+        eventually(lambda: browser.find_element(By.CSS_SELECTOR, "body[data-ready=true]"), "the page's first poll")
+        assert "producer connected" in browser.find_element(By.ID, "producer").text
+        assert eventually(lambda: ui_lag(browser, topic) == 0, "lag 0 shown")
+
+        # Pause from the page: new records wait in Kafka and the page shows the broker's lag.
+        browser.find_element(By.CSS_SELECTOR, "#consumer-orders button.pause").click()
+        eventually(lambda: browser.find_element(By.CSS_SELECTOR, "#consumer-orders[data-paused=true]"), "paused")
+        delivered_before = len(backend.received)
+        produce(kafka_bootstrap, topic, [{"n": n} for n in range(4, 9)])
+        eventually(lambda: ui_lag(browser, topic) == 5, "lag 5 shown while paused")
+        end, committed = broker_lag(kafka_bootstrap, topic, group)
+        assert (end, committed) == (8, 3)
+        assert ui_lag(browser, topic) == end - committed
+        assert len(backend.received) == delivered_before
+
+        # Resume: the records are delivered and the lag drops to the broker's 0.
+        browser.find_element(By.CSS_SELECTOR, "#consumer-orders button.resume").click()
+        eventually(lambda: broker_lag(kafka_bootstrap, topic, group) == (8, 8), "records committed after resume")
+        eventually(lambda: ui_lag(browser, topic) == 0, "lag 0 shown after resume")
+
+        # Dead letters: the poison record is listed with its error, its value shown as text, not HTML.
+        browser.find_element(By.CSS_SELECTOR, "#consumer-orders details.dlq summary").click()
+        browser.find_element(By.CSS_SELECTOR, "#consumer-orders button.dlq-load").click()
+        row = eventually(
+            lambda: browser.find_element(By.CSS_SELECTOR, "#consumer-orders .dlq-table tbody tr"),
+            "a dead letter row",
+            page_error=lambda: (
+                browser.find_element(By.ID, "error").text
+                + browser.find_element(By.CSS_SELECTOR, "#consumer-orders .dlq-status").text
+            ),
+        )
+        assert row.find_element(By.CSS_SELECTOR, "td.error-text").text == "order total is negative"
+        assert json.loads(row.find_element(By.CSS_SELECTOR, "td.value-text").text)["note"] == POISON
+        assert browser.find_elements(By.ID, "injected") == []
+
+        # Replay: the healed backend accepts it, and the page follows the job to the end.
+        backend.healed = True
+        replayed_before = sum("poison" in json.dumps(r["value"]) for r in backend.received)
+        browser.find_element(By.CSS_SELECTOR, "#consumer-orders button.dlq-replay").click()
+        eventually(
+            lambda: browser.find_element(By.CSS_SELECTOR, "#consumer-orders[data-replay-state=done]"), "replay done"
+        )
+        status = browser.find_element(By.CSS_SELECTOR, "#consumer-orders .dlq-status").text
+        assert "1/1 done" in status
+        assert "SUCCESS 1" in status
+        assert sum("poison" in json.dumps(r["value"]) for r in backend.received) == replayed_before + 1
+
+        # The rest of the page: chains, logging levels, masked config, charts with points.
+        assert "reactive-consumer" in browser.find_element(By.ID, "routes-table").text
+        assert browser.find_element(By.CSS_SELECTOR, '#levels-table tr[data-logger="root"]')
+        assert kafka_bootstrap in browser.find_element(By.ID, "config-json").text
+        eventually(lambda: int(browser.find_element(By.ID, "chart-lag").get_attribute("data-points") or 0) > 3,
+                   "lag chart points")  # fmt: skip
+        check_screenshot(browser, sidecar, tmp_path)
+
+
+def check_screenshot(browser: webdriver.Chrome, sidecar: SidecarProcess, tmp_path: Path) -> None:
+    browser.execute_script("window.scrollTo(0, 0)")
+    shot = tmp_path / "console.png"
+    assert browser.save_screenshot(str(shot))
+    with Image.open(shot) as image:
+        colours = image.convert("RGB").getcolors(maxcolors=1 << 20)
+        assert image.width >= 1000
+        assert image.height >= 800
+    assert colours is None or len(colours) > 20, f"the page rendered {len(colours or [])} colour(s) only"
+    wanted = os.environ.get(SCREENSHOT_ENV)
+    if wanted:
+        Path(wanted).write_bytes(shot.read_bytes())
