@@ -166,3 +166,7 @@ def test_language_example_round_trips_through_both_consumers(
             [letter] = _dead_letters(kafka_bootstrap, topic + ".dlq")
             assert json.loads(letter.key) == FAILING["key"]
             assert dict(letter.headers)["x-dlq-error"] == b"the order asked to fail"
+            logged = [line for line in sidecar.output().splitlines() if "dead-lettered" in line]
+            assert len(logged) == 1, sidecar.output()
+            assert f"consumer demo: dead-lettered {topic}-0@2 -> {topic}.dlq-0@0 after 1 attempt(s)" in logged[0]
+            assert "after 1 attempt(s): the order asked to fail" in logged[0]

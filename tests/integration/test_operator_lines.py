@@ -1,0 +1,85 @@
+"""The lines an operator reads from a real `kafka-sidecar run`: ready, stop, unreachable broker, quiet libraries."""
+
+from __future__ import annotations
+
+import re
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from kafka_sidecar.testing.process import SidecarProcess, sidecar_process
+
+
+def wait_for_output(sidecar: SidecarProcess, pattern: str, count: int = 1, timeout: float = 30) -> str:
+    deadline = time.monotonic() + timeout
+    while len(re.findall(pattern, sidecar.output(), re.MULTILINE)) < count:
+        assert sidecar.process.poll() is None, sidecar.output()
+        assert time.monotonic() < deadline, f"no {count} x {pattern!r} in:\n{sidecar.output()}"
+        time.sleep(0.05)  # polling a condition with a deadline
+    return sidecar.output()
+
+
+def stop(sidecar: SidecarProcess) -> str:
+    sidecar.process.terminate()
+    assert sidecar.process.wait(timeout=30) == 0, sidecar.output()
+    return sidecar.output()
+
+
+def test_an_unreachable_broker_is_reported_once_with_the_key_not_on_every_retry(tmp_path: Path) -> None:
+    config = """\
+    server: {port: "${SIDECAR_PORT}"}
+    kafka: {bootstrap_servers: "127.0.0.1:1", connect_timeout_ms: 300}
+    paths:
+      - {path: "/producers/{topic}", method: POST, exec: [producer]}
+    """
+    with sidecar_process(config, tmp_path, args=["--log-level", "DEBUG"], ready=False) as sidecar:
+        # DEBUG shows each retry, so we can wait for three of them; the warning stays a single line.
+        output = wait_for_output(sidecar, r"Kafka still unreachable at 127\.0\.0\.1:1", count=3)
+        assert httpx.get(sidecar.url + "/health/ready").status_code == 503
+        output = stop(sidecar)
+    warnings = [line for line in output.splitlines() if "WARNING" in line and "Kafka unreachable" in line]
+    assert len(warnings) == 1, output
+    assert "no broker answered" in warnings[0]
+    assert "kafka.bootstrap_servers" in warnings[0]
+    assert "KAFKA_BOOTSTRAP_SERVERS" in warnings[0]
+
+
+@pytest.mark.kafka
+def test_ready_and_stopped_lines_and_no_library_chatter(
+    tmp_path: Path, kafka_bootstrap: str, topic_factory: Any
+) -> None:
+    topic = topic_factory(partitions=1, prefix="oplines")
+    config = f"""\
+    server: {{port: "${{SIDECAR_PORT}}"}}
+    kafka: {{bootstrap_servers: "{kafka_bootstrap}"}}
+    handlers:
+      orders-in:
+        use: reactive-consumer
+        config:
+          topics: [{topic}]
+          group: oplines
+          backend_url: "${{BACKEND}}"
+          backend_health_url: "${{BACKEND}}/health"
+          health_interval_ms: 100
+    consumers:
+      orders: {{exec: [orders-in]}}
+    paths:
+      - {{path: "/producers/{{topic}}", method: POST, exec: [producer]}}
+    """
+    with sidecar_process(config, tmp_path, env={"BACKEND": "http://127.0.0.1:1"}) as sidecar:
+        response = httpx.post(f"{sidecar.url}/producers/{topic}", json={"records": [{"value": 1}]})
+        assert response.status_code == 200
+        output = stop(sidecar)
+    ready = [line for line in output.splitlines() if " ready: " in line]
+    assert len(ready) == 1, output
+    assert f"ready: {sidecar.url}, broker {kafka_bootstrap}, 1 route(s), consumers: orders" in ready[0]
+    stopped = [line for line in output.splitlines() if " stopped " in line]
+    assert len(stopped) == 1, output
+    assert re.search(r"stopped \d+\.\d s after the stop signal: HTTP requests finished; consumers orders", stopped[0])
+    assert stopped[0].endswith("producer flushed")
+    for chatter in ("HTTP Request:", "Running on", "not found in cluster metadata", "Subscribed to topic",
+                    "Unable connect to"):  # fmt: skip
+        assert chatter not in output
