@@ -27,8 +27,9 @@ BLOCK = re.compile(r"<!-- walkthrough[^>]*-->\n```bash\n(.*?)```", re.DOTALL)
 
 
 def walkthrough(doc: str) -> str:
-    [block] = BLOCK.findall((ROOT / "docs" / doc).read_text(encoding="utf-8"))
-    return block
+    blocks: list[str] = BLOCK.findall((ROOT / "docs" / doc).read_text(encoding="utf-8"))
+    assert len(blocks) == 1, f"docs/{doc} should have one walkthrough block"
+    return blocks[0]
 
 
 def run_bash(script: str, env: dict[str, str], timeout: float = 120) -> str:
