@@ -2,11 +2,12 @@
 #   step "what"         starts a step (ends the previous one) and prints "==> [n] what"
 #   quietly LOG cmd...  runs cmd with its output in LOG; prints LOG only if cmd fails
 #   size_of PATH        human size of a file or folder ("0" if missing)
-# The timing of every step is printed when the script exits, failed or not.
+# step_summary prints the timing of every step so far (the scripts call it on exit, failed or not).
 STEP_NAMES=()
 STEP_SECONDS=()
 STEP_CURRENT=""
 STEP_STARTED=0
+if [[ -t 1 ]]; then STEP_BOLD=$'\033[1m' STEP_PLAIN=$'\033[0m'; else STEP_BOLD="" STEP_PLAIN=""; fi
 
 _step_end() {
   if [[ -n "$STEP_CURRENT" ]]; then
@@ -20,28 +21,31 @@ step() {
   _step_end
   STEP_CURRENT="$1"
   STEP_STARTED=$SECONDS
-  printf '\n\033[1m==> [%d] %s\033[0m\n' "$((${#STEP_NAMES[@]} + 1))" "$1"
+  printf '\n%s==> [%d] %s%s\n' "$STEP_BOLD" "$((${#STEP_NAMES[@]} + 1))" "$1" "$STEP_PLAIN"
 }
 
 step_summary() {
   _step_end
   ((${#STEP_NAMES[@]})) || return 0
-  printf '\n\033[1mstep timings\033[0m\n'
+  printf '\n%sstep timings%s\n' "$STEP_BOLD" "$STEP_PLAIN"
   local i total=0
   for i in "${!STEP_NAMES[@]}"; do
     printf '  %5ss  %s\n' "${STEP_SECONDS[$i]}" "${STEP_NAMES[$i]}"
     total=$((total + STEP_SECONDS[i]))
   done
   printf '  %5ss  total\n' "$total"
+  STEP_NAMES=()
+  STEP_SECONDS=()
 }
 
 quietly() {
-  local log="$1"; shift
-  if ! "$@" >"$log" 2>&1; then
+  local log="$1" status=0; shift
+  "$@" >"$log" 2>&1 || status=$?
+  if ((status)); then
     cat "$log" >&2
-    echo "failed: $* (output above, also in $log)" >&2
-    return 1
+    echo "failed (exit $status): $* (output above, also in $log)" >&2
   fi
+  return "$status"
 }
 
 size_of() {
