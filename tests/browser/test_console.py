@@ -13,6 +13,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, TypeVar
 
+import httpx
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
@@ -20,6 +21,7 @@ from PIL import Image
 from selenium import webdriver
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webelement import WebElement
+from selenium.webdriver.support.ui import Select
 
 from kafka_sidecar.testing.process import SidecarProcess, sidecar_process
 from kafka_sidecar.testing.topics import produce_raw
@@ -122,7 +124,10 @@ def broker_lag(bootstrap: str, topic: str, group: str) -> tuple[int, int]:
 
 
 def produce(bootstrap: str, topic: str, values: list[object]) -> None:
-    records = [{"key": f"k{i}".encode(), "value": json.dumps(v).encode(), "partition": 0} for i, v in enumerate(values)]
+    records = [
+        {"key": json.dumps(f"k{i}").encode(), "value": json.dumps(v).encode(), "partition": 0}
+        for i, v in enumerate(values)
+    ]
     asyncio.run(produce_raw(bootstrap, topic, records))
 
 
@@ -148,13 +153,34 @@ handlers:
       backend_url: {backend}
       backend_path: /orders
       backend_health_url: {backend}/health
-      key_format: string
       lag_interval_ms: 500
+      backend_token: console-test-secret
 consumers:
   orders: {{exec: [logging, orders-in]}}
 paths:
   - {{path: "/producers/{{topic}}", method: POST, exec: [logging, producer]}}
+  - {{path: "/consumers/{{group}}", method: POST, exec: [active-consumer]}}
+  - {{path: "/consumers/{{group}}/instances/{{instance}}/subscription", method: POST, exec: [active-consumer]}}
+  - {{path: "/consumers/{{group}}/instances/{{instance}}/records", method: GET, exec: [active-consumer]}}
 """
+V2 = {"content-type": "application/vnd.kafka.v2+json"}
+
+
+def start_active_instance(sidecar: SidecarProcess, topic: str, records: int) -> str:
+    """An active-consumer instance that has read ``records`` records of ``topic``; returns its group."""
+    group = f"console-active-{uuid.uuid4().hex[:8]}"
+    create = {"name": "reader", "format": "json", "auto.offset.reset": "earliest"}
+    httpx.post(f"{sidecar.url}/consumers/{group}", json=create, headers=V2).raise_for_status()
+    base = f"{sidecar.url}/consumers/{group}/instances/reader"
+    httpx.post(f"{base}/subscription", json={"topics": [topic]}, headers=V2).raise_for_status()
+    seen: list[Any] = []
+    deadline = time.monotonic() + 30
+    while len(seen) < records:
+        assert time.monotonic() < deadline, f"the active instance read {len(seen)} records"
+        polled = httpx.get(f"{base}/records?timeout=500", headers={"accept": "application/vnd.kafka.json.v2+json"})
+        assert polled.status_code == 200, polled.text
+        seen += polled.json()
+    return group
 
 
 def test_console_shows_lag_pauses_resumes_and_replays(
@@ -214,10 +240,47 @@ def test_console_shows_lag_pauses_resumes_and_replays(
         assert "SUCCESS 1" in status
         assert sum("poison" in json.dumps(r["value"]) for r in backend.received) == replayed_before + 1
 
-        # The rest of the page: chains, logging levels, masked config, charts with points.
+        # Seek to the beginning from the page: every record is delivered again.
+        delivered_before = len(backend.received)
+        Select(browser.find_element(By.CSS_SELECTOR, "#consumer-orders .seek-kind")).select_by_value("beginning")
+        browser.find_element(By.CSS_SELECTOR, "#consumer-orders form.seek button").click()
+        result = eventually(lambda: browser.find_element(By.CSS_SELECTOR, "#consumer-orders .seek-result").text,
+                            "the seek result")  # fmt: skip
+        assert result == f"now at {topic}-0@0"
+        eventually(lambda: len(backend.received) >= delivered_before + 8, "the records delivered again")
+
+        # An active-consumer instance shows with the lag of what it has not read yet.
+        group = start_active_instance(sidecar, topic, 8)
+        produce(kafka_bootstrap, topic, [{"n": 9}])
+        row = eventually(
+            lambda: browser.find_element(By.CSS_SELECTOR, f'#active-table tr[data-instance="{group}/reader"]'),
+            "the active instance row",
+        )
+        assert f"{topic}-0" in row.text
+        active_lag = f'#active-table tr[data-instance="{group}/reader"] td.lag'
+        eventually(
+            lambda: browser.find_element(By.CSS_SELECTOR, active_lag).text == "1",
+            "active lag 1",
+            page_error=lambda: browser.find_element(By.ID, "active-table").text,
+        )
+
+        # Logging level from the page.
+        browser.find_element(By.ID, "level-logger").clear()
+        browser.find_element(By.ID, "level-logger").send_keys("kafka_sidecar_handlers")
+        Select(browser.find_element(By.ID, "level-value")).select_by_visible_text("DEBUG")
+        browser.find_element(By.CSS_SELECTOR, "#level-form button").click()
+        level = eventually(
+            lambda: browser.find_element(By.CSS_SELECTOR, '#levels-table tr[data-logger="kafka_sidecar_handlers"]'),
+            "the new logger level row",
+        )
+        assert level.find_element(By.CSS_SELECTOR, "td.level").text == "DEBUG"
+
+        # The rest of the page: chains, masked config, charts with points.
         assert "reactive-consumer" in browser.find_element(By.ID, "routes-table").text
-        assert browser.find_element(By.CSS_SELECTOR, '#levels-table tr[data-logger="root"]')
-        assert kafka_bootstrap in browser.find_element(By.ID, "config-json").text
+        config_text = browser.find_element(By.ID, "config-json").text
+        assert kafka_bootstrap in config_text
+        assert "console-test-secret" not in config_text
+        assert '"backend_token": "****"' in config_text
         eventually(lambda: int(browser.find_element(By.ID, "chart-lag").get_attribute("data-points") or 0) > 3,
                    "lag chart points")  # fmt: skip
         check_screenshot(browser, sidecar, tmp_path)
