@@ -34,9 +34,10 @@ step "browser for the admin console test (Debian chromium, chromium-driver)"
 if command -v chromium >/dev/null && command -v chromedriver >/dev/null; then
   echo "present: $(chromium --version 2>/dev/null | head -n 1)"
 elif [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-  echo "installing chromium and chromium-driver with apt-get (~110 MB download, ~400 MB installed)"
-  quietly "$LOGS/apt.log" apt-get update -q
+  echo "installing chromium and chromium-driver with apt-get (about 120 MB to download: chromium, chromium-common, chromium-driver; log: $LOGS/apt.log)"
+  quietly "$LOGS/apt-update.log" apt-get update -q
   quietly "$LOGS/apt.log" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium chromium-driver
+  grep -E '^(Need to get|After this operation)' "$LOGS/apt.log" || true
   echo "installed: $(chromium --version 2>/dev/null | head -n 1)"
 else
   echo "chromium/chromedriver missing and not root: the browser tests will skip (and fail when CI is set)"
