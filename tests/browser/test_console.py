@@ -252,11 +252,12 @@ def test_console_shows_lag_pauses_resumes_and_replays(
         # An active-consumer instance shows with the lag of what it has not read yet.
         group = start_active_instance(sidecar, topic, 8)
         produce(kafka_bootstrap, topic, [{"n": 9}])
-        row = eventually(
-            lambda: browser.find_element(By.CSS_SELECTOR, f'#active-table tr[data-instance="{group}/reader"]'),
-            "the active instance row",
+        instance_row = f'#active-table tr[data-instance="{group}/reader"]'
+        eventually(  # the group may still be settling: wait for the row to show the assigned partition
+            lambda: f"{topic}-0" in browser.find_element(By.CSS_SELECTOR, instance_row).text,
+            "the active instance row with its partition",
+            page_error=lambda: browser.find_element(By.ID, "active-table").text,
         )
-        assert f"{topic}-0" in row.text
         active_lag = f'#active-table tr[data-instance="{group}/reader"] td.lag'
         eventually(
             lambda: browser.find_element(By.CSS_SELECTOR, active_lag).text == "1",
@@ -283,6 +284,9 @@ def test_console_shows_lag_pauses_resumes_and_replays(
         assert '"backend_token": "****"' in config_text
         eventually(lambda: int(browser.find_element(By.ID, "chart-lag").get_attribute("data-points") or 0) > 3,
                    "lag chart points")  # fmt: skip
+        samples = httpx.get(sidecar.url + "/admin/console/history").json()["samples"]
+        assert samples
+        assert samples[-1]["consumers"]["orders"]["delivered"] >= 16
         check_screenshot(browser, sidecar, tmp_path)
 
 

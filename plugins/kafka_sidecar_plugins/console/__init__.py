@@ -14,6 +14,8 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from kafka_sidecar._hookspecs import hookimpl
+from kafka_sidecar._stash import StashKey
+from kafka_sidecar_plugins.console._history import History
 from kafka_sidecar_plugins.console._routes import console_routes
 
 if TYPE_CHECKING:
@@ -21,9 +23,32 @@ if TYPE_CHECKING:
 
     from kafka_sidecar._sidecar import Sidecar
 
-__all__ = ["console_routes"]
+__all__ = ["HISTORY", "console_routes"]
+
+HISTORY: StashKey[History] = StashKey("console-history")
+"""The background sampler of lag and throughput, in ``resources.services``."""
+
+
+def _history(sidecar: Sidecar) -> History:
+    from kafka_sidecar_handlers.reactive import ReactiveConsumer
+
+    services = sidecar.resources.services
+    if HISTORY not in services:
+        sources = {c.plan.name: c.source for c in sidecar.consumers if isinstance(c.source, ReactiveConsumer)}
+        services[HISTORY] = History({name: source.status for name, source in sorted(sources.items())})
+    return services[HISTORY]
 
 
 @hookimpl
 def kafka_sidecar_routes(sidecar: Sidecar) -> Sequence[BaseRoute] | None:
-    return console_routes(sidecar)
+    return console_routes(sidecar, _history(sidecar))
+
+
+@hookimpl
+def kafka_sidecar_startup(sidecar: Sidecar) -> None:
+    _history(sidecar).start()
+
+
+@hookimpl
+async def kafka_sidecar_shutdown(sidecar: Sidecar) -> None:
+    await _history(sidecar).stop()

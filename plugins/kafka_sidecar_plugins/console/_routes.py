@@ -12,6 +12,7 @@ from starlette.routing import BaseRoute
 from kafka_sidecar._errors import NotFound, ValidationFailed
 from kafka_sidecar._http.admin import admin_route
 from kafka_sidecar_plugins.console._deadletters import newest_dead_letters
+from kafka_sidecar_plugins.console._history import History
 from kafka_sidecar_plugins.console._state import active_instances, producer_state
 
 if TYPE_CHECKING:
@@ -31,7 +32,7 @@ def _asset(name: str) -> bytes:
     return resources.files(__package__).joinpath("static", name).read_bytes()
 
 
-def console_routes(sidecar: Sidecar) -> list[BaseRoute]:
+def console_routes(sidecar: Sidecar, history: History) -> list[BaseRoute]:
     page = _asset("index.html")
     assets = {name: _asset(name) for name in ASSETS}
 
@@ -49,6 +50,10 @@ def console_routes(sidecar: Sidecar) -> list[BaseRoute]:
     async def producer(request: Request) -> Response:
         """The shared producer's connection state."""
         return JSONResponse(producer_state(sidecar))
+
+    async def lag_history(request: Request) -> Response:
+        """Total lag and delivered count of every reactive consumer over the last minutes."""
+        return JSONResponse(history.snapshot())
 
     async def active(request: Request) -> Response:
         """Every live active-consumer instance with its partitions, position and lag."""
@@ -77,5 +82,6 @@ def console_routes(sidecar: Sidecar) -> list[BaseRoute]:
         admin_route("/admin/ui/{asset}", asset, ["GET"]),
         admin_route("/admin/console/producer", producer, ["GET"]),
         admin_route("/admin/console/active", active, ["GET"]),
+        admin_route("/admin/console/history", lag_history, ["GET"]),
         admin_route("/admin/console/reactive/{name}/dead-letters", dead_letters, ["GET"]),
     ]

@@ -71,7 +71,7 @@ function drawChart(svg, series, unit) {
   while (svg.firstChild) svg.removeChild(svg.firstChild);
   const W = 600, H = 160, left = 46, right = 8, top = 8, bottom = 20;
   const now = Date.now();
-  // The window grows with the history kept since the page opened: from one minute to WINDOW_MS.
+  // The window grows with the history there is (the sidecar's samples, then the page's): 1 minute to WINDOW_MS.
   const first = history.length ? history[0].t : now;
   const span = Math.min(WINDOW_MS, Math.max(60000, now - first));
   const t0 = now - span;
@@ -399,8 +399,23 @@ function start() {
     } catch (e) { showError(e); }
   });
   loadOnce();
-  tick();
-  setInterval(tick, POLL_MS);
+  loadHistory().catch(showError).finally(() => {
+    tick();
+    setInterval(tick, POLL_MS);
+  });
+}
+
+async function loadHistory() {
+  // The sidecar samples every reactive consumer in the background: the charts start with the last minutes.
+  const data = await api("/admin/console/history");
+  const first = history.length ? history[0].t : Infinity;
+  const earlier = data.samples.filter((s) => s.t < first).map((s) => ({
+    t: s.t,
+    lag: Object.fromEntries(Object.entries(s.consumers).map(([name, c]) => [name, c.lag])),
+    delivered: Object.fromEntries(Object.entries(s.consumers).map(([name, c]) => [name, c.delivered])),
+  }));
+  history.unshift(...earlier);
+  updateCharts();
 }
 
 function loadOnce() {
