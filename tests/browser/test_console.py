@@ -23,6 +23,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webelement import WebElement
 from selenium.webdriver.support.ui import Select
 
+from kafka_sidecar.testing.leak_scan import SecretWatch
 from kafka_sidecar.testing.process import SidecarProcess, sidecar_process
 from kafka_sidecar.testing.topics import produce_raw
 
@@ -184,8 +185,14 @@ def start_active_instance(sidecar: SidecarProcess, topic: str, records: int) -> 
 
 
 def test_console_shows_lag_pauses_resumes_and_replays(
-    browser: webdriver.Chrome, backend: Backend, topic_factory: Any, kafka_bootstrap: str, tmp_path: Path
+    browser: webdriver.Chrome,
+    backend: Backend,
+    topic_factory: Any,
+    kafka_bootstrap: str,
+    tmp_path: Path,
+    secret_watch: SecretWatch,
 ) -> None:
+    secret_watch.add("console-test-secret")  # the backend token: masked on the page, never in a log
     topic = topic_factory(partitions=1, prefix="console")
     group = f"console-{uuid.uuid4().hex[:8]}"
     config = CONFIG.format(bootstrap=kafka_bootstrap, topic=topic, group=group, backend=backend.url)
