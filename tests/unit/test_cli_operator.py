@@ -12,6 +12,7 @@ import socket
 import subprocess
 import sys
 from collections.abc import Iterator
+from importlib.metadata import version
 from pathlib import Path
 
 import pytest
@@ -110,7 +111,7 @@ def test_version(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exit_:
         main(["--version"])
     assert exit_.value.code == 0
-    assert capsys.readouterr().out.strip() == "kafka-sidecar 0.1.0"
+    assert capsys.readouterr().out.strip() == f"kafka-sidecar {version('kafka-sidecar')}"
 
 
 def test_a_closed_stdout_pipe_ends_quietly() -> None:
