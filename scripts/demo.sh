@@ -120,10 +120,10 @@ WANT="$(sha256sum pyproject.toml | cut -d' ' -f1)"
 if [[ ! -x .venv/bin/kafka-sidecar || "$(cat "$STAMP" 2>/dev/null)" != "$WANT" ]]; then
   echo "installing kafka-sidecar (editable, with test extras) into .venv: about 70 packages from PyPI"
   echo "(~300 MB installed on a first run; pip's cache makes later runs fast; output in $WORK/pip.log)"
-  quietly "$WORK/pip.log" "$PY" -m pip install --disable-pip-version-check --upgrade pip
+  quietly "$WORK/pip-self.log" "$PY" -m pip install --disable-pip-version-check --upgrade pip
   quietly "$WORK/pip.log" "$PY" -m pip install --disable-pip-version-check -e '.[test]'
   echo "$WANT" > "$STAMP"
-  echo "installed: .venv is $(size_of .venv)"
+  echo "pip: $(pip_downloads "$WORK/pip.log"); .venv is $(size_of .venv)"
 else
   echo "up to date: $ROOT/.venv"
 fi

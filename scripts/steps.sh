@@ -2,6 +2,7 @@
 #   step "what"         starts a step (ends the previous one) and prints "==> [n] what"
 #   quietly LOG cmd...  runs cmd with its output in LOG; prints LOG only if cmd fails
 #   size_of PATH        human size of a file or folder ("0" if missing)
+#   pip_downloads LOG   what a pip install logged to LOG as downloaded: "N files, X MB" (or from its cache)
 # step_summary prints the timing of every step so far (the scripts call it on exit, failed or not).
 STEP_NAMES=()
 STEP_SECONDS=()
@@ -50,4 +51,19 @@ quietly() {
 
 size_of() {
   if [[ -e "$1" ]]; then du -sh "$1" 2>/dev/null | cut -f1; else echo 0; fi
+}
+
+pip_downloads() {
+  awk '
+    /Downloading .*\(/ {
+      size = $0; sub(/.*\(/, "", size); sub(/\).*/, "", size); split(size, part, " ")
+      factor = part[2] == "kB" ? 0.001 : part[2] == "MB" ? 1 : part[2] == "GB" ? 1000 : 0.000001
+      total += part[1] * factor; files++
+    }
+    /Using cached/ { cached++ }
+    END {
+      if (files) printf "downloaded %d file(s), %.1f MB", files, total; else printf "downloaded nothing"
+      if (cached) printf " (%d from pip'"'"'s cache)", cached
+      print ""
+    }' "$1"
 }

@@ -19,9 +19,9 @@ if [ ! -x .venv/bin/python ]; then
   "$PYTHON" -m venv .venv
   echo "new .venv: installing about 70 packages from PyPI (~300 MB installed; pip's cache makes later runs fast)"
 fi
-quietly "$LOGS/pip.log" .venv/bin/python -m pip install --disable-pip-version-check --upgrade pip
+quietly "$LOGS/pip-self.log" .venv/bin/python -m pip install --disable-pip-version-check --upgrade pip
 quietly "$LOGS/pip.log" .venv/bin/python -m pip install --disable-pip-version-check -e '.[test,bench]'
-echo "installed: $(.venv/bin/python -m pip list --disable-pip-version-check 2>/dev/null | tail -n +3 | wc -l) packages, .venv is $(size_of .venv)"
+echo "pip: $(pip_downloads "$LOGS/pip.log"); $(.venv/bin/python -m pip list --disable-pip-version-check 2>/dev/null | tail -n +3 | wc -l) packages installed, .venv is $(size_of .venv)"
 
 step "Kafka broker runtime (Maven Central)"
 if [ ! -d "$CACHE"/kafka-*/libs ] 2>/dev/null; then

@@ -35,3 +35,15 @@ def test_a_failing_quiet_command_shows_its_output_and_the_timings_still_print(tm
     assert done.returncode == 3
     assert "the-real-error" in done.stderr
     assert "step timings" in done.stdout
+
+
+def test_pip_downloads_sums_what_pip_logged(tmp_path: Path) -> None:
+    log = tmp_path / "pip.log"
+    log.write_text(
+        "Collecting six\n  Downloading six-1.17.0-py2.py3-none-any.whl (11 kB)\n"
+        "  Downloading aiokafka-0.12.0-cp311-manylinux.whl (1.2 MB)\n"
+        "  Using cached httpx-0.28.1-py3-none-any.whl (73 kB)\n",
+        encoding="utf-8",
+    )
+    done = bash(f"pip_downloads {log}")
+    assert done.stdout.strip() == "downloaded 2 file(s), 1.2 MB (1 from pip's cache)"
