@@ -77,8 +77,9 @@ class OperatorLines:
         host = f"[{server.host}]" if ":" in server.host else server.host
         admin = f" (admin routes on port {server.admin_port} only)" if server.admin_port is not None else ""
         consumers = ", ".join(c.plan.name for c in sidecar.consumers) or "none"
-        log.info("ready: %s://%s:%s%s, broker %s, %d route(s), consumers: %s", scheme, host, server.port, admin,
-                 sidecar.config.kafka.bootstrap_servers, len(sidecar.routes), consumers)  # fmt: skip
+        chains = ", ".join(sidecar.config.chains) or "none"
+        log.info("ready: %s://%s:%s%s, broker %s, chains: %s, %d route(s), consumers: %s", scheme, host, server.port,
+                 admin, sidecar.config.kafka.bootstrap_servers, chains, len(sidecar.routes), consumers)  # fmt: skip
 
     @hookimpl
     def kafka_sidecar_shutdown(self, sidecar: Sidecar) -> None:

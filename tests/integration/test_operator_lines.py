@@ -75,7 +75,7 @@ def test_ready_and_stopped_lines_and_no_library_chatter(
         output = stop(sidecar)
     ready = [line for line in output.splitlines() if " ready: " in line]
     assert len(ready) == 1, output
-    assert f"ready: {sidecar.url}, broker {kafka_bootstrap}, 1 route(s), consumers: orders" in ready[0]
+    assert f"ready: {sidecar.url}, broker {kafka_bootstrap}, chains: none, 1 route(s), consumers: orders" in ready[0]
     stopped = [line for line in output.splitlines() if " stopped " in line]
     assert len(stopped) == 1, output
     assert re.search(r"stopped \d+\.\d s after the stop signal: HTTP requests finished; consumers orders", stopped[0])
