@@ -50,12 +50,14 @@ function post(path, body) {
   return api(path, {method: "POST", body: JSON.stringify(body || {})});
 }
 
-function showError(error) {
+function showError(error, source) {
+  // source "poll": the periodic refresh failed; the next good refresh clears it. Action errors stay.
   const box = document.getElementById("error");
   if (error) {
     box.textContent = String(error.message || error);
+    box.dataset.source = source || "action";
     box.hidden = false;
-  } else {
+  } else if (source !== "poll" || box.dataset.source === "poll") {
     box.hidden = true;
   }
 }
@@ -377,8 +379,9 @@ async function tick() {
     await Promise.all([refreshProducer(), refreshReactive(), refreshActive()]);
     document.getElementById("updated").textContent = "updated " + new Date().toLocaleTimeString();
     document.body.dataset.ready = "true";
+    showError(null, "poll");
   } catch (e) {
-    showError(e);
+    showError(e, "poll");
   }
 }
 
