@@ -295,7 +295,9 @@ async function refreshProducer() {
   const p = await api("/admin/console/producer");
   document.getElementById("service").textContent = p.service;
   const pill = document.getElementById("producer");
-  pill.textContent = p.connected ? "producer connected" : "producer not connected" + (p.last_error ? ": " + p.last_error : "");
+  const reason = p.last_error && p.last_error.length > 90 ? p.last_error.slice(0, 90) + "…" : p.last_error;
+  pill.textContent = p.connected ? "producer connected" : "producer not connected" + (reason ? ": " + reason : "");
+  pill.title = p.last_error || "";
   pill.className = "pill " + (p.connected ? "ok" : "bad");
   document.getElementById("broker").textContent = "broker " + p.bootstrap_servers;
 }
