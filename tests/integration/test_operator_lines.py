@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import re
+import threading
 import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -83,3 +85,56 @@ def test_ready_and_stopped_lines_and_no_library_chatter(
     for chatter in ("HTTP Request:", "Running on", "not found in cluster metadata", "Subscribed to topic",
                     "Unable connect to"):  # fmt: skip
         assert chatter not in output
+
+
+@pytest.mark.kafka
+def test_a_failing_backend_logs_retries_then_the_last_attempt_and_one_dead_letter_line(
+    tmp_path: Path, kafka_bootstrap: str, topic_factory: Any
+) -> None:
+    topic = topic_factory(partitions=1, prefix="oplast")
+
+    class Failing(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers["content-length"]))
+            self.send_response(500)
+            self.send_header("content-length", "0")
+            self.end_headers()
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Failing)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    config = f"""\
+    server: {{port: "${{SIDECAR_PORT}}"}}
+    kafka: {{bootstrap_servers: "{kafka_bootstrap}"}}
+    handlers:
+      orders-in:
+        use: reactive-consumer
+        config:
+          topics: [{topic}]
+          group: oplast
+          backend_url: "http://127.0.0.1:{server.server_address[1]}"
+          retry: {{max_attempts: 2, initial_backoff_ms: 10, max_backoff_ms: 20}}
+    consumers:
+      orders: {{exec: [orders-in]}}
+    paths:
+      - {{path: "/producers/{{topic}}", method: POST, exec: [producer]}}
+    """
+    try:
+        with sidecar_process(config, tmp_path) as sidecar:
+            response = httpx.post(f"{sidecar.url}/producers/{topic}", json={"records": [{"key": "o1", "value": 1}]})
+            assert response.status_code == 200
+            output = wait_for_output(sidecar, "dead-lettered")
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(10)
+    lines = output.splitlines()
+    retried = [line for line in lines if "delivery failed" in line]
+    assert len(retried) == 2, output
+    assert retried[0].endswith("the batch will be retried (attempt 1 of 2)")
+    assert retried[1].endswith("that was the last attempt (2 of 2); its records go to the dead-letter topic")
+    [letter] = [line for line in lines if "dead-lettered" in line]
+    assert f"consumer orders: dead-lettered {topic}-0@0 -> {topic}.dlq-0@0 after 2 attempt(s)" in letter
