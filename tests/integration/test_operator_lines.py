@@ -24,6 +24,20 @@ def wait_for_output(sidecar: SidecarProcess, pattern: str, count: int = 1, timeo
     return sidecar.output()
 
 
+def reactive_config(bootstrap: str, topic: str, group: str, settings: str) -> str:
+    """A config with a produce route and one reactive consumer ``orders``; ``settings`` is YAML flow text."""
+    return f"""\
+    server: {{port: "${{SIDECAR_PORT}}"}}
+    kafka: {{bootstrap_servers: "{bootstrap}"}}
+    handlers:
+      orders-in: {{use: reactive-consumer, config: {{topics: [{topic}], group: {group}, {settings}}}}}
+    consumers:
+      orders: {{exec: [orders-in]}}
+    paths:
+      - {{path: "/producers/{{topic}}", method: POST, exec: [producer]}}
+    """
+
+
 def stop(sidecar: SidecarProcess) -> str:
     sidecar.process.terminate()
     assert sidecar.process.wait(timeout=30) == 0, sidecar.output()
@@ -54,23 +68,8 @@ def test_ready_and_stopped_lines_and_no_library_chatter(
     tmp_path: Path, kafka_bootstrap: str, topic_factory: Any
 ) -> None:
     topic = topic_factory(partitions=1, prefix="oplines")
-    config = f"""\
-    server: {{port: "${{SIDECAR_PORT}}"}}
-    kafka: {{bootstrap_servers: "{kafka_bootstrap}"}}
-    handlers:
-      orders-in:
-        use: reactive-consumer
-        config:
-          topics: [{topic}]
-          group: oplines
-          backend_url: "${{BACKEND}}"
-          backend_health_url: "${{BACKEND}}/health"
-          health_interval_ms: 100
-    consumers:
-      orders: {{exec: [orders-in]}}
-    paths:
-      - {{path: "/producers/{{topic}}", method: POST, exec: [producer]}}
-    """
+    settings = 'backend_url: "${BACKEND}", backend_health_url: "${BACKEND}/health", health_interval_ms: 100'
+    config = reactive_config(kafka_bootstrap, topic, "oplines", settings)
     with sidecar_process(config, tmp_path, env={"BACKEND": "http://127.0.0.1:1"}) as sidecar:
         response = httpx.post(f"{sidecar.url}/producers/{topic}", json={"records": [{"value": 1}]})
         assert response.status_code == 200
@@ -106,22 +105,9 @@ def test_a_failing_backend_logs_retries_then_the_last_attempt_and_one_dead_lette
     server = ThreadingHTTPServer(("127.0.0.1", 0), Failing)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    config = f"""\
-    server: {{port: "${{SIDECAR_PORT}}"}}
-    kafka: {{bootstrap_servers: "{kafka_bootstrap}"}}
-    handlers:
-      orders-in:
-        use: reactive-consumer
-        config:
-          topics: [{topic}]
-          group: oplast
-          backend_url: "http://127.0.0.1:{server.server_address[1]}"
-          retry: {{max_attempts: 2, initial_backoff_ms: 10, max_backoff_ms: 20}}
-    consumers:
-      orders: {{exec: [orders-in]}}
-    paths:
-      - {{path: "/producers/{{topic}}", method: POST, exec: [producer]}}
-    """
+    backend = f"http://127.0.0.1:{server.server_address[1]}"
+    settings = f'backend_url: "{backend}", retry: {{max_attempts: 2, initial_backoff_ms: 10, max_backoff_ms: 20}}'
+    config = reactive_config(kafka_bootstrap, topic, "oplast", settings)
     try:
         with sidecar_process(config, tmp_path) as sidecar:
             response = httpx.post(f"{sidecar.url}/producers/{topic}", json={"records": [{"key": "o1", "value": 1}]})
