@@ -7,7 +7,7 @@
 //	    POST /producers/{topic}; prints the sidecar's reply (partition and offset of each record)
 //	service consume -sidecar http://127.0.0.1:8442 -topic orders -group g -count 2
 //	    the active-consumer loop (REST Proxy v2): create an instance, subscribe, poll until -count
-//	    records arrived, commit them, delete the instance; prints each record as a JSON line
+//	    records arrived (-count 0: until Ctrl-C), commit them, delete the instance; prints each record as a JSON line
 package main
 
 import (
@@ -206,10 +206,12 @@ func consume(sidecar, topic, group string, count int, timeout time.Duration) (er
 	if err := call("POST", base+"/subscription", map[string][]string{"topics": {topic}}, "", nil); err != nil {
 		return err
 	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+	defer stop()
 	seen := 0
 	deadline := time.Now().Add(timeout)
-	for seen < count {
-		if time.Now().After(deadline) {
+	for ctx.Err() == nil && (count == 0 || seen < count) {
+		if count > 0 && time.Now().After(deadline) {
 			return fmt.Errorf("only %d of %d records within %s", seen, count, timeout)
 		}
 		var records []Record

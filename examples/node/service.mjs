@@ -7,7 +7,7 @@
 //       POST /producers/{topic}; prints the sidecar's reply (partition and offset of each record)
 //   node service.mjs consume --sidecar http://127.0.0.1:8442 --topic orders --group g --count 2
 //       the active-consumer loop (REST Proxy v2): create an instance, subscribe, poll until --count
-//       records arrived, commit them, delete the instance; prints each record as a JSON line
+//       records arrived (--count 0: until Ctrl-C), commit them, delete the instance; prints each record as a JSON line
 import http from "node:http";
 import {parseArgs} from "node:util";
 
@@ -81,8 +81,11 @@ async function consume(sidecar, topic, group, count, timeoutMs) {
     await call("POST", `${base}/subscription`, {topics: [topic]});
     const seen = [];
     const deadline = Date.now() + timeoutMs;
-    while (seen.length < count) {
-      if (Date.now() > deadline) throw new Error(`only ${seen.length} of ${count} records within ${timeoutMs} ms`);
+    let stopping = false;
+    process.once("SIGINT", () => { stopping = true; });
+    process.once("SIGTERM", () => { stopping = true; });
+    while (!stopping && (count === 0 || seen.length < count)) {
+      if (count > 0 && Date.now() > deadline) throw new Error(`only ${seen.length} of ${count} records within ${timeoutMs} ms`);
       const records = await call("GET", `${base}/records?timeout=1000`, undefined, "application/vnd.kafka.json.v2+json");
       for (const record of records) {
         console.log(JSON.stringify(record));
