@@ -171,8 +171,8 @@ def start_active_instance(sidecar: SidecarProcess, topic: str, records: int) -> 
     """An active-consumer instance that has read ``records`` records of ``topic``; returns its group."""
     group = f"console-active-{uuid.uuid4().hex[:8]}"
     create = {"name": "reader", "format": "json", "auto.offset.reset": "earliest"}
-    httpx.post(f"{sidecar.url}/consumers/{group}", json=create, headers=V2).raise_for_status()
-    base = f"{sidecar.url}/consumers/{group}/instances/reader"
+    httpx.post(f"{sidecar.base_url}/consumers/{group}", json=create, headers=V2).raise_for_status()
+    base = f"{sidecar.base_url}/consumers/{group}/instances/reader"
     httpx.post(f"{base}/subscription", json={"topics": [topic]}, headers=V2).raise_for_status()
     seen: list[Any] = []
     deadline = time.monotonic() + 30
@@ -199,7 +199,7 @@ def test_console_shows_lag_pauses_resumes_and_replays(
     produce(kafka_bootstrap, topic, [{"n": 1}, {"n": 2, "note": POISON}, {"n": 3}])
     with sidecar_process(config, tmp_path) as sidecar:
         eventually(lambda: broker_lag(kafka_bootstrap, topic, group) == (3, 3), "the first records committed")
-        browser.get(sidecar.url + "/admin/ui")
+        browser.get(sidecar.base_url + "/admin/ui")
         eventually(lambda: browser.find_element(By.CSS_SELECTOR, "body[data-ready=true]"), "the page's first poll")
         assert "producer connected" in browser.find_element(By.ID, "producer").text
         assert eventually(lambda: ui_lag(browser, topic) == 0, "lag 0 shown")
@@ -294,7 +294,7 @@ def test_console_shows_lag_pauses_resumes_and_replays(
 
         # The sidecar's own samples (every 5 s) catch up with what the page showed.
         def newest_sample() -> Any:
-            return httpx.get(sidecar.url + "/admin/console/history").json()["samples"][-1]["consumers"]["orders"]
+            return httpx.get(sidecar.base_url + "/admin/console/history").json()["samples"][-1]["consumers"]["orders"]
 
         eventually(lambda: newest_sample() == {"lag": 0, "delivered": 16}, "a history sample with every delivery")
         check_screenshot(browser, sidecar, tmp_path)

@@ -69,8 +69,8 @@ def test_the_active_consumer_walkthrough_runs_as_written(
     topic = topic_factory(partitions=1, prefix="walk-active")
     shipped = (ROOT / "chains.yml").read_text(encoding="utf-8")
     with sidecar_process(shipped, tmp_path, env={"KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap}) as sidecar:
-        out = run_bash(walkthrough("active-consumer.md"),
-                       {"SIDECAR": sidecar.url, "TOPIC": topic, "GROUP": f"walk-{uuid.uuid4().hex[:8]}"})  # fmt: skip
+        env = {"SIDECAR": sidecar.base_url, "TOPIC": topic, "GROUP": f"walk-{uuid.uuid4().hex[:8]}"}
+        out = run_bash(walkthrough("active-consumer.md"), env)
     documents = json_lines(out)
     [records] = [d for d in documents if isinstance(d, list)]
     assert [(r["key"], r["value"], r["headers"]["source"]) for r in records] == [("o1", {"total": 42}, "web")]

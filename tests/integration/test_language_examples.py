@@ -146,11 +146,11 @@ def test_language_example_round_trips_through_both_consumers(
     group = f"active-{uuid.uuid4().hex[:8]}"
     with sidecar_process(shipped, tmp_path / "sidecar", env=env) as sidecar:
         if name == "python":
-            produced, consumed = python_client(sidecar.url, topic, group, len(SENT))
+            produced, consumed = python_client(sidecar.base_url, topic, group, len(SENT))
         else:
             sent = [json.dumps(r) for r in SENT]
-            [produced] = client(language, "produce", "--sidecar", sidecar.url, "--topic", topic, *sent)
-            consumed = client(language, "consume", "--sidecar", sidecar.url, "--topic", topic, "--group", group,
+            [produced] = client(language, "produce", "--sidecar", sidecar.base_url, "--topic", topic, *sent)
+            consumed = client(language, "consume", "--sidecar", sidecar.base_url, "--topic", topic, "--group", group,
                               "--count", str(len(SENT)))  # fmt: skip
         assert [o["offset"] for o in produced["offsets"]] == [0, 1]
         assert_round_trip(consumed)
@@ -163,11 +163,11 @@ def test_language_example_round_trips_through_both_consumers(
         assert {r["consumer"] for r in delivered} == {"demo"}
 
         if language.answers_statuses:
-            httpx.post(f"{sidecar.url}/producers/{topic}", json={"records": [FAILING]}).raise_for_status()
+            httpx.post(f"{sidecar.base_url}/producers/{topic}", json={"records": [FAILING]}).raise_for_status()
             [letter] = _dead_letters(kafka_bootstrap, topic + ".dlq")
             assert json.loads(letter.key) == FAILING["key"]
             assert dict(letter.headers)["x-dlq-error"] == b"the order asked to fail"
-            logged = [line for line in sidecar.output().splitlines() if "dead-lettered" in line]
-            assert len(logged) == 1, sidecar.output()
+            logged = [line for line in sidecar.log().splitlines() if "dead-lettered" in line]
+            assert len(logged) == 1, sidecar.log()
             assert f"consumer demo: dead-lettered {topic}-0@2 -> {topic}.dlq-0@0 after 1 attempt(s)" in logged[0]
             assert "after 1 attempt(s): the order asked to fail" in logged[0]

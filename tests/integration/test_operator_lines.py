@@ -17,11 +17,12 @@ from kafka_sidecar.testing.process import SidecarProcess, sidecar_process
 
 def wait_for_output(sidecar: SidecarProcess, pattern: str, count: int = 1, timeout: float = 30) -> str:
     deadline = time.monotonic() + timeout
-    while len(re.findall(pattern, sidecar.output(), re.MULTILINE)) < count:
-        assert sidecar.process.poll() is None, sidecar.output()
-        assert time.monotonic() < deadline, f"no {count} x {pattern!r} in:\n{sidecar.output()}"
+    while len(re.findall(pattern, sidecar.log(), re.MULTILINE)) < count:
+        assert sidecar.process is not None
+        assert sidecar.process.poll() is None, sidecar.log()
+        assert time.monotonic() < deadline, f"no {count} x {pattern!r} in:\n{sidecar.log()}"
         time.sleep(0.05)  # polling a condition with a deadline
-    return sidecar.output()
+    return sidecar.log()
 
 
 def reactive_config(bootstrap: str, topic: str, group: str, settings: str) -> str:
@@ -39,9 +40,8 @@ def reactive_config(bootstrap: str, topic: str, group: str, settings: str) -> st
 
 
 def stop(sidecar: SidecarProcess) -> str:
-    sidecar.process.terminate()
-    assert sidecar.process.wait(timeout=30) == 0, sidecar.output()
-    return sidecar.output()
+    assert sidecar.stop(timeout=30) == 0, sidecar.log()  # SIGTERM
+    return sidecar.log()
 
 
 def test_an_unreachable_broker_is_reported_once_with_the_key_not_on_every_retry(tmp_path: Path) -> None:
@@ -54,7 +54,7 @@ def test_an_unreachable_broker_is_reported_once_with_the_key_not_on_every_retry(
     with sidecar_process(config, tmp_path, args=["--log-level", "DEBUG"], ready=False) as sidecar:
         # DEBUG shows each retry, so we can wait for three of them; the warning stays a single line.
         output = wait_for_output(sidecar, r"Kafka still unreachable at 127\.0\.0\.1:1", count=3)
-        assert httpx.get(sidecar.url + "/health/ready").status_code == 503
+        assert httpx.get(sidecar.base_url + "/health/ready").status_code == 503
         output = stop(sidecar)
     warnings = [line for line in output.splitlines() if "WARNING" in line and "Kafka unreachable" in line]
     assert len(warnings) == 1, output
@@ -71,12 +71,14 @@ def test_ready_and_stopped_lines_and_no_library_chatter(
     settings = 'backend_url: "${BACKEND}", backend_health_url: "${BACKEND}/health", health_interval_ms: 100'
     config = reactive_config(kafka_bootstrap, topic, "oplines", settings)
     with sidecar_process(config, tmp_path, env={"BACKEND": "http://127.0.0.1:1"}) as sidecar:
-        response = httpx.post(f"{sidecar.url}/producers/{topic}", json={"records": [{"value": 1}]})
+        response = httpx.post(f"{sidecar.base_url}/producers/{topic}", json={"records": [{"value": 1}]})
         assert response.status_code == 200
         output = stop(sidecar)
     ready = [line for line in output.splitlines() if " ready: " in line]
     assert len(ready) == 1, output
-    assert f"ready: {sidecar.url}, broker {kafka_bootstrap}, chains: none, 1 route(s), consumers: orders" in ready[0]
+    assert (
+        f"ready: {sidecar.base_url}, broker {kafka_bootstrap}, chains: none, 1 route(s), consumers: orders" in ready[0]
+    )
     stopped = [line for line in output.splitlines() if " stopped " in line]
     assert len(stopped) == 1, output
     assert re.search(r"stopped \d+\.\d s after the stop signal: HTTP requests finished; consumers orders", stopped[0])
@@ -110,7 +112,9 @@ def test_a_failing_backend_logs_retries_then_the_last_attempt_and_one_dead_lette
     config = reactive_config(kafka_bootstrap, topic, "oplast", settings)
     try:
         with sidecar_process(config, tmp_path) as sidecar:
-            response = httpx.post(f"{sidecar.url}/producers/{topic}", json={"records": [{"key": "o1", "value": 1}]})
+            response = httpx.post(
+                f"{sidecar.base_url}/producers/{topic}", json={"records": [{"key": "o1", "value": 1}]}
+            )
             assert response.status_code == 200
             output = wait_for_output(sidecar, "dead-lettered")
     finally:
