@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 from kafka_sidecar._hookspecs import hookimpl
 
 if TYPE_CHECKING:
-    from kafka_sidecar._sidecar import Sidecar
+    from kafka_sidecar._view import SidecarView
 
 LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
@@ -71,25 +71,24 @@ class OperatorLines:
     drained: list[str] = field(default_factory=list)
 
     @hookimpl
-    def kafka_sidecar_startup(self, sidecar: Sidecar) -> None:
+    def kafka_sidecar_startup(self, sidecar: SidecarView) -> None:
         server = sidecar.config.server
         scheme = "https" if server.tls_certfile else "http"
         host = f"[{server.host}]" if ":" in server.host else server.host
         admin = f" (admin routes on port {server.admin_port} only)" if server.admin_port is not None else ""
-        consumers = ", ".join(c.plan.name for c in sidecar.consumers) or "none"
+        consumers = ", ".join(c.name for c in sidecar.consumers) or "none"
         chains = ", ".join(sidecar.config.chains) or "none"
         log.info("ready: %s://%s:%s%s, broker %s, chains: %s, %d route(s), consumers: %s", scheme, host, server.port,
                  admin, sidecar.config.kafka.bootstrap_servers, chains, len(sidecar.routes), consumers)  # fmt: skip
 
     @hookimpl
-    def kafka_sidecar_shutdown(self, sidecar: Sidecar) -> None:
+    def kafka_sidecar_shutdown(self, sidecar: SidecarView) -> None:
         self.stopping_since = time.monotonic()
         self.drained = ["HTTP requests finished"]
         if sidecar.consumers:
-            names = ", ".join(c.plan.name for c in sidecar.consumers)
+            names = ", ".join(c.name for c in sidecar.consumers)
             self.drained.append(f"consumers {names} finished their batches, committed and left their groups")
-        types = {sidecar.blueprint.handlers[name].spec.name for name in sidecar.instances}
-        if "active-consumer" in types:
+        if any(route.uses("active-consumer") for route in sidecar.routes):
             self.drained.append("active-consumer instances closed")
         self.drained.append("producer flushed")
 

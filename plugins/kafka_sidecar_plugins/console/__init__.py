@@ -13,15 +13,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from kafka_sidecar._hookspecs import hookimpl
-from kafka_sidecar._stash import StashKey
+from kafka_sidecar.plugin import StashKey, hookimpl
 from kafka_sidecar_plugins.console._history import History
 from kafka_sidecar_plugins.console._routes import console_routes
+from kafka_sidecar_plugins.console._sources import reactive_sources
 
 if TYPE_CHECKING:
     from starlette.routing import BaseRoute
 
-    from kafka_sidecar._sidecar import Sidecar
+    from kafka_sidecar.plugin import SidecarView
 
 __all__ = ["HISTORY", "console_routes"]
 
@@ -29,26 +29,24 @@ HISTORY: StashKey[History] = StashKey("console-history")
 """The background sampler of lag and throughput, in ``resources.services``."""
 
 
-def _history(sidecar: Sidecar) -> History:
-    from kafka_sidecar_handlers.reactive import ReactiveConsumer
-
+def _history(sidecar: SidecarView) -> History:
     services = sidecar.resources.services
     if HISTORY not in services:
-        sources = {c.plan.name: c.source for c in sidecar.consumers if isinstance(c.source, ReactiveConsumer)}
+        sources = reactive_sources(sidecar)
         services[HISTORY] = History({name: source.status for name, source in sorted(sources.items())})
     return services[HISTORY]
 
 
 @hookimpl
-def kafka_sidecar_routes(sidecar: Sidecar) -> Sequence[BaseRoute] | None:
+def kafka_sidecar_routes(sidecar: SidecarView) -> Sequence[BaseRoute] | None:
     return console_routes(sidecar, _history(sidecar))
 
 
 @hookimpl
-def kafka_sidecar_startup(sidecar: Sidecar) -> None:
+def kafka_sidecar_startup(sidecar: SidecarView) -> None:
     _history(sidecar).start()
 
 
 @hookimpl
-async def kafka_sidecar_shutdown(sidecar: Sidecar) -> None:
+async def kafka_sidecar_shutdown(sidecar: SidecarView) -> None:
     await _history(sidecar).stop()

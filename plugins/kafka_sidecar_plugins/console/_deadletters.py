@@ -15,9 +15,7 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from kafka_sidecar._config.model import KafkaConfig
-from kafka_sidecar._errors import NotFound
-from kafka_sidecar._kafka.options import consumer_kwargs
+from kafka_sidecar.plugin import KafkaConfig, NotFound, consumer_kwargs
 
 READ_TIMEOUT_S = 10.0
 

@@ -9,14 +9,14 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute
 
-from kafka_sidecar._errors import NotFound, ValidationFailed
-from kafka_sidecar._http.admin import admin_route
+from kafka_sidecar.plugin import NotFound, ValidationFailed, admin_route
 from kafka_sidecar_plugins.console._deadletters import newest_dead_letters
 from kafka_sidecar_plugins.console._history import History
+from kafka_sidecar_plugins.console._sources import reactive_sources
 from kafka_sidecar_plugins.console._state import active_instances, producer_state
 
 if TYPE_CHECKING:
-    from kafka_sidecar._sidecar import Sidecar
+    from kafka_sidecar.plugin import SidecarView
 
 ASSETS = {"console.js": "text/javascript", "console.css": "text/css"}
 MAX_LETTERS = 200
@@ -32,7 +32,7 @@ def _asset(name: str) -> bytes:
     return resources.files(__package__).joinpath("static", name).read_bytes()
 
 
-def console_routes(sidecar: Sidecar, history: History) -> list[BaseRoute]:
+def console_routes(sidecar: SidecarView, history: History) -> list[BaseRoute]:
     page = _asset("index.html")
     assets = {name: _asset(name) for name in ASSETS}
 
@@ -61,13 +61,11 @@ def console_routes(sidecar: Sidecar, history: History) -> list[BaseRoute]:
 
     async def dead_letters(request: Request) -> Response:
         """The newest dead letters of a reactive consumer, with their error headers."""
-        from kafka_sidecar_handlers.reactive import ReactiveConsumer
-
         raw = request.query_params.get("limit", "50")
         if not raw.isdigit() or not 1 <= int(raw) <= MAX_LETTERS:
             raise ValidationFailed(f"must be an integer from 1 to {MAX_LETTERS}", field="limit")
         name = request.path_params["name"]
-        sources = {c.plan.name: c.source for c in sidecar.consumers if isinstance(c.source, ReactiveConsumer)}
+        sources = reactive_sources(sidecar)
         source = sources.get(name)
         if source is None:
             known = ", ".join(sorted(sources)) or "none"

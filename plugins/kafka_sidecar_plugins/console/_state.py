@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from kafka_sidecar_plugins.console._sources import active_handlers
+
 if TYPE_CHECKING:
-    from kafka_sidecar._sidecar import Sidecar
-    from kafka_sidecar_handlers.active._instance import ActiveInstance
+    from kafka_sidecar.plugin import SidecarView
 
 
-def producer_state(sidecar: Sidecar) -> dict[str, object]:
+def producer_state(sidecar: SidecarView) -> dict[str, object]:
     producer = sidecar.resources.producer
     return {
         "connected": producer.connected,
@@ -19,18 +20,14 @@ def producer_state(sidecar: Sidecar) -> dict[str, object]:
     }
 
 
-def active_instances(sidecar: Sidecar) -> list[dict[str, object]]:
+def active_instances(sidecar: SidecarView) -> list[dict[str, object]]:
     """Every live instance of every active-consumer handler in the config."""
-    from kafka_sidecar_handlers.active import ActiveConsumerHandler
-
-    found: list[dict[str, object]] = []
-    for handler_name, instance in sorted(sidecar.instances.items()):
-        if isinstance(instance, ActiveConsumerHandler):
-            found.extend(_instance_state(handler_name, i) for i in instance.manager.live())
+    found = [_instance_state(i) for handler in active_handlers(sidecar) for i in handler.manager.live()]
     return sorted(found, key=lambda i: (str(i["group"]), str(i["name"])))
 
 
-def _instance_state(handler: str, instance: ActiveInstance) -> dict[str, object]:
+def _instance_state(instance: Any) -> dict[str, object]:
+    """An ``ActiveInstance`` of the active-consumer handler (read through its attributes)."""
     consumer: Any = instance.consumer
     partitions: list[dict[str, object]] = []
     for tp in sorted(instance.assigned()):
@@ -46,7 +43,6 @@ def _instance_state(handler: str, instance: ActiveInstance) -> dict[str, object]
             }
         )
     return {
-        "handler": handler,
         "group": instance.key.group,
         "name": instance.key.name,
         "key_format": instance.settings.key_format,
