@@ -151,6 +151,7 @@ def publish_dead_letters(
     events: EventBus, letters: Sequence[DeadLetter], receipts: Sequence[DeadLetterReceipt]
 ) -> None:
     for letter, receipt in zip(letters, receipts, strict=True):
+        _log_letter(letter, receipt)
         error = letter.error if receipt.stored else f"{letter.error}; DLQ write failed: {receipt.error}"
         events.publish(
             DeadLettered(
@@ -164,6 +165,21 @@ def publish_dead_letters(
                 written=receipt.stored,
             )
         )
+
+
+def _log_letter(letter: DeadLetter, receipt: DeadLetterReceipt) -> None:
+    """One line per dead letter, for the operator: where it came from, where it went, and why."""
+    source = letter.record
+    who = f"consumer {letter.consumer}: " if letter.consumer else ""
+    if receipt.stored:
+        where = receipt.destination
+        if receipt.partition is not None:
+            where += f"-{receipt.partition}@{receipt.offset}"
+        log.warning("%sdead-lettered %s-%d@%d -> %s after %d attempt(s): %s", who, source.topic, source.partition,
+                    source.offset, where, letter.attempts, letter.error)  # fmt: skip
+    else:
+        log.error("%sdead letter %s-%d@%d NOT stored in %s (%s), so not committed: %s", who, source.topic,
+                  source.partition, source.offset, receipt.destination, receipt.error, letter.error)  # fmt: skip
 
 
 class ReportingSink:

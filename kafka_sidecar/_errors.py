@@ -5,6 +5,7 @@
     SidecarError                      root; never raised itself
     ├── ConfigError                   start-up: chains.yml and settings (carries every problem at once)
     ├── PluginError                   start-up: a plugin failed to load or registered something invalid
+    ├── StartupError                  start-up: the machine refuses what the config asks (port taken, bad TLS file)
     └── HandlerError                  run time: raised inside a chain
         ├── RetriableError            may succeed when tried again (broker down, backend timeout)
         │   ├── KafkaUnavailable      503: the broker cannot be reached; nothing was written
@@ -94,6 +95,20 @@ class PluginError(SidecarError):
 
     code = "plugin-invalid"
     title = "Plugin error"
+
+
+class StartupError(SidecarError):
+    """``run`` cannot start: ``field`` names the config key, ``fix`` says what to do, both on one line."""
+
+    code = "startup-failed"
+    title = "Cannot start"
+
+    def __init__(self, detail: str, *, field: str, fix: str) -> None:
+        super().__init__(detail, field=field)
+        self.fix = fix
+
+    def __str__(self) -> str:
+        return f"{self.field}: {self.detail}; fix: {self.fix}"
 
 
 class HandlerError(SidecarError):

@@ -57,6 +57,7 @@ def hypercorn_config(server: ServerConfig) -> HypercornConfig:
     # Over max_concurrent_requests a client gets 429; connections beyond what is being accepted wait in
     # the listen queue instead of being refused.
     config.backlog = server.listen_backlog
+    config.errorlog = logging.getLogger("hypercorn.error")  # through the sidecar's handlers, once
     config.h2_max_concurrent_streams = 100
     config.h11_max_incomplete_size = max(server.max_header_bytes * 2, 16 * 1024)
     if server.tls_certfile is not None:
@@ -81,10 +82,6 @@ async def serve_sidecar(sidecar: Sidecar, *, shutdown: asyncio.Event | None = No
         loop.add_signal_handler(sig, stop.set)
     config = hypercorn_config(server)
     app = create_app(sidecar)
-    scheme = "https" if server.tls_certfile else "http"
-    log.info("kafka-sidecar listening on %s://%s", scheme, config.bind[0])
-    if server.admin_port is not None:
-        log.info("admin routes on %s://%s only", scheme, config.bind[1])
 
     async def shutdown_trigger() -> None:
         await stop.wait()

@@ -4,29 +4,44 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
+import os
 import sys
+import time
 from collections.abc import Sequence
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 from kafka_sidecar._blueprint import build_blueprint, discover
-from kafka_sidecar._errors import ConfigError, PluginError
+from kafka_sidecar._errors import ConfigError, PluginError, StartupError
+from kafka_sidecar._logs import LEVELS, OperatorLines, configure_logging
 from kafka_sidecar._resources import dead_letter_sinks, metrics_exporters
 from kafka_sidecar._runtime import loop_factory, tune_gc
 from kafka_sidecar._server import check_bind, serve_sidecar
 from kafka_sidecar._sidecar import Sidecar
+from kafka_sidecar._startup import explain_os_error, preflight
 
 DEFAULT_CONFIG = "chains.yml"
+SIGPIPE_EXIT = 141
+
+
+def _version() -> str:
+    try:
+        return version("kafka-sidecar")
+    except PackageNotFoundError:  # running from a source tree that is not installed
+        return "unknown"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="kafka-sidecar", description="Apache Kafka over HTTP on localhost.")
+    parser.add_argument("--version", action="version", version=f"kafka-sidecar {_version()}")
     commands = parser.add_subparsers(dest="command", required=True)
 
     run = commands.add_parser("run", help="start the sidecar")
     run.add_argument("--config", "-c", default=DEFAULT_CONFIG, help="path to chains.yml (default: %(default)s)")
     run.add_argument("--plugins-dir", action="append", default=[], help="load every .py in DIR as a plugin")
-    run.add_argument("--log-level", default="INFO")
+    run.add_argument(
+        "--log-level", default="INFO", type=str.upper, choices=LEVELS, help="default: %(default)s; DEBUG shows all"
+    )
 
     check = commands.add_parser("check", help="validate a config without touching Kafka")
     check.add_argument("config", help="path to chains.yml")
@@ -38,11 +53,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         if args.command == "run":
-            return _run(Path(args.config), args.plugins_dir, args.log_level)
-        if args.command == "check":
-            return _check(Path(args.config), args.plugins_dir)
-        return _list_handlers(args.plugins_dir)
+            code = _run(Path(args.config), args.plugins_dir, args.log_level)
+        elif args.command == "check":
+            code = _check(Path(args.config), args.plugins_dir)
+        else:
+            code = _list_handlers(args.plugins_dir)
+        sys.stdout.flush()  # a closed pipe shows here, inside the try, not at interpreter exit
+        return code
     except ConfigError as exc:
+        if len(exc.problems) == 1:
+            print(f"configuration error: {exc.problems[0]}", file=sys.stderr)
+            return 2
         print(f"configuration has {len(exc.problems)} problem(s):", file=sys.stderr)
         for problem in exc.problems:
             print(f"  {problem}", file=sys.stderr)
@@ -50,15 +71,55 @@ def main(argv: Sequence[str] | None = None) -> int:
     except PluginError as exc:
         print(f"plugin error: {exc}", file=sys.stderr)
         return 2
+    except StartupError as exc:
+        print(f"kafka-sidecar cannot start: {exc}", file=sys.stderr)
+        return 2
+    except BrokenPipeError:
+        # stdout was closed early (`kafka-sidecar handlers | head`): stop quietly, as other tools do.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return SIGPIPE_EXIT
 
 
 def _run(config: Path, plugins_dirs: list[str], log_level: str) -> int:
-    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    sidecar = Sidecar.from_file(config, extra_plugin_dirs=plugins_dirs)
+    configure_logging(log_level)
+    if not config.exists():
+        raise StartupError(
+            f"no config file {str(config)!r}", field="--config", fix="pass the path of your chains.yml with -c FILE"
+        )
+    lines = OperatorLines()
+    blueprint = build_blueprint(config, extra_plugin_dirs=plugins_dirs, extra_plugins=[(lines, "operator-lines")])
+    server = blueprint.config.server
+    check_bind(server, blueprint.file)
+    preflight(blueprint.config)
+    sidecar = Sidecar(blueprint)
     tune_gc()
-    with asyncio.Runner(loop_factory=loop_factory()) as runner:
-        runner.run(serve_sidecar(sidecar))
+    stop = TimedEvent()
+    try:
+        with asyncio.Runner(loop_factory=loop_factory()) as runner:
+            runner.run(_serve(sidecar, stop))
+    except OSError as exc:
+        explained = explain_os_error(exc, server)
+        if explained is None:
+            raise
+        raise explained from exc
+    lines.log_stopped(stop.set_at)
     return 0
+
+
+class TimedEvent(asyncio.Event):
+    """The stop event, remembering when it was set (by SIGTERM/SIGINT), for the "stopped" line."""
+
+    set_at: float | None = None
+
+    def set(self) -> None:
+        if self.set_at is None:
+            self.set_at = time.monotonic()
+        super().set()
+
+
+async def _serve(sidecar: Sidecar, stop: TimedEvent) -> None:
+    await serve_sidecar(sidecar, shutdown=stop)
 
 
 def _check(config: Path, plugins_dirs: list[str]) -> int:
@@ -78,6 +139,8 @@ def _list_handlers(plugins_dirs: list[str]) -> int:
     for registered in catalog.handlers:
         spec = registered.spec
         print(f"  {spec.name:<24} {spec.kind:<10} {registered.provider}")
+        if spec.description:
+            print(f"  {'':<24} {spec.description}")
     print("record formats:")
     for name, provider in catalog.serdes.providers():
         print(f"  {name:<24} {'':<10} {provider}")

@@ -35,6 +35,8 @@ while [[ $# -gt 0 ]]; do
   shift
 done
 
+# shellcheck source=scripts/steps.sh
+source "$ROOT/scripts/steps.sh"
 say() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
 die() { printf '\033[31merror:\033[0m %s\n' "$*" >&2; exit 1; }
 
@@ -59,7 +61,7 @@ stop_pid() {  # stop_pid NAME PID SECONDS: SIGTERM, wait up to SECONDS, then SIG
 
 cleanup() {
   trap - EXIT INT TERM
-  [[ -n "$SIDECAR_PID$BACKEND_PID$BROKER_PID" ]] && say "stopping sidecar, backend and broker"
+  [[ -n "$SIDECAR_PID$BACKEND_PID$BROKER_PID" ]] && step "stopping sidecar, backend and broker"
   stop_pid sidecar "$SIDECAR_PID" 30
   stop_pid backend "$BACKEND_PID" 10
   stop_pid broker "$BROKER_PID" 60   # the broker wrapper itself waits up to 30 s for the JVM
@@ -73,6 +75,7 @@ cleanup() {
     done
     echo "logs kept in $WORK" >&2
   fi
+  step_summary
 }
 trap cleanup EXIT
 trap 'exit 130' INT
@@ -104,7 +107,7 @@ EOF
 }
 
 # ---------------------------------------------------------------------------------------------
-say "Python environment (.venv)"
+step "Python environment (.venv)"
 if [[ ! -x .venv/bin/python ]]; then
   BASE_PY="$(command -v python3.11 || command -v python3 || true)"
   [[ -n "$BASE_PY" ]] && "$BASE_PY" -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
@@ -115,19 +118,26 @@ PY="$ROOT/.venv/bin/python"
 STAMP=".venv/.kafka-sidecar-installed"
 WANT="$(sha256sum pyproject.toml | cut -d' ' -f1)"
 if [[ ! -x .venv/bin/kafka-sidecar || "$(cat "$STAMP" 2>/dev/null)" != "$WANT" ]]; then
-  echo "installing kafka-sidecar (editable, with test extras) into .venv ..."
-  "$PY" -m pip install --quiet --upgrade pip
-  "$PY" -m pip install --quiet -e '.[test]'
+  echo "installing kafka-sidecar (editable, with test extras) into .venv: about 70 packages from PyPI"
+  echo "(~300 MB installed on a first run; pip's cache makes later runs fast; output in $WORK/pip.log)"
+  quietly "$WORK/pip-self.log" "$PY" -m pip install --disable-pip-version-check --upgrade pip
+  quietly "$WORK/pip.log" "$PY" -m pip install --disable-pip-version-check -e '.[test]'
   echo "$WANT" > "$STAMP"
+  echo "pip: $(pip_downloads "$WORK/pip.log"); .venv is $(size_of .venv)"
 else
   echo "up to date: $ROOT/.venv"
 fi
 
 # ---------------------------------------------------------------------------------------------
 if [[ -z "$BOOTSTRAP" ]]; then
-  say "Apache Kafka broker (KRaft, single node, 127.0.0.1)"
+  step "Apache Kafka broker (KRaft, single node, 127.0.0.1)"
+  CACHE="${KAFKA_SIDECAR_CACHE:-$HOME/.cache/kafka-sidecar}"
+  if ! compgen -G "$CACHE/kafka-*/libs" >/dev/null; then
+    echo "downloading the Kafka broker jars once (~45 MB, Maven Central) into $CACHE"
+  fi
   LIBS="$("$PY" -m kafka_sidecar.testing.broker fetch)" || die "could not fetch the Kafka broker jars (see above)"
-  echo "broker jars: $LIBS"
+  echo "broker jars: $LIBS ($(size_of "$LIBS"))"
+  echo "starting the broker (log: $WORK/broker.log) ..."
   "$PY" -m kafka_sidecar.testing.broker run --port 0 >"$WORK/broker.log" 2>&1 &
   BROKER_PID=$!
   wait_for "Kafka broker" 180 "$BROKER_PID" grep -q '^bootstrap=' "$WORK/broker.log"
@@ -143,7 +153,7 @@ print(f"topic {sys.argv[2]!r} ready (3 partitions)")
 EOF
 
 # ---------------------------------------------------------------------------------------------
-say "example backend (examples/backend)"
+step "example backend (examples/backend)"
 if [[ $SMOKE == 1 ]]; then BACKEND_PORT="$(free_port 0)"; else BACKEND_PORT="$(free_port "${BACKEND_PORT:-8080}")"; fi
 BACKEND="http://127.0.0.1:$BACKEND_PORT"
 "$PY" examples/backend/backend.py --port "$BACKEND_PORT" >"$WORK/backend.log" 2>&1 &
@@ -152,7 +162,7 @@ wait_for "example backend" 30 "$BACKEND_PID" curl -sf "$BACKEND/health"
 echo "backend: $BACKEND (GET /health, POST /kafka/records, GET /records)"
 
 # ---------------------------------------------------------------------------------------------
-say "kafka-sidecar ($CONFIG)"
+step "kafka-sidecar ($CONFIG)"
 if [[ $SMOKE == 1 ]]; then SIDECAR_PORT="$(free_port 0)"; else SIDECAR_PORT="$(free_port "${SIDECAR_PORT:-8442}")"; fi
 SIDECAR="http://127.0.0.1:$SIDECAR_PORT"
 RUN_ID="$(date +%s)-$$"
@@ -167,7 +177,7 @@ wait_for "kafka-sidecar /health/ready" 60 "$SIDECAR_PID" curl -sf "$SIDECAR/heal
 echo "sidecar: $SIDECAR — ready: $(curl -s "$SIDECAR/health/ready")"
 
 # ---------------------------------------------------------------------------------------------
-say "produce over HTTP: POST /producers/$TOPIC"
+step "produce over HTTP: POST /producers/$TOPIC"
 BODY='{"records":[
   {"key":"order-1","value":{"item":"book","qty":1},"headers":{"demo-run":"'"$RUN_ID"'"}},
   {"key":"order-2","value":{"item":"pen","qty":3},"headers":{"demo-run":"'"$RUN_ID"'"}}]}'
@@ -178,9 +188,9 @@ echo "HTTP $STATUS  ${RESPONSE%$'\n'*}"
 [[ "$STATUS" == 200 ]] || die "the produce request failed"
 
 if [[ $CONSUMER == 1 ]]; then
-  say "read back from Kafka (plain aiokafka consumer); the sidecar's reactive consumer delivers to the backend"
+  step "read back from Kafka (plain aiokafka consumer); the sidecar's reactive consumer delivers to the backend"
 else
-  say "read back from Kafka (plain aiokafka consumer) and hand the batch to the example backend"
+  step "read back from Kafka (plain aiokafka consumer) and hand the batch to the example backend"
 fi
 "$PY" - "$BOOTSTRAP" "$TOPIC" "$RUN_ID" "$BACKEND" "$RESPONSE" "$CONSUMER" <<'EOF'
 import asyncio, base64, json, sys
@@ -249,6 +259,7 @@ if [[ $SMOKE == 1 ]]; then
 fi
 
 # ---------------------------------------------------------------------------------------------
+step_summary
 say "running — try these (Ctrl-C stops everything)"
 cat <<EOF
   # produce (Java sidecar shape) and Confluent REST Proxy v2 shape
@@ -261,6 +272,7 @@ cat <<EOF
   # what is running
   curl -s $SIDECAR/admin/chains
   curl -s $SIDECAR/admin/config
+  # the admin console in a browser: $SIDECAR/admin/ui
   curl -s $BACKEND/records
   .venv/bin/kafka-sidecar handlers
   # logs: $WORK/{broker,sidecar,backend}.log    bootstrap: $BOOTSTRAP

@@ -134,7 +134,13 @@ class _MarkedLoader(yaml.SafeLoader):
                 return self._env[name]
             if default is not None:
                 return default
-            self._problems.append(loc.problem("", f"environment variable {name!r} is not set and has no default"))
+            self._problems.append(
+                loc.problem(
+                    "",
+                    f"environment variable {name!r} is not set and has no default; "
+                    f"set it (export {name}=...) or give a default: ${{{name}:value}}",
+                )
+            )
             return ""
 
         return Interpolated(_PLACEHOLDER.sub(replace, text))

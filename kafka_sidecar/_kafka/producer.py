@@ -225,9 +225,20 @@ class ProducerService:
                     await _stop_quietly(producer)
                 raise
             except Exception as exc:
+                previous = self.last_error
                 self._last_error = await self._explain(exc)
-                log.warning("Kafka %s cannot connect to %s: %s", self._role, self._kafka.bootstrap_servers,
-                            self.last_error)  # fmt: skip
+                if self.last_error != previous:  # the first failure and every change of reason, not each retry
+                    reason = self.last_error
+                    if isinstance(self._last_error, kafka_errors.KafkaConnectionError):
+                        reason = "no broker answered (connection refused, or the address is wrong)"
+                    log.warning(
+                        "Kafka unreachable at %s (%s): %s; retrying every few seconds, /health/ready answers 503 "
+                        "until connected (check kafka.bootstrap_servers, KAFKA_BOOTSTRAP_SERVERS in the shipped "
+                        "chains.yml)", self._kafka.bootstrap_servers, self._role, reason,
+                    )  # fmt: skip
+                else:
+                    log.debug("Kafka still unreachable at %s (%s): %s", self._kafka.bootstrap_servers, self._role,
+                              self.last_error)  # fmt: skip
                 if producer is not None:
                     await _stop_quietly(producer)
                 # Waiting on the stop event, not sleeping: aiokafka's stop() can swallow a cancellation,

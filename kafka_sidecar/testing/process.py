@@ -8,7 +8,8 @@ import subprocess
 import sys
 import textwrap
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from types import TracebackType
 from typing import Self
@@ -21,8 +22,17 @@ from kafka_sidecar.testing.net import free_port
 class SidecarProcess:
     """Writes ``config_yaml`` (``${SIDECAR_PORT}`` is filled in) and runs it until :meth:`stop`."""
 
-    def __init__(self, config_yaml: str, directory: Path, env: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        config_yaml: str,
+        directory: Path,
+        env: Mapping[str, str] | None = None,
+        args: Sequence[str] = (),
+    ) -> None:
+        directory.mkdir(parents=True, exist_ok=True)
         self.directory = directory
+        self.args = tuple(args)
+        """Extra arguments of ``run`` (``--log-level DEBUG``)."""
         self.port = free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
         self.config_path = directory / "chains.yml"
@@ -31,15 +41,18 @@ class SidecarProcess:
         self._env = {**os.environ, **(env or {}), "SIDECAR_PORT": str(self.port)}
         self.process: subprocess.Popen[bytes] | None = None
 
-    def start(self, ready_path: str = "/health/live", timeout: float = 60.0) -> None:
+    def start(self, ready_path: str | None = "/health/live", timeout: float = 60.0) -> None:
+        """Start the process and wait until ``ready_path`` answers 200 (``None``: do not wait)."""
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "kafka_sidecar", "run", "-c", str(self.config_path)],
+                [sys.executable, "-m", "kafka_sidecar", "run", "-c", str(self.config_path), *self.args],
                 env=self._env,
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
             )
+        if ready_path is None:
+            return
         deadline = time.monotonic() + timeout
         while True:
             if self.process.poll() is not None:
@@ -79,3 +92,21 @@ class SidecarProcess:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.stop()
+
+
+@contextmanager
+def sidecar_process(
+    config_yaml: str,
+    directory: Path,
+    *,
+    env: Mapping[str, str] | None = None,
+    args: Sequence[str] = (),
+    ready: bool = True,
+) -> Iterator[SidecarProcess]:
+    """A :class:`SidecarProcess` started and, with ``ready``, serving ``/health/ready`` (broker connected)."""
+    sidecar = SidecarProcess(config_yaml, directory, env, args)
+    sidecar.start("/health/ready" if ready else None)
+    try:
+        yield sidecar
+    finally:
+        sidecar.stop()

@@ -7,6 +7,7 @@ chains.yml, produces over HTTP, reads the records back from Kafka, and stops eve
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -61,6 +62,13 @@ def test_demo_smoke_round_trip() -> None:
     else:
         assert '"status":"SUCCESS"' in output
     assert "round trip OK" in output
+    # It says which step it is in, and how long each took; pip's noise is kept out of sight.
+    assert "==> [1] Python environment (.venv)" in output
+    assert "==> [2] Apache Kafka broker" in output
+    assert "broker jars: " in output
+    assert "step timings" in output
+    assert re.search(r"^\s+\d+s  kafka-sidecar \(chains\.yml\)$", output, re.MULTILINE), output
+    assert "Editable" not in output
 
 
 def _check_shipped_config() -> str:

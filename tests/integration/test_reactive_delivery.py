@@ -213,7 +213,7 @@ async def test_key_mode_keeps_per_key_order_with_parallel_lanes(
     env = {"KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap}
     config = sidecar_yaml(
         "", group, backend, topics=None, topic_pattern=r"keyed-.*" + topic[-8:], concurrency="key", key_lanes=4,
-        batch_max_records=5,
+        batch_max_records=5, key_format="string",
     )  # fmt: skip
     async with serving(backend), running_sidecar(config, tmp_path, env=env):
         await wait_committed(kafka_bootstrap, group, {0: 60})

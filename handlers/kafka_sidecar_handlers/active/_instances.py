@@ -104,6 +104,10 @@ class InstanceManager:
         log.info("consumer instance %s created (formats %s/%s)", key, request.key_format, request.value_format)
         return instance
 
+    def live(self) -> list[ActiveInstance]:
+        """Every connected, open instance (for the admin console)."""
+        return [i for i in self._instances.values() if i is not None and not i.closed]
+
     def get(self, group: str, name: str) -> ActiveInstance:
         key = InstanceKey(group, name)
         instance = self._instances.get(key)

@@ -70,7 +70,9 @@ class ReactiveConsumerConfig:
     )
     health_interval_ms: int = field(default=1000, metadata=doc("How often the health URL is checked."))
     request_timeout_ms: int = field(default=30000, metadata=doc("Longest wait for one backend reply."))
-    key_format: str = field(default="string", metadata=doc("Format the keys are decoded with."))
+    key_format: str = field(
+        default="json", metadata=doc("Format the keys are decoded with (json: what the producer writes by default).")
+    )
     value_format: str = field(default="json", metadata=doc("Format the values are decoded with."))
     batch_max_records: int = field(default=500, metadata=doc("Most records in one backend call."))
     batch_max_bytes: int = field(default=1048576, metadata=doc("Most key+value bytes in one backend call."))

@@ -92,7 +92,7 @@ async def deliver_batch(
         await _dead_letter(ctx, letters, on_final, stats)
         if not pending:
             return
-        outcomes = None if decode_error is not None else await _attempt(ctx, pending, decoded)
+        outcomes = None if decode_error is not None else await _attempt(ctx, pending, decoded, attempt + 1)
         if outcomes is None or isinstance(outcomes, str):
             # not the records' fault (a schema registry or the backend cannot be reached): wait, no attempt used
             if decode_error is not None:
@@ -149,8 +149,17 @@ async def _decoded(serde: Serde, record: ConsumedRecord, data: bytes | None, rol
     return await serde.decode(data, record.topic, role)
 
 
+def _what_next(ctx: DeliveryContext, attempt: int) -> str:
+    """What happens to the pending records after attempt number ``attempt`` failed as a whole."""
+    if attempt < ctx.retry.max_attempts:
+        return f"the batch will be retried (attempt {attempt} of {ctx.retry.max_attempts})"
+    if ctx.last_attempt:
+        return f"that was the last attempt ({attempt} of {ctx.retry.max_attempts}); its records are dropped"
+    return f"that was the last attempt ({attempt} of {ctx.retry.max_attempts}); its records go to the dead-letter topic"
+
+
 async def _attempt(
-    ctx: DeliveryContext, pending: list[ConsumedRecord], decoded: dict[RecordId, tuple[object, object]]
+    ctx: DeliveryContext, pending: list[ConsumedRecord], decoded: dict[RecordId, tuple[object, object]], attempt: int
 ) -> tuple[RecordOutcome, ...] | str:
     """One pass through the chain; outcomes in ``pending`` order, or REASON_CONNECT (nothing reached the backend)."""
     exchange = Exchange(kind="consumer", name=ctx.consumer, records=tuple(pending))
@@ -163,14 +172,14 @@ async def _attempt(
             return REASON_CONNECT
         error = str(exc) or type(exc).__name__
         if failure_reason(exc) is None:
-            log.exception("consumer %s: the chain failed; the batch will be retried", ctx.consumer)
+            log.exception("consumer %s: the chain failed; %s", ctx.consumer, _what_next(ctx, attempt))
         else:
-            log.warning("consumer %s: delivery failed (%s); the batch will be retried", ctx.consumer, error)
+            log.warning("consumer %s: delivery failed (%s); %s", ctx.consumer, error, _what_next(ctx, attempt))
         return tuple(RecordOutcome(r, "RETRY", error) for r in pending)
     outcomes = exchange.stash.get(DELIVERED)
     if outcomes is None or len(outcomes) != len(pending):
         error = "the chain answered without delivering the batch"
-        log.error("consumer %s: %s; the batch will be retried", ctx.consumer, error)
+        log.error("consumer %s: %s; %s", ctx.consumer, error, _what_next(ctx, attempt))
         return tuple(RecordOutcome(r, "RETRY", error) for r in pending)
     return outcomes
 

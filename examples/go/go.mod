@@ -1,0 +1,3 @@
+module example.com/kafka-sidecar-go-example
+
+go 1.22

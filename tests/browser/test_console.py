@@ -1,0 +1,314 @@
+"""The admin console in a real headless Chromium, against a real sidecar process and a real broker."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any, TypeVar
+
+import httpx
+import pytest
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+from PIL import Image
+from selenium import webdriver
+from selenium.webdriver.common.by import By
+from selenium.webdriver.remote.webelement import WebElement
+from selenium.webdriver.support.ui import Select
+
+from kafka_sidecar.testing.leak_scan import SecretWatch
+from kafka_sidecar.testing.process import SidecarProcess, sidecar_process
+from kafka_sidecar.testing.topics import produce_raw
+
+pytestmark = pytest.mark.kafka
+T = TypeVar("T")
+POISON = '<b id="injected">poison</b>'
+SCREENSHOT_ENV = "KAFKA_SIDECAR_CONSOLE_SCREENSHOT"
+
+
+class Backend:
+    """A stdlib HTTP backend: dead-letters records whose value carries ``poison`` until ``healed``."""
+
+    def __init__(self) -> None:
+        self.healed = False
+        self.received: list[dict[str, Any]] = []
+        backend = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                self.send_response(200)
+                self.end_headers()
+
+            def do_POST(self) -> None:
+                body = json.loads(self.rfile.read(int(self.headers["content-length"])))
+                statuses = []
+                for record in body["records"]:
+                    backend.received.append(record)
+                    bad = "poison" in json.dumps(record["value"]) and not backend.healed
+                    statuses.append({"partition": record["partition"], "offset": record["offset"],
+                                     "status": "DEADLETTER" if bad else "SUCCESS",
+                                     "error": "order total is negative" if bad else None})  # fmt: skip
+                reply = json.dumps({"statuses": statuses}).encode()
+                self.send_response(200)
+                self.send_header("content-type", "application/json")
+                self.send_header("content-length", str(len(reply)))
+                self.end_headers()
+                self.wfile.write(reply)
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}"
+
+
+@pytest.fixture
+def backend() -> Iterator[Backend]:
+    served = Backend()
+    thread = threading.Thread(target=served.server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield served
+    finally:
+        served.server.shutdown()
+        served.server.server_close()
+        thread.join(10)
+
+
+def eventually(
+    probe: Callable[[], T | None], what: str, timeout: float = 30.0, page_error: Callable[[], str] | None = None
+) -> T:
+    """Poll ``probe`` until it returns something truthy; fail naming ``what`` after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            found = probe()
+        except Exception:  # the page may be re-rendering under us
+            found = None
+        if found:
+            return found
+        if time.monotonic() > deadline:
+            shown = f" (the page says: {page_error()})" if page_error is not None else ""
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}{shown}")
+        time.sleep(0.1)
+
+
+async def _broker_lag(bootstrap: str, topic: str, group: str) -> tuple[int, int]:
+    """(end offset, committed offset) of partition 0, read from the broker."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap)
+    await admin.start()
+    await consumer.start()
+    try:
+        tp = TopicPartition(topic, 0)
+        offsets = await admin.list_consumer_group_offsets(group)
+        end = (await consumer.end_offsets([tp]))[tp]
+    finally:
+        await consumer.stop()
+        await admin.close()
+    meta = offsets.get(tp)
+    return end, meta.offset if meta is not None else 0
+
+
+def broker_lag(bootstrap: str, topic: str, group: str) -> tuple[int, int]:
+    return asyncio.run(_broker_lag(bootstrap, topic, group))
+
+
+def produce(bootstrap: str, topic: str, values: list[object]) -> None:
+    records = [
+        {"key": json.dumps(f"k{i}").encode(), "value": json.dumps(v).encode(), "partition": 0}
+        for i, v in enumerate(values)
+    ]
+    asyncio.run(produce_raw(bootstrap, topic, records))
+
+
+def partition_row(browser: webdriver.Chrome, consumer: str, topic: str) -> WebElement:
+    return browser.find_element(By.CSS_SELECTOR, f'#consumer-{consumer} tr[data-topic="{topic}"][data-partition="0"]')
+
+
+def ui_lag(browser: webdriver.Chrome, topic: str) -> int | None:
+    text = partition_row(browser, "orders", topic).find_element(By.CSS_SELECTOR, "td.lag").text
+    return int(text.replace(",", "")) if text.replace(",", "").isdigit() else None
+
+
+CONFIG = """\
+server: {{host: 127.0.0.1, port: "${{SIDECAR_PORT}}"}}
+kafka: {{bootstrap_servers: "{bootstrap}"}}
+handlers:
+  logging: {{use: logging-context, config: {{format: text}}}}
+  orders-in:
+    use: reactive-consumer
+    config:
+      topics: [{topic}]
+      group: {group}
+      backend_url: {backend}
+      backend_path: /orders
+      backend_health_url: {backend}/health
+      lag_interval_ms: 500
+      backend_token: console-test-secret
+consumers:
+  orders: {{exec: [logging, orders-in]}}
+paths:
+  - {{path: "/producers/{{topic}}", method: POST, exec: [logging, producer]}}
+  - {{path: "/consumers/{{group}}", method: POST, exec: [active-consumer]}}
+  - {{path: "/consumers/{{group}}/instances/{{instance}}/subscription", method: POST, exec: [active-consumer]}}
+  - {{path: "/consumers/{{group}}/instances/{{instance}}/records", method: GET, exec: [active-consumer]}}
+"""
+V2 = {"content-type": "application/vnd.kafka.v2+json"}
+
+
+def start_active_instance(sidecar: SidecarProcess, topic: str, records: int) -> str:
+    """An active-consumer instance that has read ``records`` records of ``topic``; returns its group."""
+    group = f"console-active-{uuid.uuid4().hex[:8]}"
+    create = {"name": "reader", "format": "json", "auto.offset.reset": "earliest"}
+    httpx.post(f"{sidecar.base_url}/consumers/{group}", json=create, headers=V2).raise_for_status()
+    base = f"{sidecar.base_url}/consumers/{group}/instances/reader"
+    httpx.post(f"{base}/subscription", json={"topics": [topic]}, headers=V2).raise_for_status()
+    seen: list[Any] = []
+    deadline = time.monotonic() + 30
+    while len(seen) < records:
+        assert time.monotonic() < deadline, f"the active instance read {len(seen)} records"
+        polled = httpx.get(f"{base}/records?timeout=500", headers={"accept": "application/vnd.kafka.json.v2+json"})
+        assert polled.status_code == 200, polled.text
+        seen += polled.json()
+    return group
+
+
+def test_console_shows_lag_pauses_resumes_and_replays(
+    browser: webdriver.Chrome,
+    backend: Backend,
+    topic_factory: Any,
+    kafka_bootstrap: str,
+    tmp_path: Path,
+    secret_watch: SecretWatch,
+) -> None:
+    secret_watch.add("console-test-secret")  # the backend token: masked on the page, never in a log
+    topic = topic_factory(partitions=1, prefix="console")
+    group = f"console-{uuid.uuid4().hex[:8]}"
+    config = CONFIG.format(bootstrap=kafka_bootstrap, topic=topic, group=group, backend=backend.url)
+    produce(kafka_bootstrap, topic, [{"n": 1}, {"n": 2, "note": POISON}, {"n": 3}])
+    with sidecar_process(config, tmp_path) as sidecar:
+        eventually(lambda: broker_lag(kafka_bootstrap, topic, group) == (3, 3), "the first records committed")
+        browser.get(sidecar.base_url + "/admin/ui")
+        eventually(lambda: browser.find_element(By.CSS_SELECTOR, "body[data-ready=true]"), "the page's first poll")
+        assert "producer connected" in browser.find_element(By.ID, "producer").text
+        assert eventually(lambda: ui_lag(browser, topic) == 0, "lag 0 shown")
+
+        # Pause from the page: new records wait in Kafka and the page shows the broker's lag.
+        browser.find_element(By.CSS_SELECTOR, "#consumer-orders button.pause").click()
+        eventually(lambda: browser.find_element(By.CSS_SELECTOR, "#consumer-orders[data-paused=true]"), "paused")
+        delivered_before = len(backend.received)
+        produce(kafka_bootstrap, topic, [{"n": n} for n in range(4, 9)])
+        eventually(lambda: ui_lag(browser, topic) == 5, "lag 5 shown while paused")
+        end, committed = broker_lag(kafka_bootstrap, topic, group)
+        assert (end, committed) == (8, 3)
+        assert ui_lag(browser, topic) == end - committed
+        assert len(backend.received) == delivered_before
+
+        # Resume: the records are delivered and the lag drops to the broker's 0.
+        browser.find_element(By.CSS_SELECTOR, "#consumer-orders button.resume").click()
+        eventually(lambda: broker_lag(kafka_bootstrap, topic, group) == (8, 8), "records committed after resume")
+        eventually(lambda: ui_lag(browser, topic) == 0, "lag 0 shown after resume")
+
+        # Dead letters: the poison record is listed with its error, its value shown as text, not HTML.
+        browser.find_element(By.CSS_SELECTOR, "#consumer-orders details.dlq summary").click()
+        browser.find_element(By.CSS_SELECTOR, "#consumer-orders button.dlq-load").click()
+        row = eventually(
+            lambda: browser.find_element(By.CSS_SELECTOR, "#consumer-orders .dlq-table tbody tr"),
+            "a dead letter row",
+            page_error=lambda: (
+                browser.find_element(By.ID, "error").text
+                + browser.find_element(By.CSS_SELECTOR, "#consumer-orders .dlq-status").text
+            ),
+        )
+        assert row.find_element(By.CSS_SELECTOR, "td.error-text").text == "order total is negative"
+        assert json.loads(row.find_element(By.CSS_SELECTOR, "td.value-text").text)["note"] == POISON
+        assert browser.find_elements(By.ID, "injected") == []
+
+        # Replay: the healed backend accepts it, and the page follows the job to the end.
+        backend.healed = True
+        replayed_before = sum("poison" in json.dumps(r["value"]) for r in backend.received)
+        browser.find_element(By.CSS_SELECTOR, "#consumer-orders button.dlq-replay").click()
+        eventually(
+            lambda: browser.find_element(By.CSS_SELECTOR, "#consumer-orders[data-replay-state=done]"), "replay done"
+        )
+        status = browser.find_element(By.CSS_SELECTOR, "#consumer-orders .dlq-status").text
+        assert "1/1 done" in status
+        assert "SUCCESS 1" in status
+        assert sum("poison" in json.dumps(r["value"]) for r in backend.received) == replayed_before + 1
+
+        # Seek to the beginning from the page: every record is delivered again.
+        delivered_before = len(backend.received)
+        Select(browser.find_element(By.CSS_SELECTOR, "#consumer-orders .seek-kind")).select_by_value("beginning")
+        browser.find_element(By.CSS_SELECTOR, "#consumer-orders form.seek button").click()
+        result = eventually(lambda: browser.find_element(By.CSS_SELECTOR, "#consumer-orders .seek-result").text,
+                            "the seek result")  # fmt: skip
+        assert result == f"now at {topic}-0@0"
+        eventually(lambda: len(backend.received) >= delivered_before + 8, "the records delivered again")
+
+        # An active-consumer instance shows with the lag of what it has not read yet.
+        group = start_active_instance(sidecar, topic, 8)
+        produce(kafka_bootstrap, topic, [{"n": 9}])
+        instance_row = f'#active-table tr[data-instance="{group}/reader"]'
+        eventually(  # the group may still be settling: wait for the row to show the assigned partition
+            lambda: f"{topic}-0" in browser.find_element(By.CSS_SELECTOR, instance_row).text,
+            "the active instance row with its partition",
+            page_error=lambda: browser.find_element(By.ID, "active-table").text,
+        )
+        active_lag = f'#active-table tr[data-instance="{group}/reader"] td.lag'
+        eventually(
+            lambda: browser.find_element(By.CSS_SELECTOR, active_lag).text == "1",
+            "active lag 1",
+            page_error=lambda: browser.find_element(By.ID, "active-table").text,
+        )
+
+        # Logging level from the page.
+        browser.find_element(By.ID, "level-logger").clear()
+        browser.find_element(By.ID, "level-logger").send_keys("kafka_sidecar_handlers")
+        Select(browser.find_element(By.ID, "level-value")).select_by_visible_text("DEBUG")
+        browser.find_element(By.CSS_SELECTOR, "#level-form button").click()
+        level = eventually(
+            lambda: browser.find_element(By.CSS_SELECTOR, '#levels-table tr[data-logger="kafka_sidecar_handlers"]'),
+            "the new logger level row",
+        )
+        assert level.find_element(By.CSS_SELECTOR, "td.level").text == "DEBUG"
+
+        # The rest of the page: chains, masked config, charts with points.
+        assert "reactive-consumer" in browser.find_element(By.ID, "routes-table").text
+        config_text = browser.find_element(By.ID, "config-json").text
+        assert kafka_bootstrap in config_text
+        assert "console-test-secret" not in config_text
+        assert '"backend_token": "****"' in config_text
+        eventually(lambda: int(browser.find_element(By.ID, "chart-lag").get_attribute("data-points") or 0) > 3,
+                   "lag chart points")  # fmt: skip
+
+        # The sidecar's own samples (every 5 s) catch up with what the page showed.
+        def newest_sample() -> Any:
+            return httpx.get(sidecar.base_url + "/admin/console/history").json()["samples"][-1]["consumers"]["orders"]
+
+        eventually(lambda: newest_sample() == {"lag": 0, "delivered": 16}, "a history sample with every delivery")
+        check_screenshot(browser, sidecar, tmp_path)
+
+
+def check_screenshot(browser: webdriver.Chrome, sidecar: SidecarProcess, tmp_path: Path) -> None:
+    browser.execute_script("window.scrollTo(0, 0)")
+    shot = tmp_path / "console.png"
+    assert browser.save_screenshot(str(shot))
+    with Image.open(shot) as image:
+        colours = image.convert("RGB").getcolors(maxcolors=1 << 20)
+        assert image.width >= 1000
+        assert image.height >= 800
+    assert colours is None or len(colours) > 20, f"the page rendered {len(colours or [])} colour(s) only"
+    wanted = os.environ.get(SCREENSHOT_ENV)
+    if wanted:
+        Path(wanted).write_bytes(shot.read_bytes())
