@@ -9,7 +9,8 @@
         ├── RetriableError            may succeed when tried again (broker down, backend timeout)
         │   ├── KafkaUnavailable      503: the broker cannot be reached; nothing was written
         │   ├── KafkaOutcomeUnknown   504: no acknowledgement in time; records may still be written
-        │   └── UpstreamUnavailable   503: a dependency (schema registry, backend) did not answer
+        │   ├── UpstreamUnavailable   503: a dependency (schema registry, backend, ksqlDB) did not answer
+        │   └── UpstreamTimeout       504: a dependency answered too late
         └── PermanentError            will fail the same way again
             ├── RequestError          400 family: the caller sent something we cannot use
             │   ├── ValidationFailed  422: a field of the body or a parameter is wrong
@@ -121,6 +122,12 @@ class KafkaOutcomeUnknown(RetriableError):
 class UpstreamUnavailable(RetriableError):
     code = "upstream-unavailable"
     title = "A dependency is unavailable"
+
+
+class UpstreamTimeout(RetriableError):
+    status = 504
+    code = "upstream-timeout"
+    title = "A dependency timed out"
 
 
 class PermanentError(HandlerError):

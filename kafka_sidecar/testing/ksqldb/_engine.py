@@ -336,7 +336,9 @@ class Engine:
         return source
 
     def projection(self, source: Source, select: Select) -> Projection:
-        names = select.columns if select.columns is not None else tuple(c.name for c in source.columns)
+        every = tuple(c.name for c in source.columns)
+        wanted = select.columns if select.columns is not None else ("*",)
+        names = tuple(n for c in wanted for n in (every if c == "*" else (c,)))
         columns = tuple(source.column(n) for n in names)
         for predicate in select.where:
             source.column(predicate.column)

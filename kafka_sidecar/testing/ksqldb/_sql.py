@@ -51,7 +51,7 @@ class Predicate:
 
 @dataclass(frozen=True, slots=True)
 class Select:
-    columns: tuple[str, ...] | None  # None: SELECT *
+    columns: tuple[str, ...] | None  # None: SELECT *; a '*' item stands for every source column
     source: str
     where: tuple[Predicate, ...] = ()
     emit_changes: bool = False
@@ -317,15 +317,11 @@ class _Parser:
 
     def select(self) -> Select:
         self.expect("SELECT")
-        columns: list[str] | None = []
-        if self.accept("*"):
-            columns = None
-        else:
-            assert columns is not None
-            while True:
-                columns.append(self.ident())
-                if not self.accept(","):
-                    break
+        columns: list[str] = []
+        while True:
+            columns.append("*" if self.accept("*") else self.ident())
+            if not self.accept(","):
+                break
         self.expect("FROM")
         source = self.ident()
         clause = self.peek()
@@ -348,4 +344,4 @@ class _Parser:
             if not isinstance(value, int) or value < 0:
                 raise SqlError("line 1:1: Syntax Error: LIMIT needs a non-negative integer")
             limit = value
-        return Select(None if columns is None else tuple(columns), source, tuple(where), emit, limit)
+        return Select(None if columns == ["*"] else tuple(columns), source, tuple(where), emit, limit)

@@ -1,0 +1,156 @@
+"""The ksqlDB consumer against the ksqlDB test server and the real broker: start-up, statements, sink and push."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+from ksqldb_support import ksql, ksqldb_server, name, until
+from test_reactive_support import Backend, new_group, produce, serving
+
+from kafka_sidecar._events import AdminAction
+from kafka_sidecar.testing.net import free_port
+from kafka_sidecar.testing.sidecar import running_sidecar
+from kafka_sidecar.testing.topics import create_topic
+
+pytestmark = [pytest.mark.kafka, pytest.mark.asyncio]
+ADMIN = "/admin/ksqldb/views"
+FAST_RETRY = {"max_attempts": 3, "initial_backoff_ms": 10, "max_backoff_ms": 50, "jitter": 0.1}
+
+
+def ksql_yaml(server: str, backend: Backend, **config: Any) -> str:
+    """A chains.yml with one ksqlDB consumer ``views`` and the ``/ksqldb/active`` route."""
+    delivery = {
+        "group": new_group(),
+        "backend_url": backend.url,
+        "backend_path": "/rows",
+        "batch_max_wait_ms": 5,
+        "request_timeout_ms": 3000,
+        "drain_timeout_ms": 2000,
+        "session_timeout_ms": 6000,
+        "heartbeat_interval_ms": 500,
+        "retry": FAST_RETRY,
+    }
+    delivery.update(config.pop("delivery", {}))
+    consumer = {"server": server, "reconnect_initial_ms": 50, "reconnect_max_ms": 300, "delivery": delivery}
+    consumer.update(config)
+    query = {"server": server, "push_timeout_ms": 800, "request_timeout_ms": 3000}
+    return (
+        "kafka:\n  bootstrap_servers: ${KAFKA_BOOTSTRAP_SERVERS}\n"
+        "handlers:\n"
+        f"  views-ksql:\n    use: ksqldb-consumer\n    config: {json.dumps(consumer)}\n"
+        f"  ksql-query:\n    use: ksqldb-query\n    config: {json.dumps(query)}\n"
+        "paths:\n  - {path: /ksqldb/active, method: POST, exec: [ksql-query]}\n"
+        "consumers:\n  views:\n    exec: [views-ksql]\n"
+    )
+
+
+def stream_ddl(stream: str, topic: str, partitions: int = 1) -> str:
+    return (
+        f"CREATE STREAM IF NOT EXISTS {stream} (ID STRING KEY, N INT) "
+        f"WITH (KAFKA_TOPIC='{topic}', VALUE_FORMAT='JSON', PARTITIONS={partitions});"
+    )
+
+
+def rows(count: int, start: int = 0) -> list[bytes | None]:
+    return [json.dumps({"n": n}).encode() for n in range(start, start + count)]
+
+
+def keys(count: int, start: int = 0) -> list[bytes | None]:
+    return [f"k{n}".encode() for n in range(start, start + count)]
+
+
+def delivered_n(backend: Backend) -> list[int]:
+    return [int(r["value"]["N"]) for r in backend.records()]
+
+
+async def status(client: Any) -> dict[str, Any]:
+    reply = await client.get(ADMIN)
+    assert reply.status_code == 200, reply.text
+    body: dict[str, Any] = reply.json()
+    return body
+
+
+async def test_ksqldb_down_at_start_then_up_push_rows_reach_the_backend_as_objects(
+    kafka_bootstrap: str, topic_factory: Any, tmp_path: Path
+) -> None:
+    topic = await topic_factory.create()
+    stream = name("VIEWS")
+    port = free_port()
+    backend = Backend()
+    config = ksql_yaml(f"http://127.0.0.1:{port}", backend, mode="push", statements=[stream_ddl(stream, topic)],
+                       query=f"SELECT ID, N FROM {stream} EMIT CHANGES;",
+                       properties={"auto.offset.reset": "earliest"})  # fmt: skip
+    env = {"KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap}
+    async with serving(backend), running_sidecar(config, tmp_path, env=env) as rs:
+        assert (await rs.client.get("/health/ready")).status_code == 200  # the sidecar does not wait for ksqlDB
+        first = await status(rs.client)
+        assert first["state"] == "connecting"
+        assert first["last_error"]
+        await produce(kafka_bootstrap, topic, rows(3), keys=keys(3))
+        async with ksqldb_server(kafka_bootstrap, port=port):
+            await until(lambda: len(backend.records()) == 3, 20, "three rows at the backend")
+            seen = await status(rs.client)
+    assert [r["value"] for r in backend.records()] == [{"ID": f"k{n}", "N": n} for n in range(3)]
+    record = backend.records()[0]
+    assert record["topic"] == "ksqldb.views"
+    assert backend.calls[0]["consumer"] == "views"  # the reactive consumer's body shape
+    assert seen["mode"] == "push"
+    assert seen["state"] == "streaming"
+    assert seen["columns"]["columnNames"] == ["ID", "N"]
+    assert seen["columns"]["columnTypes"] == ["STRING", "INTEGER"]
+    assert seen["query_id"].startswith(f"transient_{stream}_")
+    assert seen["rows_received"] == 3
+    assert seen["rows_delivered"] == 3
+    assert seen["gap_possible"] is False
+
+
+async def test_statement_error_fails_with_ksqldb_message_then_restart_reruns_idempotently(
+    kafka_bootstrap: str, topic_factory: Any, tmp_path: Path
+) -> None:
+    source, sink = name("SRC"), name("SINK")
+    source_topic = f"src-{uuid.uuid4().hex[:8]}"  # does not exist yet: the CREATE without PARTITIONS fails
+    sink_topic = f"sink-{uuid.uuid4().hex[:8]}"
+    statement = stream_ddl(source, source_topic).replace(", PARTITIONS=1", "")
+    query = (f"CREATE STREAM IF NOT EXISTS {sink} WITH (KAFKA_TOPIC='{sink_topic}') AS "
+             f"SELECT ID, N FROM {source} WHERE N > 0 EMIT CHANGES;")  # fmt: skip
+    backend = Backend()
+    env = {"KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap}
+    async with ksqldb_server(kafka_bootstrap) as server, serving(backend):
+        config = ksql_yaml(server.url, backend, statements=[statement], query=query, sink_topic=sink_topic,
+                           properties={"auto.offset.reset": "earliest"})  # fmt: skip
+        async with running_sidecar(config, tmp_path, env=env) as rs:
+            actions: list[AdminAction] = []
+            rs.sidecar.resources.events.subscribe(AdminAction, actions.append)
+            await until(lambda: rs.sidecar.consumers[0].source.state == "failed", 20, "state failed")  # type: ignore[attr-defined]
+            failed = await status(rs.client)
+            assert failed["state"] == "failed"
+            assert failed["last_error"].startswith(f"Topic '{source_topic}' does not exist.")
+            assert failed["ksqldb_error_code"] == 40001
+
+            await _create_topic(kafka_bootstrap, source_topic)
+            for _ in range(2):  # restart runs the statements again; IF NOT EXISTS keeps it idempotent
+                reply = await rs.client.post(f"{ADMIN}/restart")
+                assert reply.status_code == 202, reply.text
+                await until(lambda: rs.sidecar.consumers[0].source.current_state == "running", 20, "running")  # type: ignore[attr-defined]
+            await produce(kafka_bootstrap, source_topic, rows(4), keys=keys(4))
+            await until(lambda: sorted(delivered_n(backend)) == [1, 2, 3], 20, "the sink rows")
+            running = await status(rs.client)
+            listed = (await ksql(server.url, "LIST STREAMS;")).json()[0]["streams"]
+            queries = (await ksql(server.url, "LIST QUERIES;")).json()[0]["queries"]
+    assert running["state"] == "running"
+    assert running["last_error"] is None
+    assert running["query_id"] == queries[0]["id"]
+    assert running["sink_topic"] == sink_topic
+    assert running["rows_delivered"] == 3
+    assert sorted(s["name"] for s in listed) == sorted([source, sink])
+    assert len(queries) == 1  # the persistent query was created once
+    assert [a.action for a in actions] == ["ksqldb-consumer.restart"] * 2
+    assert {r["topic"] for r in backend.records()} == {sink_topic}
+
+
+async def _create_topic(bootstrap: str, topic: str) -> None:
+    await create_topic(bootstrap, topic, 1)
