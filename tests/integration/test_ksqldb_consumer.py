@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 from pathlib import Path
 from typing import Any
 
 import pytest
-from ksqldb_support import ksql, ksqldb_server, name, until
+from ksqldb_support import ServerProcess, ksql, ksqldb_server, name, until
+from starlette.responses import Response
 from test_reactive_support import Backend, new_group, produce, serving
 
 from kafka_sidecar._events import AdminAction
@@ -154,3 +156,113 @@ async def test_statement_error_fails_with_ksqldb_message_then_restart_reruns_ide
 
 async def _create_topic(bootstrap: str, topic: str) -> None:
     await create_topic(bootstrap, topic, 1)
+
+
+@pytest.mark.parametrize("resume", ["none", "source-offsets"])
+async def test_push_mode_survives_a_killed_ksqldb(
+    kafka_bootstrap: str, topic_factory: Any, tmp_path: Path, resume: str
+) -> None:
+    """SIGKILL the test server mid-stream: without resume the status flags a possible gap (rows produced while
+    it was down are missed); with resume nothing is missing and nothing below the checkpoint comes twice."""
+    topic = await topic_factory.create()
+    stream = name("VIEWS")
+    server = ServerProcess(kafka_bootstrap, tmp_path / "commands.jsonl")
+    server.start()
+    backend = Backend()
+    config = ksql_yaml(server.url, backend, mode="push", statements=[stream_ddl(stream, topic)],
+                       query=f"SELECT ID, N FROM {stream} EMIT CHANGES;", resume=resume,
+                       checkpoint_topic=f"ckpt-{uuid.uuid4().hex[:8]}")  # fmt: skip
+    env = {"KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap}
+    try:
+        async with serving(backend), running_sidecar(config, tmp_path, env=env) as rs:
+            await until(lambda: rs.sidecar.consumers[0].source.current_state == "streaming", 20, "streaming")  # type: ignore[attr-defined]
+            await produce(kafka_bootstrap, topic, rows(5), keys=keys(5))
+            await until(lambda: len(backend.records()) == 5, 20, "rows 0-4")
+            if resume == "source-offsets":
+                await until(_checkpoint_is(rs.client, {"0": 5}), 10, "the checkpoint to cover rows 0-4")
+            server.kill()
+            await produce(kafka_bootstrap, topic, rows(5, 5), keys=keys(5, 5))  # while ksqlDB is down
+            await until(_status_has(rs.client, "state", "backoff"), 10, "the consumer to notice")
+            server.start()
+            await until(_status_has(rs.client, "state", "streaming"), 20, "streaming again")
+            await produce(kafka_bootstrap, topic, rows(5, 10), keys=keys(5, 10))
+            want = 15 if resume == "source-offsets" else 10
+            await until(lambda: len(backend.records()) >= want and 14 in delivered_n(backend), 20, "rows 10-14")
+            final = await status(rs.client)
+    finally:
+        server.stop()
+    got = delivered_n(backend)
+    assert final["resubscribes"] >= 1
+    if resume == "none":
+        assert final["gap_possible"] is True
+        assert got == [0, 1, 2, 3, 4, 10, 11, 12, 13, 14]  # rows 5-9 arrived while it was down: missed
+    else:
+        assert final["gap_possible"] is False
+        assert got == list(range(15))  # nothing missing, nothing duplicated
+        assert final["rows_skipped_below_checkpoint"] >= 5
+        assert [r["offset"] for r in backend.records()] == list(range(15))  # source offsets (ROWOFFSET)
+
+
+def _status_has(client: Any, key: str, value: object) -> Any:
+    async def check() -> bool:
+        return (await status(client))[key] == value
+
+    return check
+
+
+def _checkpoint_is(client: Any, want: dict[str, int]) -> Any:
+    return _status_has(client, "checkpoint", want)
+
+
+@pytest.mark.parametrize("framing", ["coalesced", "split"])
+async def test_coalesced_and_split_frames_parse_into_rows(
+    kafka_bootstrap: str, topic_factory: Any, tmp_path: Path, framing: str
+) -> None:
+    topic = await topic_factory.create()
+    stream = name("FRAMES")
+    backend = Backend()
+    env = {"KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap}
+    await produce(kafka_bootstrap, topic, [json.dumps({"n": n, "pad": "x" * n}).encode() for n in range(50)])
+    async with ksqldb_server(kafka_bootstrap) as server, serving(backend):
+        server.switches.framing = framing
+        config = ksql_yaml(server.url, backend, mode="push", statements=[stream_ddl(stream, topic)],
+                           query=f"SELECT N FROM {stream} EMIT CHANGES;",
+                           properties={"auto.offset.reset": "earliest"})  # fmt: skip
+        async with running_sidecar(config, tmp_path, env=env):
+            await until(lambda: len(backend.records()) == 50, 20, "fifty rows")
+    assert [r["value"] for r in backend.records()] == [{"N": n} for n in range(50)]
+
+
+async def test_slow_backend_keeps_buffered_rows_bounded(
+    kafka_bootstrap: str, topic_factory: Any, tmp_path: Path
+) -> None:
+    topic = await topic_factory.create()
+    stream = name("SLOW")
+    limit = 20
+
+    async def slow(body: dict[str, Any]) -> Response:
+        await asyncio.sleep(0.05)
+        return Response(status_code=200)
+
+    backend = Backend(reply=slow)
+    env = {"KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap}
+    await produce(kafka_bootstrap, topic, rows(400))
+    async with ksqldb_server(kafka_bootstrap) as server, serving(backend):
+        config = ksql_yaml(server.url, backend, mode="push", statements=[stream_ddl(stream, topic)],
+                           query=f"SELECT N FROM {stream} EMIT CHANGES;", properties={"auto.offset.reset": "earliest"},
+                           delivery={"max_buffered_records": limit, "batch_max_records": 5})  # fmt: skip
+        async with running_sidecar(config, tmp_path, env=env) as rs:
+            consumer = rs.sidecar.consumers[0].source
+            samples: list[tuple[int, int, int]] = []
+            while len(backend.records()) < 120:  # sample while the backlog is large
+                push = consumer.push  # type: ignore[attr-defined]
+                if push is not None:
+                    delivered = sum(w.stats.delivered for w in push.workers.values())
+                    samples.append((push.rows_received, delivered, sum(w.buffered for w in push.workers.values())))
+                await asyncio.sleep(0.02)
+            await until(lambda: len(backend.records()) == 400, 60, "every row")
+    assert len(samples) > 20
+    assert max(buffered for _, _, buffered in samples) <= limit
+    # received but not yet delivered: the buffer plus one batch in flight, never the whole backlog
+    assert max(received - delivered for received, delivered, _ in samples) <= limit + 5
+    assert delivered_n(backend) == list(range(400))

@@ -50,7 +50,7 @@ class CheckpointStore:
     async def load(self) -> dict[int, int]:
         """Partition -> next offset to deliver, from the newest checkpoint (empty: start of the source)."""
         await self._ensure_topic()
-        consumer = AIOKafkaConsumer(**consumer_kwargs(self._kafka, "ksqldb-checkpoints"), enable_auto_commit=False)
+        consumer = AIOKafkaConsumer(**consumer_kwargs(self._kafka, "ksqldb-checkpoints"))
         await consumer.start()
         try:
             tp = TopicPartition(self.topic, 0)

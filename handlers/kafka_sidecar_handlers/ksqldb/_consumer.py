@@ -222,8 +222,7 @@ class KsqlDbConsumer:
         topic = self.config.sink_topic
         assert topic is not None
         kafka = self._resources.config.kafka
-        consumer = AIOKafkaConsumer(**consumer_kwargs(kafka, f"ksqldb-{self.name}-reset"), group_id=delivery.group,
-                                    enable_auto_commit=False)  # fmt: skip
+        consumer = AIOKafkaConsumer(**consumer_kwargs(kafka, f"ksqldb-{self.name}-reset"), group_id=delivery.group)
         await consumer.start()
         try:
             partitions = sorted(consumer.partitions_for_topic(topic) or ())

@@ -79,6 +79,7 @@ class PushSubscription:
         self.workers: dict[int, PartitionWorker] = {}
         self.checkpoint: dict[int, int] = {}
         self._sequence = 0
+        self._streamed = False
         self._space = asyncio.Event()
         self._running = asyncio.Event()
         self._running.set()
@@ -132,10 +133,10 @@ class PushSubscription:
         while True:
             await self._running.wait()
             self.state = "subscribing"
-            streamed = False
+            self._streamed = False
             try:
-                streamed = await self._subscribe()
-                self.last_error = "the push query ended (EOF)" if streamed else self.last_error
+                await self._subscribe()
+                self.last_error = "the push query ended (EOF)"
             except asyncio.CancelledError:
                 raise
             except StreamError as exc:
@@ -144,10 +145,13 @@ class PushSubscription:
                 self.last_error = exc.detail
             except (httpx.HTTPError, ValueError) as exc:
                 self.last_error = f"{type(exc).__name__}: {exc}"
-            if streamed or subscribed_before:
+            except Exception as exc:  # never let the subscription die: report, back off, try again
+                log.exception("ksqlDB consumer %s: subscription failed", self.name)
+                self.last_error = f"{type(exc).__name__}: {exc}"
+            if self._streamed or subscribed_before:
                 self._note_disconnect()
-            subscribed_before = subscribed_before or streamed
-            if streamed:
+            subscribed_before = subscribed_before or self._streamed
+            if self._streamed:
                 wait = self.config.reconnect_initial_ms / 1000
             log.warning("ksqlDB consumer %s: %s; subscribing again in %.1fs", self.name, self.last_error, wait)
             self.state = "backoff"
@@ -163,8 +167,8 @@ class PushSubscription:
         else:
             self.gap_possible = True
 
-    async def _subscribe(self) -> bool:
-        """One subscription; True when the stream had started (header read) before it ended."""
+    async def _subscribe(self) -> None:
+        """One subscription, until the stream ends (``_streamed``: its header had arrived)."""
         properties: dict[str, object] = dict(self.config.properties)
         sql = self.config.query
         partition_index = offset_index = -1
@@ -182,13 +186,13 @@ class PushSubscription:
                     offset_index = names.index(OFFSET_COLUMN, len(names) - 2)
                     header = QueryHeader(header.query_id, names[:-2], header.column_types[:-2])
                 self.header = header
+                self._streamed = True
                 self.state = "paused" if self.paused else "streaming"
                 self.last_error = None
                 await self._read(lines, header.column_names, partition_index, offset_index)
             finally:
                 if self.header is not None:
                     await self.client.close_query(self.header.query_id)
-        return True
 
     async def _read(
         self, lines: AsyncIterator[str], names: tuple[str, ...], partition_index: int, offset_index: int
