@@ -17,14 +17,15 @@ from kafka_sidecar._events import AdminAction
 from kafka_sidecar.testing.net import free_port
 from kafka_sidecar.testing.sidecar import running_sidecar
 from kafka_sidecar.testing.topics import create_topic
+from kafka_sidecar_plugins.metrics._registry import METRICS_REGISTRY
 
 pytestmark = [pytest.mark.kafka, pytest.mark.asyncio]
 ADMIN = "/admin/ksqldb/views"
 FAST_RETRY = {"max_attempts": 3, "initial_backoff_ms": 10, "max_backoff_ms": 50, "jitter": 0.1}
 
 
-def ksql_yaml(server: str, backend: Backend, **config: Any) -> str:
-    """A chains.yml with one ksqlDB consumer ``views`` and the ``/ksqldb/active`` route."""
+def ksql_yaml(server: str, backend: Backend, *, chain: str = "views-ksql", **config: Any) -> str:
+    """A chains.yml with one ksqlDB consumer ``views`` (its chain: ``chain``) and the ``/ksqldb/active`` route."""
     delivery = {
         "group": new_group(),
         "backend_url": backend.url,
@@ -45,8 +46,9 @@ def ksql_yaml(server: str, backend: Backend, **config: Any) -> str:
         "handlers:\n"
         f"  views-ksql:\n    use: ksqldb-consumer\n    config: {json.dumps(consumer)}\n"
         f"  ksql-query:\n    use: ksqldb-query\n    config: {json.dumps(query)}\n"
+        "  metrics:\n    use: metrics\n"
         "paths:\n  - {path: /ksqldb/active, method: POST, exec: [ksql-query]}\n"
-        "consumers:\n  views:\n    exec: [views-ksql]\n"
+        f"consumers:\n  views:\n    exec: [{chain}]\n"
     )
 
 
@@ -205,7 +207,7 @@ async def test_push_mode_survives_a_killed_ksqldb(
 
 def _status_has(client: Any, key: str, value: object) -> Any:
     async def check() -> bool:
-        return (await status(client))[key] == value
+        return bool((await status(client))[key] == value)
 
     return check
 
@@ -266,3 +268,49 @@ async def test_slow_backend_keeps_buffered_rows_bounded(
     # received but not yet delivered: the buffer plus one batch in flight, never the whole backlog
     assert max(received - delivered for received, delivered, _ in samples) <= limit + 5
     assert delivered_n(backend) == list(range(400))
+
+
+async def test_control_api_pause_resume_seek_and_metrics(
+    kafka_bootstrap: str, topic_factory: Any, tmp_path: Path
+) -> None:
+    topic = await topic_factory.create()
+    stream = name("CTRL")
+    backend = Backend()
+    env = {"KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap}
+    async with ksqldb_server(kafka_bootstrap) as server, serving(backend):
+        query = f"SELECT N FROM {stream} EMIT CHANGES;"
+        config = ksql_yaml(server.url, backend, chain="metrics, views-ksql", mode="push",
+                           statements=[stream_ddl(stream, topic)], query=query)  # fmt: skip
+        async with running_sidecar(config, tmp_path, env=env) as rs:
+            actions: list[AdminAction] = []
+            rs.sidecar.resources.events.subscribe(AdminAction, actions.append)
+            await until(_status_has(rs.client, "state", "streaming"), 20, "streaming")
+            await produce(kafka_bootstrap, topic, rows(2))
+            await until(lambda: len(backend.records()) == 2, 20, "two rows")
+            assert (await rs.client.post(f"{ADMIN}/pause")).status_code == 200
+            await produce(kafka_bootstrap, topic, rows(3, 2))
+            await until(_status_has(rs.client, "state", "paused"), 10, "paused")
+            paused = await status(rs.client)
+            assert len(backend.records()) == 2  # nothing delivered while paused
+            assert (await rs.client.post(f"{ADMIN}/resume")).status_code == 200
+            await until(lambda: len(backend.records()) == 5, 20, "the rows held while paused")
+            seek = await rs.client.post(f"{ADMIN}/seek", json={"position": "beginning"})
+            unknown = await rs.client.get("/admin/ksqldb/nope")
+            listed = (await rs.client.get("/admin/ksqldb")).json()
+            delivered_line = 'kafka_sidecar_ksqldb_rows_total{consumer="views",stage="delivered"} 5'
+            await until(lambda: delivered_line in _metrics(rs), 5, "the metrics report")
+            metrics = await rs.client.get("/metrics")
+    assert paused["paused"] is True
+    assert seek.status_code == 409  # push without resume has no position
+    assert seek.headers["content-type"] == "application/problem+json"
+    assert unknown.status_code == 404
+    assert [c["name"] for c in listed["consumers"]] == ["views"]
+    assert [a.action for a in actions] == ["ksqldb-consumer.pause", "ksqldb-consumer.resume"]
+    assert all(a.target == "ksqldb-consumer/views" for a in actions)
+    assert delivered_line in metrics.text
+    assert 'kafka_sidecar_ksqldb_state{consumer="views",state="streaming"} 1' in metrics.text
+
+
+def _metrics(rs: Any) -> str:
+    registry = rs.sidecar.resources.services.get(METRICS_REGISTRY)
+    return str(registry.render()) if registry is not None else ""

@@ -36,6 +36,11 @@ def not_row_preserving(sql: str) -> str | None:
     return " ".join(found.group(1).upper().split()) if found else None
 
 
+def _problem_text(problem: ConfigProblem) -> str:
+    hint = f" (did you mean {problem.suggestion!r}?)" if problem.suggestion else ""
+    return f"{problem.path} {problem.message}{hint} at {problem.file}:{problem.line}:{problem.column}"
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class KsqlDbConnection:
     """How to reach ksqlDB: shared by the consumer and the query endpoint."""
@@ -164,7 +169,7 @@ class KsqlDbConsumerConfig(KsqlDbConnection):
         problems: list[ConfigProblem] = []
         result = convert(data, ReactiveConsumerConfig, "delivery", Loc("<ksqldb-consumer>", 1, 1), problems)
         if problems or result is INVALID:
-            raise ValueError("; ".join(f"{p.path} {p.message} ({p.file}:{p.line}:{p.column})" for p in problems))
+            raise ValueError("; ".join(_problem_text(p) for p in problems))
         assert isinstance(result, ReactiveConsumerConfig)
         return result
 
