@@ -15,12 +15,14 @@ from test_reactive_support import Backend, new_group, produce, serving
 
 from kafka_sidecar._events import AdminAction
 from kafka_sidecar.testing.net import free_port
+from kafka_sidecar.testing.pki import make_ca
 from kafka_sidecar.testing.sidecar import running_sidecar
 from kafka_sidecar.testing.topics import create_topic
 from kafka_sidecar_plugins.metrics._registry import METRICS_REGISTRY
 
 pytestmark = [pytest.mark.kafka, pytest.mark.asyncio]
 ADMIN = "/admin/ksqldb/views"
+CONNECTION_KEYS = {"ca_file", "client_certfile", "client_keyfile", "basic_auth_user", "basic_auth_password_file"}
 FAST_RETRY = {"max_attempts": 3, "initial_backoff_ms": 10, "max_backoff_ms": 50, "jitter": 0.1}
 
 
@@ -41,6 +43,7 @@ def ksql_yaml(server: str, backend: Backend, *, chain: str = "views-ksql", **con
     consumer = {"server": server, "reconnect_initial_ms": 50, "reconnect_max_ms": 300, "delivery": delivery}
     consumer.update(config)
     query = {"server": server, "push_timeout_ms": 800, "request_timeout_ms": 3000}
+    query.update({k: v for k, v in consumer.items() if k in CONNECTION_KEYS})
     return (
         "kafka:\n  bootstrap_servers: ${KAFKA_BOOTSTRAP_SERVERS}\n"
         "handlers:\n"
@@ -314,3 +317,38 @@ async def test_control_api_pause_resume_seek_and_metrics(
 def _metrics(rs: Any) -> str:
     registry = rs.sidecar.resources.services.get(METRICS_REGISTRY)
     return str(registry.render()) if registry is not None else ""
+
+
+async def test_https_with_client_certificate_and_basic_auth_password_file(
+    kafka_bootstrap: str, topic_factory: Any, tmp_path: Path
+) -> None:
+    """TLS (ALPN h2), mutual TLS and basic auth from a file; the password shows up nowhere."""
+    ca = make_ca(tmp_path / "pki", "ksqldb-ca")
+    server_cert = ca.issue(tmp_path / "pki", "ksqldb", hosts=("127.0.0.1", "localhost"))
+    client_cert = ca.issue(tmp_path / "pki", "sidecar", server=False, client=True)
+    password = f"pw-{uuid.uuid4().hex}"
+    password_file = tmp_path / "ksqldb-password"
+    password_file.write_text(password + "\n", encoding="utf-8")
+    topic = await topic_factory.create()
+    stream = name("TLS")
+    backend = Backend()
+    env = {"KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap}
+    tls = {"certfile": server_cert.certfile, "keyfile": server_cert.keyfile, "client_ca": ca.certfile}
+    async with ksqldb_server(kafka_bootstrap, **tls) as server, serving(backend):
+        server.switches.users = {"sidecar": password}
+        config = ksql_yaml(server.url, backend, mode="push", statements=[stream_ddl(stream, topic)],
+                           query=f"SELECT N FROM {stream} EMIT CHANGES;", properties={"auto.offset.reset": "earliest"},
+                           ca_file=str(ca.certfile), client_certfile=str(client_cert.certfile),
+                           client_keyfile=str(client_cert.keyfile), basic_auth_user="sidecar",
+                           basic_auth_password_file=str(password_file))  # fmt: skip
+        await produce(kafka_bootstrap, topic, rows(2))
+        async with running_sidecar(config, tmp_path, env=env) as rs:
+            await until(lambda: len(backend.records()) == 2, 20, "rows over TLS")
+            shown = json.dumps([await status(rs.client), (await rs.client.get("/admin/config")).json()])
+            server.switches.users = {"sidecar": "another"}  # the sidecar's password is wrong now
+            reply = await rs.client.post("/ksqldb/active", json={"query": f"SELECT N FROM {stream};"})
+    assert server.url.startswith("https://")
+    assert password not in shown
+    assert reply.status_code == 503  # not the caller's fault
+    assert reply.json()["ksqldb_error_code"] == 40100
+    assert password not in reply.text

@@ -4,7 +4,8 @@
   negotiates h2 by ALPN. ``http_version: '1.1'`` uses chunked HTTP/1.1 instead.
 * Query responses are read as lines (``aiter_lines``), never as one row per chunk: frames coalesce.
 * Errors become the sidecar's error tree: ksqlDB's 4xx bodies :class:`KsqlDbRejected` (its ``message`` and
-  ``error_code`` carried), 503 and connection failures :class:`UpstreamUnavailable`, timeouts
+  ``error_code`` carried), 503, 401/403 (the sidecar's credentials) and connection failures
+  :class:`UpstreamUnavailable`, timeouts
   :class:`UpstreamTimeout`.
 """
 
@@ -46,6 +47,8 @@ def rejection(status: int, body: object, what: str) -> SidecarError:
     extra: dict[str, object] = {"ksqldb_error_code": code if isinstance(code, int) else status * 100}
     if isinstance(error.get("statementText"), str):
         extra["statement"] = error["statementText"]
+    if status in (401, 403):  # the sidecar's credentials, not the caller's request
+        return UpstreamUnavailable(f"ksqlDB refused the sidecar's credentials: {message}", extra=extra)
     if status == 429:
         return TooManyRequests(f"ksqlDB: {message}", extra=extra)
     if status >= 500:
