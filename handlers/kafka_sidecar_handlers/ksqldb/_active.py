@@ -21,9 +21,9 @@ from collections.abc import Mapping
 from kafka_sidecar._errors import PayloadTooLarge, UpstreamTimeout, ValidationFailed
 from kafka_sidecar._exchange import Exchange, Reply
 from kafka_sidecar._resources import Resources
-from kafka_sidecar_handlers.ksqldb._client import KsqlDbClient
+from kafka_sidecar_handlers.ksqldb._client import KsqlDbClient, rejection
 from kafka_sidecar_handlers.ksqldb._config import KsqlDbQueryConfig
-from kafka_sidecar_handlers.ksqldb._rows import parse_header, parse_line
+from kafka_sidecar_handlers.ksqldb._rows import parse_header, parse_rows
 
 _LIMIT = re.compile(r"\bLIMIT\s+\d+\s*;?\s*$", re.IGNORECASE)
 _BODY_SCHEMA = {
@@ -95,18 +95,23 @@ class KsqlDbQuery:
         names: tuple[str, ...] = ()
         rows: list[dict[str, object]] = []
         query_id: str | None = None
-        async with client.stream(sql, properties, read_timeout=None) as lines:
+        async with client.stream(sql, properties, read_timeout=None) as groups:
             try:
                 async with asyncio.timeout(timeout):
-                    header = parse_header(await anext(lines))
+                    first = await anext(groups)
+                    header = parse_header(first[0])
                     names, query_id = header.column_names, header.query_id
-                    async for line in lines:
-                        values = parse_line(line)
-                        if values is None:
-                            continue
-                        if len(rows) >= self.config.max_rows:
+                    pending = first[1:]
+                    while True:
+                        found, error = parse_rows(pending) if pending else ([], None)
+                        if len(rows) + len(found) > self.config.max_rows:
                             raise PayloadTooLarge(f"the query returned more than max_rows={self.config.max_rows} rows")
-                        rows.append(dict(zip(names, values, strict=False)))
+                        rows.extend(dict(zip(names, values, strict=False)) for values in found)
+                        if error is not None:
+                            raise rejection(500, {"message": error.message, "error_code": error.code}, "the query")
+                        pending = await anext(groups, [])
+                        if not pending:
+                            break
             except TimeoutError as exc:
                 if bounded:
                     raise UpstreamTimeout(f"ksqlDB did not finish the query within {timeout:g}s") from exc

@@ -2,7 +2,8 @@
 
 * ``http://`` with HTTP/2 uses h2c with prior knowledge (what ksqlDB's own Java client does); ``https://``
   negotiates h2 by ALPN. ``http_version: '1.1'`` uses chunked HTTP/1.1 instead.
-* Query responses are read as lines (``aiter_lines``), never as one row per chunk: frames coalesce.
+* Query responses are read as groups of complete lines (:func:`line_groups`), never as one row per
+  chunk: HTTP/2 frames and chunks coalesce and split.
 * Errors become the sidecar's error tree: ksqlDB's 4xx bodies :class:`KsqlDbRejected` (its ``message`` and
   ``error_code`` carried), 503, 401/403 (the sidecar's credentials) and connection failures
   :class:`UpstreamUnavailable`, timeouts
@@ -27,6 +28,7 @@ from kafka_sidecar._errors import (
     UpstreamUnavailable,
 )
 from kafka_sidecar_handlers.ksqldb._config import KsqlDbConnection
+from kafka_sidecar_handlers.ksqldb._rows import line_groups
 
 DELIMITED = "application/vnd.ksqlapi.delimited.v1"
 V1_JSON = "application/vnd.ksql.v1+json"
@@ -112,8 +114,8 @@ class KsqlDbClient:
     @asynccontextmanager
     async def stream(
         self, sql: str, properties: Mapping[str, object], accept: str = DELIMITED, *, read_timeout: float | None = None
-    ) -> AsyncIterator[AsyncIterator[str]]:
-        """``POST /query-stream``; yields the response's lines. ``read_timeout`` None: wait for rows forever."""
+    ) -> AsyncIterator[AsyncIterator[list[bytes]]]:
+        """``POST /query-stream``; yields its lines in groups. ``read_timeout`` None: wait for rows forever."""
         payload = {"sql": sql, "properties": dict(properties)}
         timeout = httpx.Timeout(
             self.connection.request_timeout_ms / 1000,
@@ -134,7 +136,7 @@ class KsqlDbClient:
             if response.status_code != 200:
                 raw = await response.aread()
                 raise rejection(response.status_code, _json(raw), "the query")
-            yield response.aiter_lines()
+            yield line_groups(response.aiter_bytes())
         finally:
             await response.aclose()
 

@@ -19,7 +19,7 @@ import contextlib
 import json
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import httpx
@@ -36,7 +36,7 @@ from kafka_sidecar_handlers.ksqldb._rows import (
     QueryHeader,
     StreamError,
     parse_header,
-    parse_line,
+    parse_rows,
     with_source_offsets,
 )
 from kafka_sidecar_handlers.reactive._partition import PartitionWorker
@@ -176,10 +176,10 @@ class PushSubscription:
             self.checkpoint = await self.checkpoints.load()
             properties["auto.offset.reset"] = "earliest"
             sql = with_source_offsets(sql)
-        async with self.client.stream(sql, properties) as lines:
+        async with self.client.stream(sql, properties) as groups:
             try:
-                first = await anext(lines)
-                header = parse_header(first)
+                first = await anext(groups)
+                header = parse_header(first[0])
                 names = header.column_names
                 if self.checkpoints is not None:
                     partition_index = names.index(PARTITION_COLUMN, len(names) - 2)
@@ -189,26 +189,26 @@ class PushSubscription:
                 self._streamed = True
                 self.state = "paused" if self.paused else "streaming"
                 self.last_error = None
-                await self._read(lines, header.column_names, partition_index, offset_index)
+                if len(first) > 1:
+                    await self._take(first[1:], header.column_names, partition_index, offset_index)
+                async for group in groups:
+                    await self._take(group, header.column_names, partition_index, offset_index)
             finally:
                 if self.header is not None:
                     await self.client.close_query(self.header.query_id)
 
-    async def _read(
-        self, lines: AsyncIterator[str], names: tuple[str, ...], partition_index: int, offset_index: int
-    ) -> None:
-        resume = partition_index >= 0
-        limit = self.delivery.config.max_buffered_records
+    async def _take(self, lines: list[bytes], names: tuple[str, ...], partition_index: int, offset_index: int) -> None:
+        """Turn a group of lines into records and hand them to the workers, never above the buffer limit."""
+        started_ns = time.time_ns()
+        rows, error = parse_rows(lines)
+        self.rows_received += len(rows)
+        now = time.time()
+        timestamp = int(now * 1000)
         topic = self.topic
-        burst_started = time.time_ns()
-        burst = 0
-        async for line in lines:
-            values = parse_line(line)
-            if values is None:
-                continue
-            self.rows_received += 1
-            now = time.time()
-            if resume:
+        by_partition: dict[int, list[ConsumedRecord]] = {}
+        dumps = json.dumps
+        for values in rows:
+            if partition_index >= 0:
                 partition, offset = int(values[partition_index]), int(values[offset_index])  # type: ignore[call-overload]
                 values = values[:-2]
                 if offset < self.checkpoint.get(partition, 0):
@@ -217,24 +217,30 @@ class PushSubscription:
             else:
                 partition, offset = 0, self._sequence
                 self._sequence += 1
-            value = json.dumps(dict(zip(names, values, strict=False)), separators=(",", ":")).encode()
-            record = ConsumedRecord(topic, partition, offset, int(now * 1000), None, value, ())
-            worker = self._worker(partition)
-            worker.offer((record,))
+            value = dumps(dict(zip(names, values, strict=False)), separators=(",", ":")).encode()
+            by_partition.setdefault(partition, []).append(
+                ConsumedRecord(topic, partition, offset, timestamp, None, value, ())
+            )
+        if rows:
             self.last_row_at = now
-            burst += 1
-            if worker.buffered >= limit or not self._running.is_set():
-                self._publish_burst(burst, burst_started)
-                burst = 0
+        limit = self.delivery.config.max_buffered_records
+        for partition, records in by_partition.items():
+            worker = self._worker(partition)
+            count = len(records)
+            while records:
                 await self._wait_for_room(worker, limit)
-                burst_started = time.time_ns()
-            elif burst >= 500:
-                self._publish_burst(burst, burst_started)
-                burst, burst_started = 0, time.time_ns()
-        self._publish_burst(burst, burst_started)
+                room = limit - worker.buffered
+                worker.offer(records[:room])
+                records = records[room:]
+            self._publish(BatchFetched(self.name, self.delivery.config.group, ((topic, partition, count),),
+                                       started_ns, time.time_ns()))  # fmt: skip
+        if error is not None:
+            raise error
 
     async def _wait_for_room(self, worker: PartitionWorker, limit: int) -> None:
-        """Stop reading until the worker drained to half its limit and the consumer is not paused."""
+        """Wait while the consumer is paused or the worker's buffer is full (then until half drained)."""
+        if self._running.is_set() and worker.buffered < limit:
+            return
         while not self._running.is_set() or worker.buffered > limit // 2:
             if not self._running.is_set():
                 self.state = "paused"
@@ -243,11 +249,6 @@ class PushSubscription:
             self._space.clear()
             await self._space.wait()
         self.state = "streaming"
-
-    def _publish_burst(self, count: int, started_ns: int) -> None:
-        if count:
-            group = self.delivery.config.group
-            self._publish(BatchFetched(self.name, group, ((self.topic, 0, count),), started_ns, time.time_ns()))
 
     def _worker(self, partition: int) -> PartitionWorker:
         worker = self.workers.get(partition)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 PARTITION_COLUMN = "ROWPARTITION"
@@ -47,7 +48,7 @@ def _error(data: dict[str, object]) -> StreamError:
     return StreamError(code if isinstance(code, int) else 50000, str(data.get("message", "")))
 
 
-def parse_header(line: str) -> QueryHeader:
+def parse_header(line: str | bytes) -> QueryHeader:
     data = json.loads(line)
     if not isinstance(data, dict) or "error_code" in data:
         raise _error(data if isinstance(data, dict) else {})
@@ -58,7 +59,34 @@ def parse_header(line: str) -> QueryHeader:
     )
 
 
-def parse_line(line: str) -> list[object] | None:
+async def line_groups(chunks: AsyncIterator[bytes]) -> AsyncIterator[list[bytes]]:
+    """The complete lines of each chunk as they arrive (a row split across chunks waits for its end)."""
+    pending = b""
+    async for chunk in chunks:
+        pending += chunk
+        if b"\n" not in chunk:
+            continue
+        *lines, pending = pending.split(b"\n")
+        complete = [line for line in lines if line.strip()]
+        if complete:
+            yield complete
+    if pending.strip():
+        yield [pending]
+
+
+def parse_rows(lines: list[bytes]) -> tuple[list[list[object]], StreamError | None]:
+    """The rows of a group of lines (one C-level JSON parse for all), and the in-stream error that ended it."""
+    items = json.loads(b"[" + b",".join(lines) + b"]")
+    rows: list[list[object]] = []
+    for item in items:
+        if isinstance(item, list):
+            rows.append(item)
+        elif isinstance(item, dict) and "error_code" in item:
+            return rows, _error(item)
+    return rows, None
+
+
+def parse_line(line: str | bytes) -> list[object] | None:
     """A row's values; None for lines that are not rows (tokens, blank keep-alives). Errors raise."""
     if not line:
         return None

@@ -249,12 +249,14 @@ class KsqlApp:
         """Groups of writes: each group is what one poll produced (the framing decides how they are sent)."""
         injected, self.switches.inject_error = self.switches.inject_error, None
         sent = 0
+        batches = self.engine.push(projection, properties, closed, self.switches.keepalive_ms)
         try:
+            await anext(batches)  # the reader is positioned before the header goes out
             yield [writer.header(meta)]
             if limit == 0:
                 yield [writer.end("Limit Reached")]
                 return
-            async for rows in self.engine.push(projection, properties, closed, self.switches.keepalive_ms):
+            async for rows in batches:
                 if not rows:
                     if old:
                         yield [b"\n"]  # QueryStreamWriter's keep-alive / disconnect probe
@@ -276,6 +278,7 @@ class KsqlApp:
             yield [writer.end("Query Completed")]
         finally:
             self.engine.transient.pop(meta.query_id, None)
+            await batches.aclose()
 
     async def _frames(self, groups: AsyncIterator[list[bytes]]) -> AsyncIterator[bytes]:
         async with contextlib.aclosing(groups):  # type: ignore[type-var]

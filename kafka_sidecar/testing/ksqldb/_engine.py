@@ -20,7 +20,7 @@ import logging
 import operator
 import random
 import struct
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -421,8 +421,11 @@ class Engine:
 
     async def push(
         self, projection: Projection, properties: dict[str, Any], closed: asyncio.Event, poll_ms: int = 200
-    ) -> AsyncIterator[list[list[object]]]:
-        """Batches of rows as they arrive (an empty batch when a poll found nothing), until ``closed``."""
+    ) -> AsyncGenerator[list[list[object]]]:
+        """Batches of rows as they arrive (an empty batch when a poll found nothing), until ``closed``.
+
+        The first (empty) batch comes once the reader is positioned.
+        """
         async with self._reader(projection.source.topic) as (consumer, tps):
             if str(properties.get("auto.offset.reset", "latest")) == "earliest":
                 await consumer.seek_to_beginning(*tps)
@@ -430,6 +433,7 @@ class Engine:
                 await consumer.seek_to_end(*tps)
                 for tp in tps:  # pin "latest" now, not at the first fetch
                     await consumer.position(tp)
+            yield []  # positioned: the caller may announce the query (rows produced from now on are seen)
             while not closed.is_set():
                 batch = await consumer.getmany(timeout_ms=poll_ms, max_records=200)
                 rows: list[list[object]] = []
