@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from ksqldb_support import ServerProcess, ksql, ksqldb_server, name, until
 from starlette.responses import Response
-from test_reactive_support import Backend, new_group, produce, serving
+from test_reactive_support import Backend, new_group, produce, serving, statuses
 
 from kafka_sidecar._events import AdminAction
 from kafka_sidecar.testing.net import free_port
@@ -352,3 +352,41 @@ async def test_https_with_client_certificate_and_basic_auth_password_file(
     assert reply.status_code == 503  # not the caller's fault
     assert reply.json()["ksqldb_error_code"] == 40100
     assert password not in reply.text
+
+
+async def test_push_mode_dead_letters_and_their_replay(
+    kafka_bootstrap: str, topic_factory: Any, tmp_path: Path
+) -> None:
+    topic = await topic_factory.create()
+    stream = name("DLQ")
+    suffix = f".dlq-{uuid.uuid4().hex[:6]}"
+    accept = {"now": False}
+
+    async def reply(body: dict[str, Any]) -> Response:
+        return statuses(body, lambda r: "SUCCESS" if accept["now"] or r["value"]["N"] % 2 else "DEADLETTER")
+
+    backend = Backend(reply=reply)
+    env = {"KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap}
+    await produce(kafka_bootstrap, topic, rows(4))
+    async with ksqldb_server(kafka_bootstrap) as server, serving(backend):
+        config = ksql_yaml(server.url, backend, mode="push", statements=[stream_ddl(stream, topic)],
+                           query=f"SELECT N FROM {stream} EMIT CHANGES;", properties={"auto.offset.reset": "earliest"},
+                           delivery={"dead_letter_suffix": suffix})  # fmt: skip
+        async with running_sidecar(config, tmp_path, env=env) as rs:
+            await until(_status_has(rs.client, "rows_dead_lettered", 2), 20, "two dead letters")
+            accept["now"] = True
+            calls = len(backend.calls)
+            started = await rs.client.post(f"{ADMIN}/replay", json={})
+            assert started.status_code == 202, started.text
+            job_url = f"{ADMIN}/replay/{started.json()['id']}"
+
+            async def finished() -> bool:
+                return (await rs.client.get(job_url)).json()["state"] not in ("starting", "running")
+
+            await until(finished, 20, "the replay job")
+            job = (await rs.client.get(job_url)).json()
+    assert job["state"] == "done", job
+    assert job["outcomes"] == {"SUCCESS": 2}
+    replayed = [r for call in backend.calls[calls:] for r in call["records"]]
+    assert [r["value"] for r in replayed] == [{"N": 0}, {"N": 2}]
+    assert {r["topic"] for r in replayed} == {f"ksqldb.views{suffix}"}
