@@ -210,7 +210,7 @@ async def test_push_mode_survives_a_killed_ksqldb(
 
 def _status_has(client: Any, key: str, value: object) -> Any:
     async def check() -> bool:
-        return bool((await status(client))[key] == value)
+        return bool((await status(client)).get(key) == value)
 
     return check
 
@@ -219,9 +219,9 @@ def _checkpoint_is(client: Any, want: dict[str, int]) -> Any:
     return _status_has(client, "checkpoint", want)
 
 
-@pytest.mark.parametrize("framing", ["coalesced", "split"])
+@pytest.mark.parametrize(("framing", "http_version"), [("coalesced", "2"), ("split", "2"), ("split", "1.1")])
 async def test_coalesced_and_split_frames_parse_into_rows(
-    kafka_bootstrap: str, topic_factory: Any, tmp_path: Path, framing: str
+    kafka_bootstrap: str, topic_factory: Any, tmp_path: Path, framing: str, http_version: str
 ) -> None:
     topic = await topic_factory.create()
     stream = name("FRAMES")
@@ -231,7 +231,7 @@ async def test_coalesced_and_split_frames_parse_into_rows(
     async with ksqldb_server(kafka_bootstrap) as server, serving(backend):
         server.switches.framing = framing
         config = ksql_yaml(server.url, backend, mode="push", statements=[stream_ddl(stream, topic)],
-                           query=f"SELECT N FROM {stream} EMIT CHANGES;",
+                           query=f"SELECT N FROM {stream} EMIT CHANGES;", http_version=http_version,
                            properties={"auto.offset.reset": "earliest"})  # fmt: skip
         async with running_sidecar(config, tmp_path, env=env):
             await until(lambda: len(backend.records()) == 50, 20, "fifty rows")
@@ -390,3 +390,29 @@ async def test_push_mode_dead_letters_and_their_replay(
     replayed = [r for call in backend.calls[calls:] for r in call["records"]]
     assert [r["value"] for r in replayed] == [{"N": 0}, {"N": 2}]
     assert {r["topic"] for r in replayed} == {f"ksqldb.views{suffix}"}
+
+
+async def test_sink_mode_restart_with_offset_reset_and_seek_deliver_again(
+    kafka_bootstrap: str, topic_factory: Any, tmp_path: Path
+) -> None:
+    source_topic = await topic_factory.create()
+    source, sink = name("SRC"), name("SINK")
+    sink_topic = f"sink-{uuid.uuid4().hex[:8]}"
+    query = (f"CREATE STREAM IF NOT EXISTS {sink} WITH (KAFKA_TOPIC='{sink_topic}') AS "
+             f"SELECT ID, N FROM {source} EMIT CHANGES;")  # fmt: skip
+    backend = Backend()
+    env = {"KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap}
+    async with ksqldb_server(kafka_bootstrap) as server, serving(backend):
+        config = ksql_yaml(server.url, backend, statements=[stream_ddl(source, source_topic)], query=query,
+                           sink_topic=sink_topic, properties={"auto.offset.reset": "earliest"})  # fmt: skip
+        async with running_sidecar(config, tmp_path, env=env) as rs:
+            await produce(kafka_bootstrap, source_topic, rows(3), keys=keys(3))
+            await until(lambda: delivered_n(backend) == [0, 1, 2], 20, "the rows")
+            restart = await rs.client.post(f"{ADMIN}/restart", json={"auto_offset_reset": "earliest"})
+            assert restart.status_code == 202, restart.text
+            await until(lambda: delivered_n(backend) == [0, 1, 2] * 2, 20, "the rows again after the reset")
+            await until(_status_has(rs.client, "state", "running"), 20, "running")
+            seek = await rs.client.post(f"{ADMIN}/seek", json={"position": "beginning"})
+            assert seek.status_code == 200, seek.text
+            await until(lambda: delivered_n(backend) == [0, 1, 2] * 3, 20, "the rows again after the seek")
+    assert seek.json()["partitions"] == [{"topic": sink_topic, "partition": 0, "offset": 0}]

@@ -148,7 +148,12 @@ class KsqlDbConsumer:
             await asyncio.sleep(wait)
             wait = min(wait * 2, config.reconnect_max_ms / 1000)
         self.last_error = None
-        await self._start_delivery(client)
+        try:
+            await self._start_delivery(client)
+        except Exception as exc:  # reported, never a silently dead task; restart tries again
+            log.exception("ksqlDB consumer %s: delivery did not start", self.name)
+            self.state = "failed"
+            self.last_error = f"delivery did not start: {type(exc).__name__}: {exc}"
 
     async def _connect(self, client: KsqlDbClient) -> None:
         self.state = "connecting"
@@ -225,10 +230,7 @@ class KsqlDbConsumer:
         consumer = AIOKafkaConsumer(**consumer_kwargs(kafka, f"ksqldb-{self.name}-reset"), group_id=delivery.group)
         await consumer.start()
         try:
-            partitions = sorted(consumer.partitions_for_topic(topic) or ())
-            if not partitions:
-                await consumer.topics()
-                partitions = sorted(consumer.partitions_for_topic(topic) or ())
+            partitions = sorted(await self._resources.producer.partitions_for(topic))
             tps = [TopicPartition(topic, p) for p in partitions]
             consumer.assign(tps)
             found: dict[TopicPartition, int] = await (
@@ -269,7 +271,7 @@ class KsqlDbConsumer:
             body["paused"] = self.push.paused
             body["last_error"] = self.last_error or self.push.last_error
         elif self.config.mode == "push":
-            body.update(rows_received=0, rows_delivered=0, resubscribes=0, gap_possible=False, paused=False)
+            body.update(PushSubscription.idle_status(), paused=False)
         else:
             reactive = await self.delivery.status() if self.delivery is not None else {"partitions": []}
             parts = reactive["partitions"]

@@ -306,6 +306,15 @@ class PushSubscription:
         for worker in self.workers.values():
             worker.clear_buffer(None)
 
+    @staticmethod
+    def idle_status() -> dict[str, object]:
+        """The push status keys before the first subscription."""
+        return {
+            "query_id": None, "columns": None, "rows_received": 0, "rows_delivered": 0, "rows_dropped": 0,
+            "rows_dead_lettered": 0, "rows_skipped_below_checkpoint": 0, "buffered": 0, "resubscribes": 0,
+            "gap_possible": False, "duplicates_possible": False, "checkpoint": None, "last_row_at": None,
+        }  # fmt: skip
+
     def status(self) -> dict[str, object]:
         delivered = sum(w.stats.delivered for w in self.workers.values())
         return {
