@@ -14,6 +14,7 @@ from starlette.responses import Response
 from test_reactive_support import Backend, new_group, produce, serving, statuses
 
 from kafka_sidecar._events import AdminAction
+from kafka_sidecar.testing.leak_scan import SecretWatch
 from kafka_sidecar.testing.net import free_port
 from kafka_sidecar.testing.pki import make_ca
 from kafka_sidecar.testing.sidecar import running_sidecar
@@ -320,15 +321,17 @@ def _metrics(rs: Any) -> str:
 
 
 async def test_https_with_client_certificate_and_basic_auth_password_file(
-    kafka_bootstrap: str, topic_factory: Any, tmp_path: Path
+    kafka_bootstrap: str, topic_factory: Any, tmp_path: Path, secret_watch: SecretWatch
 ) -> None:
-    """TLS (ALPN h2), mutual TLS and basic auth from a file; the password shows up nowhere."""
+    """TLS (ALPN h2), mutual TLS and basic auth from a file; the password shows up nowhere (the suite-wide
+    secret watch also scans every log line)."""
     ca = make_ca(tmp_path / "pki", "ksqldb-ca")
     server_cert = ca.issue(tmp_path / "pki", "ksqldb", hosts=("127.0.0.1", "localhost"))
     client_cert = ca.issue(tmp_path / "pki", "sidecar", server=False, client=True)
     password = f"pw-{uuid.uuid4().hex}"
     password_file = tmp_path / "ksqldb-password"
     password_file.write_text(password + "\n", encoding="utf-8")
+    secret_watch.add_basic_auth("sidecar", password)
     topic = await topic_factory.create()
     stream = name("TLS")
     backend = Backend()
