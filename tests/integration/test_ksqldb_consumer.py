@@ -13,7 +13,7 @@ from ksqldb_support import ServerProcess, ksql, ksqldb_server, name, until
 from starlette.responses import Response
 from test_reactive_support import Backend, new_group, produce, serving, statuses
 
-from kafka_sidecar._events import AdminAction
+from kafka_sidecar._events import AdminAction, BatchFetched
 from kafka_sidecar.testing.leak_scan import SecretWatch
 from kafka_sidecar.testing.net import free_port
 from kafka_sidecar.testing.pki import make_ca
@@ -94,6 +94,8 @@ async def test_ksqldb_down_at_start_then_up_push_rows_reach_the_backend_as_objec
                        properties={"auto.offset.reset": "earliest"})  # fmt: skip
     env = {"KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap}
     async with serving(backend), running_sidecar(config, tmp_path, env=env) as rs:
+        fetched: list[BatchFetched] = []  # what the tracing plugin turns into receive spans
+        rs.sidecar.resources.events.subscribe(BatchFetched, fetched.append)
         assert (await rs.client.get("/health/ready")).status_code == 200  # the sidecar does not wait for ksqlDB
         first = await status(rs.client)
         assert first["state"] == "connecting"
@@ -114,6 +116,8 @@ async def test_ksqldb_down_at_start_then_up_push_rows_reach_the_backend_as_objec
     assert seen["rows_received"] == 3
     assert seen["rows_delivered"] == 3
     assert seen["gap_possible"] is False
+    assert {e.consumer for e in fetched} == {"views"}
+    assert sum(count for e in fetched for _, _, count in e.partitions) == 3
 
 
 async def test_statement_error_fails_with_ksqldb_message_then_restart_reruns_idempotently(

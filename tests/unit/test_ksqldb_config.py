@@ -150,3 +150,18 @@ def test_java_sidecar_request_body() -> None:
 def test_created_name() -> None:
     assert created_name("create stream if not exists views_by_user as select ...") == "VIEWS_BY_USER"
     assert created_name("CREATE OR REPLACE TABLE `MixedCase` AS SELECT ...") == "MixedCase"
+
+
+def test_the_documented_configuration_is_valid(tmp_path: Path) -> None:
+    docs = Path(__file__).parents[2] / "docs" / "ksqldb-consumer.md"
+    example = docs.read_text(encoding="utf-8").split("```yaml\n", 1)[1].split("```", 1)[0]
+    password = tmp_path / "password"
+    password.write_text("not-a-real-password\n", encoding="utf-8")
+    path = tmp_path / "chains.yml"
+    chains = "chains:\n  default: []\n  default-consumer: []\n"
+    path.write_text(example.replace("/run/secrets/ksqldb-password", str(password)) + chains, encoding="utf-8")
+    blueprint = build_blueprint(path, env={"KSQLDB_USER": "reader"})
+    config = blueprint.handlers["pageviews-ksql"].config
+    assert isinstance(config, KsqlDbConsumerConfig)
+    assert config.reactive_for("pageviews").topics == ("pageviews-by-user",)
+    assert config.password() == "not-a-real-password"
