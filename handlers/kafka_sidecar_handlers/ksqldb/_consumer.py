@@ -14,7 +14,6 @@ partition workers (retries, DLQ, statuses) fed by :class:`PushSubscription`.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import re
 from typing import Any
@@ -26,6 +25,7 @@ from kafka_sidecar._errors import Conflict, SidecarError, UpstreamUnavailable
 from kafka_sidecar._exchange import Exchange, Reply
 from kafka_sidecar._kafka.options import consumer_kwargs
 from kafka_sidecar._resources import Resources
+from kafka_sidecar._tasks import cancel_and_wait
 from kafka_sidecar_handlers.ksqldb._checkpoint import CheckpointStore
 from kafka_sidecar_handlers.ksqldb._client import KsqlDbClient, KsqlDbRejected
 from kafka_sidecar_handlers.ksqldb._config import KsqlDbConsumerConfig
@@ -96,10 +96,7 @@ class KsqlDbConsumer:
 
     async def stop(self) -> None:
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(task)
         drain = self.config.reactive_for(self.name).drain_timeout_ms / 1000
         push, self.push = self.push, None
         if push is not None:

@@ -8,9 +8,9 @@ gauge ``kafka_sidecar_ksqldb_state{consumer, state}`` (1 for the current state, 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from typing import TYPE_CHECKING
 
+from kafka_sidecar._tasks import cancel_and_wait
 from kafka_sidecar_plugins.metrics._registry import MetricsRegistry
 
 if TYPE_CHECKING:
@@ -36,10 +36,7 @@ class KsqlDbMetrics:
 
     async def stop(self) -> None:
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(task)
         self.report()
 
     async def _run(self) -> None:

@@ -15,7 +15,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import time
@@ -27,6 +26,7 @@ import httpx
 from kafka_sidecar._errors import SidecarError
 from kafka_sidecar._events import BatchFetched
 from kafka_sidecar._records import ConsumedRecord
+from kafka_sidecar._tasks import cancel_and_wait
 from kafka_sidecar_handlers.ksqldb._checkpoint import CheckpointStore
 from kafka_sidecar_handlers.ksqldb._client import KsqlDbClient
 from kafka_sidecar_handlers.ksqldb._config import KsqlDbConsumerConfig
@@ -95,18 +95,14 @@ class PushSubscription:
 
     async def stop(self, drain_timeout: float) -> None:
         for task in self._tasks[:1]:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            await cancel_and_wait(task)
         workers = list(self.workers.values())
         await asyncio.gather(*(w.quiesce(drain_timeout) for w in workers))
         await asyncio.gather(*(w.close() for w in workers))
         if self.checkpoints is not None:
             await self._save_checkpoint()
         for task in self._tasks[1:]:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            await cancel_and_wait(task)
         self._tasks.clear()
         self.state = "stopped"
 

@@ -27,6 +27,7 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
+from kafka_sidecar._tasks import cancel_and_wait
 from kafka_sidecar.testing.ksqldb._sql import (
     Column,
     CreateSource,
@@ -171,7 +172,7 @@ class Engine:
         for event in self.transient.values():
             event.set()
         for query in self.queries.values():
-            await _cancel(query.task)
+            await cancel_and_wait(query.task)
 
     # -- statements ------------------------------------------------------------------------------
 
@@ -277,7 +278,7 @@ class Engine:
         query = self.queries.pop(stmt.query_id, None)
         if query is None:
             raise StatementError(f"Unknown queryId: {stmt.query_id}")
-        await _cancel(query.task)
+        await cancel_and_wait(query.task)
         return self._status(text, f"terminate/{stmt.query_id}/execute", "Query terminated.")
 
     def _list(self, stmt: ListThings, text: str) -> dict[str, object]:
@@ -481,13 +482,6 @@ class Engine:
             yield consumer, tps
         finally:
             await consumer.stop()
-
-
-async def _cancel(task: asyncio.Task[None] | None) -> None:
-    if task is not None and not task.done():
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
 
 
 async def _partitions(consumer: Any, topic: str) -> set[int]:
