@@ -158,6 +158,7 @@ async def test_statement_error_fails_with_ksqldb_message_then_restart_reruns_ide
     assert running["query_id"] == queries[0]["id"]
     assert running["sink_topic"] == sink_topic
     assert running["rows_delivered"] == 3
+    assert running["rows_received"] == 3
     assert sorted(s["name"] for s in listed) == sorted([source, sink])
     assert len(queries) == 1  # the persistent query was created once
     assert [a.action for a in actions] == ["ksqldb-consumer.restart"] * 2

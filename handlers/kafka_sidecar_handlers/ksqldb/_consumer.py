@@ -40,6 +40,10 @@ _CREATED_NAME = re.compile(
 )
 
 
+RECEIVED_PARTS = ("delivered", "dropped", "dead_lettered", "in_flight_records")
+"""Sink mode: rows fetched since this start are the final ones plus those fetched and not yet final."""
+
+
 def created_name(statement: str) -> str | None:
     found = _CREATED_NAME.match(statement)
     if found is None:
@@ -276,6 +280,7 @@ class KsqlDbConsumer:
             body.update(
                 sink_topic=self.config.sink_topic,
                 group=self.config.reactive_for(self.name).group,
+                rows_received=sum(int(p[k]) for p in parts for k in RECEIVED_PARTS),
                 rows_delivered=sum(int(p["delivered"]) for p in parts),
                 resubscribes=0,
                 gap_possible=False,
