@@ -18,9 +18,10 @@ pytestmark = [pytest.mark.kafka, pytest.mark.asyncio]
 PROBLEM = "application/problem+json"
 
 
-def _config(server: str) -> str:
+def _config(server: str, max_rows: int = 10000) -> str:
     """The active route only: the consumer of ``ksql_yaml`` is switched off."""
     text = ksql_yaml(server, Backend(), mode="push", query="SELECT N FROM NONE EMIT CHANGES;")
+    text = text.replace('"push_timeout_ms": 800', f'"push_timeout_ms": 800, "max_rows": {max_rows}')
     return text.replace("consumers:\n  views:\n    exec: [views-ksql]\n", "")
 
 
@@ -55,8 +56,13 @@ async def test_errors_map_to_problems(kafka_bootstrap: str, topic_factory: Any, 
     topic = await topic_factory.create()
     stream = name("ERRS")
     env = {"KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap}
-    async with ksqldb_server(kafka_bootstrap) as server, running_sidecar(_config(server.url), tmp_path, env=env) as rs:
+    async with (
+        ksqldb_server(kafka_bootstrap) as server,
+        running_sidecar(_config(server.url, max_rows=2), tmp_path, env=env) as rs,
+    ):
         await create_stream(server.url, stream, topic, "N INT")
+        await produce(kafka_bootstrap, topic, [b'{"N": 1}', b'{"N": 2}', b'{"N": 3}'])
+        too_many = await rs.client.post("/ksqldb/active", json={"query": f"SELECT N FROM {stream};"})
         rejected = await rs.client.post("/ksqldb/active", json={"query": "SELECT * FROM MISSING;"})
         invalid = await rs.client.post("/ksqldb/active", json={"query": "SELECT 1;", "queryType": "stream"})
         slow = await rs.client.post("/ksqldb/active", json={
@@ -67,6 +73,8 @@ async def test_errors_map_to_problems(kafka_bootstrap: str, topic_factory: Any, 
     async with running_sidecar(_config(f"http://127.0.0.1:{gone}"), tmp_path, env=env) as rs:
         unreachable = await rs.client.post("/ksqldb/active", json={"query": "SELECT * FROM X;"})
 
+    assert too_many.status_code == 413
+    assert "max_rows=2" in too_many.json()["detail"]
     assert rejected.status_code == 400
     assert rejected.headers["content-type"] == PROBLEM
     body = rejected.json()
