@@ -57,7 +57,7 @@ class KsqlDbConnection:
         default=None, metadata=doc("Basic-auth password; use ${ENV_VAR}.", secret=True)
     )
     basic_auth_password_file: str | None = field(
-        default=None, metadata=doc("File holding the basic-auth password (read at each connection).")
+        default=None, metadata=doc("File holding the basic-auth password (read at start and at each restart).")
     )
     ca_file: str | None = field(default=None, metadata=doc("PEM CA bundle trusted for https:// (default: system)."))
     client_certfile: str | None = field(default=None, metadata=doc("PEM client certificate (mutual TLS)."))

@@ -172,10 +172,12 @@ class PushSubscription:
             self.checkpoint = await self.checkpoints.load()
             properties["auto.offset.reset"] = "earliest"
             sql = with_source_offsets(sql)
+        query_id: str | None = None
         async with self.client.stream(sql, properties) as groups:
             try:
                 first = await anext(groups)
                 header = parse_header(first[0])
+                query_id = header.query_id
                 names = header.column_names
                 if self.checkpoints is not None:
                     partition_index = names.index(PARTITION_COLUMN, len(names) - 2)
@@ -190,8 +192,8 @@ class PushSubscription:
                 async for group in groups:
                     await self._take(group, header.column_names, partition_index, offset_index)
             finally:
-                if self.header is not None:
-                    await self.client.close_query(self.header.query_id)
+                if query_id is not None:
+                    await self.client.close_query(query_id)
 
     async def _take(self, lines: list[bytes], names: tuple[str, ...], partition_index: int, offset_index: int) -> None:
         """Turn a group of lines into records and hand them to the workers, never above the buffer limit."""
