@@ -114,8 +114,12 @@ class PushSubscription:
                 worker.wake()
         if paused:
             self._running.clear()
+            if self.state == "streaming":
+                self.state = "paused"
         else:
             self._running.set()
+            if self.state == "paused":
+                self.state = "streaming"
 
     @property
     def paused(self) -> bool:
