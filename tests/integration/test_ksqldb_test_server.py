@@ -223,3 +223,28 @@ async def test_third_party_client_ksqldb_runs_unchanged(kafka_bootstrap: str, to
         assert pushed[1:] == [[1], [2]]
         await until(lambda: not server.engine.transient, 10, "the closed query to be forgotten")
         assert await asyncio.to_thread(client.close_query, pushed[0]["queryId"]) is False
+
+
+async def test_framing_switch_one_row_per_frame_or_coalesced_or_split(kafka_bootstrap: str, topic_factory: Any) -> None:
+    """``row``: each HTTP/2 DATA frame holds one line, as ksqlDB's Vert.x writes (clients parsing frames rely on
+    it); ``coalesced``: frames hold several lines; ``split``: lines are cut across frames."""
+    topic = await topic_factory.create()
+    stream = name("FRAMES")
+    frames: dict[str, list[bytes]] = {}
+    async with ksqldb_server(kafka_bootstrap) as server:
+        await create_stream(server.url, stream, topic, "N INT")
+        await produce(kafka_bootstrap, topic, [json.dumps({"n": n}).encode() for n in range(20)])
+        async with httpx.AsyncClient(http1=False, http2=True, timeout=20) as client:
+            for framing in ("row", "coalesced", "split"):
+                server.switches.framing = framing
+                body = {"sql": f"SELECT N FROM {stream} EMIT CHANGES LIMIT 20;",
+                        "properties": {"auto.offset.reset": "earliest"}}  # fmt: skip
+                async with client.stream("POST", f"{server.url}/query-stream", json=body) as response:
+                    frames[framing] = [chunk async for chunk in response.aiter_raw()]
+    for framing, chunks in frames.items():
+        lines = b"".join(chunks).split(b"\n")
+        assert [json.loads(line) for line in lines[1:-1]] == [[n] for n in range(20)], framing
+    assert all(chunk.count(b"\n") == 1 and chunk.endswith(b"\n") for chunk in frames["row"])
+    assert len(frames["row"]) == 21
+    assert any(chunk.count(b"\n") > 1 for chunk in frames["coalesced"])
+    assert any(b"\n" not in chunk for chunk in frames["split"])

@@ -295,3 +295,4 @@ class KsqlApp:
                     data = b"".join(writes)
                     for start in range(0, len(data), SPLIT_BYTES):
                         yield data[start : start + SPLIT_BYTES]
+                        await asyncio.sleep(0)  # each piece its own frame
