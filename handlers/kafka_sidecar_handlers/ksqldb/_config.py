@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import importlib.util
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -82,6 +83,10 @@ class KsqlDbConnection:
             value = getattr(self, name)
             if value is not None and not Path(value).is_file():
                 raise ValueError(f"{name}: no such file {value!r}")
+        if self.http_version == "2" and importlib.util.find_spec("h2") is None:
+            raise ValueError(
+                "http_version '2' needs the h2 package: pip install 'kafka-sidecar[ksqldb]' (or http_version: '1.1')"
+            )
         if self.connect_timeout_ms < 1 or self.request_timeout_ms < 1:
             raise ValueError("connect_timeout_ms and request_timeout_ms must be positive")
 
