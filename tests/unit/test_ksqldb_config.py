@@ -10,7 +10,7 @@ import pytest
 from kafka_sidecar._blueprint import build_blueprint
 from kafka_sidecar._errors import ConfigError, ValidationFailed
 from kafka_sidecar_handlers.ksqldb._active import parse_request
-from kafka_sidecar_handlers.ksqldb._config import KsqlDbConsumerConfig, not_row_preserving
+from kafka_sidecar_handlers.ksqldb._config import KsqlDbConsumerConfig, KsqlDbQueryConfig, not_row_preserving
 from kafka_sidecar_handlers.ksqldb._consumer import created_name
 from kafka_sidecar_handlers.ksqldb._rows import StreamError, parse_header, parse_line, with_source_offsets
 
@@ -165,3 +165,13 @@ def test_the_documented_configuration_is_valid(tmp_path: Path) -> None:
     assert isinstance(config, KsqlDbConsumerConfig)
     assert config.reactive_for("pageviews").topics == ("pageviews-by-user",)
     assert config.password() == "not-a-real-password"
+
+
+def test_http2_without_h2_is_a_config_error_naming_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "h2" else real(name, *a))
+    with pytest.raises(ValueError, match=r"kafka-sidecar\[ksqldb\]"):
+        KsqlDbQueryConfig()
+    assert KsqlDbQueryConfig(http_version="1.1").http_version == "1.1"
