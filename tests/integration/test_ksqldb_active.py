@@ -46,6 +46,10 @@ async def test_pull_and_push_queries_answer_rows_as_objects(
         )
         timed = await rs.client.post("/ksqldb/active", json={"query": f"SELECT ID FROM {stream} EMIT CHANGES;", **push})
         await until(lambda: not server.engine.transient, 5, "the push queries to be closed")
+        described = (await rs.client.get("/openapi.json")).json()["paths"]
+    assert described["/ksqldb/active"]["post"]["operationId"] == "ksqldb_active_query"
+    assert {"400", "413", "422", "503", "504"} <= set(described["/ksqldb/active"]["post"]["responses"])
+    assert described["/admin/ksqldb/{name}/restart"]["post"]["summary"].startswith("Close the query")
     assert pull.status_code == 200, pull.text
     assert pull.json() == [{"ID": "a", "N": 3}]  # a table: the latest row of key a
     assert limited.json() == [{"N": 1}, {"N": 2}]
