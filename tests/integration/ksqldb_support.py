@@ -108,3 +108,11 @@ async def until(condition: Any, timeout: float, what: str) -> None:
         if asyncio.get_running_loop().time() > deadline:
             raise AssertionError(f"timed out after {timeout}s waiting for {what}")
         await asyncio.sleep(0.05)
+
+
+async def stays(condition: Any, seconds: float) -> None:
+    """Assert ``condition`` holds throughout a bounded observation window."""
+    deadline = asyncio.get_running_loop().time() + seconds
+    while asyncio.get_running_loop().time() < deadline:
+        assert condition()
+        await asyncio.sleep(0.05)

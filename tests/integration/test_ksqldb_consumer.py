@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from ksqldb_support import ServerProcess, ksql, ksqldb_server, name, until
+from ksqldb_support import ServerProcess, ksql, ksqldb_server, name, stays, until
 from starlette.responses import Response
 from test_reactive_support import Backend, new_group, produce, serving, statuses
 
@@ -424,3 +424,20 @@ async def test_sink_mode_restart_with_offset_reset_and_seek_deliver_again(
             assert seek.status_code == 200, seek.text
             await until(lambda: delivered_n(backend) == [0, 1, 2] * 3, 20, "the rows again after the seek")
     assert seek.json()["partitions"] == [{"topic": sink_topic, "partition": 0, "offset": 0}]
+
+
+async def test_a_rejected_push_query_fails_with_ksqldb_message(
+    kafka_bootstrap: str, topic_factory: Any, tmp_path: Path
+) -> None:
+    backend = Backend()
+    env = {"KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap}
+    async with ksqldb_server(kafka_bootstrap) as server, serving(backend):
+        config = ksql_yaml(server.url, backend, mode="push", query="SELECT N FROM NO_SUCH_STREAM EMIT CHANGES;")
+        async with running_sidecar(config, tmp_path, env=env) as rs:
+            await until(_status_has(rs.client, "state", "failed"), 20, "state failed")
+            failed = await status(rs.client)
+            asked = server.api.queries_started
+            assert asked == 1
+            await stays(lambda: server.api.queries_started == asked, 1.0)  # a rejected query is not retried
+    assert failed["last_error"] == "NO_SUCH_STREAM does not exist."
+    assert failed["ksqldb_error_code"] == 40001

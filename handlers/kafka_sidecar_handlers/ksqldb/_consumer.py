@@ -271,6 +271,7 @@ class KsqlDbConsumer:
             body.update(self.push.status())
             body["paused"] = self.push.paused
             body["last_error"] = self.last_error or self.push.last_error
+            body["ksqldb_error_code"] = self.ksqldb_error_code or self.push.error_code
         elif self.config.mode == "push":
             body.update(PushSubscription.idle_status(), paused=False)
         else:

@@ -28,7 +28,7 @@ from kafka_sidecar._events import BatchFetched
 from kafka_sidecar._records import ConsumedRecord
 from kafka_sidecar._tasks import cancel_and_wait
 from kafka_sidecar_handlers.ksqldb._checkpoint import CheckpointStore
-from kafka_sidecar_handlers.ksqldb._client import KsqlDbClient
+from kafka_sidecar_handlers.ksqldb._client import KsqlDbClient, KsqlDbRejected
 from kafka_sidecar_handlers.ksqldb._config import KsqlDbConsumerConfig
 from kafka_sidecar_handlers.ksqldb._rows import (
     OFFSET_COLUMN,
@@ -75,6 +75,7 @@ class PushSubscription:
         self.gap_possible = False
         self.duplicates_possible = False
         self.last_error: str | None = None
+        self.error_code: int | None = None
         self.last_row_at: float | None = None
         self.workers: dict[int, PartitionWorker] = {}
         self.checkpoint: dict[int, int] = {}
@@ -139,6 +140,13 @@ class PushSubscription:
                 self.last_error = "the push query ended (EOF)"
             except asyncio.CancelledError:
                 raise
+            except KsqlDbRejected as exc:  # the query itself is refused: final until an operator's restart
+                self.state = "failed"
+                self.last_error = exc.detail
+                code = exc.extra.get("ksqldb_error_code")
+                self.error_code = code if isinstance(code, int) else None
+                log.error("ksqlDB consumer %s: the push query was rejected: %s", self.name, exc.detail)
+                return
             except StreamError as exc:
                 self.last_error = str(exc)
             except SidecarError as exc:

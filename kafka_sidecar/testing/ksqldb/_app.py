@@ -208,6 +208,7 @@ class KsqlApp:
         return await self._run_query(body["ksql"], dict(body.get("streamsProperties") or {}), media, old=True)
 
     async def _run_query(self, sql: str, properties: dict[str, Any], media: str, *, old: bool) -> Response:
+        self.queries_started += 1  # every query request, accepted or not
         try:
             statements = parse(sql)
             if len(statements) != 1 or not isinstance(statements[0].statement, Select):
@@ -224,7 +225,6 @@ class KsqlApp:
         meta = QueryMeta(self.engine.new_query_id(source.name, pull=pull), projection.columns, pull)
         writer = writer_for(media, old_query=old)
         content_type = media
-        self.queries_started += 1
         if pull:
             rows = await self.engine.pull(projection)
             if select.limit is not None:
