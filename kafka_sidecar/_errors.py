@@ -19,6 +19,7 @@
             │   ├── NotAcceptable     406
             │   ├── NotFound          404
             │   ├── Conflict          409
+            │   ├── UpstreamRejected  400: a dependency (ksqlDB) refused what the caller asked for
             │   ├── TooManyRequests   429
             │   ├── RequestTimeout    408: the request body did not arrive in time
             │   └── Forbidden         403
@@ -194,6 +195,13 @@ class RequestTimeout(RequestError):
     status = 408
     code = "request-timeout"
     title = "Request timeout"
+
+
+class UpstreamRejected(RequestError):
+    """A dependency refused the request on its merits (ksqlDB's statement errors); ``extra`` carries its code."""
+
+    code = "upstream-rejected"
+    title = "A dependency rejected the request"
 
 
 class Unauthorized(RequestError):

@@ -4,7 +4,7 @@
   negotiates h2 by ALPN. ``http_version: '1.1'`` uses chunked HTTP/1.1 instead.
 * Query responses are read as groups of complete lines (:func:`line_groups`), never as one row per
   chunk: HTTP/2 frames and chunks coalesce and split.
-* Errors become the sidecar's error tree: ksqlDB's 4xx bodies :class:`KsqlDbRejected` (its ``message`` and
+* Errors become the sidecar's error tree: ksqlDB's 4xx bodies :class:`UpstreamRejected` (its ``message`` and
   ``error_code`` carried), 503, 401/403 (the sidecar's credentials) and connection failures
   :class:`UpstreamUnavailable`, timeouts
   :class:`UpstreamTimeout`.
@@ -21,9 +21,9 @@ from typing import Any
 import httpx
 
 from kafka_sidecar._errors import (
-    RequestError,
     SidecarError,
     TooManyRequests,
+    UpstreamRejected,
     UpstreamTimeout,
     UpstreamUnavailable,
 )
@@ -32,13 +32,6 @@ from kafka_sidecar_handlers.ksqldb._rows import line_groups
 
 DELIMITED = "application/vnd.ksqlapi.delimited.v1"
 V1_JSON = "application/vnd.ksql.v1+json"
-
-
-class KsqlDbRejected(RequestError):
-    """ksqlDB refused a statement or query (its 4xx ``statement_error``/``generic_error`` body)."""
-
-    code = "ksqldb-rejected"
-    title = "ksqlDB rejected the statement"
 
 
 def rejection(status: int, body: object, what: str) -> SidecarError:
@@ -55,7 +48,7 @@ def rejection(status: int, body: object, what: str) -> SidecarError:
         return TooManyRequests(f"ksqlDB: {message}", extra=extra)
     if status >= 500:
         return UpstreamUnavailable(f"ksqlDB: {message}", extra=extra)
-    return KsqlDbRejected(message, extra=extra)
+    return UpstreamRejected(message, extra=extra)
 
 
 def _ssl_context(connection: KsqlDbConnection) -> ssl.SSLContext | bool:

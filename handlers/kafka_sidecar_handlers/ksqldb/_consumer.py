@@ -21,13 +21,13 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from kafka_sidecar._chain import Chain
-from kafka_sidecar._errors import Conflict, SidecarError, UpstreamUnavailable
+from kafka_sidecar._errors import Conflict, SidecarError, UpstreamRejected, UpstreamUnavailable
 from kafka_sidecar._exchange import Exchange, Reply
 from kafka_sidecar._kafka.options import consumer_kwargs
 from kafka_sidecar._resources import Resources
 from kafka_sidecar._tasks import cancel_and_wait
 from kafka_sidecar_handlers.ksqldb._checkpoint import CheckpointStore
-from kafka_sidecar_handlers.ksqldb._client import KsqlDbClient, KsqlDbRejected
+from kafka_sidecar_handlers.ksqldb._client import KsqlDbClient
 from kafka_sidecar_handlers.ksqldb._config import KsqlDbConsumerConfig
 from kafka_sidecar_handlers.ksqldb._metrics import KsqlDbMetrics
 from kafka_sidecar_handlers.ksqldb._push import PushSubscription
@@ -135,7 +135,7 @@ class KsqlDbConsumer:
                 await self._connect(client)
                 await self._run_statements(client)
                 break
-            except KsqlDbRejected as exc:
+            except UpstreamRejected as exc:
                 self.state = "failed"
                 self.last_error = exc.detail
                 code = exc.extra.get("ksqldb_error_code")
@@ -194,7 +194,7 @@ class KsqlDbConsumer:
             self.query_id = str(writers[0].get("id"))
         topic = description.get("topic")
         if topic and topic != self.config.sink_topic:
-            raise KsqlDbRejected(
+            raise UpstreamRejected(
                 f"sink_topic is {self.config.sink_topic!r} but ksqlDB's {name} writes {topic!r}",
                 extra={"ksqldb_error_code": None},
             )

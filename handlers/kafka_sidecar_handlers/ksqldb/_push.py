@@ -23,12 +23,12 @@ from typing import TYPE_CHECKING
 
 import httpx
 
-from kafka_sidecar._errors import SidecarError
+from kafka_sidecar._errors import SidecarError, UpstreamRejected
 from kafka_sidecar._events import BatchFetched
 from kafka_sidecar._records import ConsumedRecord
 from kafka_sidecar._tasks import cancel_and_wait
 from kafka_sidecar_handlers.ksqldb._checkpoint import CheckpointStore
-from kafka_sidecar_handlers.ksqldb._client import KsqlDbClient, KsqlDbRejected
+from kafka_sidecar_handlers.ksqldb._client import KsqlDbClient
 from kafka_sidecar_handlers.ksqldb._config import KsqlDbConsumerConfig
 from kafka_sidecar_handlers.ksqldb._rows import (
     OFFSET_COLUMN,
@@ -140,7 +140,7 @@ class PushSubscription:
                 self.last_error = "the push query ended (EOF)"
             except asyncio.CancelledError:
                 raise
-            except KsqlDbRejected as exc:  # the query itself is refused: final until an operator's restart
+            except UpstreamRejected as exc:  # the query itself is refused: final until an operator's restart
                 self.state = "failed"
                 self.last_error = exc.detail
                 code = exc.extra.get("ksqldb_error_code")
