@@ -9,10 +9,10 @@ import pytest
 
 from kafka_sidecar._blueprint import build_blueprint
 from kafka_sidecar._errors import ConfigError, ValidationFailed
-from kafka_sidecar_handlers.ksqldb._active import parse_request
-from kafka_sidecar_handlers.ksqldb._config import KsqlDbConsumerConfig, KsqlDbQueryConfig, not_row_preserving
-from kafka_sidecar_handlers.ksqldb._consumer import created_name
-from kafka_sidecar_handlers.ksqldb._rows import StreamError, parse_header, parse_line, with_source_offsets
+from kafka_sidecar_handlers.reactive.ksqldb._active import parse_request
+from kafka_sidecar_handlers.reactive.ksqldb._config import KsqlDbConsumerConfig, KsqlDbQueryConfig, not_row_preserving
+from kafka_sidecar_handlers.reactive.ksqldb._consumer import created_name
+from kafka_sidecar_handlers.reactive.ksqldb._rows import StreamError, parse_header, parse_line, with_source_offsets
 
 DELIVERY = "{group: g, backend_url: 'http://127.0.0.1:8080', backend_path: /rows}"
 

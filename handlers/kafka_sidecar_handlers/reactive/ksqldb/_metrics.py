@@ -10,11 +10,10 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING
 
-from kafka_sidecar._tasks import cancel_and_wait
-from kafka_sidecar_plugins.metrics._registry import MetricsRegistry
+from kafka_sidecar.plugin import MetricsRegistry, cancel_and_wait
 
 if TYPE_CHECKING:
-    from kafka_sidecar_handlers.ksqldb._consumer import KsqlDbConsumer
+    from kafka_sidecar_handlers.reactive.ksqldb._consumer import KsqlDbConsumer
 
 INTERVAL_S = 1.0
 

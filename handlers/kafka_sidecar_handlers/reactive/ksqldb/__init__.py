@@ -12,15 +12,14 @@ from typing import TYPE_CHECKING, Any
 
 from starlette.routing import BaseRoute
 
-from kafka_sidecar._hookspecs import hookimpl
-from kafka_sidecar._registry import HandlerSpec
-from kafka_sidecar_handlers.ksqldb._active import KsqlDbQuery, describe
-from kafka_sidecar_handlers.ksqldb._admin import KsqlDbAdmin
-from kafka_sidecar_handlers.ksqldb._config import KsqlDbConsumerConfig, KsqlDbQueryConfig
-from kafka_sidecar_handlers.ksqldb._consumer import KsqlDbConsumer
+from kafka_sidecar.plugin import HandlerSpec, hookimpl
+from kafka_sidecar_handlers.reactive.ksqldb._active import KsqlDbQuery, describe
+from kafka_sidecar_handlers.reactive.ksqldb._admin import KsqlDbAdmin
+from kafka_sidecar_handlers.reactive.ksqldb._config import KsqlDbConsumerConfig, KsqlDbQueryConfig
+from kafka_sidecar_handlers.reactive.ksqldb._consumer import KsqlDbConsumer
 
 if TYPE_CHECKING:
-    from kafka_sidecar._sidecar import Sidecar
+    from kafka_sidecar.plugin import SidecarView
 
 __all__ = ["KsqlDbConsumer", "KsqlDbQuery", "kafka_sidecar_register_handlers", "kafka_sidecar_routes"]
 
@@ -49,6 +48,6 @@ def kafka_sidecar_register_handlers(register: Callable[[HandlerSpec[Any]], None]
 
 
 @hookimpl
-def kafka_sidecar_routes(sidecar: Sidecar) -> list[BaseRoute] | None:
-    consumers = {c.plan.name: c.source for c in sidecar.consumers if isinstance(c.source, KsqlDbConsumer)}
+def kafka_sidecar_routes(sidecar: SidecarView) -> list[BaseRoute] | None:
+    consumers = {c.name: c.source for c in sidecar.consumers if isinstance(c.source, KsqlDbConsumer)}
     return KsqlDbAdmin(consumers).routes()

@@ -18,12 +18,10 @@ import contextlib
 import re
 from collections.abc import Mapping
 
-from kafka_sidecar._errors import PayloadTooLarge, UpstreamTimeout, ValidationFailed
-from kafka_sidecar._exchange import Exchange, Reply
-from kafka_sidecar._resources import Resources
-from kafka_sidecar_handlers.ksqldb._client import KsqlDbClient, rejection
-from kafka_sidecar_handlers.ksqldb._config import KsqlDbQueryConfig
-from kafka_sidecar_handlers.ksqldb._rows import parse_header, parse_rows
+from kafka_sidecar.plugin import Exchange, PayloadTooLarge, Reply, Resources, UpstreamTimeout, ValidationFailed
+from kafka_sidecar_handlers.reactive.ksqldb._client import KsqlDbClient, rejection
+from kafka_sidecar_handlers.reactive.ksqldb._config import KsqlDbQueryConfig
+from kafka_sidecar_handlers.reactive.ksqldb._rows import parse_header, parse_rows
 
 _LIMIT = re.compile(r"\bLIMIT\s+\d+\s*;?\s*$", re.IGNORECASE)
 _BODY_SCHEMA = {

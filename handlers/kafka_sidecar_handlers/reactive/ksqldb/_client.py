@@ -20,15 +20,9 @@ from typing import Any
 
 import httpx
 
-from kafka_sidecar._errors import (
-    SidecarError,
-    TooManyRequests,
-    UpstreamRejected,
-    UpstreamTimeout,
-    UpstreamUnavailable,
-)
-from kafka_sidecar_handlers.ksqldb._config import KsqlDbConnection
-from kafka_sidecar_handlers.ksqldb._rows import line_groups
+from kafka_sidecar.plugin import SidecarError, TooManyRequests, UpstreamRejected, UpstreamTimeout, UpstreamUnavailable
+from kafka_sidecar_handlers.reactive.ksqldb._config import KsqlDbConnection
+from kafka_sidecar_handlers.reactive.ksqldb._rows import line_groups
 
 DELIMITED = "application/vnd.ksqlapi.delimited.v1"
 V1_JSON = "application/vnd.ksql.v1+json"

@@ -14,10 +14,7 @@ import logging
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
-from kafka_sidecar._config.model import KafkaConfig
-from kafka_sidecar._kafka.options import admin_kwargs, consumer_kwargs
-from kafka_sidecar._kafka.producer import ProducerService
-from kafka_sidecar._records import OutgoingRecord
+from kafka_sidecar.plugin import KafkaConfig, OutgoingRecord, ProducerService, admin_kwargs, consumer_kwargs
 
 log = logging.getLogger(__name__)
 TOPIC_EXISTS = 36

@@ -20,19 +20,24 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from kafka_sidecar._chain import Chain
-from kafka_sidecar._errors import Conflict, SidecarError, UpstreamRejected, UpstreamUnavailable
-from kafka_sidecar._exchange import Exchange, Reply
-from kafka_sidecar._kafka.options import consumer_kwargs
-from kafka_sidecar._resources import Resources
-from kafka_sidecar._tasks import cancel_and_wait
-from kafka_sidecar_handlers.ksqldb._checkpoint import CheckpointStore
-from kafka_sidecar_handlers.ksqldb._client import KsqlDbClient
-from kafka_sidecar_handlers.ksqldb._config import KsqlDbConsumerConfig
-from kafka_sidecar_handlers.ksqldb._metrics import KsqlDbMetrics
-from kafka_sidecar_handlers.ksqldb._push import PushSubscription
+from kafka_sidecar.plugin import (
+    Chain,
+    Conflict,
+    Exchange,
+    Reply,
+    Resources,
+    SidecarError,
+    UpstreamRejected,
+    UpstreamUnavailable,
+    cancel_and_wait,
+    consumer_kwargs,
+)
 from kafka_sidecar_handlers.reactive import ReactiveConsumer
-from kafka_sidecar_plugins.metrics._registry import METRICS_REGISTRY
+from kafka_sidecar_handlers.reactive.ksqldb._checkpoint import CheckpointStore
+from kafka_sidecar_handlers.reactive.ksqldb._client import KsqlDbClient
+from kafka_sidecar_handlers.reactive.ksqldb._config import KsqlDbConsumerConfig
+from kafka_sidecar_handlers.reactive.ksqldb._metrics import KsqlDbMetrics
+from kafka_sidecar_handlers.reactive.ksqldb._push import PushSubscription
 
 log = logging.getLogger(__name__)
 _CREATED_NAME = re.compile(
@@ -92,9 +97,8 @@ class KsqlDbConsumer:
             raise Conflict("ksqlDB consumer started before it was attached to a chain")
         self.state = "connecting"
         self._task = asyncio.create_task(self._run(), name=f"ksqldb-{self.name}")
-        registry = self._resources.services.get(METRICS_REGISTRY)  # present when a metrics handler is in a chain
-        if registry is not None:
-            self._metrics = self._metrics or KsqlDbMetrics(registry, self)
+        if self._resources.metrics.enabled:
+            self._metrics = self._metrics or KsqlDbMetrics(self._resources.metrics.registry, self)
             self._metrics.reset()
             self._metrics.start()
 
@@ -214,7 +218,7 @@ class KsqlDbConsumer:
         checkpoints = None
         if self.config.resume == "source-offsets":
             checkpoints = CheckpointStore(
-                self._resources.config.kafka, self._resources.producer, self.config.checkpoint_topic, self.name
+                self._resources.config.kafka, self._resources.internal_producer, self.config.checkpoint_topic, self.name
             )
         self.push = PushSubscription(self.name, self.config, client, delivery, checkpoints, self.events.publish)
         if self._offset_reset == "earliest" and checkpoints is not None:

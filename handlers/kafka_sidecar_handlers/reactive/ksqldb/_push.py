@@ -23,14 +23,12 @@ from typing import TYPE_CHECKING
 
 import httpx
 
-from kafka_sidecar._errors import SidecarError, UpstreamRejected
-from kafka_sidecar._events import BatchFetched
-from kafka_sidecar._records import ConsumedRecord
-from kafka_sidecar._tasks import cancel_and_wait
-from kafka_sidecar_handlers.ksqldb._checkpoint import CheckpointStore
-from kafka_sidecar_handlers.ksqldb._client import KsqlDbClient
-from kafka_sidecar_handlers.ksqldb._config import KsqlDbConsumerConfig
-from kafka_sidecar_handlers.ksqldb._rows import (
+from kafka_sidecar.plugin import BatchFetched, ConsumedRecord, SidecarError, UpstreamRejected, cancel_and_wait
+from kafka_sidecar_handlers.reactive._partition import PartitionWorker
+from kafka_sidecar_handlers.reactive.ksqldb._checkpoint import CheckpointStore
+from kafka_sidecar_handlers.reactive.ksqldb._client import KsqlDbClient
+from kafka_sidecar_handlers.reactive.ksqldb._config import KsqlDbConsumerConfig
+from kafka_sidecar_handlers.reactive.ksqldb._rows import (
     OFFSET_COLUMN,
     PARTITION_COLUMN,
     QueryHeader,
@@ -39,7 +37,6 @@ from kafka_sidecar_handlers.ksqldb._rows import (
     parse_rows,
     with_source_offsets,
 )
-from kafka_sidecar_handlers.reactive._partition import PartitionWorker
 
 if TYPE_CHECKING:
     from kafka_sidecar_handlers.reactive import ReactiveConsumer

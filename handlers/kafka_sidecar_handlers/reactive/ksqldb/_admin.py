@@ -20,14 +20,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute
 
-from kafka_sidecar._errors import Conflict, NotFound, ValidationFailed
-from kafka_sidecar._events import AdminAction
-from kafka_sidecar._http.admin import admin_route
+from kafka_sidecar.plugin import AdminAction, Conflict, NotFound, ValidationFailed, admin_route
 from kafka_sidecar_handlers.reactive._admin import _body as json_body
 from kafka_sidecar_handlers.reactive._control import SeekRequest, parse_partitions, parse_seek
 
 if TYPE_CHECKING:
-    from kafka_sidecar_handlers.ksqldb._consumer import KsqlDbConsumer
+    from kafka_sidecar_handlers.reactive.ksqldb._consumer import KsqlDbConsumer
 
 BASE = "/admin/ksqldb"
 

@@ -16,10 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from kafka_sidecar._config.convert import INVALID, convert
-from kafka_sidecar._config.model import doc
-from kafka_sidecar._config.yaml_source import Loc
-from kafka_sidecar._errors import ConfigProblem
+from kafka_sidecar.plugin import convert_nested, doc
 from kafka_sidecar_handlers.reactive._config import ReactiveConsumerConfig
 
 Mode = Literal["sink", "push"]
@@ -35,11 +32,6 @@ def not_row_preserving(sql: str) -> str | None:
     """``GROUP BY``, ``WINDOW`` or ``JOIN`` in ``sql`` (outside string literals), or None."""
     found = _NOT_ROW_PRESERVING.search(_STRINGS.sub("''", sql))
     return " ".join(found.group(1).upper().split()) if found else None
-
-
-def _problem_text(problem: ConfigProblem) -> str:
-    hint = f" (did you mean {problem.suggestion!r}?)" if problem.suggestion else ""
-    return f"{problem.path} {problem.message}{hint} at {problem.file}:{problem.line}:{problem.column}"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -171,12 +163,7 @@ class KsqlDbConsumerConfig(KsqlDbConnection):
         data["topics"] = [topic]
         if self.mode == "push":
             data.setdefault("group", "ksqldb-push")
-        problems: list[ConfigProblem] = []
-        result = convert(data, ReactiveConsumerConfig, "delivery", Loc("<ksqldb-consumer>", 1, 1), problems)
-        if problems or result is INVALID:
-            raise ValueError("; ".join(_problem_text(p) for p in problems))
-        assert isinstance(result, ReactiveConsumerConfig)
-        return result
+        return convert_nested(data, ReactiveConsumerConfig, "delivery")
 
     def reactive_for(self, consumer_name: str) -> ReactiveConsumerConfig:
         """The delivery settings, with the logical topic ``ksqldb.<consumer>`` in push mode."""
