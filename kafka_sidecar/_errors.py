@@ -10,7 +10,8 @@
         ├── RetriableError            may succeed when tried again (broker down, backend timeout)
         │   ├── KafkaUnavailable      503: the broker cannot be reached; nothing was written
         │   ├── KafkaOutcomeUnknown   504: no acknowledgement in time; records may still be written
-        │   └── UpstreamUnavailable   503: a dependency (schema registry, backend) did not answer
+        │   ├── UpstreamUnavailable   503: a dependency (schema registry, backend, ksqlDB) did not answer
+        │   └── UpstreamTimeout       504: a dependency answered too late
         └── PermanentError            will fail the same way again
             ├── RequestError          400 family: the caller sent something we cannot use
             │   ├── ValidationFailed  422: a field of the body or a parameter is wrong
@@ -19,6 +20,7 @@
             │   ├── NotAcceptable     406
             │   ├── NotFound          404
             │   ├── Conflict          409
+            │   ├── UpstreamRejected  400: a dependency (ksqlDB) refused what the caller asked for
             │   ├── TooManyRequests   429
             │   ├── RequestTimeout    408: the request body did not arrive in time
             │   └── Forbidden         403
@@ -138,6 +140,12 @@ class UpstreamUnavailable(RetriableError):
     title = "A dependency is unavailable"
 
 
+class UpstreamTimeout(RetriableError):
+    status = 504
+    code = "upstream-timeout"
+    title = "A dependency timed out"
+
+
 class PermanentError(HandlerError):
     status = 500
     code = "permanent-error"
@@ -202,6 +210,13 @@ class RequestTimeout(RequestError):
     status = 408
     code = "request-timeout"
     title = "Request timeout"
+
+
+class UpstreamRejected(RequestError):
+    """A dependency refused the request on its merits (ksqlDB's statement errors); ``extra`` carries its code."""
+
+    code = "upstream-rejected"
+    title = "A dependency rejected the request"
 
 
 class Unauthorized(RequestError):

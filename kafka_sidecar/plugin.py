@@ -15,6 +15,7 @@ plugin is written against. Grouped by what they are for:
 """
 
 from kafka_sidecar._chain import Chain, Handler, Lifecycle, LinkInfo, Next, SourceTerminal, Terminal
+from kafka_sidecar._config.convert import convert_nested
 from kafka_sidecar._config.model import KafkaConfig, SidecarConfig, doc
 from kafka_sidecar._correlation import CORRELATION, CORRELATION_HEADER, LOG_IDS, TRACEABILITY_HEADER, CorrelationIds
 from kafka_sidecar._deadletter import (
@@ -49,6 +50,8 @@ from kafka_sidecar._errors import (
     TooManyRequests,
     Unauthorized,
     UnsupportedMediaType,
+    UpstreamRejected,
+    UpstreamTimeout,
     UpstreamUnavailable,
     ValidationFailed,
 )
@@ -73,7 +76,7 @@ from kafka_sidecar._http.problems import PROBLEM_MEDIA_TYPE
 from kafka_sidecar._idempotency import IdempotencyCache, idempotency_key, request_fingerprint
 from kafka_sidecar._json import RawJson, is_json_text
 from kafka_sidecar._json import dumps as json_dumps
-from kafka_sidecar._kafka.options import consumer_kwargs
+from kafka_sidecar._kafka.options import admin_kwargs, consumer_kwargs
 from kafka_sidecar._kafka.producer import ERROR_KAFKA_RETRIABLE, ProducerService, raise_if_none_acknowledged
 from kafka_sidecar._kafka.producer import describe as describe_error
 from kafka_sidecar._metrics.registry import (
@@ -102,6 +105,7 @@ from kafka_sidecar._resources import Resources
 from kafka_sidecar._serdes.base import RecordSerializer, Role, SchemaRef, Serde, SerdeRegistry, SerializeContext
 from kafka_sidecar._services import ServiceSpec
 from kafka_sidecar._stash import Stash, StashKey
+from kafka_sidecar._tasks import cancel_and_wait
 from kafka_sidecar._view import ConsumerInfo, RouteInfo, SidecarView
 
 __all__ = [
@@ -199,11 +203,16 @@ __all__ = [
     "TooManyRequests",
     "Unauthorized",
     "UnsupportedMediaType",
+    "UpstreamRejected",
+    "UpstreamTimeout",
     "UpstreamUnavailable",
     "ValidationFailed",
+    "admin_kwargs",
     "admin_route",
     "build_document",
+    "cancel_and_wait",
     "consumer_kwargs",
+    "convert_nested",
     "dead_letter_record",
     "dead_letter_topic",
     "describe_error",

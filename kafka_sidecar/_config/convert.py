@@ -236,3 +236,18 @@ def convert_root(value: Any, cls: type[T], file: str, problems: list[ConfigProbl
     """Convert a whole document; ``None`` when anything was wrong (see ``problems``)."""
     result = convert(value, cls, "", Loc(file, 1, 1), problems)
     return None if result is INVALID else typing.cast("T", result)
+
+
+def convert_nested(value: Any, cls: type[T], path: str) -> T:
+    """Convert a nested settings mapping (kept as plain data in a handler's config, positions included) to
+    ``cls``; raises ``ValueError`` listing every problem with its ``file:line:col`` (a handler's
+    ``__post_init__`` raises it, so ``kafka-sidecar check`` reports it)."""
+    problems: list[ConfigProblem] = []
+    result = convert(value, cls, path, Loc("<config>", 1, 1), problems)
+    if problems or result is INVALID:
+        texts = []
+        for problem in problems:
+            hint = f" (did you mean {problem.suggestion!r}?)" if problem.suggestion else ""
+            texts.append(f"{problem.path} {problem.message}{hint} at {problem.file}:{problem.line}:{problem.column}")
+        raise ValueError("; ".join(texts) or f"{path} is invalid")
+    return typing.cast("T", result)

@@ -35,7 +35,7 @@ def sample_names() -> list[str]:
 
 
 def test_the_shipped_config_has_samples() -> None:
-    assert sample_names() == ["orders"]
+    assert sample_names() == ["orders", "pageviews"]
 
 
 @pytest.mark.parametrize("name", sample_names())

@@ -95,6 +95,18 @@ class ReactiveConsumer:
         self.name = consumer_name
 
     async def start(self) -> None:
+        await self.start_delivery()
+        self.runtime = ConsumerRuntime(self.name, self.config, self._sidecar.kafka, self._make_worker)
+        self.runtime.on_fetch = self.events.publish
+        if self._metrics.enabled:
+            self._lag = LagReporter(self._metrics.registry, self.name, self.runtime, self.config.lag_interval_ms / 1000)
+            self.runtime.on_forget = self._lag.forget
+            self._lag.start()
+        self.runtime.start()
+
+    async def start_delivery(self) -> None:
+        """The backend client and its health watch, without consuming: the seam for sources that feed
+        records themselves (the ksqlDB consumer's push mode) through :meth:`new_worker`."""
         if self._chain is None:
             raise Conflict("reactive consumer started before it was attached to a chain")
         config = self.config
@@ -108,13 +120,6 @@ class ReactiveConsumer:
             self._healthy.set()
         else:
             self._health_task = asyncio.create_task(self._watch_health(), name=f"reactive-{self.name}-health")
-        self.runtime = ConsumerRuntime(self.name, config, self._sidecar.kafka, self._make_worker)
-        self.runtime.on_fetch = self.events.publish
-        if self._metrics.enabled:
-            self._lag = LagReporter(self._metrics.registry, self.name, self.runtime, config.lag_interval_ms / 1000)
-            self.runtime.on_forget = self._lag.forget
-            self._lag.start()
-        self.runtime.start()
 
     async def stop(self) -> None:
         for job in self.replays.values():
@@ -172,6 +177,10 @@ class ReactiveConsumer:
 
     def _make_worker(self, topic: str, partition: int) -> PartitionWorker:
         assert self.runtime is not None
+        return self.new_worker(topic, partition, self.runtime.on_change)
+
+    def new_worker(self, topic: str, partition: int, on_change: Callable[[PartitionWorker], None]) -> PartitionWorker:
+        """A partition's bounded buffer and lanes delivering through this consumer's retry/DLQ path."""
         ctx = self.delivery_context()
         config = self.config
         limits = BatchLimits(config.batch_max_records, config.batch_max_bytes, config.batch_max_wait_ms / 1000)
@@ -181,7 +190,7 @@ class ReactiveConsumer:
         ) -> None:
             await deliver_batch(ctx, batch, on_final, stats)
 
-        return PartitionWorker(topic, partition, config.lanes, limits, run, self.runtime.on_change)
+        return PartitionWorker(topic, partition, config.lanes, limits, run, on_change)
 
     async def _watch_health(self) -> None:
         assert self._backend is not None

@@ -1,0 +1,191 @@
+"""ksqlDB consumer push mode against the ksqlDB test server, next to raw reading of the same topic.
+
+    .venv/bin/python bench/ksqldb_push_bench.py [--bootstrap HOST:PORT] [--rows 20000]
+
+Without ``--bootstrap`` (or ``$KAFKA_SIDECAR_BOOTSTRAP``) a local test broker is started. A one-partition
+topic gets ``--rows`` small JSON rows (``{"ID": ..., "N": ..., "NOTE": ...}``). Then, in this order:
+
+1. raw: an ``AIOKafkaConsumer`` (no group) reads every record; rows/s.
+2. test server alone: a plain httpx h2c client reads the push query ``SELECT ID, N, NOTE FROM S EMIT CHANGES``
+   (earliest) from the ksqlDB test server, in its own process; rows/s (the ceiling for the sidecar).
+3. sidecar: a ``ksqldb-consumer`` in push mode (in this process) delivers every row to a backend in another
+   process that acknowledges at once; rows/s from the first delivery to the last, and the CPU seconds this
+   process spent per row (the stable figure: the test server and the backend run elsewhere).
+
+Not part of the test suite. The test server is not ksqlDB: its rates say nothing about ksqlDB's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import multiprocessing
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import httpx
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from reactive_consumer_bench import _backend_process
+
+from kafka_sidecar._sidecar import Sidecar
+from kafka_sidecar.testing.broker import create_topic
+from kafka_sidecar.testing.ksqldb import wait_listening
+from kafka_sidecar.testing.net import free_port
+
+
+async def _produce(bootstrap: str, topic: str, rows: int) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=20, max_batch_size=256 * 1024, acks=1)
+    await producer.start()
+    try:
+        pending = []
+        for n in range(rows):
+            value = json.dumps({"N": n, "NOTE": f"row {n} of the benchmark"}).encode()
+            pending.append(await producer.send(topic, key=f"k{n % 100}".encode(), value=value, partition=0))
+            if len(pending) >= 5000:
+                await asyncio.gather(*pending)
+                pending.clear()
+        await asyncio.gather(*pending)
+    finally:
+        await producer.stop()
+
+
+async def _raw_rate(bootstrap: str, topic: str, rows: int) -> float:
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None, max_poll_records=500)
+    await consumer.start()
+    try:
+        tp = TopicPartition(topic, 0)
+        consumer.assign([tp])
+        await consumer.seek_to_beginning(tp)
+        seen = 0
+        started = time.perf_counter()
+        while seen < rows:
+            batch = await consumer.getmany(timeout_ms=1000, max_records=500)
+            for messages in batch.values():
+                for message in messages:
+                    json.loads(message.value)  # the same decoding work a row costs
+                    seen += 1
+        return seen / (time.perf_counter() - started)
+    finally:
+        await consumer.stop()
+
+
+async def _server_rate(url: str, stream: str, rows: int) -> float:
+    body = {"sql": f"SELECT ID, N, NOTE FROM {stream} EMIT CHANGES;", "properties": {"auto.offset.reset": "earliest"}}
+    async with (
+        httpx.AsyncClient(http1=False, http2=True, timeout=60) as client,
+        client.stream("POST", f"{url}/query-stream", json=body) as response,
+    ):
+        lines = response.aiter_lines()
+        header = json.loads(await anext(lines))
+        seen = 0
+        started = time.perf_counter()
+        async for line in lines:
+            json.loads(line)
+            seen += 1
+            if seen >= rows:
+                break
+        elapsed = time.perf_counter() - started
+        await client.post(f"{url}/close-query", json={"queryId": header["queryId"]})
+    return seen / elapsed
+
+
+async def _sidecar_rate(bootstrap: str, url: str, stream: str, rows: int, backend_port: int) -> tuple[float, float]:
+    delivery = {
+        "group": f"bench-{uuid.uuid4().hex[:8]}", "backend_url": f"http://127.0.0.1:{backend_port}",
+        "batch_max_records": 500, "batch_max_bytes": 8 * 1024 * 1024, "batch_max_wait_ms": 20,
+        "max_buffered_records": 5000,
+    }  # fmt: skip
+    consumer = {"server": url, "mode": "push", "query": f"SELECT ID, N, NOTE FROM {stream} EMIT CHANGES;",
+                "properties": {"auto.offset.reset": "earliest"}, "delivery": delivery}  # fmt: skip
+    text = (
+        f"kafka:\n  bootstrap_servers: {bootstrap}\n"
+        f"handlers:\n  views:\n    use: ksqldb-consumer\n    config: {json.dumps(consumer)}\n"
+        "consumers:\n  bench:\n    exec: [views]\n"
+    )
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "chains.yml"
+        path.write_text(text, encoding="utf-8")
+        sidecar = Sidecar.from_file(path)
+        source: Any = sidecar.consumers[0].source
+        await sidecar.start()
+        try:
+            first: float | None = None
+            first_cpu = 0.0
+            first_count = 0
+            while True:
+                push = source.push
+                delivered = sum(w.stats.delivered for w in push.workers.values()) if push is not None else 0
+                if first is None and delivered > 0:
+                    first, first_cpu, first_count = time.perf_counter(), time.process_time(), delivered
+                if delivered >= rows:
+                    assert first is not None
+                    elapsed = time.perf_counter() - first
+                    cpu = time.process_time() - first_cpu
+                    return (delivered - first_count) / elapsed, cpu / (delivered - first_count)
+                await asyncio.sleep(0.01)
+        finally:
+            await sidecar.stop()
+
+
+async def _main(args: argparse.Namespace) -> None:
+    bootstrap = args.bootstrap or os.environ.get("KAFKA_SIDECAR_BOOTSTRAP")
+    broker = None
+    if not bootstrap:
+        from kafka_sidecar.testing import broker as harness
+
+        broker = harness.KafkaBroker(harness.ensure_kafka_runtime())
+        broker.start(timeout=120)
+        bootstrap = broker.bootstrap_servers
+    backend_port, server_port = free_port(), free_port()
+    backend = multiprocessing.Process(target=_backend_process, args=(backend_port,), daemon=True)
+    backend.start()
+    command = [sys.executable, "-m", "kafka_sidecar.testing.ksqldb", "--bootstrap", bootstrap]
+    command += ["--port", str(server_port), "--framing", args.framing]
+    server = subprocess.Popen(command)  # noqa: ASYNC220 (started once, before anything is measured)
+    url = f"http://127.0.0.1:{server_port}"
+    try:
+        wait_listening(server_port, 20)
+        topic = f"bench-{uuid.uuid4().hex[:8]}"
+        stream = f"BENCH_{uuid.uuid4().hex[:8]}".upper()
+        await create_topic(bootstrap, topic, 1)
+        await _produce(bootstrap, topic, args.rows)
+        async with httpx.AsyncClient(timeout=30) as client:
+            ddl = (f"CREATE STREAM {stream} (ID STRING KEY, N BIGINT, NOTE STRING) "
+                   f"WITH (KAFKA_TOPIC='{topic}', VALUE_FORMAT='JSON');")  # fmt: skip
+            (await client.post(f"{url}/ksql", json={"ksql": ddl})).raise_for_status()
+        raw = await _raw_rate(bootstrap, topic, args.rows)
+        print(f"raw aiokafka read of the topic:       {raw:>10,.0f} rows/s")
+        ceiling = await _server_rate(url, stream, args.rows)
+        print(f"test server push query, plain client: {ceiling:>10,.0f} rows/s  (framing {args.framing})")
+        rate, cpu = await _sidecar_rate(bootstrap, url, stream, args.rows, backend_port)
+        print(
+            f"sidecar push mode delivered:          {rate:>10,.0f} rows/s  ({cpu * 1e6:.1f} us CPU per row, batch 500)"
+        )
+        print(f"ratio sidecar / raw:                  {rate / raw:>10.2f}")
+    finally:
+        server.terminate()
+        server.wait(10)
+        backend.terminate()
+        backend.join(5)
+        if broker is not None:
+            broker.stop()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--bootstrap", default=None)
+    parser.add_argument("--rows", type=int, default=20000)
+    parser.add_argument("--framing", choices=["row", "coalesced", "split"], default="coalesced")
+    asyncio.run(_main(parser.parse_args()))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
