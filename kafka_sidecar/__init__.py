@@ -16,6 +16,7 @@ from kafka_sidecar._chain import (
     Terminal,
     compile_chain,
 )
+from kafka_sidecar._checks import CheckContext, RouteUse
 from kafka_sidecar._deadletter import DeadLetter, DeadLetterReceipt, DeadLetterSink, DeadLetterSinkSpec
 from kafka_sidecar._errors import (
     ConfigError,
@@ -30,6 +31,7 @@ from kafka_sidecar._errors import (
     RequestError,
     RetriableError,
     SidecarError,
+    StartFailed,
     ValidationFailed,
 )
 from kafka_sidecar._exchange import (
@@ -60,6 +62,7 @@ __all__ = [
     "RESPONSE_HEADERS",
     "Blueprint",
     "Chain",
+    "CheckContext",
     "ConfigError",
     "ConfigSection",
     "Conflict",
@@ -96,6 +99,7 @@ __all__ = [
     "Resources",
     "RetriableError",
     "RouteInfo",
+    "RouteUse",
     "SchemaRef",
     "Serde",
     "SerializeContext",
@@ -104,6 +108,7 @@ __all__ = [
     "SidecarError",
     "SidecarView",
     "SourceTerminal",
+    "StartFailed",
     "Stash",
     "StashKey",
     "Terminal",

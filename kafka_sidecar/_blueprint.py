@@ -7,12 +7,14 @@ problem (YAML, types, unknown names, cycles, misplaced terminals) is collected i
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import pluggy
 
+from kafka_sidecar._checks import CheckContext, RouteUse
+from kafka_sidecar._config.bind import bind_problem
 from kafka_sidecar._config.convert import INVALID, convert, join_path, nearest
 from kafka_sidecar._config.loader import parse_config, plugins_section, read_tree
 from kafka_sidecar._config.model import HandlerDecl, SidecarConfig
@@ -20,6 +22,7 @@ from kafka_sidecar._config.yaml_source import Loc, YamlList, YamlMap
 from kafka_sidecar._errors import ConfigError, ConfigProblem
 from kafka_sidecar._plugins import call_register_hook, make_plugin_manager
 from kafka_sidecar._registry import ConfigSection, HandlerSpec, Provider, Registry, check_handler_spec
+from kafka_sidecar._resources import dead_letter_sinks
 from kafka_sidecar._serdes.base import SerdeRegistry
 
 
@@ -66,6 +69,8 @@ class Blueprint:
     handlers: Mapping[str, HandlerPlan]
     routes: tuple[RoutePlan, ...]
     consumers: tuple[ConsumerPlan, ...]
+    locations: Mapping[str, Loc] = field(default_factory=dict)
+    """Where each handler instance was declared (or, for a type used directly, first used)."""
 
 
 def discover(
@@ -105,16 +110,16 @@ def build_blueprint(
 ) -> Blueprint:
     """Read, validate and resolve ``path``; raise one :class:`ConfigError` listing every problem."""
     file = str(path)
+    config_dir = Path(path).resolve().parent
     tree, problems = read_tree(path, env)
     plugins = plugins_section(tree, file, problems)
-    base = Path(path).resolve().parent
-    dirs = [base / d for d in plugins.dirs] + [Path(d) for d in extra_plugin_dirs]
+    dirs = [config_dir / d for d in plugins.dirs] + [Path(d) for d in extra_plugin_dirs]
     catalog = discover(dirs=dirs, block=plugins.block, entry_points=plugins.entry_points, extra_plugins=extra_plugins)
     section_types = {s.spec.name: s.spec.config_type for s in catalog.sections}
     config = parse_config(tree, file, section_types, problems)
     if config is None:
         raise ConfigError(problems)
-    resolver = _Resolver(file, tree, config, catalog, problems)
+    resolver = _Resolver(file, tree, config, catalog, problems, config_dir)
     blueprint = resolver.resolve()
     if problems:
         raise ConfigError(problems)
@@ -144,9 +149,18 @@ def _dotted(steps: Sequence[str | int]) -> str:
 
 class _Resolver:
     def __init__(
-        self, file: str, tree: Any, config: SidecarConfig, catalog: Catalog, problems: list[ConfigProblem]
+        self,
+        file: str,
+        tree: Any,
+        config: SidecarConfig,
+        catalog: Catalog,
+        problems: list[ConfigProblem],
+        config_dir: Path,
     ) -> None:
         self.file = file
+        self.config_dir = config_dir
+        self.locations: dict[str, Loc] = {}
+        self._served: dict[str, list[RouteUse]] = {}
         self.tree = tree
         self.config = config
         self.catalog = catalog
@@ -164,7 +178,57 @@ class _Resolver:
             self._flatten_chain(name, ())
         routes = self._routes()
         consumers = self._consumers()
-        return Blueprint(self.file, self.config, self.catalog, dict(self.plans), routes, consumers)
+        self._check_server()
+        planned = Blueprint(
+            self.file, self.config, self.catalog, dict(self.plans), routes, consumers, dict(self.locations)
+        )
+        self._check_handlers(planned)
+        return replace(planned, handlers=dict(self.plans))
+
+    def _check_server(self) -> None:
+        problem = bind_problem(self.config.server, self.where("server", "host"))
+        if problem is not None:
+            self.problems.append(problem)
+
+    def _check_handlers(self, planned: Blueprint) -> None:
+        """Each spec's ``check`` step on every enabled instance (a disabled one never runs, so ``run`` would
+        not fail on it either); a returned config replaces the built one."""
+        formats = self.catalog.serdes.names()
+        sinks = dead_letter_sinks(self.catalog.pm).names()
+        for name, plan in list(self.plans.items()):
+            if plan.spec.check is None or not plan.enabled:
+                continue
+            declared = name in self.config.handlers
+
+            def locate(field: str, _name: str = name, _declared: bool = declared) -> Loc:
+                if not _declared:
+                    return self.locations[_name]
+                steps = [int(s) if s.isdigit() else s for s in field.split(".") if s]
+                return _locate(self.tree, "handlers", _name, "config", *steps) or self.locations[_name]
+
+            ctx = CheckContext(
+                handler=name,
+                formats=formats,
+                dead_letter_sinks=sinks,
+                routes=tuple(self._served.get(name, ())),
+                config_dir=self.config_dir,
+                config_path=f"handlers.{name}.config" if declared else name,
+                locate=locate,
+                route_loc=lambda index: self.where("paths", index, "path"),
+                problems=self.problems,
+                blueprint=planned,
+            )
+            try:
+                checked = plan.spec.check(plan.config, ctx)
+            except Exception as exc:
+                self.problems.append(
+                    self.locations[name].problem(
+                        name, f"the check of handler type {plan.spec.name!r} ({plan.provider}) failed: {exc!r}"
+                    )
+                )
+                continue
+            if checked is not None and checked is not plan.config:
+                self.plans[name] = replace(plan, config=checked)
 
     def _plan_declared(self, name: str, decl: HandlerDecl) -> None:
         registered = self.catalog.handlers.get(decl.use)
@@ -179,6 +243,7 @@ class _Resolver:
             return
         loc = self.where("handlers", name, "config") if decl.config is not None else self.where("handlers", name)
         config = convert(decl.config, registered.spec.config_type, f"handlers.{name}.config", loc, self.problems)
+        self.locations[name] = self.where("handlers", name)
         if config is not INVALID:
             self.plans[name] = HandlerPlan(name, registered.spec, registered.provider, config, decl.enabled)
 
@@ -186,7 +251,10 @@ class _Resolver:
         registered = self.catalog.handlers.get(type_name)
         if registered is None:
             return False
+        if type_name in self.plans:
+            return True
         config = convert(None, registered.spec.config_type, path, loc, self.problems)
+        self.locations.setdefault(type_name, loc)
         if config is not INVALID:
             self.plans[type_name] = HandlerPlan(type_name, registered.spec, registered.provider, config, True)
         return True
@@ -268,8 +336,10 @@ class _Resolver:
                         )
                     )
             links = self._enabled_links(self._flatten(decl.exec, where, ()), where, "terminal")
+            self.locations[f"paths[{index}]"] = self.where("paths", index)
             if links:
                 routes.append(RoutePlan(decl.path, methods, links))
+                self._served.setdefault(links[-1], []).append(RouteUse(index, decl.path, methods))
         return tuple(routes)
 
     def _consumers(self) -> tuple[ConsumerPlan, ...]:

@@ -92,6 +92,13 @@ class ConfigError(SidecarError):
         super().__init__("\n".join(str(p) for p in self.problems))
 
 
+class StartFailed(SidecarError):
+    """``Sidecar.start()`` failed; what had started was stopped again. The cause is chained."""
+
+    code = "start-failed"
+    title = "The sidecar failed to start"
+
+
 class PluginError(SidecarError):
     """A plugin could not be loaded or registered something invalid."""
 

@@ -28,6 +28,18 @@ if TYPE_CHECKING:
 PROJECT = "kafka_sidecar"
 hookspec = pluggy.HookspecMarker(PROJECT)
 hookimpl = pluggy.HookimplMarker(PROJECT)
+CALLED_ONE_BY_ONE = (
+    "kafka_sidecar_register_handlers",
+    "kafka_sidecar_register_serdes",
+    "kafka_sidecar_register_config_sections",
+    "kafka_sidecar_register_services",
+    "kafka_sidecar_register_metrics_exporters",
+    "kafka_sidecar_register_dead_letter_sinks",
+    "kafka_sidecar_routes",
+    "kafka_sidecar_startup",
+    "kafka_sidecar_shutdown",
+)
+"""Hooks the core calls implementation by implementation: wrapper implementations are rejected on them."""
 
 
 @hookspec
@@ -39,8 +51,11 @@ def kafka_sidecar_register_handlers(register: Callable[[HandlerSpec[object]], No
         factory that is not callable.
 
     Called once while the sidecar is assembled. The plugin that registers is remembered and shown by
-    ``kafka-sidecar handlers``. Failure policy (every ``register`` hook): a rejected registration or an
-    implementation that raises is a ``PluginError`` naming the plugin and the hook; nothing is assembled.
+    ``kafka-sidecar handlers``.
+
+    Failure policy: an implementation that raises, or registers something invalid, stops assembly
+    with a :class:`~kafka_sidecar.PluginError` naming the plugin and the hook (``check`` and ``run``
+    alike). Called one implementation at a time: ``wrapper`` implementations are rejected.
     """
 
 
@@ -51,7 +66,7 @@ def kafka_sidecar_register_serdes(register: Callable[[Serde], None]) -> None:
     :param register: call it once per :class:`~kafka_sidecar.Serde`; a format name already
         registered is rejected, naming both plugins.
 
-    Failure policy: as for every ``register`` hook (``PluginError`` naming the plugin; nothing assembled).
+    Failure policy: as for ``kafka_sidecar_register_handlers`` (a PluginError stops assembly).
     """
 
 
@@ -63,8 +78,9 @@ def kafka_sidecar_register_config_sections(register: Callable[[ConfigSection], N
         dataclass). The section is validated like core sections (unknown keys, types, locations)
         and available to handler factories as ``resources.section(ConfigType)``.
 
-    Failure policy: as for every ``register`` hook; a section value that does not validate is a
-    ``ConfigError`` with file:line:col, from ``check`` and ``run`` alike.
+    Failure policy: as for ``kafka_sidecar_register_handlers`` (a PluginError stops assembly); a
+    section value that does not validate is a ``ConfigError`` with file:line:col, from ``check`` and
+    ``run`` alike.
     """
 
 
@@ -115,7 +131,10 @@ def kafka_sidecar_routes(sidecar: SidecarView) -> Sequence[BaseRoute] | None:
     :param sidecar: a read-only view of the assembled sidecar (config, resources, routes, consumers).
     :return: routes, or None. Paths must not clash with chain routes.
 
-    Failure policy: an exception fails building the app (the sidecar does not start).
+    Failure policy: called once at assembly, one implementation at a time. A route whose path and
+    method are already served (a chain route, a health/admin route, another plugin's) and an
+    implementation that raises are configuration problems: ``kafka-sidecar check`` and ``run`` report
+    every one of them at once (a ConfigError naming the plugin) and nothing starts.
     """
 
 
@@ -126,7 +145,10 @@ def kafka_sidecar_startup(sidecar: SidecarView) -> Awaitable[None] | None:
     :param sidecar: a read-only view of the assembled sidecar.
     :return: None, or an awaitable that the sidecar awaits before it reports ready.
 
-    Failure policy: an exception fails the start.
+    Failure policy: each implementation is called on its own; one that raises (or whose awaitable
+    raises) is logged with its plugin's name and the others still run. Then, if any failed, start-up
+    fails: what already started is stopped in reverse order (shutdown hooks included) and
+    ``Sidecar.start()`` raises ``StartFailed`` naming the plugins. ``wrapper`` implementations are rejected.
     """
 
 
@@ -137,5 +159,7 @@ def kafka_sidecar_shutdown(sidecar: SidecarView) -> Awaitable[None] | None:
     :param sidecar: a read-only view of the assembled sidecar.
     :return: None, or an awaitable that the sidecar awaits.
 
-    Failure policy: a failing awaitable is logged and the stop goes on.
+    Failure policy: each implementation is called on its own; one that raises (or whose awaitable
+    raises) is logged with its plugin's name and the others still run; handler stops, the producer
+    flush and resource cleanups run after them regardless. ``wrapper`` implementations are rejected.
     """

@@ -59,7 +59,20 @@ def make_plugin_manager(
         pm.check_pending()
     except pluggy.PluginValidationError as exc:
         raise PluginError(f"plugin {getattr(exc, 'plugin', '?')!r}: {exc}") from exc
+    _reject_wrappers(pm)
     return pm
+
+
+def _reject_wrappers(pm: pluggy.PluginManager) -> None:
+    """The core calls every hook one implementation at a time (to isolate failures and name the plugin),
+    so a ``wrapper=True`` / ``hookwrapper=True`` implementation would never wrap anything."""
+    for hook_name in hookspecs.CALLED_ONE_BY_ONE:
+        for impl in getattr(pm.hook, hook_name).get_hookimpls():
+            if impl.wrapper or impl.hookwrapper:
+                raise PluginError(
+                    f"plugin {impl.plugin_name!r}: {hook_name} is called one implementation at a time; "
+                    "wrapper=True/hookwrapper=True implementations are not supported on it"
+                )
 
 
 def _register(pm: pluggy.PluginManager, plugin: object, name: str) -> None:

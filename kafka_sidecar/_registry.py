@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Generic, Literal, TypeVar
 from kafka_sidecar._errors import PluginError
 
 if TYPE_CHECKING:
+    from kafka_sidecar._checks import CheckContext
     from kafka_sidecar._resources import Resources
 
 C = TypeVar("C")
@@ -38,6 +39,10 @@ class HandlerSpec(Generic[C]):
     description: str = ""
     describe: Callable[[str, str], Mapping[str, object] | None] | None = None
     """Terminals: ``describe(path, method)`` returns the OpenAPI operation object for a route they serve."""
+    check: Callable[[C, CheckContext], C | None] | None = None
+    """Plan-time semantic validation of one instance's config (``kafka-sidecar check`` runs it as ``run``
+    does): report problems through the :class:`~kafka_sidecar.CheckContext`; return a normalised config
+    (paths resolved) or None to keep it. It must not connect anywhere."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,6 +112,8 @@ def check_handler_spec(spec: object, provider: Provider) -> HandlerSpec[object]:
     config_type = spec.config_type
     if not (isinstance(config_type, type) and dataclasses.is_dataclass(config_type)):
         raise PluginError(f"{where}: handler {spec.name!r} config_type must be a dataclass, got {config_type!r}")
+    if spec.check is not None and not callable(spec.check):
+        raise PluginError(f"{where}: handler {spec.name!r} has a check that is not callable")
     if spec.kind not in ("middleware", "terminal", "source"):
         raise PluginError(f"{where}: handler {spec.name!r} has unknown kind {spec.kind!r}")
     return spec

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import logging
 import signal
 import ssl
@@ -12,8 +11,10 @@ from pathlib import Path
 from hypercorn.asyncio import serve
 from hypercorn.config import Config as HypercornConfig
 
+from kafka_sidecar._config.bind import bind_problem
 from kafka_sidecar._config.model import ServerConfig
-from kafka_sidecar._errors import ConfigError, ConfigProblem
+from kafka_sidecar._config.yaml_source import Loc
+from kafka_sidecar._errors import ConfigError
 from kafka_sidecar._http.app import create_app
 from kafka_sidecar._sidecar import Sidecar
 from kafka_sidecar._uvicorn import serve_uvicorn
@@ -23,24 +24,11 @@ DRAIN_SHARE = 0.5
 
 
 def check_bind(server: ServerConfig, file: str) -> None:
-    """Refuse a non-loopback bind unless ``server.allow_non_loopback`` says so explicitly."""
-    if server.allow_non_loopback:
-        return
-    host = server.host
-    try:
-        loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        loopback = False
-    if not loopback:
-        raise ConfigError(
-            [
-                ConfigProblem(
-                    file, 1, 1, "server.host",
-                    f"{host!r} is not a loopback address; the sidecar serves its own pod only. "
-                    "Set server.allow_non_loopback: true to bind it anyway",
-                )
-            ]
-        )  # fmt: skip
+    """Refuse a non-loopback bind unless ``server.allow_non_loopback`` says so explicitly (the plan
+    already reported it at the ``host`` key; this guards a sidecar assembled from a hand-made config)."""
+    problem = bind_problem(server, Loc(file, 1, 1))
+    if problem is not None:
+        raise ConfigError([problem])
 
 
 def hypercorn_config(server: ServerConfig) -> HypercornConfig:

@@ -43,7 +43,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--log-level", default="INFO", type=str.upper, choices=LEVELS, help="default: %(default)s; DEBUG shows all"
     )
 
-    check = commands.add_parser("check", help="validate a config without touching Kafka")
+    check = commands.add_parser("check", help="validate a config as run would, without touching Kafka")
     check.add_argument("config", help="path to chains.yml")
     check.add_argument("--plugins-dir", action="append", default=[])
 
@@ -123,8 +123,10 @@ async def _serve(sidecar: Sidecar, stop: TimedEvent) -> None:
 
 
 def _check(config: Path, plugins_dirs: list[str]) -> int:
-    blueprint = build_blueprint(config, extra_plugin_dirs=plugins_dirs)
-    check_bind(blueprint.config.server, blueprint.file)
+    """Exactly ``run``'s assembly (plan, handler checks, factories, plugin routes), without starting."""
+    sidecar = Sidecar.from_file(config, extra_plugin_dirs=plugins_dirs)
+    asyncio.run(sidecar.resources.close())  # cleanups factories registered; nothing was started
+    blueprint = sidecar.blueprint
     print(f"{config}: OK — {len(blueprint.routes)} route(s), {len(blueprint.consumers)} consumer(s)")
     for route in blueprint.routes:
         print(f"  {' '.join(route.methods):<6} {route.path}  ->  {' -> '.join(route.links)}")

@@ -15,6 +15,7 @@ plugin is written against. Grouped by what they are for:
 """
 
 from kafka_sidecar._chain import Chain, Handler, Lifecycle, LinkInfo, Next, SourceTerminal, Terminal
+from kafka_sidecar._checks import CheckContext, RouteUse
 from kafka_sidecar._config.convert import convert_nested
 from kafka_sidecar._config.model import KafkaConfig, SidecarConfig, doc
 from kafka_sidecar._correlation import CORRELATION, CORRELATION_HEADER, LOG_IDS, TRACEABILITY_HEADER, CorrelationIds
@@ -126,6 +127,7 @@ __all__ = [
     "AdminAction",
     "BatchFetched",
     "Chain",
+    "CheckContext",
     "ConfigError",
     "ConfigProblem",
     "ConfigSection",
@@ -188,6 +190,7 @@ __all__ = [
     "RetriableError",
     "Role",
     "RouteInfo",
+    "RouteUse",
     "SchemaRef",
     "Serde",
     "SerdeRegistry",

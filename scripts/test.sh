@@ -20,7 +20,7 @@ if [ ! -x .venv/bin/python ]; then
   echo "new .venv: installing about 70 packages from PyPI (~300 MB installed; pip's cache makes later runs fast)"
 fi
 quietly "$LOGS/pip-self.log" .venv/bin/python -m pip install --disable-pip-version-check --upgrade pip
-quietly "$LOGS/pip.log" .venv/bin/python -m pip install --disable-pip-version-check -e '.[test,bench]'
+quietly "$LOGS/pip.log" .venv/bin/python -m pip install --disable-pip-version-check -e '.[test,bench]' -c constraints.txt
 echo "pip: $(pip_downloads "$LOGS/pip.log"); $(.venv/bin/python -m pip list --disable-pip-version-check 2>/dev/null | tail -n +3 | wc -l) packages installed, .venv is $(size_of .venv)"
 
 step "Kafka broker runtime (Maven Central)"
@@ -52,4 +52,11 @@ step "ruff"
 step "mypy --strict"
 .venv/bin/mypy
 step "pytest (the schema-registry tests download Apicurio Registry once, ~300 MB, into $CACHE)"
-.venv/bin/pytest "$@"
+# Coverage floor: the line+branch coverage last measured (tests/unit + tests/http alone gave 71.5%; the
+# whole suite covers more). It only ever rises: raise it when coverage grows, never lower it.
+COVERAGE_FLOOR=71
+if [ "$#" -eq 0 ]; then
+  .venv/bin/pytest --cov --cov-report=term --cov-fail-under="$COVERAGE_FLOOR"
+else
+  .venv/bin/pytest "$@"  # a chosen subset: no coverage floor
+fi

@@ -13,7 +13,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from kafka_sidecar._errors import MethodNotAllowed, NotFound, PluginError, RequestError
+from kafka_sidecar._errors import MethodNotAllowed, NotFound, RequestError
 from kafka_sidecar._http.admin import admin_routes, health_routes
 from kafka_sidecar._http.endpoint import chain_endpoint
 from kafka_sidecar._http.guard import ConcurrencySlots, LimitsMiddleware, limit_records
@@ -32,13 +32,7 @@ def create_app(sidecar: Sidecar, *, manage_lifecycle: bool = True) -> Starlette:
         chain = limit_records(compiled.chain, sidecar.config.server.max_records_per_request)
         endpoint = chain_endpoint(chain, compiled.plan.path, server, slots)
         routes.append(Route(compiled.plan.path, endpoint, methods=list(compiled.plan.methods)))
-    taken = {(getattr(r, "path", None)) for r in routes}
-    for extra in sidecar.pm.hook.kafka_sidecar_routes(sidecar=sidecar.view):
-        for route in extra or ():
-            path = getattr(route, "path", None)
-            if path in taken:
-                raise PluginError(f"a plugin route {path!r} clashes with a route already mounted")
-            routes.append(route)
+    routes.extend(sidecar.plugin_routes)  # collected and checked for clashes at assembly
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Literal, Protocol
 
 from kafka_sidecar._errors import PluginError, UnsupportedMediaType, ValidationFailed
+from kafka_sidecar._extras import FORMAT_EXTRAS, install_hint
 from kafka_sidecar._registry import Provider, Registry
 
 Role = Literal["key", "value"]
@@ -90,8 +91,10 @@ class SerdeRegistry:
     def get(self, name: str, *, field: str) -> Serde:
         found = self._registry.get(name.lower())
         if found is None:
+            extra = FORMAT_EXTRAS.get(name.lower())
+            hint = f" (format {name!r} needs an optional dependency: {install_hint(extra)})" if extra else ""
             raise UnsupportedMediaType(
-                f"unknown format {name!r}; known formats: {', '.join(self._registry.names())}",
+                f"unknown format {name!r}; known formats: {', '.join(self._registry.names())}{hint}",
                 field=field,
                 v2_error_code=40601,
             )

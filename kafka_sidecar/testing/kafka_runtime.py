@@ -68,11 +68,18 @@ def _check_version(version: str) -> None:
 
 
 def _resource_text(name: str) -> str:
-    return (
-        resources.files(__package__ or "kafka_sidecar.testing")
-        .joinpath(_RUNTIME_RESOURCES, name)
-        .read_text(encoding="utf-8")
-    )
+    try:
+        return (
+            resources.files(__package__ or "kafka_sidecar.testing")
+            .joinpath(_RUNTIME_RESOURCES, name)
+            .read_text(encoding="utf-8")
+        )
+    except FileNotFoundError as exc:
+        raise BrokerError(
+            f"the Maven broker harness ({_RUNTIME_RESOURCES}/{name}) is not part of the kafka-sidecar wheel: "
+            "run the broker fixtures from a source checkout (pip install -e '.[test]'), or point "
+            "KAFKA_SIDECAR_BOOTSTRAP at a broker of your own"
+        ) from exc
 
 
 def _tail(text: str, limit: int = _TAIL_CHARS) -> str:

@@ -18,6 +18,7 @@ from starlette.routing import BaseRoute, Route
 from kafka_sidecar import Sidecar
 from kafka_sidecar.cli import main
 from kafka_sidecar.plugin import (
+    ConfigError,
     ConsumedRecord,
     DeadLetter,
     DeadLettered,
@@ -195,8 +196,10 @@ async def test_an_unknown_exporter_or_sink_name_fails_the_assembly_naming_what_i
         " dead_letter_sink: mail}\nconsumers:\n  c:\n    exec: [in]\n"
     )
     path.write_text(config(extra=consumer), encoding="utf-8")
-    with pytest.raises(PluginError, match=r"no dead-letter sink 'mail' \(registered: kafka\)"):
-        Sidecar.from_file(path)
+    with pytest.raises(
+        ConfigError, match=r"handlers\.in\.config\.dead_letter_sink  no dead-letter sink 'mail' \(registered: kafka\)"
+    ):
+        Sidecar.from_file(path)  # a plan-time problem at the key, from check and run alike
 
 
 class Broken:

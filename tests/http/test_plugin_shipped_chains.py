@@ -48,3 +48,14 @@ async def test_shipped_default_chain_serves_a_complete_description_and_never_500
         assert status < 500 or status == 503, f"{method} {path} {body!r} answered {status}"
         if status >= 400:
             assert media == "application/problem+json", f"{method} {path} {body!r}: {status} {media}"
+
+
+async def test_a_misspelt_field_gets_the_did_you_mean_hint_under_the_shipped_chain(tmp_path: Path) -> None:
+    shipped = (REPO / "chains.yml").read_text(encoding="utf-8")
+    env = {"KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:1", "SIDECAR_PORT": "0"}
+    async with running_sidecar(shipped, tmp_path, env=env, wait_for_kafka=0) as rs:
+        response = await rs.client.post("/producers/t", json={"records": [{"value": 1, "partitoin": 0}]})
+    assert response.status_code == 422
+    problem = response.json()
+    assert problem["field"] == "records[0].partitoin"
+    assert problem["detail"].endswith("(did you mean 'partition'?)")

@@ -16,6 +16,7 @@ import pytest_asyncio
 from kafka_sidecar.testing.pytest_plugin import TopicFactory
 from kafka_sidecar.testing.sidecar import RunningSidecar, running_sidecar
 from kafka_sidecar.testing.topics import produce_raw
+from kafka_sidecar_handlers.active import ActiveConsumerHandler
 
 pytestmark = [pytest.mark.kafka, pytest.mark.asyncio]
 
@@ -49,6 +50,18 @@ async def create(client: httpx.AsyncClient, group: str, **body: Any) -> str:
     response = await client.post(f"/consumers/{group}", json=body, headers={"content-type": V2})
     assert response.status_code == 200, response.text
     return f"/consumers/{group}/instances/{response.json()['instance_id']}"
+
+
+async def instance_locked(sidecar: RunningSidecar, base: str, deadline_s: float = 10.0) -> None:
+    """Wait (bounded) until the instance at ``base`` (``/consumers/{group}/instances/{name}``) is locked."""
+    _, _, group, _, name = base.split("/")
+    (handler,) = [i for i in sidecar.sidecar.instances.values() if isinstance(i, ActiveConsumerHandler)]
+    instance = handler.manager.get(group, name)
+    loop = asyncio.get_running_loop()
+    end = loop.time() + deadline_s
+    while not instance.lock.locked():
+        assert loop.time() < end, f"{base} was never locked"
+        await asyncio.sleep(0.001)
 
 
 async def poll_until(
@@ -242,7 +255,7 @@ async def test_a_long_poll_on_one_instance_never_blocks_another(
     other = await create(client, TopicFactory.unique_name("g"))
     await client.post(f"{slow}/subscription", json={"topics": [topic]})
     long_poll = asyncio.create_task(client.get(f"{slow}/records", params={"timeout": 500}))
-    await asyncio.sleep(0)  # let the long poll take its instance's lock
+    await instance_locked(sidecar, slow)  # the long poll now holds its instance's lock
     assert (await client.post(f"{other}/subscription", json={"topics": [topic]})).status_code == 204
     assert (await client.get(f"{other}/subscription")).json() == {"topics": [topic]}
     assert not long_poll.done(), "the other instance answered while the long poll was still waiting"

@@ -65,6 +65,7 @@ paths:
         "chains.yml:13:12  paths[0].exec[0]  'producr' is neither a chain nor a handler  (did you mean 'producer'?)",
         "chains.yml:17:5  paths[2]  needs 'method' or 'methods'",
         "chains.yml:17:11  paths[2].path  must start with '/'",
+        "chains.yml:17:11  paths[2].path  the producer needs the topic in the path: a {topic} parameter",
     ]
 
 
@@ -79,6 +80,7 @@ paths:
     assert found == [
         "chains.yml:4:11  paths[0].exec  'producer' is a terminal handler; only the last may be one",
         "chains.yml:4:11  paths[0].exec  lists the same handler twice",
+        "chains.yml:2:11  paths[0].path  the producer needs the topic in the path: a {topic} parameter",
     ]
 
 
@@ -86,7 +88,7 @@ def test_disabled_handlers_are_dropped_at_build_time(tmp_path: Path) -> None:
     path = tmp_path / "chains.yml"
     path.write_text(
         "handlers:\n  off:\n    use: producer\n    enabled: false\n  on:\n    use: producer\n"
-        "paths:\n  - {path: /x, method: POST, exec: [off, on]}\n",
+        'paths:\n  - {path: "/x/{topic}", method: POST, exec: [off, on]}\n',
         encoding="utf-8",
     )
     (route,) = build_blueprint(path, env={}).routes

@@ -58,7 +58,7 @@ def test_plugins_folder_from_config_is_relative_to_the_config_file(tmp_path: Pat
     config.write_text(
         "plugins: {dirs: [local]}\n"
         "handlers:\n  t: {use: tag, config: {value: blue}}\n"
-        "paths:\n  - {path: /x, method: POST, exec: [t, producer]}\n",
+        'paths:\n  - {path: "/x/{topic}", method: POST, exec: [t, producer]}\n',
         encoding="utf-8",
     )
     blueprint = build_blueprint(config, env={})

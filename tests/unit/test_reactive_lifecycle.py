@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from kafka_sidecar._errors import ConfigError, PluginError
+from kafka_sidecar._errors import ConfigError
 from kafka_sidecar._sidecar import Sidecar
 from kafka_sidecar.testing.sidecar import running_sidecar
 
@@ -35,11 +35,14 @@ def _yaml(**config: Any) -> str:
     )
 
 
-def test_unknown_format_fails_at_start_up_naming_the_field(tmp_path: Path) -> None:
+def test_unknown_format_fails_at_plan_time_naming_the_field(tmp_path: Path) -> None:
     path = tmp_path / "chains.yml"
     path.write_text(_yaml(value_format="nope"), encoding="utf-8")
-    with pytest.raises(PluginError, match="value_format"):
+    with pytest.raises(ConfigError) as caught:
         Sidecar.from_file(path, env={"KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:1"})
+    (problem,) = caught.value.problems
+    assert (problem.line, problem.path) == (6, "handlers.orders-in.config.value_format")
+    assert "no record format 'nope'" in problem.message
 
 
 def test_config_errors_name_file_and_key(tmp_path: Path) -> None:

@@ -23,6 +23,7 @@ from kafka_sidecar.plugin import (
     hookimpl,
 )
 from kafka_sidecar_handlers.active import _deadletter as active_deadletter
+from kafka_sidecar_handlers.active._check import check_active
 from kafka_sidecar_handlers.active._instance import ActiveInstance, not_found
 from kafka_sidecar_handlers.active._instances import InstanceManager, ManagerSettings
 from kafka_sidecar_handlers.active._records import PollLimits, gather, owned_pairs, render
@@ -252,6 +253,7 @@ def kafka_sidecar_register_handlers(register: Callable[[HandlerSpec[ActiveConsum
             factory=ActiveConsumerHandler,
             config_type=ActiveConsumerConfig,
             kind="terminal",
+            check=check_active,
             description="REST Proxy v2 consumer instances: create, subscribe/assign, poll, seek, commit, dead-letter.",
             describe=describe,
         )

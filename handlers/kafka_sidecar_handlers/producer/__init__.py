@@ -31,6 +31,7 @@ from kafka_sidecar.plugin import (
     raise_if_none_acknowledged,
     request_fingerprint,
 )
+from kafka_sidecar_handlers.producer._check import check_producer
 from kafka_sidecar_handlers.producer._openapi import describe_produce
 from kafka_sidecar_handlers.producer._request import ProduceRecordIn, media_format, parse_batch, utf8
 
@@ -181,6 +182,7 @@ def kafka_sidecar_register_handlers(register: Callable[[HandlerSpec[ProducerConf
             factory=ProducerHandler,
             config_type=ProducerConfig,
             kind="terminal",
+            check=check_producer,
             description="Produce a batch of records to a topic and answer with per-record offsets.",
             describe=describe_produce,
         )

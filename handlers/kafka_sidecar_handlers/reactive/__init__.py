@@ -21,12 +21,11 @@ from kafka_sidecar.plugin import (
     BACKEND_HEADERS,
     DELIVERED,
     Chain,
-    ConfigError,
-    ConfigProblem,
     Conflict,
     ConsumedRecord,
     Exchange,
     HandlerSpec,
+    PluginError,
     Reply,
     ReportingSink,
     Resources,
@@ -39,6 +38,7 @@ from kafka_sidecar.plugin import (
 )
 from kafka_sidecar_handlers.reactive._admin import kafka_sidecar_routes
 from kafka_sidecar_handlers.reactive._backend import BackendClient, record_entry, request_body
+from kafka_sidecar_handlers.reactive._check import check_reactive
 from kafka_sidecar_handlers.reactive._config import ReactiveConsumerConfig
 from kafka_sidecar_handlers.reactive._control import PartitionRef, SeekRequest
 from kafka_sidecar_handlers.reactive._delivery import (
@@ -61,10 +61,12 @@ KEEP_FINISHED_REPLAYS = 20
 
 
 def _serde(serdes: SerdeRegistry, name: str, field: str) -> Serde:
+    """The plan-time check (``check_reactive``) reports an unknown format at its YAML node; this only
+    guards a consumer built outside a plan (embedding with hand-made resources)."""
     try:
         return serdes.get(name, field=field)
     except UnsupportedMediaType as exc:
-        raise ConfigError([ConfigProblem("<reactive-consumer>", 1, 1, field, exc.detail)]) from exc
+        raise PluginError(f"reactive consumer: {field}: {exc.detail}") from exc
 
 
 class ReactiveConsumer:
@@ -313,6 +315,7 @@ def kafka_sidecar_register_handlers(register: Callable[[HandlerSpec[ReactiveCons
             factory=ReactiveConsumer,
             config_type=ReactiveConsumerConfig,
             kind="source",
+            check=check_reactive,
             description="Consume topics and push batches to a backend over HTTP (at-least-once, DLQ, retries).",
         )
     )

@@ -48,8 +48,10 @@ class RetryPolicy:
 @dataclass(frozen=True, slots=True)
 class ReactiveConsumerConfig:
     group: str = field(metadata=doc("Consumer group id (offsets are committed for this group)."))
-    backend_url: str = field(metadata=doc("Base URL of the backend, e.g. http://127.0.0.1:8080."))
-    topics: tuple[str, ...] = field(default=(), metadata=doc("Topics to consume (or use topic_pattern)."))
+    backend_url: str = field(metadata=doc("Base URL of the backend (http:// or https://), e.g. http://127.0.0.1:8080."))
+    topics: tuple[str, ...] = field(
+        default=(), metadata=doc("Topics to consume. Give this or topic_pattern, not both.")
+    )
     topic_pattern: str | None = field(default=None, metadata=doc("Regular expression of topics to consume."))
     backend_path: str = field(default="/", metadata=doc("Path the batches are POSTed to."))
     request_format: RequestFormat = field(
@@ -66,16 +68,26 @@ class ReactiveConsumerConfig:
         default=None, metadata=doc("Sent as 'Authorization: Bearer <token>' to the backend.", secret=True)
     )
     backend_health_url: str | None = field(
-        default=None, metadata=doc("GET URL; while it fails (error or status >= 400) delivery pauses.")
+        default=None,
+        metadata=doc(
+            "GET URL; while it fails (error or status >= 400) delivery pauses; it starts after the first good check."
+        ),
     )
     health_interval_ms: int = field(default=1000, metadata=doc("How often the health URL is checked."))
     request_timeout_ms: int = field(default=30000, metadata=doc("Longest wait for one backend reply."))
     key_format: str = field(
-        default="json", metadata=doc("Format the keys are decoded with (json: what the producer writes by default).")
+        default="json",
+        metadata=doc("Format the keys are decoded with (json, what the producer writes by default; checked at plan)."),
     )
-    value_format: str = field(default="json", metadata=doc("Format the values are decoded with."))
+    value_format: str = field(
+        default="json",
+        metadata=doc("Format the values are decoded with (any registered format; checked at plan time)."),
+    )
     batch_max_records: int = field(default=500, metadata=doc("Most records in one backend call."))
-    batch_max_bytes: int = field(default=1048576, metadata=doc("Most key+value bytes in one backend call."))
+    batch_max_bytes: int = field(
+        default=1048576,
+        metadata=doc("Most key+value bytes in one backend call (a single larger record is sent alone)."),
+    )
     batch_max_wait_ms: int = field(default=20, metadata=doc("How long a short batch waits to fill up."))
     concurrency: ConcurrencyMode = field(
         default="partition",

@@ -31,6 +31,23 @@ FETCH_TIMEOUT_MS = 200
 CONNECT_RETRY_MAX_S = 5.0
 
 WorkerFactory = Callable[[str, int], PartitionWorker]
+ConsumerFactory = Callable[["ConsumerRuntime"], Any]
+"""Builds the (not yet started) Kafka consumer of a runtime; the seam unit tests use instead of a broker."""
+
+
+def aiokafka_consumer(runtime: ConsumerRuntime) -> AIOKafkaConsumer:
+    """The production consumer factory: an aiokafka consumer in the runtime's group."""
+    config = runtime.config
+    return AIOKafkaConsumer(
+        **consumer_kwargs(runtime.kafka, f"reactive-{runtime.name}"),
+        group_id=config.group,
+        auto_offset_reset=config.auto_offset_reset,
+        isolation_level=config.isolation_level,
+        session_timeout_ms=config.session_timeout_ms,
+        heartbeat_interval_ms=config.heartbeat_interval_ms,
+        max_partition_fetch_bytes=config.max_partition_fetch_bytes,
+        max_poll_records=config.batch_max_records,
+    )
 
 
 def to_record(message: Any) -> ConsumedRecord:
@@ -49,12 +66,18 @@ class ConsumerRuntime(ConsumerRebalanceListener):  # type: ignore[misc]
     """Owns the aiokafka consumer of one reactive consumer, from start to leaving the group."""
 
     def __init__(
-        self, name: str, config: ReactiveConsumerConfig, kafka: KafkaConfig, make_worker: WorkerFactory
+        self,
+        name: str,
+        config: ReactiveConsumerConfig,
+        kafka: KafkaConfig,
+        make_worker: WorkerFactory,
+        make_consumer: ConsumerFactory = aiokafka_consumer,
     ) -> None:
         self.name = name
         self.config = config
-        self._kafka = kafka
+        self.kafka = kafka
         self._make_worker = make_worker
+        self._make_consumer = make_consumer
         self.workers: dict[TopicPartition, PartitionWorker] = {}
         self.consumer: Any = None
         self.state = "created"
@@ -131,16 +154,7 @@ class ConsumerRuntime(ConsumerRebalanceListener):  # type: ignore[misc]
     async def _connect(self) -> None:
         wait = 0.2
         while True:
-            consumer = AIOKafkaConsumer(
-                **consumer_kwargs(self._kafka, f"reactive-{self.name}"),
-                group_id=self.config.group,
-                auto_offset_reset=self.config.auto_offset_reset,
-                isolation_level=self.config.isolation_level,
-                session_timeout_ms=self.config.session_timeout_ms,
-                heartbeat_interval_ms=self.config.heartbeat_interval_ms,
-                max_partition_fetch_bytes=self.config.max_partition_fetch_bytes,
-                max_poll_records=self.config.batch_max_records,
-            )
+            consumer = self._make_consumer(self)
             if self.config.topic_pattern:
                 consumer.subscribe(pattern=self.config.topic_pattern, listener=self)
             else:

@@ -14,17 +14,19 @@ from kafka_sidecar_plugins.schema_registry._avro import AvroFormat
 from kafka_sidecar_plugins.schema_registry._client import SchemaRegistryClient
 from kafka_sidecar_plugins.schema_registry._config import SchemaRegistryConfig
 from kafka_sidecar_plugins.schema_registry._jsonschema import JsonSchemaFormat
-from kafka_sidecar_plugins.schema_registry._protobuf import ProtobufFormat
 from kafka_sidecar_plugins.schema_registry._serde import RegistrySerde
 from kafka_sidecar_plugins.schema_registry._service import SchemaService, ServiceBinding
 
 
 def make_serdes(binding: ServiceBinding) -> tuple[RegistrySerde, ...]:
-    return (
-        RegistrySerde(AvroFormat(), binding),
-        RegistrySerde(JsonSchemaFormat(), binding),
-        RegistrySerde(ProtobufFormat(), binding),
-    )
+    """The registry formats; ``protobuf`` only with the ``[protobuf]`` extra (protobuf + grpcio-tools)."""
+    serdes = [RegistrySerde(AvroFormat(), binding), RegistrySerde(JsonSchemaFormat(), binding)]
+    try:
+        from kafka_sidecar_plugins.schema_registry._protobuf import ProtobufFormat
+    except ImportError:  # no [protobuf] extra: a config naming the format is told which extra to install
+        return tuple(serdes)
+    serdes.append(RegistrySerde(ProtobufFormat(), binding))
+    return tuple(serdes)
 
 
 @hookimpl

@@ -21,9 +21,12 @@ itself is never logged, stored on the stash, or written anywhere.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from kafka_sidecar.plugin import (
+    CheckContext,
     Exchange,
     Forbidden,
     HandlerSpec,
@@ -34,7 +37,10 @@ from kafka_sidecar.plugin import (
     Unauthorized,
     hookimpl,
 )
-from kafka_sidecar_plugins.security._jwt import JwtConfig, JwtVerifier, KeySource, token_scopes
+from kafka_sidecar_plugins.security._jwt_config import JwtConfig, token_scopes
+
+if TYPE_CHECKING:
+    from kafka_sidecar_plugins.security._jwt import KeySource
 
 JWT_CLAIMS: StashKey[dict[str, object]] = StashKey("jwt-claims")
 """The verified claims of the caller's token."""
@@ -44,6 +50,8 @@ class JwtHandler:
     """Middleware: refuses HTTP requests without a valid bearer JWT carrying the route's scopes."""
 
     def __init__(self, config: JwtConfig, resources: Resources | None = None, *, keys: KeySource | None = None) -> None:
+        from kafka_sidecar_plugins.security._jwt import JwtVerifier, KeySource  # PyJWT: the [jwt] extra
+
         self._config = config
         self._verifier = JwtVerifier(config, keys or KeySource(config))
 
@@ -73,6 +81,23 @@ def _factory(config: JwtConfig, resources: Resources) -> JwtHandler:
     return JwtHandler(config, resources)
 
 
+def check_jwt(config: JwtConfig, ctx: CheckContext) -> JwtConfig:
+    """The [jwt] extra is installed; key and CA files exist, relative ones taken from the config's folder."""
+    ctx.require_extra("jwt", "jwt", "cryptography")  # PyJWT[crypto]
+    keys = []
+    for index, name in enumerate(config.public_key_files):
+        path = ctx.resolve(name)
+        if not path.is_file():
+            ctx.problem(f"public_key_files.{index}", f"key file {str(path)!r} does not exist")
+        keys.append(str(path))
+    cafile = None if config.jwks_cafile is None else ctx.resolve(config.jwks_cafile)
+    if cafile is not None and not cafile.is_file():
+        ctx.problem("jwks_cafile", f"CA file {str(cafile)!r} does not exist")
+    return dataclasses.replace(
+        config, public_key_files=tuple(keys), jwks_cafile=None if cafile is None else str(cafile)
+    )
+
+
 @hookimpl
 def kafka_sidecar_register_handlers(register: Callable[[HandlerSpec[object]], None]) -> None:
     register(
@@ -81,6 +106,7 @@ def kafka_sidecar_register_handlers(register: Callable[[HandlerSpec[object]], No
             factory=_factory,  # type: ignore[arg-type]
             config_type=JwtConfig,
             kind="middleware",
+            check=check_jwt,  # type: ignore[arg-type]
             description="Verify a bearer JWT (JWKS URL or static keys, audience, issuer) and per-route scopes.",
         )
     )

@@ -12,6 +12,7 @@ as before.
 
 from __future__ import annotations
 
+import difflib
 import json
 import logging
 from collections.abc import Callable, Mapping, Sequence
@@ -36,6 +37,7 @@ from kafka_sidecar.plugin import (
     find_operation,
     hookimpl,
 )
+from kafka_sidecar_plugins.validation._check import check_validation, is_inline
 from kafka_sidecar_plugins.validation._schema import Schema
 
 log = logging.getLogger(__name__)
@@ -71,14 +73,26 @@ def field_name(error: ValidationError) -> str:
     return text
 
 
+def message_of(error: ValidationError) -> str:
+    """The error's message, with the nearest known name for an unexpected property (a typo)."""
+    if error.validator == "additionalProperties" and isinstance(error.instance, dict):
+        known = error.schema.get("properties", {}) if isinstance(error.schema, dict) else {}
+        unexpected = [name for name in error.instance if name not in known]
+        close = difflib.get_close_matches(unexpected[0], list(known), n=1) if unexpected else []
+        if close:
+            return f"{error.message} (did you mean {close[0]!r}?)"
+    return error.message
+
+
 def _prefixed(prefix: str, name: str) -> str:
     if not name:
         return prefix
     return f"{prefix}{name}" if name.startswith("[") else f"{prefix}.{name}"
 
 
-def _load_schema(topic: str, source: str) -> Schema:
-    text = source if source.lstrip().startswith("{") else Path(source).read_text(encoding="utf-8")
+def load_schema(topic: str, source: str) -> Schema:
+    """The schema for ``topic``: inline JSON text, or a file (resolved by the plan-time check)."""
+    text = source if is_inline(source) else Path(source).read_text(encoding="utf-8")
     try:
         schema = json.loads(text)
     except ValueError as exc:
@@ -148,7 +162,7 @@ class _Operation:
             return
         error = self.media[media].error(exchange.json_body())
         if error is not None:
-            raise ValidationFailed(error.message, field=field_name(error) or "body")
+            raise ValidationFailed(message_of(error), field=field_name(error) or "body")
 
 
 def _coerce(raw: str, schema: Mapping[str, Any] | bool) -> object:
@@ -172,7 +186,7 @@ class ValidationHandler:
         self._routes = resources.routes
         self._title = document_title(resources.config.service.id)
         self._document: Mapping[str, Any] | None = None
-        self._topics = {topic: _load_schema(topic, source) for topic, source in config.topic_schemas.items()}
+        self._topics = {topic: load_schema(topic, source) for topic, source in config.topic_schemas.items()}
         self._operations: dict[tuple[str, str], _Operation | None] = {}
 
     def _operation(self, route: str, method: str) -> _Operation | None:
@@ -230,6 +244,7 @@ def kafka_sidecar_register_handlers(register: Callable[[HandlerSpec[ValidationCo
             factory=ValidationHandler,
             config_type=ValidationConfig,
             kind="middleware",
+            check=check_validation,
             description="Validate requests against the served OpenAPI description and per-topic value schemas.",
         )
     )
