@@ -61,21 +61,34 @@ from kafka_sidecar._exchange import (
     DELIVERED,
     OUTGOING_HEADERS,
     PRODUCED,
+    REQUEST_BODY_STREAM,
     RESPONSE_HEADERS,
+    RESPONSE_STREAM,
     DeliveryStatus,
     Exchange,
     HttpRequest,
     Produced,
     RecordOutcome,
     Reply,
+    ResponseStream,
 )
 from kafka_sidecar._headers import parse_headers
 from kafka_sidecar._hookspecs import hookimpl
-from kafka_sidecar._http.admin import admin_route
+from kafka_sidecar._http.admin import admin_route, authorize_admin
 from kafka_sidecar._http.problems import PROBLEM_MEDIA_TYPE
 from kafka_sidecar._idempotency import IdempotencyCache, idempotency_key, request_fingerprint
 from kafka_sidecar._json import RawJson, is_json_text
 from kafka_sidecar._json import dumps as json_dumps
+from kafka_sidecar._kafka.cluster import (
+    ClusterInfo,
+    ClusterView,
+    ConfigEntry,
+    GroupInfo,
+    GroupMember,
+    PartitionInfo,
+    TopicInfo,
+    cluster_view,
+)
 from kafka_sidecar._kafka.options import admin_kwargs, consumer_kwargs
 from kafka_sidecar._kafka.producer import ERROR_KAFKA_RETRIABLE, ProducerService, raise_if_none_acknowledged
 from kafka_sidecar._kafka.producer import describe as describe_error
@@ -121,11 +134,16 @@ __all__ = [
     "OVERFLOW",
     "PROBLEM_MEDIA_TYPE",
     "PRODUCED",
+    "REQUEST_BODY_STREAM",
     "RESPONSE_HEADERS",
+    "RESPONSE_STREAM",
     "TRACEABILITY_HEADER",
     "AdminAction",
     "BatchFetched",
     "Chain",
+    "ClusterInfo",
+    "ClusterView",
+    "ConfigEntry",
     "ConfigError",
     "ConfigProblem",
     "ConfigSection",
@@ -148,6 +166,8 @@ __all__ = [
     "Family",
     "Forbidden",
     "Gauge",
+    "GroupInfo",
+    "GroupMember",
     "Handler",
     "HandlerError",
     "HandlerSpec",
@@ -172,6 +192,7 @@ __all__ = [
     "NotAcceptable",
     "NotFound",
     "OutgoingRecord",
+    "PartitionInfo",
     "PayloadTooLarge",
     "PermanentError",
     "PluginError",
@@ -185,6 +206,7 @@ __all__ = [
     "ReportingSink",
     "RequestError",
     "Resources",
+    "ResponseStream",
     "RetriableError",
     "Role",
     "RouteInfo",
@@ -201,6 +223,7 @@ __all__ = [
     "StashKey",
     "Terminal",
     "TooManyRequests",
+    "TopicInfo",
     "Unauthorized",
     "UnsupportedMediaType",
     "UpstreamRejected",
@@ -209,8 +232,10 @@ __all__ = [
     "ValidationFailed",
     "admin_kwargs",
     "admin_route",
+    "authorize_admin",
     "build_document",
     "cancel_and_wait",
+    "cluster_view",
     "consumer_kwargs",
     "convert_nested",
     "dead_letter_record",

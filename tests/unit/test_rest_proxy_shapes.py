@@ -8,12 +8,12 @@ from jsonschema.exceptions import best_match
 
 from kafka_sidecar._errors import ValidationFailed
 from kafka_sidecar._http.problems import error_media_type
+from kafka_sidecar.plugin import openapi_path
 from kafka_sidecar_handlers.metadata._openapi import operation as metadata_operation
 from kafka_sidecar_handlers.v3._produce import iso, parse_record
 from kafka_sidecar_handlers.v3._routes import operation as v3_operation
 from kafka_sidecar_handlers.v3._routes import target
 from kafka_sidecar_handlers.v3._stream import JsonValues
-from kafka_sidecar_plugins.openapi._document import openapi_path  # before validation (they import each other)
 from kafka_sidecar_plugins.validation import declared_error_code
 
 

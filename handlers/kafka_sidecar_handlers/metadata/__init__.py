@@ -13,12 +13,17 @@ from dataclasses import dataclass, field
 
 from aiokafka import TopicPartition
 
-from kafka_sidecar._errors import MethodNotAllowed, ValidationFailed
-from kafka_sidecar._exchange import Exchange, Reply
-from kafka_sidecar._hookspecs import hookimpl
-from kafka_sidecar._registry import HandlerSpec
-from kafka_sidecar._resources import Resources
-from kafka_sidecar_handlers.metadata._cluster import PartitionInfo, cluster_view
+from kafka_sidecar.plugin import (
+    Exchange,
+    HandlerSpec,
+    MethodNotAllowed,
+    PartitionInfo,
+    Reply,
+    Resources,
+    ValidationFailed,
+    cluster_view,
+    hookimpl,
+)
 from kafka_sidecar_handlers.metadata._openapi import describe_metadata, operation
 
 V2_MEDIA_TYPE = "application/vnd.kafka.v2+json"

@@ -11,20 +11,24 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from kafka_sidecar._errors import (
+from kafka_sidecar.plugin import (
+    REQUEST_BODY_STREAM,
+    ClusterView,
+    Exchange,
     Forbidden,
+    HandlerSpec,
+    HttpRequest,
     MethodNotAllowed,
     NotFound,
+    Reply,
+    Resources,
     SidecarError,
     UnsupportedMediaType,
     ValidationFailed,
+    authorize_admin,
+    cluster_view,
+    hookimpl,
 )
-from kafka_sidecar._exchange import REQUEST_BODY_STREAM, Exchange, HttpRequest, Reply
-from kafka_sidecar._hookspecs import hookimpl
-from kafka_sidecar._http.admin import authorize_admin
-from kafka_sidecar._registry import HandlerSpec
-from kafka_sidecar._resources import Resources
-from kafka_sidecar_handlers.metadata._cluster import ClusterView, cluster_view
 from kafka_sidecar_handlers.v3 import _admin as bodies
 from kafka_sidecar_handlers.v3._openapi import describe_v3
 from kafka_sidecar_handlers.v3._records_route import RecordsRoute

@@ -11,14 +11,7 @@ from collections.abc import Mapping, Sequence
 
 from aiokafka import TopicPartition
 
-from kafka_sidecar_handlers.metadata._cluster import (
-    ClusterView,
-    ConfigEntry,
-    GroupInfo,
-    GroupMember,
-    PartitionInfo,
-    TopicInfo,
-)
+from kafka_sidecar.plugin import ClusterView, ConfigEntry, GroupInfo, GroupMember, PartitionInfo, TopicInfo
 
 
 class Resources:

@@ -18,11 +18,16 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
-from kafka_sidecar._errors import ValidationFailed
-from kafka_sidecar._kafka.producer import ERROR_KAFKA_RETRIABLE
-from kafka_sidecar._records import DeliveryReport, OutgoingRecord
-from kafka_sidecar._serdes.base import SchemaRef, SerdeRegistry, SerializeContext
-from kafka_sidecar_handlers.producer._request import parse_headers
+from kafka_sidecar.plugin import (
+    ERROR_KAFKA_RETRIABLE,
+    DeliveryReport,
+    OutgoingRecord,
+    SchemaRef,
+    SerdeRegistry,
+    SerializeContext,
+    ValidationFailed,
+    parse_headers,
+)
 
 TYPES = ("BINARY", "JSON", "STRING", "AVRO", "JSONSCHEMA", "PROTOBUF")
 RECORD_FIELDS = frozenset({"partition_id", "headers", "key", "value", "timestamp"})

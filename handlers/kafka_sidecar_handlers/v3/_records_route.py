@@ -5,9 +5,16 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Any
 
-from kafka_sidecar._errors import ValidationFailed
-from kafka_sidecar._exchange import PRODUCED, REQUEST_BODY_STREAM, RESPONSE_STREAM, Exchange, Produced, Reply
-from kafka_sidecar._resources import Resources
+from kafka_sidecar.plugin import (
+    PRODUCED,
+    REQUEST_BODY_STREAM,
+    RESPONSE_STREAM,
+    Exchange,
+    Produced,
+    Reply,
+    Resources,
+    ValidationFailed,
+)
 from kafka_sidecar_handlers.v3._produce import Encoder, parse_record, result
 from kafka_sidecar_handlers.v3._stream import JsonValues, StreamProducer, Target
 

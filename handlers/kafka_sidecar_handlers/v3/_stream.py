@@ -19,10 +19,14 @@ import json
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
-from kafka_sidecar._errors import SidecarError, ValidationFailed
-from kafka_sidecar._kafka.producer import ProducerService
-from kafka_sidecar._records import DeliveryReport, OutgoingRecord
-from kafka_sidecar._serdes.base import SerdeRegistry
+from kafka_sidecar.plugin import (
+    DeliveryReport,
+    OutgoingRecord,
+    ProducerService,
+    SerdeRegistry,
+    SidecarError,
+    ValidationFailed,
+)
 from kafka_sidecar_handlers.v3._produce import Encoder, RecordIn, parse_record, result
 
 _decoder = json.JSONDecoder()

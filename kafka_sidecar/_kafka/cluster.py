@@ -1,4 +1,6 @@
-"""One read-mostly view of the cluster (brokers, topics, configs, groups, offsets) shared by v2 and v3.
+"""One read-mostly view of the cluster (brokers, topics, configs, groups, offsets), a core service.
+
+Used by the REST Proxy v2 metadata and v3 handlers (and open to any plugin through ``kafka_sidecar.plugin``).
 
 An aiokafka admin client and a group-less consumer (for end offsets), both started on first use and
 closed when the sidecar stops. Topic metadata is always read for every topic at once, so a lookup
