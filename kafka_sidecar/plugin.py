@@ -11,7 +11,9 @@ plugin is written against. Grouped by what they are for:
 * errors: one tree rooted at :class:`SidecarError`, mapped to HTTP problems by the core;
 * records, formats, dead letters, metrics, events, correlation ids, config doc helpers, admin routes;
 * JSON in C: :func:`json_dumps` (msgspec), :data:`RawJson` (valid JSON text spliced as is),
-  :func:`is_json_text` (checks JSON text without decoding it).
+  :func:`is_json_text` (checks JSON text without decoding it);
+* the cluster view (:func:`cluster_view`) and streamed requests (:data:`REQUEST_BODY_STREAM`,
+  :class:`ResponseStream` under :data:`RESPONSE_STREAM`).
 """
 
 from kafka_sidecar._chain import Chain, Handler, Lifecycle, LinkInfo, Next, SourceTerminal, Terminal
