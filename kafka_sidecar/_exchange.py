@@ -7,7 +7,8 @@ exchanges; what they share travels on ``exchange.stash`` under typed keys.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import asyncio
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -122,3 +123,39 @@ DELIVERED: StashKey[tuple[RecordOutcome, ...]] = StashKey("delivered")
 """Set by a consumer terminal after delivery; audit and metrics middleware read it after ``call_next``."""
 BACKEND_HEADERS: StashKey[dict[str, str]] = StashKey("backend-headers")
 """HTTP headers middleware wants on the call to the backend (correlation ids, trace context, a token)."""
+
+
+class ResponseStream:
+    """A reply written piece by piece while the chain still runs (REST Proxy v3 streaming produce).
+
+    The terminal calls :meth:`start` once it is sure of the status (nothing is sent before), then
+    :meth:`write` for each piece; the HTTP adapter sends them as they come and ends the response when
+    the chain returns. Middleware still sees the whole exchange: the chain returns only after the last
+    write, so audit and metrics read the finished exchange as usual.
+    """
+
+    def __init__(self) -> None:
+        self.status = 200
+        self.media_type = "application/json"
+        self.started = asyncio.Event()
+        self._pieces: asyncio.Queue[bytes | None] = asyncio.Queue()
+
+    def start(self, status: int = 200, media_type: str = "application/json") -> None:
+        self.status, self.media_type = status, media_type
+        self.started.set()
+
+    async def write(self, piece: bytes) -> None:
+        await self._pieces.put(piece)
+
+    def close(self) -> None:
+        self._pieces.put_nowait(None)
+
+    async def pieces(self) -> AsyncIterator[bytes]:
+        while (piece := await self._pieces.get()) is not None:
+            yield piece
+
+
+REQUEST_BODY_STREAM: StashKey[AsyncIterator[bytes]] = StashKey("request-body-stream")
+"""The request body as it arrives, on a route whose terminal streams (``HttpRequest.body`` is then empty)."""
+RESPONSE_STREAM: StashKey[ResponseStream] = StashKey("response-stream")
+"""Where a streaming terminal writes its reply (see :class:`ResponseStream`)."""

@@ -11,7 +11,9 @@ plugin is written against. Grouped by what they are for:
 * errors: one tree rooted at :class:`SidecarError`, mapped to HTTP problems by the core;
 * records, formats, dead letters, metrics, events, correlation ids, config doc helpers, admin routes;
 * JSON in C: :func:`json_dumps` (msgspec), :data:`RawJson` (valid JSON text spliced as is),
-  :func:`is_json_text` (checks JSON text without decoding it).
+  :func:`is_json_text` (checks JSON text without decoding it);
+* the cluster view (:func:`cluster_view`) and streamed requests (:data:`REQUEST_BODY_STREAM`,
+  :class:`ResponseStream` under :data:`RESPONSE_STREAM`).
 """
 
 from kafka_sidecar._chain import Chain, Handler, Lifecycle, LinkInfo, Next, SourceTerminal, Terminal
@@ -62,21 +64,34 @@ from kafka_sidecar._exchange import (
     DELIVERED,
     OUTGOING_HEADERS,
     PRODUCED,
+    REQUEST_BODY_STREAM,
     RESPONSE_HEADERS,
+    RESPONSE_STREAM,
     DeliveryStatus,
     Exchange,
     HttpRequest,
     Produced,
     RecordOutcome,
     Reply,
+    ResponseStream,
 )
 from kafka_sidecar._headers import parse_headers
 from kafka_sidecar._hookspecs import hookimpl
-from kafka_sidecar._http.admin import admin_route
+from kafka_sidecar._http.admin import admin_route, authorize_admin
 from kafka_sidecar._http.problems import PROBLEM_MEDIA_TYPE
 from kafka_sidecar._idempotency import IdempotencyCache, idempotency_key, request_fingerprint
 from kafka_sidecar._json import RawJson, is_json_text
 from kafka_sidecar._json import dumps as json_dumps
+from kafka_sidecar._kafka.cluster import (
+    ClusterInfo,
+    ClusterView,
+    ConfigEntry,
+    GroupInfo,
+    GroupMember,
+    PartitionInfo,
+    TopicInfo,
+    cluster_view,
+)
 from kafka_sidecar._kafka.options import admin_kwargs, consumer_kwargs
 from kafka_sidecar._kafka.producer import ERROR_KAFKA_RETRIABLE, ProducerService, raise_if_none_acknowledged
 from kafka_sidecar._kafka.producer import describe as describe_error
@@ -122,12 +137,17 @@ __all__ = [
     "OVERFLOW",
     "PROBLEM_MEDIA_TYPE",
     "PRODUCED",
+    "REQUEST_BODY_STREAM",
     "RESPONSE_HEADERS",
+    "RESPONSE_STREAM",
     "TRACEABILITY_HEADER",
     "AdminAction",
     "BatchFetched",
     "Chain",
     "CheckContext",
+    "ClusterInfo",
+    "ClusterView",
+    "ConfigEntry",
     "ConfigError",
     "ConfigProblem",
     "ConfigSection",
@@ -150,6 +170,8 @@ __all__ = [
     "Family",
     "Forbidden",
     "Gauge",
+    "GroupInfo",
+    "GroupMember",
     "Handler",
     "HandlerError",
     "HandlerSpec",
@@ -174,6 +196,7 @@ __all__ = [
     "NotAcceptable",
     "NotFound",
     "OutgoingRecord",
+    "PartitionInfo",
     "PayloadTooLarge",
     "PermanentError",
     "PluginError",
@@ -187,6 +210,7 @@ __all__ = [
     "ReportingSink",
     "RequestError",
     "Resources",
+    "ResponseStream",
     "RetriableError",
     "Role",
     "RouteInfo",
@@ -204,6 +228,7 @@ __all__ = [
     "StashKey",
     "Terminal",
     "TooManyRequests",
+    "TopicInfo",
     "Unauthorized",
     "UnsupportedMediaType",
     "UpstreamRejected",
@@ -212,8 +237,10 @@ __all__ = [
     "ValidationFailed",
     "admin_kwargs",
     "admin_route",
+    "authorize_admin",
     "build_document",
     "cancel_and_wait",
+    "cluster_view",
     "consumer_kwargs",
     "convert_nested",
     "dead_letter_record",

@@ -19,6 +19,7 @@ from kafka_sidecar._http.guard import admin_token, on_admin_port
 from kafka_sidecar._http.problems import problem_response
 
 if TYPE_CHECKING:
+    from kafka_sidecar._config.model import ServerConfig
     from kafka_sidecar._sidecar import Sidecar
 
 MASK = "****"
@@ -77,13 +78,21 @@ def require_admin(request: Request) -> None:
     server = sidecar.config.server if sidecar is not None else None
     if server is not None and not on_admin_port(request.scope, server):
         raise NotFound(f"no route for {request.method} {request.url.path}", field="path")
+    host = request.client.host if request.client else None
+    authorize_admin(server, host, request.headers.get("authorization", ""))
+
+
+def authorize_admin(server: ServerConfig | None, client_host: str | None, authorization: str) -> None:
+    """The admin rule without the port check: the admin bearer token when one is set, else loopback only.
+
+    Chain terminals with admin operations (v3 create/delete topic) call this with the request's values.
+    """
     token = admin_token(server) if server is not None else None
     if token is None:
-        host = request.client.host if request.client else None
-        if not is_loopback(host):
-            raise Forbidden(f"admin routes answer loopback callers only, not {host}")
+        if not is_loopback(client_host):
+            raise Forbidden(f"admin routes answer loopback callers only, not {client_host}")
         return
-    scheme, _, presented = request.headers.get("authorization", "").partition(" ")
+    scheme, _, presented = authorization.partition(" ")
     if scheme.lower() != "bearer" or not presented:
         raise Unauthorized("admin routes need 'Authorization: Bearer <admin token>'", field="authorization")
     if not hmac.compare_digest(presented.strip().encode(), token.encode()):

@@ -12,10 +12,11 @@ from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from kafka_sidecar._errors import MethodNotAllowed, NotFound, RequestError
 from kafka_sidecar._http.admin import admin_routes, health_routes
-from kafka_sidecar._http.endpoint import chain_endpoint
+from kafka_sidecar._http.endpoint import StreamingTerminal, chain_endpoint
 from kafka_sidecar._http.guard import ConcurrencySlots, LimitsMiddleware, limit_records
 from kafka_sidecar._http.problems import problem_response
 
@@ -30,7 +31,13 @@ def create_app(sidecar: Sidecar, *, manage_lifecycle: bool = True) -> Starlette:
     routes: list[BaseRoute] = [*health_routes(sidecar), *admin_routes(sidecar)]
     for compiled in sidecar.routes:
         chain = limit_records(compiled.chain, sidecar.config.server.max_records_per_request)
-        endpoint = chain_endpoint(chain, compiled.plan.path, server, slots)
+        terminal = sidecar.instances.get(compiled.plan.links[-1])
+        streamed = frozenset(
+            method
+            for method in compiled.plan.methods
+            if isinstance(terminal, StreamingTerminal) and terminal.streams_request_body(compiled.plan.path, method)
+        )
+        endpoint = chain_endpoint(chain, compiled.plan.path, server, slots, streamed)
         routes.append(Route(compiled.plan.path, endpoint, methods=list(compiled.plan.methods)))
     routes.extend(sidecar.plugin_routes)  # collected and checked for clashes at assembly
 
@@ -48,11 +55,28 @@ def create_app(sidecar: Sidecar, *, manage_lifecycle: bool = True) -> Starlette:
         routes=routes,
         exception_handlers={HTTPException: _http_exception, Exception: _unexpected},
         lifespan=lifespan,
-        middleware=[Middleware(LimitsMiddleware, server=sidecar.config.server)],
+        middleware=[Middleware(LimitsMiddleware, server=sidecar.config.server), Middleware(TrailingSlashMiddleware)],
     )
+    app.router.redirect_slashes = False
     app.state.sidecar = sidecar
     app.state.concurrency = slots
     return app
+
+
+class TrailingSlashMiddleware:
+    """``POST .../offsets/`` is served as ``.../offsets``, not redirected (httpx and Node's http don't follow a 307)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path: str = scope.get("path", "")
+        if scope["type"] == "http" and len(path) > 1 and path.endswith("/"):
+            scope = dict(scope, path=path.rstrip("/") or "/")
+            raw: bytes | None = scope.get("raw_path")
+            if raw is not None:
+                scope["raw_path"] = raw.rstrip(b"/") or b"/"
+        await self.app(scope, receive, send)
 
 
 async def _http_exception(request: Request, exc: Exception) -> Response:
@@ -66,8 +90,8 @@ async def _http_exception(request: Request, exc: Exception) -> Response:
     else:
         error = RequestError(str(exc.detail))
         error.status = exc.status_code  # type: ignore[misc]
-    return problem_response(error, headers)
+    return problem_response(error, headers, request.headers.get("accept", ""))
 
 
 async def _unexpected(request: Request, exc: Exception) -> Response:
-    return problem_response(exc)
+    return problem_response(exc, accept=request.headers.get("accept", ""))

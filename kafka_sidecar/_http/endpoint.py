@@ -4,16 +4,26 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Protocol, runtime_checkable
 
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
 
 from kafka_sidecar import _json
 from kafka_sidecar._chain import Chain
 from kafka_sidecar._config.model import ServerConfig
 from kafka_sidecar._errors import PayloadTooLarge, RequestTimeout, SidecarError
-from kafka_sidecar._exchange import RESPONSE_HEADERS, Exchange, HttpRequest, Reply
+from kafka_sidecar._exchange import (
+    REQUEST_BODY_STREAM,
+    RESPONSE_HEADERS,
+    RESPONSE_STREAM,
+    Exchange,
+    HttpRequest,
+    Reply,
+    ResponseStream,
+)
 from kafka_sidecar._http.guard import RETRY_AFTER, ConcurrencySlots
 from kafka_sidecar._http.problems import problem_response
 
@@ -72,25 +82,42 @@ def to_response(reply: Reply, exchange: Exchange) -> Response:
     return Response(content, reply.status, headers=headers, media_type=reply.media_type)
 
 
+@runtime_checkable
+class StreamingTerminal(Protocol):
+    """A terminal that reads some routes' request bodies as they arrive and answers piece by piece."""
+
+    def streams_request_body(self, route: str, method: str) -> bool: ...
+
+
 def chain_endpoint(
-    chain: Chain, route: str, server: ServerConfig, slots: ConcurrencySlots
+    chain: Chain,
+    route: str,
+    server: ServerConfig,
+    slots: ConcurrencySlots,
+    streamed_methods: frozenset[str] = frozenset(),
 ) -> Callable[[Request], Awaitable[Response]]:
     """A Starlette endpoint that runs ``chain`` for every request to ``route``.
 
     The body is read first (bounded in size and in time); only then is a concurrency slot taken, so a
-    client that never finishes its upload holds no slot.
+    client that never finishes its upload holds no slot. For ``streamed_methods`` the body is not read
+    first: the chain gets it as a stream (:data:`REQUEST_BODY_STREAM`) and may answer through a
+    :class:`ResponseStream`; such a request holds a slot until its answer ends.
     """
 
     async def endpoint(request: Request) -> Response:
+        if request.method in streamed_methods:
+            if not slots.try_acquire():
+                return problem_response(slots.busy(), RETRY_AFTER, request.headers.get("accept", ""))
+            return await _streamed(chain, route, request, slots.release)
         try:
             body = await read_body(request, server.max_body_bytes, server.body_read_timeout_s)
         except ClientDisconnect:
             log.debug("client %s went away before its request body to %s arrived", request.client, route)
             return Response(status_code=400)  # nobody reads it; Starlette needs a response
         except SidecarError as exc:
-            return problem_response(exc, {"Connection": "close"})
+            return problem_response(exc, {"Connection": "close"}, request.headers.get("accept", ""))
         if not slots.try_acquire():
-            return problem_response(slots.busy(), RETRY_AFTER)
+            return problem_response(slots.busy(), RETRY_AFTER, request.headers.get("accept", ""))
         try:
             exchange = Exchange("http", route, to_http_request(request, route, body))
             reply = await chain(exchange)
@@ -99,3 +126,55 @@ def chain_endpoint(
             slots.release()
 
     return endpoint
+
+
+async def _streamed(chain: Chain, route: str, request: Request, release: Callable[[], None]) -> Response:
+    exchange = Exchange("http", route, to_http_request(request, route, b""))
+    stream = ResponseStream()
+    exchange.stash[REQUEST_BODY_STREAM] = _until_disconnect(request)
+    exchange.stash[RESPONSE_STREAM] = stream
+    running = asyncio.ensure_future(chain(exchange))
+    running.add_done_callback(lambda _: stream.close())
+    running.add_done_callback(lambda _: release())  # the slot is held while the chain runs
+    started = asyncio.ensure_future(stream.started.wait())
+    await asyncio.wait({running, started}, return_when=asyncio.FIRST_COMPLETED)
+    if not stream.started.is_set():
+        started.cancel()
+        return to_response(running.result(), exchange)  # answered without streaming (an error, say)
+
+    async def pieces() -> AsyncIterator[bytes]:
+        async for piece in stream.pieces():
+            yield piece
+        reply = await running
+        if reply.status >= 400 and reply.body is not None:  # failed after the first piece: say so last
+            yield _json.dumps(reply.body) + b"\n"
+
+    extra = exchange.stash.get(RESPONSE_HEADERS)
+    headers = dict(extra) if extra else {}
+    return _PiecesResponse(pieces(), stream.status, headers=headers, media_type=stream.media_type)
+
+
+async def _until_disconnect(request: Request) -> AsyncIterator[bytes]:
+    """The body as it arrives; a client that goes away simply ends it (what was read is still answered)."""
+    try:
+        async for chunk in request.stream():
+            if chunk:
+                yield chunk
+    except ClientDisconnect:
+        log.info("client went away during a streamed request to %s", request.url.path)
+
+
+class _PiecesResponse(Response):
+    """Sends pieces as they come. Unlike Starlette's StreamingResponse it never calls ``receive``
+    (which would swallow the request body the chain is still reading)."""
+
+    def __init__(self, pieces: AsyncIterator[bytes], status: int, headers: dict[str, str], media_type: str) -> None:
+        super().__init__(None, status, headers=headers, media_type=media_type)
+        self.raw_headers = [(k, v) for k, v in self.raw_headers if k != b"content-length"]  # length unknown
+        self._pieces = pieces
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await send({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers})
+        async for piece in self._pieces:
+            await send({"type": "http.response.body", "body": piece, "more_body": True})
+        await send({"type": "http.response.body", "body": b"", "more_body": False})

@@ -3,6 +3,11 @@
 Each body carries the RFC fields (``type``, ``title``, ``status``, ``detail``), a stable ``code``,
 the offending ``field`` when there is one, and — so REST Proxy v2 clients read it unchanged — the v2
 pair ``error_code`` (five digits) and ``message``.
+
+The body is the same whatever the caller accepts; only its Content-Type is negotiated from ``Accept``
+(:func:`error_media_type`): ``application/problem+json`` unless the caller asks for a REST Proxy
+media type (``application/vnd.kafka...+json``: answered ``application/vnd.kafka.v2+json``, what v2
+clients read) or plain ``application/json`` without also accepting ``application/problem+json``.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from kafka_sidecar._errors import SidecarError, ValidationFailed
 from kafka_sidecar._exchange import Exchange, Reply
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
+V2_ERROR_MEDIA_TYPE = "application/vnd.kafka.v2+json"
 PROBLEM_TYPE_BASE = "https://kafka-sidecar.dev/problems/"
 log = logging.getLogger(__name__)
 
@@ -52,17 +58,43 @@ def problem_body(exc: BaseException) -> tuple[int, dict[str, object]]:
     return status, body
 
 
+def error_media_type(accept: str) -> str:
+    """The Content-Type of an error for a caller sending ``accept`` (highest ``q`` first, then order)."""
+    ranked: list[tuple[float, int, str]] = []
+    for index, part in enumerate(accept.split(",")):
+        media, *params = (piece.strip() for piece in part.split(";"))
+        quality = 1.0
+        for param in params:
+            name, _, value = param.partition("=")
+            if name.strip() == "q":
+                try:
+                    quality = float(value)
+                except ValueError:
+                    quality = 0.0
+        if media and quality > 0:
+            ranked.append((-quality, index, media.lower()))
+    for _, _, media in sorted(ranked):
+        if media == PROBLEM_MEDIA_TYPE:
+            return PROBLEM_MEDIA_TYPE
+        if media.startswith("application/vnd.kafka") and media.endswith("+json"):
+            return V2_ERROR_MEDIA_TYPE
+        if media == "application/json":
+            return "application/json"
+    return PROBLEM_MEDIA_TYPE
+
+
 def problem_reply(exchange: Exchange, exc: Exception) -> Reply:
     """The HTTP chains' error boundary."""
     status, body = problem_body(exc)
-    return Reply(status=status, body=body, media_type=PROBLEM_MEDIA_TYPE)
+    accept = exchange.request.headers.get("accept", "") if exchange.request is not None else ""
+    return Reply(status=status, body=body, media_type=error_media_type(accept))
 
 
-def problem_response(exc: BaseException, headers: dict[str, str] | None = None) -> Response:
+def problem_response(exc: BaseException, headers: dict[str, str] | None = None, accept: str = "") -> Response:
     status, body = problem_body(exc)
     return Response(
         json.dumps(body, separators=(",", ":")).encode(),
         status,
         headers=headers,
-        media_type=PROBLEM_MEDIA_TYPE,
+        media_type=error_media_type(accept),
     )

@@ -5,6 +5,8 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import socket
+import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -27,3 +29,19 @@ def exclusive_lock(path: Path) -> Iterator[None]:
             yield
         finally:
             fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+
+def wait_ready(base_url: str, process: subprocess.Popen[bytes], log: Path, seconds: float = 30) -> None:
+    """Poll ``base_url/health/ready`` until it answers 200; fail with the log if the process exits or time runs out."""
+    import httpx
+
+    deadline = time.monotonic() + seconds
+    while True:
+        assert process.poll() is None, log.read_text()
+        try:
+            if httpx.get(f"{base_url}/health/ready").status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        assert time.monotonic() < deadline, "sidecar did not become ready"
+        time.sleep(0.1)  # polling a condition with a deadline

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import textwrap
-from collections.abc import AsyncIterator, Iterable, Mapping
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -12,6 +15,7 @@ import httpx
 
 from kafka_sidecar._http.app import create_app
 from kafka_sidecar._sidecar import Sidecar
+from kafka_sidecar.testing.net import free_port, wait_ready
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,3 +54,30 @@ async def running_sidecar(
             yield RunningSidecar(sidecar, client, path)
     finally:
         await sidecar.stop()
+
+
+@contextmanager
+def sidecar_process(config: Path, directory: Path, env: Mapping[str, str]) -> Iterator[str]:
+    """``kafka-sidecar run -c config`` as a real process on a free loopback port; yields its base URL.
+
+    Waits until ``/health/ready`` answers (60 s at most) and stops the process (SIGTERM) on exit.
+    """
+    port = free_port()
+    log = directory / "sidecar.log"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "kafka_sidecar", "run", "-c", str(config)],
+        env={**os.environ, **env, "SIDECAR_PORT": str(port)},
+        stdout=log.open("wb"),
+        stderr=subprocess.STDOUT,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_ready(base, process, log, 60)
+        yield base
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()

@@ -90,3 +90,46 @@ async def test_dead_letter_unknown_format_names_it(client: httpx.AsyncClient) ->
     )
     assert response.status_code == 415, response.text
     assert response.json()["field"] == "[0].format"
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize(
+    ("accept", "media"),
+    [
+        ("application/vnd.kafka.v2+json", "application/vnd.kafka.v2+json"),
+        ("application/vnd.kafka.binary.v2+json", "application/vnd.kafka.v2+json"),
+        ("*/*", "application/problem+json"),
+        ("application/problem+json", "application/problem+json"),
+    ],
+)
+async def test_a_v2_error_keeps_error_code_and_message_and_its_media_type_follows_accept(
+    client: httpx.AsyncClient, accept: str, media: str
+) -> None:
+    response = await client.post("/consumers/g/instances/nobody/offsets/", json={}, headers={"accept": accept})
+    assert response.status_code == 404, "a trailing slash is served (no 307)"
+    assert response.headers["content-type"] == media
+    assert (response.json()["error_code"], response.json()["message"]) == (40403, response.json()["detail"])
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize(
+    "media",
+    [
+        "application/vnd.kafka.v2+json",
+        "application/vnd.kafka.json.v2+json",
+        "application/vnd.kafka.binary.v2+json",
+        "application/vnd.kafka.avro.v2+json",
+        "application/vnd.kafka.jsonschema.v2+json",
+        "application/vnd.kafka.protobuf.v2+json",
+        "application/json",
+    ],
+)
+async def test_every_v2_media_type_is_accepted_by_consumer_routes(client: httpx.AsyncClient, media: str) -> None:
+    response = await client.post(
+        "/consumers/g/instances/nobody/offsets", content=b'{"offsets": []}', headers={"content-type": media}
+    )
+    assert (response.status_code, response.json()["error_code"]) == (404, 40403), "past the media type check"
+    refused = await client.post(
+        "/consumers/g/instances/nobody/offsets", content=b"{}", headers={"content-type": "text/plain"}
+    )
+    assert (refused.status_code, refused.json()["error_code"]) == (415, 41501)

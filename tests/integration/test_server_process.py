@@ -5,13 +5,12 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
 import pytest
 
-from kafka_sidecar.testing.net import free_port
+from kafka_sidecar.testing.net import free_port, wait_ready
 
 CONFIG = """\
 server:
@@ -52,16 +51,7 @@ def test_serves_http1_and_h2c_then_stops_on_sigterm(tmp_path: Path, kafka_bootst
     process, log = start(tmp_path, SIDECAR_PORT=str(port), KAFKA_BOOTSTRAP_SERVERS=kafka_bootstrap)
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            assert process.poll() is None, log.read_text()
-            try:
-                if httpx.get(f"{base}/health/ready").status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, "sidecar did not become ready"
-            time.sleep(0.1)  # polling a condition with a deadline
+        wait_ready(base, process, log)
         with httpx.Client(http1=False, http2=True) as h2:
             response = h2.get(f"{base}/health/live")
             assert response.http_version == "HTTP/2"

@@ -92,10 +92,12 @@ async def test_max_bytes_keeps_the_rest_buffered_for_the_next_poll() -> None:
 
 
 @pytest.mark.asyncio
-async def test_a_record_larger_than_max_bytes_is_still_returned_alone() -> None:
+async def test_a_record_larger_than_max_bytes_is_not_returned_as_confluent_does() -> None:
     consumer = FakeConsumer(batches=[{TP0: messages(TP0, 0, 2, size=500)}])
     instance = instance_with(consumer)
-    assert [r.offset for r in await gather(instance, PollLimits(0.2, 100, 1, 100))] == [0]
+    assert await gather(instance, PollLimits(0.2, 100, 1, 100)) == []
+    assert [r.offset for r in instance.buffer] == [0, 1], "kept for a poll with a larger max_bytes"
+    assert [r.offset for r in await gather(instance, PollLimits(0.2, 1000, 1, 100))] == [0, 1]
 
 
 @pytest.mark.asyncio
@@ -158,7 +160,7 @@ async def test_empty_commit_commits_only_what_was_returned() -> None:
     instance.mark_delivered(records)
     committed = await instance.commit(())
     assert consumer.commits == [{TP0: (8, "")}]
-    assert committed == [{"topic": "t", "partition": 0, "offset": 7, "committed": 8, "metadata": ""}]
+    assert committed == [{"topic": "t", "partition": 0, "consumed": 7, "committed": 8}]
 
 
 @pytest.mark.asyncio

@@ -89,7 +89,9 @@ def test_partitions_from_query() -> None:
 
 def test_accept_header_picks_the_reply_media_type() -> None:
     formats = ("json", "json")
-    assert response_media_type("", formats) == "application/json"
+    assert response_media_type("", formats) == "application/vnd.kafka.json.v2+json"
+    assert response_media_type("*/*", ("binary", "binary")) == "application/vnd.kafka.binary.v2+json"
+    assert response_media_type("application/json", formats) == "application/json"
     assert response_media_type("application/vnd.kafka.json.v2+json", formats) == "application/vnd.kafka.json.v2+json"
     assert response_media_type("application/vnd.kafka.v2+json, */*", formats) == "application/vnd.kafka.v2+json"
     with pytest.raises(NotAcceptable) as caught:
@@ -144,3 +146,19 @@ def test_operation_ids_are_unique_across_aliases() -> None:
         assert described is not None
         ids.add(described["operationId"])
     assert len(ids) == len(routes)
+
+
+@pytest.mark.parametrize(
+    ("given", "millis"),
+    [(1764614355890, 1764614355890), ("2025-12-01T18:39:15.890Z", 1764614355890), ("1970-01-01T00:00:01+00:00", 1000)],
+)
+def test_seek_timestamps_are_epoch_millis_or_iso_8601(given: object, millis: int) -> None:
+    _, stamps = parse_seek({"timestamps": [{"topic": "t", "partition": 0, "timestamp": given}]})
+    assert stamps[0].timestamp == millis
+
+
+@pytest.mark.parametrize("given", ["yesterday", "2025-12-01T18:39:15", -5, True])
+def test_seek_timestamps_that_are_neither_are_422_naming_the_field(given: object) -> None:
+    with pytest.raises(ValidationFailed) as caught:
+        parse_seek({"timestamps": [{"topic": "t", "partition": 0, "timestamp": given}]})
+    assert caught.value.field == "timestamps[0].timestamp"

@@ -30,6 +30,7 @@ from kafka_sidecar_handlers.active._records import PollLimits, gather, owned_pai
 from kafka_sidecar_handlers.active._requests import (
     V2_MEDIA_TYPE,
     CreateDefaults,
+    check_content_type,
     parse_create,
     parse_offsets,
     parse_partitions,
@@ -82,6 +83,13 @@ class ActiveConsumerConfig:
         default="json", metadata={"doc": "Format used to turn handed-back keys and values into bytes."}
     )
     max_dead_letters: int = field(default=1000, metadata={"doc": "Most records in one dead-letter request."})
+    commit_reply: Literal["confluent", "java-sidecar"] = field(
+        default="confluent",
+        metadata={
+            "doc": "Body of POST .../offsets: confluent = a JSON array of {topic, partition, consumed, committed}; "
+            'java-sidecar = {"offsets": [the same entries]}, as the Java sidecar answered.'
+        },
+    )
     base_uri: str | None = field(
         default=None, metadata={"doc": "Prefix of base_uri in create replies; default: from the Host header."}
     )
@@ -127,6 +135,7 @@ class ActiveConsumerHandler:
             raise MethodNotAllowed(
                 f"{request.method} {request.route} is not an active-consumer operation", field="method"
             )
+        check_content_type(request.content_type, request.body)
         if op == "create":
             return await self._create(exchange)
         if op == "dead_letter":
@@ -192,7 +201,8 @@ class ActiveConsumerHandler:
             await instance.seek_to(where, parse_partitions(exchange.json_body(), required=False))
         elif op == "commit":
             committed = await instance.commit(parse_offsets(exchange.json_body(), required=False))
-            return Reply(body={"offsets": committed}, media_type=media)
+            body: object = committed if self._config.commit_reply == "confluent" else {"offsets": committed}
+            return Reply(body=body, media_type=media)
         elif op == "committed":
             partitions = parse_partitions(exchange.json_body(), required=False) + partitions_from_query(request.query)
             return Reply(body={"offsets": await instance.committed(partitions)}, media_type=media)
@@ -241,8 +251,12 @@ def _instance_params(request: HttpRequest) -> tuple[str, str]:
 
 
 def _control_media_type(request: HttpRequest) -> str:
-    mentioned = f"{request.headers.get('accept', '')} {request.content_type}"
-    return V2_MEDIA_TYPE if "vnd.kafka" in mentioned else "application/json"
+    """``application/json`` for a caller accepting just that; otherwise the v2 type, as Confluent answers ``*/*``."""
+    accept = request.headers.get("accept", "")
+    wanted = {part.split(";", 1)[0].strip().lower() for part in accept.split(",") if part.strip()}
+    if wanted == {"application/json"} and "vnd.kafka" not in request.content_type:
+        return "application/json"
+    return V2_MEDIA_TYPE
 
 
 @hookimpl

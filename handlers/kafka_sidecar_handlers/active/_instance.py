@@ -127,6 +127,8 @@ class ActiveInstance:
         self._auto_commit_interval_s = auto_commit_interval_s
         self._last_auto_commit = clock()
         self._manual = False
+        self._pattern: str | None = None
+        """A ``topic_pattern`` subscription: a source before any topic has matched (aiokafka lists none yet)."""
         self._listener = _DropRevoked(self)
 
     # -- bookkeeping ---------------------------------------------------------------------------
@@ -161,7 +163,7 @@ class ActiveInstance:
         return set(self.consumer.assignment())
 
     def has_source(self) -> bool:
-        return bool(self.consumer.subscription()) or self._manual or bool(self.assigned())
+        return bool(self.consumer.subscription()) or self._manual or self._pattern is not None or bool(self.assigned())
 
     def mark_delivered(self, records: Iterable[Fetched]) -> None:
         for record in records:
@@ -180,6 +182,7 @@ class ActiveInstance:
                 self.consumer.subscribe(topics=list(subscription.topics), listener=self._listener)
         except (kafka_errors.KafkaError, ValueError, TypeError) as exc:
             raise kafka_failure("subscribe failed", exc) from exc
+        self._pattern = subscription.pattern
 
     def subscription(self) -> list[str]:
         return sorted(self.consumer.subscription())
@@ -191,9 +194,10 @@ class ActiveInstance:
         self.drop_buffered()
         self.delivered.clear()
         self._manual = False
+        self._pattern = None
 
     def assign(self, partitions: tuple[Partition, ...]) -> None:
-        if self.consumer.subscription():
+        if self.consumer.subscription() or self._pattern is not None:
             raise illegal_state("this instance is subscribed to topics; it cannot also assign partitions", "partitions")
         self.drop_buffered()
         self.consumer.assign([tp_of(p) for p in partitions])
@@ -270,14 +274,14 @@ class ActiveInstance:
             except (kafka_errors.KafkaError, TimeoutError) as exc:
                 raise kafka_failure("commit failed", exc) from exc
         self._last_auto_commit = self._clock()
+        # Confluent's CommitOffsetsResponse entry: the last consumed offset and the committed (next) one
         return [
-            {"topic": tp.topic, "partition": tp.partition, "offset": offset - 1, "committed": offset,
-             "metadata": metadata}
-            for tp, (offset, metadata) in sorted(plan.items())
-        ]  # fmt: skip
+            {"topic": tp.topic, "partition": tp.partition, "consumed": offset - 1, "committed": offset}
+            for tp, (offset, _metadata) in sorted(plan.items())
+        ]
 
     async def committed(self, partitions: tuple[Partition, ...]) -> list[dict[str, object]]:
-        """Committed offsets as Kafka stores them: the next offset the group will read."""
+        """Committed offsets as Kafka stores them (the next offset the group reads); uncommitted ones left out."""
         tps = [tp_of(p) for p in partitions] or sorted(self.assigned())
         out: list[dict[str, object]] = []
         for tp in tps:
@@ -285,10 +289,8 @@ class ActiveInstance:
                 offset = await self.consumer.committed(tp)
             except (kafka_errors.KafkaError, TimeoutError) as exc:
                 raise kafka_failure(f"reading the committed offset of {tp.topic}:{tp.partition} failed", exc) from exc
-            out.append(
-                {"topic": tp.topic, "partition": tp.partition, "offset": -1 if offset is None else offset,
-                 "metadata": ""}
-            )  # fmt: skip
+            if offset is not None:
+                out.append({"topic": tp.topic, "partition": tp.partition, "offset": offset, "metadata": ""})
         return out
 
     async def maybe_auto_commit(self) -> None:

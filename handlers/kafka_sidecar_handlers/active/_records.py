@@ -3,8 +3,8 @@
 A poll answers as soon as one of these holds (REST Proxy v2 read semantics):
 
 * the records gathered reach ``fetch.min.bytes`` (when it is positive);
-* the next record would push the reply past ``max_bytes`` (a first record is always returned, even
-  when it alone is larger, so a big record can never wedge a consumer);
+* the next record would push the reply past ``max_bytes`` (as Confluent: a record larger than
+  ``max_bytes`` is not returned, not even alone; ask again with a larger ``max_bytes``);
 * the read time runs out: ``min(timeout, consumer.request.timeout.ms)``.
 
 Bytes are counted as key plus value bytes as stored in Kafka. Records are decoded with the
@@ -49,7 +49,7 @@ def _take(instance: ActiveInstance, taken: list[Fetched], size: int, limits: Pol
     buffer = instance.buffer
     while buffer:
         next_size = record_size(buffer[0])
-        if taken and size + next_size > limits.max_bytes:
+        if size + next_size > limits.max_bytes:
             return size, True
         taken.append(buffer.popleft())
         size += next_size

@@ -10,13 +10,15 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
-from kafka_sidecar.plugin import NotAcceptable, ValidationFailed
+from kafka_sidecar.plugin import NotAcceptable, UnsupportedMediaType, ValidationFailed
 
 V2_INVALID_CONSUMER_CONFIG = 42204
 V2_FORMAT_MISMATCH = 40601
 V2_MEDIA_TYPE = "application/vnd.kafka.v2+json"
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _V2_PREFIX = "application/vnd.kafka."
 _V2_SUFFIX = ".v2+json"
 _TOPIC_NAME = re.compile(r"^[A-Za-z0-9._-]{1,249}$")
@@ -299,12 +301,28 @@ def parse_seek(body: object) -> tuple[tuple[PartitionOffset, ...], tuple[Partiti
     for index, item in enumerate(_entries(data, "timestamps", required=False)):
         where = f"timestamps[{index}]"
         tp = _partition(item, where, frozenset({"timestamp", "metadata"}))
-        stamp = _non_negative(item.get("timestamp"), f"{where}.timestamp", "epoch milliseconds")
+        stamp = timestamp_ms(item.get("timestamp"), f"{where}.timestamp")
         _metadata(item, where)
         stamps.append(PartitionTimestamp(tp.topic, tp.partition, stamp))
     if not offsets and not stamps:
         raise ValidationFailed("give a non-empty 'offsets' or 'timestamps' list", field="offsets")
     return offsets, tuple(stamps)
+
+
+def timestamp_ms(value: object, field: str) -> int:
+    """Epoch milliseconds, or an ISO-8601 instant as Confluent's clients send (``2026-12-01T18:39:15.890Z``)."""
+    if isinstance(value, str):
+        try:
+            moment = datetime.fromisoformat(value.strip())
+        except ValueError:
+            moment = None
+        if moment is not None:
+            if moment.tzinfo is None:
+                raise ValidationFailed(f"ISO-8601 timestamp {value!r} needs a zone (Z or +hh:mm)", field=field)
+            millis = (moment - _EPOCH) // timedelta(milliseconds=1)
+            if millis >= 0:
+                return millis
+    return _non_negative(value, field, "epoch milliseconds or an ISO-8601 instant such as 2026-12-01T18:39:15.890Z")
 
 
 def query_int(query: Mapping[str, str], *names: str) -> int | None:
@@ -318,10 +336,41 @@ def query_int(query: Mapping[str, str], *names: str) -> int | None:
     return None
 
 
+REQUEST_MEDIA_TYPES = frozenset(
+    {
+        *(f"application/vnd.kafka.{fmt}.v2+json" for fmt in ("json", "binary", "avro", "jsonschema", "protobuf")),
+        V2_MEDIA_TYPE,
+        "application/json",
+    }
+)
+"""Confluent accepts every v2 media type as the Content-Type of every consumer route."""
+V2_UNSUPPORTED_MEDIA_TYPE = 41501
+
+
+def check_content_type(content_type: str, body: bytes) -> None:
+    """A body must come as one of :data:`REQUEST_MEDIA_TYPES` (none given: JSON); else 415."""
+    if body.strip() and content_type and content_type not in REQUEST_MEDIA_TYPES:
+        raise UnsupportedMediaType(
+            f"content type {content_type!r} is not accepted here; use one of: {', '.join(sorted(REQUEST_MEDIA_TYPES))}",
+            field="Content-Type",
+            v2_error_code=V2_UNSUPPORTED_MEDIA_TYPE,
+        )
+
+
 def response_media_type(accept: str, formats: tuple[str, str]) -> str:
-    """The media type of a records reply; a v2 type naming another format is a 406 (v2 code 40601)."""
+    """The media type of a records reply; a v2 type naming another format is a 406 (v2 code 40601).
+
+    ``*/*`` (or no ``Accept``) answers the instance's embedded type, as Confluent does
+    (``application/vnd.kafka.binary.v2+json`` for a binary instance; the value format when key and
+    value differ); ``application/json`` is answered as such.
+    """
     wanted = [part.split(";", 1)[0].strip().lower() for part in accept.split(",") if part.strip()]
+    embedded_type = f"{_V2_PREFIX}{formats[1]}{_V2_SUFFIX}"
+    if not wanted:
+        return embedded_type
     for media in wanted:
+        if media in ("*/*", "application/*"):
+            return embedded_type
         if media.startswith(_V2_PREFIX) and media.endswith(_V2_SUFFIX):
             embedded = media[len(_V2_PREFIX) : -len(_V2_SUFFIX)]
             if embedded in ("", *formats):

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from kafka_sidecar_handlers.active._requests import REQUEST_MEDIA_TYPES, V2_MEDIA_TYPE
+
 OPERATIONS: Mapping[tuple[str, str], str] = {
     ("create", "POST"): "create",
     ("instance", "DELETE"): "delete",
@@ -58,7 +60,8 @@ def operation(route: str, method: str) -> str | None:
 # -- OpenAPI ----------------------------------------------------------------------------------------
 
 _PROBLEM = {"$ref": "#/components/schemas/Problem"}
-_PROBLEM_CONTENT = {"application/problem+json": {"schema": _PROBLEM}}
+_PROBLEM_CONTENT = {media: {"schema": _PROBLEM} for media in ("application/problem+json", V2_MEDIA_TYPE)}
+
 _TP = {
     "type": "object",
     "required": ["topic", "partition"],
@@ -75,13 +78,6 @@ _OFFSET = {
         "metadata": {"type": "string"},
     },
 }
-_COMMITTED_OFFSET = {
-    **_OFFSET,
-    "properties": {
-        **_OFFSET["properties"],  # type: ignore[dict-item]
-        "offset": {"type": "integer", "minimum": -1, "description": "-1: the group has committed none yet."},
-    },
-}
 _RECORD = {
     "type": "object",
     "properties": {
@@ -94,22 +90,24 @@ _RECORD = {
         "headers": {"type": "object", "additionalProperties": {"type": "string"}},
     },
 }
+_INVALID_CONFIG: dict[str, object] = {"x-error-code": 42204}  # the terminal's (and Confluent's) code for a bad setting
+_CREATE_SETTINGS: dict[str, dict[str, object]] = {
+    "name": {"type": "string", "description": "instance name (Java sidecar: `id`); generated if absent"},
+    "format": {"type": "string", "description": "any registered format: json, binary, string, ..."},
+    "keyFormat": {"type": "string"},
+    "valueFormat": {"type": "string"},
+    "auto.offset.reset": {"type": "string", "description": "earliest|latest|none (also smallest|largest)"},
+    "auto.commit.enable": {"type": ["boolean", "string"]},
+    "fetch.min.bytes": {"type": ["integer", "string"]},
+    "consumer.request.timeout.ms": {"type": ["integer", "string"]},
+    "autoOffsetReset": {"type": "string"},
+    "autoCommitEnable": {"type": ["boolean", "string"]},
+    "responseMinBytes": {"type": ["integer", "string"]},
+    "requestWaitMs": {"type": ["integer", "string"]},
+}
 _CREATE = {
     "type": "object",
-    "properties": {
-        "name": {"type": "string", "description": "instance name (Java sidecar: `id`); generated if absent"},
-        "format": {"type": "string", "description": "any registered format: json, binary, string, ..."},
-        "keyFormat": {"type": "string"},
-        "valueFormat": {"type": "string"},
-        "auto.offset.reset": {"type": "string", "enum": ["earliest", "latest", "none"]},
-        "auto.commit.enable": {"type": ["boolean", "string"]},
-        "fetch.min.bytes": {"type": ["integer", "string"]},
-        "consumer.request.timeout.ms": {"type": ["integer", "string"]},
-        "autoOffsetReset": {"type": "string"},
-        "autoCommitEnable": {"type": ["boolean", "string"]},
-        "responseMinBytes": {"type": "integer"},
-        "requestWaitMs": {"type": "integer"},
-    },
+    "properties": {name: {**schema, **_INVALID_CONFIG} for name, schema in _CREATE_SETTINGS.items()},
 }
 _SUBSCRIPTION = {
     "type": "object",
@@ -119,7 +117,19 @@ _SEEK = {
     "type": "object",
     "properties": {
         "offsets": {"type": "array", "items": _OFFSET},
-        "timestamps": {"type": "array", "items": {"type": "object", "required": ["topic", "partition", "timestamp"]}},
+        "timestamps": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["topic", "partition", "timestamp"],
+                "properties": {
+                    "timestamp": {
+                        "type": ["integer", "string"],
+                        "description": "epoch milliseconds or ISO-8601 (2026-12-01T18:39:15.890Z)",
+                    }
+                },
+            },
+        },
     },
 }
 _DEAD_LETTERS = {
@@ -147,13 +157,35 @@ _SUMMARIES = {
     "committed": ("Committed offsets (the next offset the group reads)", _PARTITIONS),
     "dead_letter": ("Write records the backend could not process to their dead-letter topics", _DEAD_LETTERS),
 }
+_COMMITTED = {
+    "type": "object",
+    "properties": {
+        "topic": {"type": "string"},
+        "partition": {"type": "integer"},
+        "consumed": {"type": "integer"},
+        "committed": {"type": "integer"},
+    },
+}
 _OK_BODIES: Mapping[str, object] = {
     "create": {"type": "object", "properties": {"instance_id": {"type": "string"}, "base_uri": {"type": "string"}}},
     "subscription": {"type": "object", "properties": {"topics": {"type": "array", "items": {"type": "string"}}}},
     "assignments": _PARTITIONS,
     "records": {"type": "array", "items": _RECORD},
-    "commit": {"type": "object", "properties": {"offsets": {"type": "array", "items": _OFFSET}}},
-    "committed": {"type": "object", "properties": {"offsets": {"type": "array", "items": _COMMITTED_OFFSET}}},
+    "commit": {
+        "oneOf": [
+            {
+                "type": "array",
+                "description": "Confluent's CommitOffsetsResponse (commit_reply: confluent)",
+                "items": _COMMITTED,
+            },
+            {
+                "type": "object",
+                "description": "the Java sidecar's (commit_reply: java-sidecar)",
+                "properties": {"offsets": {"type": "array", "items": _COMMITTED}},
+            },
+        ]
+    },
+    "committed": {"type": "object", "properties": {"offsets": {"type": "array", "items": _OFFSET}}},
     "dead_letter": {"type": "array", "items": {"type": "object"}},
 }
 _PROBLEMS: Mapping[str, tuple[str, ...]] = {
@@ -221,6 +253,6 @@ def describe(route: str, method: str) -> Mapping[str, object] | None:
     if body is not None:
         operation_object["requestBody"] = {
             "required": op not in ("seek_beginning", "seek_end", "committed", "create", "commit"),
-            "content": {"application/vnd.kafka.v2+json": {"schema": body}, "application/json": {"schema": body}},
+            "content": {media: {"schema": body} for media in sorted(REQUEST_MEDIA_TYPES)},
         }
     return operation_object

@@ -40,6 +40,8 @@ def console_routes(sidecar: SidecarView, history: History) -> list[BaseRoute]:
         """The admin console (a browser page)."""
         return Response(page, media_type="text/html; charset=utf-8", headers=PAGE_HEADERS)
 
+    index.response_media_type = "text/html"  # type: ignore[attr-defined]  # for /openapi.json
+
     async def asset(request: Request) -> Response:
         """A static asset of the admin console."""
         name = request.path_params["asset"]

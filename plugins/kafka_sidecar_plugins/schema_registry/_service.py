@@ -37,6 +37,9 @@ T = TypeVar("T")
 CACHE_LOOKUPS = "kafka_sidecar_schema_cache_lookups_total"
 REGISTRY_ERRORS = "kafka_sidecar_schema_registry_errors_total"
 
+V2_KEY_SCHEMA_MISSING = 42201
+V2_VALUE_SCHEMA_MISSING = 42202
+
 
 def error_kind(exc: BaseException) -> str:
     """A bounded label for a failed registry call."""
@@ -201,7 +204,8 @@ class SchemaService:
                 f"no schema given and subject {subject!r} has none registered; send {role}Schema or "
                 f"{role}SchemaId ({exc.detail})",
                 field=f"{prefix}{role}Schema",
-                v2_error_code=exc.registry_code,
+                # REST Proxy v2: a key or value without its schema is 42201 / 42202, whatever the registry said
+                v2_error_code=V2_KEY_SCHEMA_MISSING if role == "key" else V2_VALUE_SCHEMA_MISSING,
             ) from exc
         return found.schema_id, await self._parsed_or_field_error(fmt, found.schema_id, f"{prefix}{role}SchemaSubject")
 

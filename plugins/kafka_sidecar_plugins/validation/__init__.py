@@ -5,6 +5,11 @@ query and header parameters against their schemas, and the JSON body against the
 (422). Every error names the field (``records[2].partition``). A deployment's per-topic JSON Schemas
 for record values are enforced on produce routes (routes with a ``{topic}``).
 
+The plugin never changes what the API answers, only how early: every check here is one the terminal
+makes too, with the same status, and a schema node may declare the REST Proxy v2 ``error_code`` its
+terminal uses with ``x-error-code`` (the create-consumer properties say 42204, as Confluent does).
+Request media types are the ones the operation lists (the active consumer lists every v2 type).
+
 Every schema is compiled once by jsonschema-rs (Draft 2020-12, in Rust), which answers "valid?"; the
 pure-Python jsonschema walks an instance only when it is invalid, to name the field in the same words
 as before.
@@ -42,6 +47,8 @@ from kafka_sidecar_plugins.validation._schema import Schema
 
 log = logging.getLogger(__name__)
 JSON_VALUE_FORMATS = frozenset({"json", "jsonschema"})
+ERROR_CODE_KEYWORD = "x-error-code"
+"""OpenAPI extension on a schema node: the v2 ``error_code`` of a failure at or under that node."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +91,22 @@ def message_of(error: ValidationError) -> str:
     return error.message
 
 
+def declared_error_code(root: Mapping[str, Any] | bool, error: ValidationError) -> int | None:
+    """The innermost ``x-error-code`` on the schema path of ``error`` (``None`` when none is declared)."""
+    node: object = root
+    found: int | None = None
+    for step in error.absolute_schema_path:
+        if isinstance(node, Mapping):
+            code = node.get(ERROR_CODE_KEYWORD)
+            found = code if isinstance(code, int) else found
+            node = node.get(step)
+        elif isinstance(node, list) and isinstance(step, int) and step < len(node):
+            node = node[step]
+        else:
+            break
+    return found
+
+
 def _prefixed(prefix: str, name: str) -> str:
     if not name:
         return prefix
@@ -118,6 +141,9 @@ class _Operation:
         ]
         body = operation.get("requestBody") or {}
         self.body_required = bool(body.get("required"))
+        code = body.get(ERROR_CODE_KEYWORD, 41501)
+        self.media_type_code = code if isinstance(code, int) else 41501
+        """The v2 code of a media type the operation does not list (its terminal's; REST Proxy v2: 41501)."""
         self.media: dict[str, Schema] = {
             media: Schema(spec.get("schema", {})) for media, spec in (body.get("content") or {}).items()
         }
@@ -148,7 +174,7 @@ class _Operation:
             raise UnsupportedMediaType(
                 f"content type {media!r} is not accepted here; use one of: {', '.join(self.media)}",
                 field="Content-Type",
-                v2_error_code=41501,
+                v2_error_code=self.media_type_code,
             )
         return media
 
@@ -160,9 +186,16 @@ class _Operation:
             return
         if media is None or not media.endswith("json"):
             return
-        error = self.media[media].error(exchange.json_body())
+        schema = self.media[media]
+        if schema.schema in ({}, True):
+            return  # accepts anything (a stream of JSON objects, say): nothing to parse
+        error = schema.error(exchange.json_body())
         if error is not None:
-            raise ValidationFailed(message_of(error), field=field_name(error) or "body")
+            raise ValidationFailed(
+                message_of(error),
+                field=field_name(error) or "body",
+                v2_error_code=declared_error_code(schema.schema, error),
+            )
 
 
 def _coerce(raw: str, schema: Mapping[str, Any] | bool) -> object:
