@@ -161,6 +161,8 @@ class KsqlDbConsumerConfig(KsqlDbConnection):
             raise ValueError("delivery: topics come from the ksqlDB query (sink_topic, or the push stream)")
         data = copy.copy(raw)  # keeps the YAML positions of a positioned mapping
         data["topics"] = [topic]
+        # ksqlDB writes keys in its KAFKA key format (a STRING key is its raw UTF-8 text), not JSON.
+        data.setdefault("key_format", "string")
         if self.mode == "push":
             data.setdefault("group", "ksqldb-push")
         return convert_nested(data, ReactiveConsumerConfig, "delivery")
