@@ -164,7 +164,17 @@ class _Resolver:
             self._flatten_chain(name, ())
         routes = self._routes()
         consumers = self._consumers()
-        return Blueprint(self.file, self.config, self.catalog, dict(self.plans), routes, consumers)
+        blueprint = Blueprint(self.file, self.config, self.catalog, dict(self.plans), routes, consumers)
+        self._cross_check(blueprint)
+        return blueprint
+
+    def _cross_check(self, blueprint: Blueprint) -> None:
+        """Each handler type's own checks against the whole config (e.g. a processor's outputs are consumed)."""
+        for name, plan in self.plans.items():
+            if plan.spec.check is None or not plan.enabled:
+                continue
+            for steps, message in plan.spec.check(name, plan.config, blueprint):
+                self.problems.append(self.where(*steps).problem(_dotted(steps), message))
 
     def _plan_declared(self, name: str, decl: HandlerDecl) -> None:
         registered = self.catalog.handlers.get(decl.use)

@@ -1,0 +1,93 @@
+"""Stream-processor config: check-time problems with locations, and the Kafka settings handed to the child."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from kafka_sidecar._blueprint import build_blueprint
+from kafka_sidecar._config.model import KafkaConfig, SecuritySettings
+from kafka_sidecar._errors import ConfigError
+from kafka_sidecar_handlers.streams._config import RestartPolicy, StreamProcessorConfig
+from kafka_sidecar_handlers.streams._settings import java_properties, librdkafka_settings, properties_text
+
+CHAINS = """\
+handlers:
+  totals:
+    use: stream-processor
+    config:
+      application_id: totals
+      app: "apps.totals:build"
+      output_topics: [order-counts, order-totals]
+      expose: {expose}
+  results:
+    use: reactive-consumer
+    config: {{topics: [order-counts], group: results, backend_url: "http://127.0.0.1:1"}}
+consumers:
+  totals: {{exec: [totals]}}
+  results: {{exec: [results]}}
+"""
+
+
+def _problems(tmp_path: Path, text: str) -> list[str]:
+    path = tmp_path / "chains.yml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(ConfigError) as caught:
+        build_blueprint(path, env={})
+    return [str(p).replace(str(path), "chains.yml") for p in caught.value.problems]
+
+
+def test_an_output_topic_without_a_consumer_is_a_check_error_with_its_location(tmp_path: Path) -> None:
+    assert _problems(tmp_path, CHAINS.format(expose="true")) == [
+        "chains.yml:7:37  handlers.totals.config.output_topics[1]  output topic 'order-totals' has no consumer in"
+        " this sidecar: add a reactive-consumer reading it (isolation_level: read_committed) or set expose: false"
+    ]
+
+
+def test_expose_false_allows_outputs_meant_for_other_services(tmp_path: Path) -> None:
+    path = tmp_path / "chains.yml"
+    path.write_text(CHAINS.format(expose="false"), encoding="utf-8")
+    blueprint = build_blueprint(path, env={})
+    assert [c.name for c in blueprint.consumers] == ["totals", "results"]
+
+
+def test_runtime_settings_are_validated(tmp_path: Path) -> None:
+    text = """\
+handlers:
+  p: {use: stream-processor, config: {application_id: p, runtime: command}}
+consumers:
+  p: {exec: [p]}
+"""
+    [problem] = _problems(tmp_path, text)
+    assert problem.startswith("chains.yml:2:38  handlers.p.config")
+    assert "runtime command needs 'command'" in problem
+
+
+def test_restart_backoff_doubles_up_to_the_cap() -> None:
+    policy = RestartPolicy(initial_backoff_ms=100, max_backoff_ms=500)
+    assert [policy.backoff_s(n) for n in (1, 2, 3, 4, 10)] == [0.1, 0.2, 0.4, 0.5, 0.5]
+
+
+def test_sasl_ssl_settings_reach_both_client_dialects(tmp_path: Path) -> None:
+    ca = tmp_path / "ca.pem"
+    ca.write_text("-----BEGIN CERTIFICATE-----\n", encoding="utf-8")
+    security = SecuritySettings(
+        protocol="SASL_SSL", sasl_mechanism="SCRAM-SHA-512", sasl_username="svc", sasl_password='p"w=1',
+        ssl_cafile=str(ca),
+    )  # fmt: skip
+    kafka = KafkaConfig(bootstrap_servers="b:9093", security=security)
+    rd = librdkafka_settings(kafka, "totals")
+    assert rd["sasl.password"] == 'p"w=1'
+    assert rd["ssl.ca.location"] == str(ca)
+    assert rd["ssl.endpoint.identification.algorithm"] == "https"
+    config = StreamProcessorConfig(application_id="totals", runtime="command", command=("java",))
+    props = java_properties(kafka, config, tmp_path)
+    assert props["sasl.jaas.config"] == (
+        'org.apache.kafka.common.security.scram.ScramLoginModule required username="svc" password="p\\"w=1";'
+    )
+    assert props["processing.guarantee"] == "exactly_once_v2"
+    assert props["ssl.truststore.type"] == "PEM"
+    text = properties_text(props)
+    assert 'password\\="p\\\\"w\\=1";' in text  # java.util.Properties escaping of '\' and '='
+    assert "bootstrap.servers=b\\:9093\n" in text
