@@ -62,14 +62,15 @@ async def _clients(
         await admin.close()
 
 
-async def _partitions(consumer: AIOKafkaConsumer, topics: Iterable[str]) -> list[TopicPartition]:
+async def _partitions(admin: AIOKafkaAdminClient, topics: Iterable[str]) -> list[TopicPartition]:
+    """Every partition of ``topics`` (a missing topic has none)."""
+    names = list(topics)
+    if not names:
+        return []
     found: list[TopicPartition] = []
-    topics = list(topics)
-    if topics:
-        await consumer.topics()  # refreshes the metadata partitions_for_topic reads
-    for topic in topics:
-        for partition in sorted(consumer.partitions_for_topic(topic) or ()):
-            found.append(TopicPartition(topic, partition))
+    for topic in await admin.describe_topics(names):
+        if topic.get("error_code", 0) == 0:
+            found.extend(TopicPartition(topic["topic"], p["partition"]) for p in topic.get("partitions", ()))
     return found
 
 
@@ -77,7 +78,7 @@ async def group_lag(kafka: KafkaConfig, group: str, topics: Iterable[str]) -> li
     """Committed offset, end offset and lag of every partition the group committed or ``topics`` has."""
     async with _clients(kafka) as (admin, consumer):
         committed: dict[TopicPartition, OffsetAndMetadata] = await admin.list_consumer_group_offsets(group)
-        wanted = set(committed) | set(await _partitions(consumer, topics))
+        wanted = set(committed) | set(await _partitions(admin, topics))
         ends: dict[TopicPartition, int] = await consumer.end_offsets(list(wanted)) if wanted else {}
     out = []
     for tp in sorted(wanted):
@@ -97,7 +98,7 @@ async def reset_group(
         if members:
             raise Conflict(f"group {group!r} still has {members} member(s); stop every instance before a reset")
         committed = await admin.list_consumer_group_offsets(group)
-        partitions = sorted(set(committed) | set(await _partitions(consumer, topics)))
+        partitions = sorted(set(committed) | set(await _partitions(admin, topics)))
         if not partitions:
             raise ValidationFailed(f"group {group!r} has no committed offsets and no input_topics are configured")
         consumer.assign(partitions)

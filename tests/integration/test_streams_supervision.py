@@ -1,0 +1,92 @@
+"""Supervision of a ``command`` processor: crash loop and restart budget, readiness, properties file, stop."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from streams_support import status, wait_status
+
+from kafka_sidecar.testing.sidecar import running_sidecar
+
+pytestmark = [pytest.mark.kafka, pytest.mark.asyncio]
+
+CRASH = "import sys; print('loading topology'); print('boom: no such topic', file=sys.stderr); sys.exit(3)"
+# Prints what it was given, then waits for SIGTERM (the default action ends it).
+SHOW = (
+    "import os, stat, sys, time; p = os.environ['KAFKA_SIDECAR_PROPERTIES'];"
+    "print('mode', oct(stat.S_IMODE(os.stat(p).st_mode)), 'arg', sys.argv[1] == p, flush=True);"
+    "print('props', sorted(l.split('=')[0] for l in open(p)), flush=True); print('path', p, flush=True);"
+    "time.sleep(600)"
+)
+
+
+def chains(bootstrap: str, name: str, command: list[str], **extra: str) -> str:
+    args = ", ".join(f"'{a}'" if "'" not in a else f'"{a}"' for a in command)
+    more = "".join(f"\n      {key}: {value}" for key, value in extra.items())
+    return f"""
+kafka: {{bootstrap_servers: "{bootstrap}"}}
+handlers:
+  {name}:
+    use: stream-processor
+    config:
+      application_id: {name}-app
+      runtime: command
+      command: [{args}]
+      expose: false{more}
+consumers:
+  {name}: {{exec: [{name}]}}
+"""
+
+
+async def test_a_crash_looping_processor_spends_its_budget_then_fails_and_readiness_says_so(
+    kafka_bootstrap: str, tmp_path: Path
+) -> None:
+    yaml = chains(
+        kafka_bootstrap, "looping", [sys.executable, "-c", CRASH],
+        restart="{initial_backoff_ms: 50, max_backoff_ms: 200, max_restarts: 3}",
+    )  # fmt: skip
+    async with running_sidecar(yaml, tmp_path) as running:
+        client = running.client
+        failed = await wait_status(client, "looping", lambda s: s["state"] == "failed", 30, "failed")
+        assert failed["restarts"] == 3
+        assert failed["last_exit"]["code"] == 3
+        assert failed["last_exit"]["error"] == "boom: no such topic"
+        assert "3 restarts within 3600s" in failed["last_error"]
+        assert [line["text"] for line in failed["last_lines"]].count("loading topology") == 4
+        ready = await client.get("/health/ready")
+        assert ready.status_code == 503
+        assert "stream processor 'looping' is failed" in ready.json()["detail"]
+        assert not running.sidecar.instances["looping"].supervisor.active  # type: ignore[attr-defined]
+
+        started = await client.post("/admin/processors/looping/start")  # an operator's start: a fresh budget
+        assert started.status_code == 200
+        again = await wait_status(client, "looping", lambda s: s["state"] == "failed" and s["restarts"] == 6, 30, "")
+        assert again["last_exit"]["code"] == 3
+
+
+async def test_command_gets_a_private_properties_file_removed_when_it_stops(
+    kafka_bootstrap: str, tmp_path: Path, caplog: Any
+) -> None:
+    yaml = chains(kafka_bootstrap, "show", [sys.executable, "-c", SHOW, "{properties}"], ready_after_ms="100")
+    async with running_sidecar(yaml, tmp_path) as running:
+        client = running.client
+        seen = await wait_status(client, "show", lambda s: len(s["last_lines"]) >= 3, 30, "the child's output")
+        assert seen["last_lines"][0]["text"] == "mode 0o600 arg True"
+        keys = seen["last_lines"][1]["text"]
+        assert "'bootstrap.servers'" in keys
+        assert "'application.id'" in keys
+        assert "'processing.guarantee'" in keys
+        path = Path(seen["last_lines"][2]["text"].removeprefix("path "))
+        assert await asyncio.to_thread(path.is_file)
+        stopped = await client.post("/admin/processors/show/stop")
+        assert stopped.json()["state"] == "stopped"
+        after = await status(client, "show")
+        assert after["last_exit"]["signal"] == "SIGTERM"
+        assert after["pid"] is None
+        assert not await asyncio.to_thread(path.parent.exists), "the properties file and its folder are removed at stop"
+    tagged = [r for r in caplog.records if r.name == "kafka_sidecar.streams.show"]
+    assert any(r.getMessage() == "[show] mode 0o600 arg True" and r.processor == "show" for r in tagged)
