@@ -82,6 +82,10 @@ async def test_command_gets_a_private_properties_file_removed_when_it_stops(
         assert "'processing.guarantee'" in keys
         path = Path(seen["last_lines"][2]["text"].removeprefix("path "))
         assert await asyncio.to_thread(path.is_file)
+        paths = (await client.get("/openapi.json")).json()["paths"]
+        summaries = {(p, m): op["summary"] for p, ops in paths.items() if "processors" in p for m, op in ops.items()}
+        assert summaries[("/admin/processors/{name}/reset", "post")].startswith("Reset a stopped processor")
+        assert len(summaries) == 6, summaries
         stopped = await client.post("/admin/processors/show/stop")
         assert stopped.json()["state"] == "stopped"
         after = await status(client, "show")
