@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
+import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
 import pytest
-from streams_support import status, wait_status
+from streams_support import EXAMPLE_APP, status, wait_status
 
+from kafka_sidecar.testing.net import free_port
 from kafka_sidecar.testing.sidecar import running_sidecar
 
-pytestmark = [pytest.mark.kafka, pytest.mark.asyncio]
+pytestmark = [pytest.mark.kafka]
 
 CRASH = "import sys; print('loading topology'); print('boom: no such topic', file=sys.stderr); sys.exit(3)"
 # Prints what it was given, then waits for SIGTERM (the default action ends it).
@@ -42,6 +47,7 @@ consumers:
 """
 
 
+@pytest.mark.asyncio
 async def test_a_crash_looping_processor_spends_its_budget_then_fails_and_readiness_says_so(
     kafka_bootstrap: str, tmp_path: Path
 ) -> None:
@@ -68,6 +74,7 @@ async def test_a_crash_looping_processor_spends_its_budget_then_fails_and_readin
         assert again["last_exit"]["code"] == 3
 
 
+@pytest.mark.asyncio
 async def test_command_gets_a_private_properties_file_removed_when_it_stops(
     kafka_bootstrap: str, tmp_path: Path, caplog: Any
 ) -> None:
@@ -94,3 +101,69 @@ async def test_command_gets_a_private_properties_file_removed_when_it_stops(
         assert not await asyncio.to_thread(path.parent.exists), "the properties file and its folder are removed at stop"
     tagged = [r for r in caplog.records if r.name == "kafka_sidecar.streams.show"]
     assert any(r.getMessage() == "[show] mode 0o600 arg True" and r.processor == "show" for r in tagged)
+
+
+@pytest.mark.asyncio
+async def test_a_python_processor_without_quixstreams_fails_with_a_clear_error(
+    kafka_bootstrap: str, tmp_path: Path
+) -> None:
+    """The sidecar's own venv has no quixstreams (it lives in .venv-streams): the runner says what to do."""
+    yaml = f"""
+kafka: {{bootstrap_servers: "{kafka_bootstrap}"}}
+handlers:
+  noquix:
+    use: stream-processor
+    config:
+      application_id: noquix
+      app: "{EXAMPLE_APP}:build"
+      python: "{sys.executable}"
+      expose: false
+      restart: {{max_restarts: 0}}
+consumers:
+  noquix: {{exec: [noquix]}}
+"""
+    async with running_sidecar(yaml, tmp_path) as running:
+        failed = await wait_status(running.client, "noquix", lambda s: s["state"] == "failed", 30, "failed")
+    assert failed["last_exit"]["code"] == 1
+    assert "quixstreams is not installed for" in failed["last_exit"]["error"]
+    assert "point the processor's 'python:' at a venv that has it" in failed["last_exit"]["error"]
+
+
+def test_processors_die_with_a_sigkilled_sidecar(kafka_bootstrap: str, tmp_path: Path) -> None:
+    port = free_port()
+    pid_file = tmp_path / "child.pid"
+    code = f"import os, time; open({str(pid_file)!r}, 'w').write(str(os.getpid())); time.sleep(600)"
+    config = tmp_path / "chains.yml"
+    config.write_text(
+        f"server: {{port: {port}}}\n" + chains(kafka_bootstrap, "orphan", [sys.executable, "-c", code]),
+        encoding="utf-8",
+    )
+    sidecar = subprocess.Popen(
+        [sys.executable, "-m", "kafka_sidecar", "run", "-c", str(config)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while not (pid_file.is_file() and pid_file.read_text()):
+            assert sidecar.poll() is None, "the sidecar exited"
+            assert time.monotonic() < deadline, "the processor never started"
+            time.sleep(0.05)
+        child = int(pid_file.read_text())
+        os.kill(sidecar.pid, signal.SIGKILL)
+        sidecar.wait(timeout=10)
+        while _alive(child):
+            assert time.monotonic() < deadline + 10, "the processor outlived the SIGKILLed sidecar"
+            time.sleep(0.05)
+    finally:
+        if sidecar.poll() is None:
+            sidecar.kill()
+            sidecar.wait(timeout=10)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
 import logging
 import os
 import re
 import signal
+import sys
 import time
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
@@ -22,6 +24,28 @@ from typing import Literal
 
 from kafka_sidecar_handlers.streams._config import RestartPolicy
 from kafka_sidecar_plugins.logging_context._format import LOG_EXCHANGE
+
+PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> Callable[[], None] | None:
+    """Linux: a ``preexec_fn`` asking the kernel to SIGTERM the child when the sidecar dies, even by SIGKILL.
+
+    libc is loaded here, in the parent, so the function run between fork and exec only makes one call.
+    """
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+    except OSError:
+        return None
+    prctl = libc.prctl
+
+    def set_death_signal() -> None:
+        prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+    return set_death_signal
+
 
 State = Literal["stopped", "starting", "running", "backoff", "stopping", "failed"]
 LINE_LIMIT = 1 << 20
@@ -94,6 +118,7 @@ class ProcessSupervisor:
         self._task: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
         self._stopping = False
+        self._preexec = _die_with_parent()
 
     # -- control ---------------------------------------------------------------------------------
 
@@ -185,6 +210,7 @@ class ProcessSupervisor:
                 stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.PIPE,
                 start_new_session=True,
+                preexec_fn=self._preexec,
                 limit=LINE_LIMIT,
             )
         except OSError as exc:

@@ -55,8 +55,14 @@ def load_function(target: str) -> Callable[..., Any]:
 
 
 def build_application(spec: dict[str, Any]) -> Any:
-    from quixstreams import Application
-    from quixstreams.kafka.configuration import ConnectionConfig
+    try:
+        from quixstreams import Application
+        from quixstreams.kafka.configuration import ConnectionConfig
+    except ImportError as exc:
+        raise SystemExit(
+            f"quixstreams is not installed for {sys.executable} ({exc}); install kafka-sidecar[streams] there,"
+            " or point the processor's 'python:' at a venv that has it"
+        ) from exc
 
     return Application(
         broker_address=ConnectionConfig.from_librdkafka_dict(spec["kafka"]),
@@ -79,8 +85,8 @@ def main() -> int:
     for folder in reversed(spec.get("python_path", [])):
         sys.path.insert(0, folder)
     emit("starting", app=spec["app"], pid=os.getpid())
-    build = load_function(spec["app"])
     app = build_application(spec)
+    build = load_function(spec["app"])
     result = build(app)
     if result is not None and result is not app and not hasattr(result, "update"):
         raise TypeError(f"{spec['app']} returned {type(result).__name__}; return a StreamingDataFrame, the app or None")
