@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from streams_support import EXAMPLE_APP, status, wait_status
 
+from kafka_sidecar._events import AdminAction
 from kafka_sidecar.testing.net import free_port
 from kafka_sidecar.testing.sidecar import running_sidecar
 
@@ -29,7 +30,7 @@ SHOW = (
 )
 
 
-def chains(bootstrap: str, name: str, command: list[str], **extra: str) -> str:
+def chains(bootstrap: str, name: str, command: list[str], *, metrics: bool = False, **extra: str) -> str:
     args = ", ".join(f"'{a}'" if "'" not in a else f'"{a}"' for a in command)
     more = "".join(f"\n      {key}: {value}" for key, value in extra.items())
     return f"""
@@ -42,8 +43,9 @@ handlers:
       runtime: command
       command: [{args}]
       expose: false{more}
+  metrics: {{use: metrics}}
 consumers:
-  {name}: {{exec: [{name}]}}
+  {name}: {{exec: [{"metrics, " if metrics else ""}{name}]}}
 """
 
 
@@ -52,7 +54,7 @@ async def test_a_crash_looping_processor_spends_its_budget_then_fails_and_readin
     kafka_bootstrap: str, tmp_path: Path
 ) -> None:
     yaml = chains(
-        kafka_bootstrap, "looping", [sys.executable, "-c", CRASH],
+        kafka_bootstrap, "looping", [sys.executable, "-c", CRASH], metrics=True,
         restart="{initial_backoff_ms: 50, max_backoff_ms: 200, max_restarts: 3}",
     )  # fmt: skip
     async with running_sidecar(yaml, tmp_path) as running:
@@ -68,10 +70,20 @@ async def test_a_crash_looping_processor_spends_its_budget_then_fails_and_readin
         assert "stream processor 'looping' is failed" in ready.json()["detail"]
         assert not running.sidecar.instances["looping"].supervisor.active  # type: ignore[attr-defined]
 
+        metrics = (await client.get("/metrics")).text
+        assert 'kafka_sidecar_processor_restarts_total{processor="looping"} 3' in metrics
+        assert 'kafka_sidecar_processor_up{processor="looping"} 0' in metrics
+
+        events: list[AdminAction] = []
+        running.sidecar.resources.events.subscribe(AdminAction, events.append)
         started = await client.post("/admin/processors/looping/start")  # an operator's start: a fresh budget
         assert started.status_code == 200
         again = await wait_status(client, "looping", lambda s: s["state"] == "failed" and s["restarts"] == 6, 30, "")
         assert again["last_exit"]["code"] == 3
+    actions = [e.action for e in events if e.target == "stream-processor/looping"]
+    assert actions[0] == "stream-processor.start"
+    assert actions.count("stream-processor.backoff") == 3
+    assert actions[-1] == "stream-processor.failed"
 
 
 @pytest.mark.asyncio

@@ -33,7 +33,8 @@ class StreamProcessor:
         self.name = config.application_id
         self._kafka: KafkaConfig = resources.config.kafka
         self.events: EventBus = resources.events
-        self._registry: MetricsRegistry | None = resources.services.get(METRICS_REGISTRY)
+        self._services = resources.services
+        self._registry: MetricsRegistry | None = None
         self._supervisor: ProcessSupervisor | None = None
         self._lag_task: asyncio.Task[None] | None = None
         self._operator_stopped = False
@@ -49,6 +50,7 @@ class StreamProcessor:
 
     async def start(self) -> None:
         config = self.config
+        self._registry = self._services.get(METRICS_REGISTRY)  # present when a metrics handler is in some chain
         self._supervisor = ProcessSupervisor(
             self.name,
             self._launch,
