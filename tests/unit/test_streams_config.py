@@ -9,8 +9,9 @@ import pytest
 from kafka_sidecar._blueprint import build_blueprint
 from kafka_sidecar._config.model import KafkaConfig, SecuritySettings
 from kafka_sidecar._errors import ConfigError
+from kafka_sidecar._kafka.java_properties import properties_text
 from kafka_sidecar_handlers.streams._config import RestartPolicy, StreamProcessorConfig
-from kafka_sidecar_handlers.streams._settings import java_properties, librdkafka_settings, properties_text
+from kafka_sidecar_handlers.streams._settings import java_properties, librdkafka_settings
 
 CHAINS = """\
 handlers:
@@ -89,5 +90,5 @@ def test_sasl_ssl_settings_reach_both_client_dialects(tmp_path: Path) -> None:
     assert props["processing.guarantee"] == "exactly_once_v2"
     assert props["ssl.truststore.type"] == "PEM"
     text = properties_text(props)
-    assert 'password\\="p\\\\"w\\=1";' in text  # java.util.Properties escaping of '\' and '='
-    assert "bootstrap.servers=b\\:9093\n" in text
+    assert 'password="p\\\\"w=1";' in text  # java.util.Properties: '\' escaped; '=' in a value needs none
+    assert "bootstrap.servers=b:9093\n" in text

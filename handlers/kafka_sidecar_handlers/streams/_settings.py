@@ -98,29 +98,6 @@ def java_properties(kafka: KafkaConfig, config: StreamProcessorConfig, state_dir
     return out
 
 
-def properties_text(properties: dict[str, str]) -> str:
-    """``key=value`` lines in java.util.Properties syntax (escaped, one per line)."""
-    return "".join(f"{_escape(k, key=True)}={_escape(v)}\n" for k, v in sorted(properties.items()))
-
-
-def _escape(text: str, *, key: bool = False) -> str:
-    out = []
-    for index, char in enumerate(text):
-        if char == "\\":
-            out.append("\\\\")
-        elif char == "\n":
-            out.append("\\n")
-        elif char == "\r":
-            out.append("\\r")
-        elif char == "\t":
-            out.append("\\t")
-        elif char in "=:#!" or (char == " " and (key or index == 0)):
-            out.append("\\" + char)
-        else:
-            out.append(char)
-    return "".join(out)
-
-
 def _jaas(value: str) -> str:
     return value.replace("\\", "\\\\").replace('"', '\\"')
 
