@@ -148,14 +148,16 @@ class ProcessSupervisor:
         if process is not None and process.returncode is None:
             self._set_state("stopping", "SIGTERM")
             self._signal(process, signal.SIGTERM)
-            try:
-                await asyncio.wait_for(asyncio.shield(process.wait()), self._stop_timeout)
-            except TimeoutError:
-                self._log.warning("[%s] still running %.0fs after SIGTERM; SIGKILL", self.name, self._stop_timeout)
-                self._signal(process, signal.SIGKILL)
+        done, _ = await asyncio.wait({task}, timeout=self._stop_timeout)
+        if not done:
+            self._log.warning("[%s] still running %.0fs after SIGTERM; SIGKILL", self.name, self._stop_timeout)
+            if self._process is not None:
+                self._signal(self._process, signal.SIGKILL)
         with contextlib.suppress(asyncio.CancelledError):
             await task
         self._task = None
+        if self.state == "failed":
+            self._set_state("stopped", "stopped by an operator")
 
     def kill(self, sig: int = signal.SIGKILL) -> None:
         """Signal the child's process group now (tests and emergencies); supervision reacts as to a crash."""
@@ -221,6 +223,8 @@ class ProcessSupervisor:
                 launch.cleanup()
             return 0.0
         self._process = process
+        if self._stopping:  # stop() came while the child was being started
+            self._signal(process, signal.SIGTERM)
         self.pid = process.pid
         self.started_at = time.time()
         self._set_state("starting", f"pid {process.pid}")

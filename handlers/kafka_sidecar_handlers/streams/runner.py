@@ -90,7 +90,7 @@ def main() -> int:
     result = build(app)
     if result is not None and result is not app and not hasattr(result, "update"):
         raise TypeError(f"{spec['app']} returned {type(result).__name__}; return a StreamingDataFrame, the app or None")
-    emit("running")
+    emit("built")
     app.run()
     emit("stopped")
     return 0

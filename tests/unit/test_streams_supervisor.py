@@ -1,0 +1,65 @@
+"""The process supervisor on its own (real child processes, no broker): stop escalation and stop races."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections.abc import Callable
+
+import pytest
+
+from kafka_sidecar_handlers.streams._config import RestartPolicy
+from kafka_sidecar_handlers.streams._supervisor import Launch, ProcessSupervisor
+
+pytestmark = pytest.mark.asyncio
+
+STUBBORN = (
+    "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); print('ignoring SIGTERM', flush=True);"
+    "time.sleep(60)"
+)
+
+
+def supervisor(code: str, changes: list[str], *, stop_timeout_s: float = 0.5) -> ProcessSupervisor:
+    return ProcessSupervisor(
+        "p",
+        lambda: Launch((sys.executable, "-c", code), {}),
+        RestartPolicy(initial_backoff_ms=10, max_backoff_ms=10),
+        stop_timeout_s=stop_timeout_s,
+        ready_pattern="ignoring SIGTERM",
+        ready_after_s=0,
+        keep_lines=10,
+        on_change=lambda state, detail: changes.append(state),
+    )
+
+
+async def until(condition: Callable[[], bool], timeout: float = 20) -> None:
+    async with asyncio.timeout(timeout):
+        while True:
+            if condition():
+                return
+            await asyncio.sleep(0.02)  # polling a condition with a deadline
+
+
+async def test_a_child_ignoring_sigterm_is_killed_after_the_stop_timeout() -> None:
+    changes: list[str] = []
+    sup = supervisor(STUBBORN, changes)
+    sup.start()
+    await until(lambda: sup.state == "running")
+    await sup.stop()
+    assert sup.last_exit is not None
+    assert sup.last_exit.signal == "SIGKILL"
+    assert sup.state == "stopped"
+    assert changes == ["starting", "running", "stopping", "exited", "stopped"]
+    assert sup.restarts == 0
+
+
+async def test_stop_right_after_start_leaves_no_child_running() -> None:
+    changes: list[str] = []
+    sup = supervisor("import time; print('ignoring SIGTERM', flush=True); time.sleep(60)", changes)
+    sup.start()
+    await asyncio.sleep(0)  # the supervision task has begun but the child may not exist yet
+    await sup.stop()
+    assert sup.state == "stopped"
+    assert sup.pid is None
+    assert not sup.active
+    assert sup.restarts == 0
