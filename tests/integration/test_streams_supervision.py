@@ -80,10 +80,10 @@ async def test_a_crash_looping_processor_spends_its_budget_then_fails_and_readin
         assert started.status_code == 200
         again = await wait_status(client, "looping", lambda s: s["state"] == "failed" and s["restarts"] == 6, 30, "")
         assert again["last_exit"]["code"] == 3
-    actions = [e.action for e in events if e.target == "stream-processor/looping"]
-    assert actions[0] == "stream-processor.start"
-    assert actions.count("stream-processor.backoff") == 3
-    assert actions[-1] == "stream-processor.failed"
+        actions = [e.action for e in events if e.target == "stream-processor/looping"]
+        assert actions[0] == "stream-processor.start"
+        assert actions.count("stream-processor.backoff") == 3
+        assert actions[-1] == "stream-processor.failed"
 
 
 @pytest.mark.asyncio
