@@ -17,7 +17,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from streams_support import EXAMPLE_APP, abort_one, produce_keyed, streams_python, unique_results, wait_status
+from streams_support import (
+    EXAMPLE_APP,
+    abort_one,
+    produce_keyed,
+    streams_python,
+    unique_results,
+    wait_status,
+    wait_until,
+)
 from test_reactive_support import Backend, serving, wait_for
 
 from kafka_sidecar.testing.sidecar import running_sidecar
@@ -46,6 +54,7 @@ handlers:
       restart: {{initial_backoff_ms: 200}}
       properties: {{session.timeout.ms: "6000", heartbeat.interval.ms: "500"}}
       stop_timeout_ms: 15000
+      lag_interval_ms: 200
   results:
     use: reactive-consumer
     config:
@@ -55,8 +64,9 @@ handlers:
       backend_url: {backend.url}
       backend_path: /results
       batch_max_wait_ms: 5
+  metrics: {{use: metrics}}
 consumers:
-  order-streams: {{exec: [order-streams]}}
+  order-streams: {{exec: [metrics, order-streams]}}
   results: {{exec: [results]}}
 """
 
@@ -106,6 +116,20 @@ async def test_counts_and_windows_reach_the_backend_exactly_once_across_sigkill_
             client, "order-streams", lambda s: s["lag"] and all(p["lag"] == 0 for p in s["lag"]), 30, "lag 0"
         )
         assert {p["topic"] for p in lagging["lag"]} == {topics["orders"]}
+        metrics = (await client.get("/metrics")).text
+        assert 'kafka_sidecar_processor_up{processor="order-streams"} 1' in metrics
+        assert 'kafka_sidecar_processor_state{processor="order-streams",state="running"} 1' in metrics
+        assert 'kafka_sidecar_processor_restarts_total{processor="order-streams"} 1' in metrics
+        lag_series = [
+            f'kafka_sidecar_processor_lag{{processor="order-streams",topic="{topics["orders"]}",partition="{p}"}} 0'
+            for p in (0, 1)
+        ]
+
+        async def lag_on_metrics() -> bool:
+            text = (await client.get("/metrics")).text
+            return all(series in text for series in lag_series)
+
+        await wait_until(lag_on_metrics, 10, "lag 0 per partition on /metrics")
 
         # State lost while stopped: restored from the changelog, so the counts continue.
         stopped = await client.post("/admin/processors/order-streams/stop")

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import logging
 import sys
 from collections.abc import Callable
 
@@ -10,6 +12,7 @@ import pytest
 
 from kafka_sidecar_handlers.streams._config import RestartPolicy
 from kafka_sidecar_handlers.streams._supervisor import Launch, ProcessSupervisor
+from kafka_sidecar_plugins.logging_context._format import ContextFilter, JsonFormatter
 
 pytestmark = pytest.mark.asyncio
 
@@ -63,3 +66,29 @@ async def test_stop_right_after_start_leaves_no_child_running() -> None:
     assert sup.pid is None
     assert not sup.active
     assert sup.restarts == 0
+
+
+async def test_child_output_becomes_json_log_lines_carrying_the_processor() -> None:
+    lines: list[str] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            lines.append(self.format(record))
+
+    handler = Keep()
+    handler.addFilter(ContextFilter())
+    handler.setFormatter(JsonFormatter())
+    logger = logging.getLogger("kafka_sidecar.streams.p")
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    try:
+        sup = supervisor("print('ignoring SIGTERM', flush=True)", [])
+        sup.start()
+        await until(lambda: sup.last_exit is not None)
+        await sup.stop()
+    finally:
+        logger.removeHandler(handler)
+    first = json.loads(lines[0])
+    assert first["logger"] == "kafka_sidecar.streams.p"
+    assert first["message"] == "[p] ignoring SIGTERM"
+    assert first["exchange"] == "stream-processor/p"

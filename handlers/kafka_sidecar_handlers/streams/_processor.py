@@ -19,7 +19,7 @@ from kafka_sidecar._resources import Resources
 from kafka_sidecar_handlers.streams._config import StreamProcessorConfig
 from kafka_sidecar_handlers.streams._launch import command_launch, python_launch, ready_pattern_of, state_dir_of
 from kafka_sidecar_handlers.streams._offsets import PartitionLag, delete_internal_topics, group_lag, reset_group
-from kafka_sidecar_handlers.streams._supervisor import Launch, ProcessSupervisor
+from kafka_sidecar_handlers.streams._supervisor import STATES, Launch, ProcessSupervisor
 from kafka_sidecar_plugins.metrics._registry import METRICS_REGISTRY, MetricsRegistry
 
 log = logging.getLogger(__name__)
@@ -95,6 +95,12 @@ class StreamProcessor:
             self._registry.gauge(
                 "kafka_sidecar_processor_up", "1 while the stream processor is running.", ("processor",)
             ).set(self.name, value=1 if running else 0)
+            states = self._registry.gauge(
+                "kafka_sidecar_processor_state", "1 for the processor's current state.", ("processor", "state")
+            )
+            current = supervisor.state if supervisor is not None else "stopped"
+            for name in STATES:
+                states.set(self.name, name, value=1 if name == current else 0)
             if state == "backoff":
                 self._registry.counter(
                     "kafka_sidecar_processor_restarts_total", "Restarts after a crash.", ("processor",)

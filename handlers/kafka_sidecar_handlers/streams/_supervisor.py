@@ -17,6 +17,7 @@ import re
 import signal
 import sys
 import time
+import typing
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -48,6 +49,7 @@ def _die_with_parent() -> Callable[[], None] | None:
 
 
 State = Literal["stopped", "starting", "running", "backoff", "stopping", "failed"]
+STATES: tuple[State, ...] = typing.get_args(State)
 LINE_LIMIT = 1 << 20
 
 
