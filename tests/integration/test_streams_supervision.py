@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from streams_support import EXAMPLE_APP, status, wait_status
+from streams_support import EXAMPLE_APP, produce_keyed, status, wait_status
 
 from kafka_sidecar._events import AdminAction
 from kafka_sidecar.testing.net import free_port
@@ -179,3 +179,35 @@ def _alive(pid: int) -> bool:
     except ProcessLookupError:
         return False
     return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+
+
+@pytest.mark.asyncio
+async def test_reset_to_a_timestamp_commits_the_first_offset_at_it_and_checks_its_input(
+    kafka_bootstrap: str, topic_factory: Any, tmp_path: Path
+) -> None:
+    topic = await topic_factory.create(partitions=1, prefix="reset-in")
+    base = int(time.time() * 1000) - 60_000
+    await produce_keyed(kafka_bootstrap, topic, [("k", {"n": n}, base + n * 1000) for n in range(5)])
+    state_dir = tmp_path / "state"
+    yaml = chains(
+        kafka_bootstrap, "resettable", [sys.executable, "-c", "import time; time.sleep(600)"],
+        input_topics=f"[{topic}]", state_dir=f'"{state_dir}"',
+    )  # fmt: skip
+    async with running_sidecar(yaml, tmp_path) as running:
+        client = running.client
+        await asyncio.to_thread(state_dir.mkdir)
+        refused = await client.post("/admin/processors/resettable/reset", json={"timestamp": base})
+        assert refused.status_code == 409
+        await client.post("/admin/processors/resettable/stop")
+        bad = await client.post("/admin/processors/resettable/reset", json={"timestamp": "yesterday"})
+        assert bad.status_code == 422
+        assert bad.json()["field"] == "timestamp"
+        unknown = await client.post("/admin/processors/resettable/reset", json={"offset": 3})
+        assert unknown.status_code == 422
+        assert unknown.json()["field"] == "offset"
+        reset = await client.post("/admin/processors/resettable/reset", json={"timestamp": base + 2500})
+        assert reset.status_code == 200, reset.text
+        assert reset.json()["partitions"] == [{"topic": topic, "partition": 0, "offset": 3}]
+        assert not await asyncio.to_thread(state_dir.exists)
+        lag = (await status(client, "resettable"))["lag"]
+        assert lag == [{"topic": topic, "partition": 0, "committed": 3, "end_offset": 5, "lag": 2}]

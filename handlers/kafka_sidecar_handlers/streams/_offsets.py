@@ -7,12 +7,16 @@ group empty (the processor stopped), which is what Kafka's reset tools do throug
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Iterable
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass
+from typing import TypeVar
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.errors import CoordinatorLoadInProgressError, GroupCoordinatorNotAvailableError, NotCoordinatorError
 from aiokafka.structs import OffsetAndMetadata
 
 from kafka_sidecar._config.model import KafkaConfig
@@ -41,6 +45,22 @@ class PartitionLag:
             "end_offset": self.end_offset,
             "lag": self.lag,
         }
+
+
+T = TypeVar("T")
+COORDINATOR_WAIT_S = 10.0
+
+
+async def _retrying(call: Callable[[], Awaitable[T]]) -> T:
+    """``call()``, retried while the group's coordinator is still being elected (a group's first use)."""
+    deadline = time.monotonic() + COORDINATOR_WAIT_S
+    while True:
+        try:
+            return await call()
+        except (GroupCoordinatorNotAvailableError, CoordinatorLoadInProgressError, NotCoordinatorError):
+            if time.monotonic() > deadline:
+                raise
+            await asyncio.sleep(0.2)
 
 
 @contextlib.asynccontextmanager
@@ -77,7 +97,9 @@ async def _partitions(admin: AIOKafkaAdminClient, topics: Iterable[str]) -> list
 async def group_lag(kafka: KafkaConfig, group: str, topics: Iterable[str]) -> list[PartitionLag]:
     """Committed offset, end offset and lag of every partition the group committed or ``topics`` has."""
     async with _clients(kafka) as (admin, consumer):
-        committed: dict[TopicPartition, OffsetAndMetadata] = await admin.list_consumer_group_offsets(group)
+        committed: dict[TopicPartition, OffsetAndMetadata] = await _retrying(
+            lambda: admin.list_consumer_group_offsets(group)
+        )
         wanted = set(committed) | set(await _partitions(admin, topics))
         ends: dict[TopicPartition, int] = await consumer.end_offsets(list(wanted)) if wanted else {}
     out = []
@@ -93,11 +115,11 @@ async def reset_group(
 ) -> dict[TopicPartition, int]:
     """Commit the beginning (or the first offset at ``timestamp_ms``) for every partition of the group."""
     async with _clients(kafka, group) as (admin, consumer):
-        descriptions = await admin.describe_consumer_groups([group])
+        descriptions = await _retrying(lambda: admin.describe_consumer_groups([group]))
         members = _members(descriptions)
         if members:
             raise Conflict(f"group {group!r} still has {members} member(s); stop every instance before a reset")
-        committed = await admin.list_consumer_group_offsets(group)
+        committed = await _retrying(lambda: admin.list_consumer_group_offsets(group))
         partitions = sorted(set(committed) | set(await _partitions(admin, topics)))
         if not partitions:
             raise ValidationFailed(f"group {group!r} has no committed offsets and no input_topics are configured")
