@@ -191,7 +191,7 @@ async def test_reset_to_a_timestamp_commits_the_first_offset_at_it_and_checks_it
     state_dir = tmp_path / "state"
     yaml = chains(
         kafka_bootstrap, "resettable", [sys.executable, "-c", "import time; time.sleep(600)"],
-        input_topics=f"[{topic}]", state_dir=f'"{state_dir}"',
+        input_topics=f"[{topic}]", state_dir=f'"{state_dir}"', ready_after_ms="100",
     )  # fmt: skip
     async with running_sidecar(yaml, tmp_path) as running:
         client = running.client
@@ -211,3 +211,12 @@ async def test_reset_to_a_timestamp_commits_the_first_offset_at_it_and_checks_it
         assert not await asyncio.to_thread(state_dir.exists)
         lag = (await status(client, "resettable"))["lag"]
         assert lag == [{"topic": topic, "partition": 0, "committed": 3, "end_offset": 5, "lag": 2}]
+        first_pid = (await status(client, "resettable"))["pid"]
+        assert first_pid is None
+        await client.post("/admin/processors/resettable/restart")
+        again = await wait_status(client, "resettable", lambda s: s["state"] == "running", 10, "running again")
+        restarted = await client.post("/admin/processors/resettable/restart")
+        assert restarted.status_code == 200
+        third = await wait_status(client, "resettable", lambda s: s["state"] == "running", 10, "restarted")
+        assert third["pid"] != again["pid"]
+        assert third["restarts"] == 0, "an operator's restart is not a crash"
