@@ -161,11 +161,6 @@ class ProcessSupervisor:
         if self.state == "failed":
             self._set_state("stopped", "stopped by an operator")
 
-    def kill(self, sig: int = signal.SIGKILL) -> None:
-        """Signal the child's process group now (tests and emergencies); supervision reacts as to a crash."""
-        if self._process is not None and self._process.returncode is None:
-            self._signal(self._process, sig)
-
     # -- the loop --------------------------------------------------------------------------------
 
     async def _supervise(self) -> None:
