@@ -92,3 +92,22 @@ def test_sasl_ssl_settings_reach_both_client_dialects(tmp_path: Path) -> None:
     text = properties_text(props)
     assert 'password="p\\\\"w=1";' in text  # java.util.Properties: '\' escaped; '=' in a value needs none
     assert "bootstrap.servers=b:9093\n" in text
+
+
+def test_check_reports_programs_run_could_not_start(tmp_path: Path) -> None:
+    text = """\
+handlers:
+  a: {use: stream-processor, config: {application_id: a, app: "missing/app.py:build", expose: false}}
+  b: {use: stream-processor, config: {application_id: b, app: "m:f", python: /no/such/python, expose: false}}
+  c: {use: stream-processor, config: {application_id: c, runtime: command, command: [no-such-program-x]}}
+consumers:
+  a: {exec: [a]}
+  b: {exec: [b]}
+  c: {exec: [c]}
+"""
+    problems = _problems(tmp_path, text)
+    assert len(problems) == 3
+    assert "app: no file 'missing/app.py'" in problems[0]
+    assert "python: '/no/such/python' is not an executable interpreter" in problems[1]
+    assert "command: 'no-such-program-x' is not an executable program" in problems[2]
+    assert all(p.startswith(f"chains.yml:{line}:") for p, line in zip(problems, (2, 3, 4), strict=True))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import sys
 from pathlib import Path
 
 from kafka_sidecar._blueprint import build_blueprint
@@ -19,5 +20,6 @@ def test_every_setting_is_in_the_table() -> None:
 
 
 def test_the_example_passes_check() -> None:
-    blueprint = build_blueprint(ROOT / "examples" / "streams" / "chains.yml", env={})
+    env = {"STREAMS_PYTHON": sys.executable}  # .venv-streams may not exist here
+    blueprint = build_blueprint(ROOT / "examples" / "streams" / "chains.yml", env=env)
     assert [c.name for c in blueprint.consumers] == ["order-streams", "order-results"]

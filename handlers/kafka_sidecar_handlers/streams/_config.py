@@ -5,7 +5,9 @@ Every field is documented in its metadata and in ``docs/stream-processors.md``.
 
 from __future__ import annotations
 
+import os
 import re
+import shutil
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal
@@ -102,6 +104,7 @@ class StreamProcessorConfig:
             raise ValueError("runtime command needs 'command' (a list: program and arguments)")
         if self.runtime == "command" and (self.app or self.python):
             raise ValueError("'app' and 'python' belong to runtime python, not command")
+        self._check_programs()
         if self.ready_pattern is not None:
             try:
                 re.compile(self.ready_pattern)
@@ -111,3 +114,13 @@ class StreamProcessorConfig:
             raise ValueError("commit_interval_ms must be > 0")
         if self.stop_timeout_ms <= 0 or self.ready_after_ms < 0 or self.log_lines < 1:
             raise ValueError("stop_timeout_ms must be > 0, ready_after_ms >= 0 and log_lines >= 1")
+
+    def _check_programs(self) -> None:
+        """What ``run`` would fail to start, reported by ``check`` (relative paths: from the working directory)."""
+        if self.python is not None and not os.access(self.python, os.X_OK):
+            raise ValueError(f"python: {self.python!r} is not an executable interpreter")
+        where = (self.app or "").rpartition(":")[0]
+        if where.endswith(".py") and not os.path.isfile(where):
+            raise ValueError(f"app: no file {where!r}")
+        if self.command and shutil.which(self.command[0]) is None:
+            raise ValueError(f"command: {self.command[0]!r} is not an executable program (nor on PATH)")
