@@ -53,7 +53,8 @@ handlers:
     use: stream-processor
     config:
       application_id: sec-{uuid.uuid4().hex[:8]}
-      app: "{tmp_path / "shout.py"}:build"
+      app: "shout:build"              # module form, found through python_path
+      python_path: ["{tmp_path}"]
       python: "{streams_python()}"
       processing_guarantee: at-least-once   # alice's ACLs cover sec-* topics and groups only
       commit_interval_ms: 200
