@@ -11,6 +11,7 @@ from kafka_sidecar._config.model import KafkaConfig, SecuritySettings
 from kafka_sidecar._errors import ConfigError
 from kafka_sidecar._kafka.java_properties import properties_text
 from kafka_sidecar_handlers.streams._config import RestartPolicy, StreamProcessorConfig
+from kafka_sidecar_handlers.streams._offsets import is_internal_topic
 from kafka_sidecar_handlers.streams._settings import java_properties, librdkafka_settings
 
 CHAINS = """\
@@ -111,3 +112,14 @@ consumers:
     assert "python: '/no/such/python' is not an executable interpreter" in problems[1]
     assert "command: 'no-such-program-x' is not an executable program" in problems[2]
     assert all(p.startswith(f"chains.yml:{line}:") for p, line in zip(problems, (2, 3, 4), strict=True))
+
+
+def test_reset_deletes_only_the_engines_internal_topics_of_its_own_application() -> None:
+    assert is_internal_topic("changelog__totals--orders--default", "totals")
+    assert is_internal_topic("repartition__totals--orders--by_customer", "totals")
+    assert is_internal_topic("totals-KSTREAM-AGGREGATE-STATE-STORE-0000000001-changelog", "totals")
+    assert is_internal_topic("totals-KSTREAM-KEY-SELECT-0000000002-repartition", "totals")
+    assert not is_internal_topic("changelog__totals-v2--orders--default", "totals")
+    assert not is_internal_topic("totals", "totals")
+    assert not is_internal_topic("totals-output", "totals")
+    assert not is_internal_topic("order-totals-changelog", "totals")
