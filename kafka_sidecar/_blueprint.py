@@ -170,10 +170,11 @@ class _Resolver:
 
     def _cross_check(self, blueprint: Blueprint) -> None:
         """Each handler type's own checks against the whole config (e.g. a processor's outputs are consumed)."""
+        sources = {c.name: self.plans[c.links[-1]].config for c in blueprint.consumers}
         for name, plan in self.plans.items():
             if plan.spec.check is None or not plan.enabled:
                 continue
-            for steps, message in plan.spec.check(name, plan.config, blueprint):
+            for steps, message in plan.spec.check(name, plan.config, sources):
                 self.problems.append(self.where(*steps).problem(_dotted(steps), message))
 
     def _plan_declared(self, name: str, decl: HandlerDecl) -> None:

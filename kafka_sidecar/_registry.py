@@ -10,7 +10,6 @@ from typing import TYPE_CHECKING, Generic, Literal, TypeVar
 from kafka_sidecar._errors import PluginError
 
 if TYPE_CHECKING:
-    from kafka_sidecar._blueprint import Blueprint
     from kafka_sidecar._resources import Resources
 
 C = TypeVar("C")
@@ -39,9 +38,10 @@ class HandlerSpec(Generic[C]):
     description: str = ""
     describe: Callable[[str, str], Mapping[str, object] | None] | None = None
     """Terminals: ``describe(path, method)`` returns the OpenAPI operation object for a route they serve."""
-    check: Callable[[str, C, Blueprint], Iterable[tuple[tuple[str | int, ...], str]]] | None = None
-    """Cross-checks of one instance against the whole config, run by ``check`` and ``run``:
-    ``check(instance name, config, blueprint)`` yields ``(steps into chains.yml, message)`` per problem."""
+    check: Callable[[str, C, Mapping[str, object]], Iterable[tuple[tuple[str | int, ...], str]]] | None = None
+    """Cross-checks of one instance against the rest of the config, run by ``check`` and ``run``:
+    ``check(instance name, config, sources)`` (``sources``: every enabled consumer's name -> the config of its
+    source handler) yields ``(steps into chains.yml, message)`` per problem."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -71,11 +71,13 @@ from kafka_sidecar._exchange import (
 )
 from kafka_sidecar._headers import parse_headers
 from kafka_sidecar._hookspecs import hookimpl
-from kafka_sidecar._http.admin import admin_route
+from kafka_sidecar._http.admin import admin_route, json_object_body
 from kafka_sidecar._http.problems import PROBLEM_MEDIA_TYPE
 from kafka_sidecar._idempotency import IdempotencyCache, idempotency_key, request_fingerprint
 from kafka_sidecar._json import RawJson, is_json_text
 from kafka_sidecar._json import dumps as json_dumps
+from kafka_sidecar._kafka.client_settings import java_client_properties, librdkafka_settings
+from kafka_sidecar._kafka.java_properties import properties_text
 from kafka_sidecar._kafka.options import admin_kwargs, consumer_kwargs
 from kafka_sidecar._kafka.producer import ERROR_KAFKA_RETRIABLE, ProducerService, raise_if_none_acknowledged
 from kafka_sidecar._kafka.producer import describe as describe_error
@@ -225,8 +227,12 @@ __all__ = [
     "idempotency_key",
     "is_json_text",
     "json_dumps",
+    "java_client_properties",
+    "json_object_body",
+    "librdkafka_settings",
     "openapi_path",
     "parse_headers",
+    "properties_text",
     "raise_if_none_acknowledged",
     "request_fingerprint",
 ]

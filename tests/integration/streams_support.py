@@ -99,6 +99,17 @@ async def wait_until(condition: Callable[[], Awaitable[bool]], timeout: float, w
         await asyncio.sleep(0.3)
 
 
+def metric(text: str, name: str, **labels: str) -> float | None:
+    """The value of one series in Prometheus text (labels in any order), or None when absent."""
+    for line in text.splitlines():
+        series, _, value = line.rpartition(" ")
+        if series.startswith(name + "{") and series.endswith("}"):
+            found = dict(pair.split("=", 1) for pair in series[len(name) + 1 : -1].split(","))
+            if {k: v.strip('"') for k, v in found.items()} == labels:
+                return float(value)
+    return None
+
+
 def unique_results(records: list[dict[str, Any]]) -> dict[tuple[str, int, int], dict[str, Any]]:
     """Backend records de-duplicated on (topic, partition, offset), as the docs tell a backend to do."""
     return {(r["topic"], r["partition"], r["offset"]): r for r in records}

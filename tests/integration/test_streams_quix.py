@@ -20,6 +20,7 @@ import pytest
 from streams_support import (
     EXAMPLE_APP,
     abort_one,
+    metric,
     produce_keyed,
     streams_python,
     unique_results,
@@ -117,17 +118,23 @@ async def test_counts_and_windows_reach_the_backend_exactly_once_across_sigkill_
         )
         assert {p["topic"] for p in lagging["lag"]} == {topics["orders"]}
         metrics = (await client.get("/metrics")).text
-        assert 'kafka_sidecar_processor_up{processor="order-streams"} 1' in metrics
-        assert 'kafka_sidecar_processor_state{processor="order-streams",state="running"} 1' in metrics
-        assert 'kafka_sidecar_processor_restarts_total{processor="order-streams"} 1' in metrics
-        lag_series = [
-            f'kafka_sidecar_processor_lag{{processor="order-streams",topic="{topics["orders"]}",partition="{p}"}} 0'
-            for p in (0, 1)
-        ]
+        assert metric(metrics, "kafka_sidecar_processor_up", processor="order-streams") == 1
+        assert metric(metrics, "kafka_sidecar_processor_state", processor="order-streams", state="running") == 1
+        assert metric(metrics, "kafka_sidecar_processor_restarts_total", processor="order-streams") == 1
 
         async def lag_on_metrics() -> bool:
             text = (await client.get("/metrics")).text
-            return all(series in text for series in lag_series)
+            lags = [
+                metric(
+                    text,
+                    "kafka_sidecar_processor_lag",
+                    processor="order-streams",
+                    topic=topics["orders"],
+                    partition=str(p),
+                )
+                for p in (0, 1)
+            ]
+            return lags == [0, 0]
 
         await wait_until(lag_on_metrics, 10, "lag 0 per partition on /metrics")
 

@@ -9,10 +9,11 @@ import pytest
 from kafka_sidecar._blueprint import build_blueprint
 from kafka_sidecar._config.model import KafkaConfig, SecuritySettings
 from kafka_sidecar._errors import ConfigError
+from kafka_sidecar._kafka.client_settings import librdkafka_settings
 from kafka_sidecar._kafka.java_properties import properties_text
 from kafka_sidecar_handlers.streams._config import RestartPolicy, StreamProcessorConfig
 from kafka_sidecar_handlers.streams._offsets import is_internal_topic
-from kafka_sidecar_handlers.streams._settings import java_properties, librdkafka_settings
+from kafka_sidecar_handlers.streams._settings import java_properties
 
 CHAINS = """\
 handlers:

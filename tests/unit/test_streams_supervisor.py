@@ -91,4 +91,3 @@ async def test_child_output_becomes_json_log_lines_carrying_the_processor() -> N
     first = json.loads(lines[0])
     assert first["logger"] == "kafka_sidecar.streams.p"
     assert first["message"] == "[p] ignoring SIGTERM"
-    assert first["exchange"] == "stream-processor/p"

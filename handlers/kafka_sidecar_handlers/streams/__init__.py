@@ -10,19 +10,14 @@ Contract and guarantees: ``docs/stream-processors.md``.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
 from starlette.routing import BaseRoute
 
-from kafka_sidecar._hookspecs import hookimpl
-from kafka_sidecar._registry import HandlerSpec
+from kafka_sidecar.plugin import HandlerSpec, SidecarView, hookimpl
 from kafka_sidecar_handlers.streams._admin import ProcessorAdmin
 from kafka_sidecar_handlers.streams._check import check_outputs
 from kafka_sidecar_handlers.streams._config import RestartPolicy, StreamProcessorConfig
 from kafka_sidecar_handlers.streams._processor import StreamProcessor
-
-if TYPE_CHECKING:
-    from kafka_sidecar._sidecar import Sidecar
 
 __all__ = [
     "RestartPolicy",
@@ -48,6 +43,6 @@ def kafka_sidecar_register_handlers(register: Callable[[HandlerSpec[StreamProces
 
 
 @hookimpl
-def kafka_sidecar_routes(sidecar: Sidecar) -> list[BaseRoute] | None:
-    processors = {c.plan.name: c.source for c in sidecar.consumers if isinstance(c.source, StreamProcessor)}
+def kafka_sidecar_routes(sidecar: SidecarView) -> list[BaseRoute] | None:
+    processors = {c.name: c.source for c in sidecar.consumers if isinstance(c.source, StreamProcessor)}
     return ProcessorAdmin(processors).routes()

@@ -20,9 +20,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute
 
-from kafka_sidecar._errors import NotFound
-from kafka_sidecar._events import AdminAction
-from kafka_sidecar._http.admin import admin_route, json_object_body
+from kafka_sidecar.plugin import AdminAction, NotFound, admin_route, json_object_body
 
 if TYPE_CHECKING:
     from kafka_sidecar_handlers.streams._processor import StreamProcessor

@@ -3,19 +3,14 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from collections.abc import Iterator, Mapping
 
 from kafka_sidecar_handlers.streams._config import StreamProcessorConfig
 
-if TYPE_CHECKING:
-    from kafka_sidecar._blueprint import Blueprint
 
-
-def _consumed(blueprint: Blueprint, topic: str) -> bool:
+def _consumed(sources: Mapping[str, object], topic: str) -> bool:
     """True when an enabled consumer in this sidecar reads ``topic`` (by name or topic_pattern)."""
-    for consumer in blueprint.consumers:
-        config = blueprint.handlers[consumer.links[-1]].config
+    for config in sources.values():
         if topic in (getattr(config, "topics", None) or ()):
             return True
         pattern = getattr(config, "topic_pattern", None)
@@ -24,11 +19,13 @@ def _consumed(blueprint: Blueprint, topic: str) -> bool:
     return False
 
 
-def check_outputs(name: str, config: object, blueprint: Blueprint) -> Iterator[tuple[tuple[str | int, ...], str]]:
+def check_outputs(
+    name: str, config: object, sources: Mapping[str, object]
+) -> Iterator[tuple[tuple[str | int, ...], str]]:
     if not isinstance(config, StreamProcessorConfig) or not config.expose:
         return
     for index, topic in enumerate(config.output_topics):
-        if not _consumed(blueprint, topic):
+        if not _consumed(sources, topic):
             yield (
                 ("handlers", name, "config", "output_topics", index),
                 f"output topic {topic!r} has no consumer in this sidecar: add a reactive-consumer reading it"

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
-from kafka_sidecar._config.model import doc
+from kafka_sidecar.plugin import doc
 
 Runtime = Literal["python", "command"]
 Guarantee = Literal["exactly-once", "at-least-once"]

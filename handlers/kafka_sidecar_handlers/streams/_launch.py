@@ -9,11 +9,10 @@ import sys
 import tempfile
 from pathlib import Path
 
-from kafka_sidecar._config.model import KafkaConfig
-from kafka_sidecar._kafka.java_properties import properties_text
+from kafka_sidecar.plugin import KafkaConfig, librdkafka_settings, properties_text
 from kafka_sidecar_handlers.streams import runner
 from kafka_sidecar_handlers.streams._config import StreamProcessorConfig
-from kafka_sidecar_handlers.streams._settings import java_properties, librdkafka_settings
+from kafka_sidecar_handlers.streams._settings import java_properties
 from kafka_sidecar_handlers.streams._supervisor import Launch
 
 RUNNER_PATH = Path(runner.__file__).resolve()

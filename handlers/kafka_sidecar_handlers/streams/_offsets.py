@@ -19,9 +19,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import CoordinatorLoadInProgressError, GroupCoordinatorNotAvailableError, NotCoordinatorError
 from aiokafka.structs import OffsetAndMetadata
 
-from kafka_sidecar._config.model import KafkaConfig
-from kafka_sidecar._errors import Conflict, ValidationFailed
-from kafka_sidecar._kafka.options import admin_kwargs, consumer_kwargs
+from kafka_sidecar.plugin import Conflict, KafkaConfig, ValidationFailed, admin_kwargs, consumer_kwargs
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,17 +10,23 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from kafka_sidecar._chain import Chain
-from kafka_sidecar._config.model import KafkaConfig
-from kafka_sidecar._errors import Conflict, ValidationFailed
-from kafka_sidecar._events import AdminAction, EventBus
-from kafka_sidecar._exchange import Exchange, Reply
-from kafka_sidecar._resources import Resources
+from kafka_sidecar.plugin import (
+    AdminAction,
+    Chain,
+    Conflict,
+    EventBus,
+    Exchange,
+    KafkaConfig,
+    Metrics,
+    MetricsRegistry,
+    Reply,
+    Resources,
+    ValidationFailed,
+)
 from kafka_sidecar_handlers.streams._config import StreamProcessorConfig
 from kafka_sidecar_handlers.streams._launch import command_launch, python_launch, ready_pattern_of, state_dir_of
 from kafka_sidecar_handlers.streams._offsets import PartitionLag, delete_internal_topics, group_lag, reset_group
 from kafka_sidecar_handlers.streams._supervisor import STATES, Launch, ProcessSupervisor
-from kafka_sidecar_plugins.metrics._registry import METRICS_REGISTRY, MetricsRegistry
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +39,7 @@ class StreamProcessor:
         self.name = config.application_id
         self._kafka: KafkaConfig = resources.config.kafka
         self.events: EventBus = resources.events
-        self._services = resources.services
+        self._metrics: Metrics = resources.metrics
         self._registry: MetricsRegistry | None = None
         self._supervisor: ProcessSupervisor | None = None
         self._lag_task: asyncio.Task[None] | None = None
@@ -50,7 +56,7 @@ class StreamProcessor:
 
     async def start(self) -> None:
         config = self.config
-        self._registry = self._services.get(METRICS_REGISTRY)  # present when a metrics handler is in some chain
+        self._registry = self._metrics.registry if self._metrics.enabled else None  # metrics exported?
         self._supervisor = ProcessSupervisor(
             self.name,
             self._launch,

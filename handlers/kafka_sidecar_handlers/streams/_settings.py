@@ -1,119 +1,26 @@
-"""The sidecar's ``kafka`` section as the settings a processor's own Kafka client understands.
-
-Two spellings of the same facts: librdkafka keys (the quixstreams runner) and Java client properties
-(a ``command`` processor such as a Kafka Streams jar). Secrets are read here from the config (usually
-``${ENV_VAR}``) or their ``*_file``; they reach the child through its environment or a 0600 file, never
-its command line.
-"""
+"""The Java properties a ``command`` processor gets: the sidecar's Kafka settings plus the processor's own."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from kafka_sidecar._config.model import KafkaConfig, SecuritySettings
-from kafka_sidecar._kafka.options import read_secret
+from kafka_sidecar.plugin import KafkaConfig, java_client_properties
 from kafka_sidecar_handlers.streams._config import StreamProcessorConfig
-
-JAAS_MODULES = {
-    "PLAIN": "org.apache.kafka.common.security.plain.PlainLoginModule",
-    "SCRAM-SHA-256": "org.apache.kafka.common.security.scram.ScramLoginModule",
-    "SCRAM-SHA-512": "org.apache.kafka.common.security.scram.ScramLoginModule",
-}
-OAUTH_HANDLER = "org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginCallbackHandler"
-OAUTH_MODULE = "org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginModule"
-
-
-def librdkafka_settings(kafka: KafkaConfig, client_role: str) -> dict[str, str]:
-    """Connection and security settings as librdkafka (confluent-kafka) keys."""
-    security = kafka.security
-    out = {
-        "bootstrap.servers": kafka.bootstrap_servers,
-        "client.id": f"{kafka.client_id}-{client_role}",
-        "security.protocol": security.protocol,
-    }
-    if security.protocol in ("SSL", "SASL_SSL"):
-        _put(out, "ssl.ca.location", security.ssl_cafile)
-        _put(out, "ssl.certificate.location", security.ssl_certfile)
-        _put(out, "ssl.key.location", security.ssl_keyfile)
-        _put(out, "ssl.key.password", _key_password(security))
-        out["ssl.endpoint.identification.algorithm"] = "https" if security.ssl_check_hostname else "none"
-    if security.protocol.startswith("SASL_"):
-        mechanism = security.sasl_mechanism or "PLAIN"
-        out["sasl.mechanism"] = mechanism
-        if mechanism == "OAUTHBEARER":
-            out["sasl.oauthbearer.method"] = "oidc"
-            _put(out, "sasl.oauthbearer.token.endpoint.url", security.oauth_token_endpoint)
-            _put(out, "sasl.oauthbearer.client.id", security.oauth_client_id)
-            _put(out, "sasl.oauthbearer.client.secret", _oauth_secret(security))
-            _put(out, "sasl.oauthbearer.scope", security.oauth_scope)
-        else:
-            _put(out, "sasl.username", security.sasl_username)
-            _put(out, "sasl.password", _sasl_password(security))
-    return out
 
 
 def java_properties(kafka: KafkaConfig, config: StreamProcessorConfig, state_dir: Path) -> dict[str, str]:
     """Java client (and Kafka Streams) properties for a ``command`` processor."""
-    security = kafka.security
-    out = {
-        "bootstrap.servers": kafka.bootstrap_servers,
-        "client.id": f"{kafka.client_id}-{config.application_id}",
-        "application.id": config.application_id,
-        "group.id": config.application_id,
-        "processing.guarantee": "exactly_once_v2" if config.processing_guarantee == "exactly-once" else "at_least_once",
-        "state.dir": str(state_dir),
-        "commit.interval.ms": str(config.commit_interval_ms),
-        "auto.offset.reset": config.auto_offset_reset,
-        "security.protocol": security.protocol,
-    }
-    if security.protocol in ("SSL", "SASL_SSL"):
-        if security.ssl_cafile:
-            out["ssl.truststore.type"] = "PEM"
-            out["ssl.truststore.location"] = security.ssl_cafile
-        if security.ssl_certfile and security.ssl_keyfile:
-            out["ssl.keystore.type"] = "PEM"
-            out["ssl.keystore.certificate.chain"] = Path(security.ssl_certfile).read_text(encoding="utf-8")
-            out["ssl.keystore.key"] = Path(security.ssl_keyfile).read_text(encoding="utf-8")
-            _put(
-                out, "ssl.key.password", read_secret(security.ssl_password, security.ssl_password_file, "ssl_password")
-            )
-        out["ssl.endpoint.identification.algorithm"] = "https" if security.ssl_check_hostname else ""
-    if security.protocol.startswith("SASL_"):
-        mechanism = security.sasl_mechanism or "PLAIN"
-        out["sasl.mechanism"] = mechanism
-        if mechanism == "OAUTHBEARER":
-            _put(out, "sasl.oauthbearer.token.endpoint.url", security.oauth_token_endpoint)
-            out["sasl.login.callback.handler.class"] = OAUTH_HANDLER
-            scope = f' scope="{_jaas(security.oauth_scope)}"' if security.oauth_scope else ""
-            out["sasl.jaas.config"] = (
-                f'{OAUTH_MODULE} required clientId="{_jaas(security.oauth_client_id or "")}"'
-                f' clientSecret="{_jaas(_oauth_secret(security) or "")}"{scope};'
-            )
-        else:
-            out["sasl.jaas.config"] = (
-                f'{JAAS_MODULES[mechanism]} required username="{_jaas(security.sasl_username or "")}"'
-                f' password="{_jaas(_sasl_password(security) or "")}";'
-            )
+    out = java_client_properties(kafka, f"{kafka.client_id}-{config.application_id}")
+    exactly_once = config.processing_guarantee == "exactly-once"
+    out.update(
+        {
+            "application.id": config.application_id,
+            "group.id": config.application_id,
+            "processing.guarantee": "exactly_once_v2" if exactly_once else "at_least_once",
+            "state.dir": str(state_dir),
+            "commit.interval.ms": str(config.commit_interval_ms),
+            "auto.offset.reset": config.auto_offset_reset,
+        }
+    )
     out.update(config.properties)
     return out
-
-
-def _jaas(value: str) -> str:
-    return value.replace("\\", "\\\\").replace('"', '\\"')
-
-
-def _put(out: dict[str, str], key: str, value: str | None) -> None:
-    if value is not None:
-        out[key] = value
-
-
-def _sasl_password(security: SecuritySettings) -> str | None:
-    return read_secret(security.sasl_password, security.sasl_password_file, "sasl_password")
-
-
-def _oauth_secret(security: SecuritySettings) -> str | None:
-    return read_secret(security.oauth_client_secret, security.oauth_client_secret_file, "oauth_client_secret")
-
-
-def _key_password(security: SecuritySettings) -> str | None:
-    return read_secret(security.ssl_password, security.ssl_password_file, "ssl_password")

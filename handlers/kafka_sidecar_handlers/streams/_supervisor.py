@@ -24,7 +24,6 @@ from dataclasses import dataclass
 from typing import Literal
 
 from kafka_sidecar_handlers.streams._config import RestartPolicy
-from kafka_sidecar_plugins.logging_context._format import LOG_EXCHANGE
 
 PR_SET_PDEATHSIG = 1
 
@@ -274,7 +273,6 @@ class ProcessSupervisor:
     ) -> None:
         if stream is None:
             return
-        LOG_EXCHANGE.set(f"stream-processor/{self.name}")
         extra = {"processor": self.name, "pid": pid, "stream": name}
         while True:
             try:
