@@ -91,3 +91,18 @@ async def test_child_output_becomes_json_log_lines_carrying_the_processor() -> N
     first = json.loads(lines[0])
     assert first["logger"] == "kafka_sidecar.streams.p"
     assert first["message"] == "[p] ignoring SIGTERM"
+
+
+async def test_a_stop_cancelled_by_the_shutdown_budget_kills_the_child() -> None:
+    changes: list[str] = []
+    sup = supervisor(STUBBORN, changes, stop_timeout_s=30)
+    sup.start()
+    await until(lambda: sup.state == "running")
+    stopping = asyncio.create_task(sup.stop())
+    await until(lambda: sup.state == "stopping")
+    stopping.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await stopping
+    await until(lambda: not sup.active)
+    assert sup.last_exit is not None
+    assert sup.last_exit.signal == "SIGKILL"

@@ -92,7 +92,9 @@ class StreamProcessorConfig:
         default=None, metadata=doc("Regex on the child's output that marks it running (else: alive ready_after_ms).")
     )
     ready_after_ms: int = field(default=2000, metadata=doc("Alive this long without ready_pattern = running."))
-    stop_timeout_ms: int = field(default=30000, metadata=doc("After SIGTERM, wait this long, then SIGKILL."))
+    stop_timeout_ms: int = field(
+        default=10000, metadata=doc("After SIGTERM, wait this long, then SIGKILL (keep it within the shutdown budget).")
+    )
     restart: RestartPolicy = field(default_factory=RestartPolicy)
     log_lines: int = field(default=50, metadata=doc("Last output lines kept for the status route."))
     lag_interval_ms: int = field(default=5000, metadata=doc("How often group lag is reported to metrics."))

@@ -149,7 +149,12 @@ class ProcessSupervisor:
         if process is not None and process.returncode is None:
             self._set_state("stopping", "SIGTERM")
             self._signal(process, signal.SIGTERM)
-        done, _ = await asyncio.wait({task}, timeout=self._stop_timeout)
+        try:
+            done, _ = await asyncio.wait({task}, timeout=self._stop_timeout)
+        except asyncio.CancelledError:  # the sidecar's shutdown budget ran out: leave nothing running
+            if self._process is not None:
+                self._signal(self._process, signal.SIGKILL)
+            raise
         if not done:
             self._log.warning("[%s] still running %.0fs after SIGTERM; SIGKILL", self.name, self._stop_timeout)
             if self._process is not None:
