@@ -158,6 +158,16 @@ class Sidecar:
         source.attach(chain, plan.name)
         return CompiledConsumer(plan, chain, source)
 
+    def not_ready(self) -> list[str]:
+        """Why handlers with a ``readiness()`` method (e.g. stream processors) are not ready; empty when all are."""
+        reasons = []
+        for instance in self.instances.values():
+            probe = getattr(instance, "readiness", None)
+            reason = probe() if callable(probe) else None
+            if isinstance(reason, str):
+                reasons.append(reason)
+        return reasons
+
     async def start(self) -> None:
         """Connect, start every handler, run plugins' startup hooks, and only then start consuming.
 

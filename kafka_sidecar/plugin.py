@@ -77,11 +77,12 @@ from kafka_sidecar._exchange import (
 )
 from kafka_sidecar._headers import parse_headers
 from kafka_sidecar._hookspecs import hookimpl
-from kafka_sidecar._http.admin import admin_route, authorize_admin
+from kafka_sidecar._http.admin import admin_route, authorize_admin, json_object_body
 from kafka_sidecar._http.problems import PROBLEM_MEDIA_TYPE
 from kafka_sidecar._idempotency import IdempotencyCache, idempotency_key, request_fingerprint
 from kafka_sidecar._json import RawJson, is_json_text
 from kafka_sidecar._json import dumps as json_dumps
+from kafka_sidecar._kafka.client_settings import java_client_properties, librdkafka_settings
 from kafka_sidecar._kafka.cluster import (
     ClusterInfo,
     ClusterView,
@@ -92,6 +93,7 @@ from kafka_sidecar._kafka.cluster import (
     TopicInfo,
     cluster_view,
 )
+from kafka_sidecar._kafka.java_properties import properties_text
 from kafka_sidecar._kafka.options import admin_kwargs, consumer_kwargs
 from kafka_sidecar._kafka.producer import ERROR_KAFKA_RETRIABLE, ProducerService, raise_if_none_acknowledged
 from kafka_sidecar._kafka.producer import describe as describe_error
@@ -254,9 +256,13 @@ __all__ = [
     "hookimpl",
     "idempotency_key",
     "is_json_text",
+    "java_client_properties",
     "json_dumps",
+    "json_object_body",
+    "librdkafka_settings",
     "openapi_path",
     "parse_headers",
+    "properties_text",
     "raise_if_none_acknowledged",
     "request_fingerprint",
 ]

@@ -23,6 +23,16 @@ quietly "$LOGS/pip-self.log" .venv/bin/python -m pip install --disable-pip-versi
 quietly "$LOGS/pip.log" .venv/bin/python -m pip install --disable-pip-version-check -e '.[test,bench]' -c constraints.txt
 echo "pip: $(pip_downloads "$LOGS/pip.log"); $(.venv/bin/python -m pip list --disable-pip-version-check 2>/dev/null | tail -n +3 | wc -l) packages installed, .venv is $(size_of .venv)"
 
+step "quixstreams venv for the stream processor tests (.venv-streams)"
+# quixstreams (the `streams` extra) pins confluent-kafka below the test extra's, so it gets a venv of its
+# own, which the tests use through the processor's `python:` option.
+if [ ! -x .venv-streams/bin/python ]; then
+  "$PYTHON" -m venv .venv-streams
+  echo "new .venv-streams: installing kafka-sidecar[streams] (quixstreams, confluent-kafka, rocksdict; ~130 MB)"
+fi
+quietly "$LOGS/pip-streams.log" .venv-streams/bin/python -m pip install --disable-pip-version-check -e '.[streams]'
+echo "quixstreams $(.venv-streams/bin/python -c 'import importlib.metadata as m; print(m.version("quixstreams"))' 2>/dev/null), .venv-streams is $(size_of .venv-streams)"
+
 step "Kafka broker runtime (Maven Central)"
 if [ ! -d "$CACHE"/kafka-*/libs ] 2>/dev/null; then
   echo "downloading the Kafka broker jars once (~45 MB) into $CACHE"

@@ -6,6 +6,7 @@ import dataclasses
 import functools
 import hmac
 import ipaddress
+import json
 from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -14,7 +15,15 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from kafka_sidecar._config.convert import plain
-from kafka_sidecar._errors import Forbidden, KafkaUnavailable, NotFound, SidecarError, Unauthorized
+from kafka_sidecar._errors import (
+    Forbidden,
+    KafkaUnavailable,
+    NotFound,
+    SidecarError,
+    Unauthorized,
+    UpstreamUnavailable,
+    ValidationFailed,
+)
 from kafka_sidecar._http.guard import admin_token, on_admin_port
 from kafka_sidecar._http.problems import problem_response
 
@@ -61,6 +70,20 @@ def masked(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [masked(v) for v in value]
     return plain(value)
+
+
+async def json_object_body(request: Request) -> Mapping[str, Any]:
+    """An admin request's JSON object body (``{}`` when empty); anything else is a 422 naming ``body``."""
+    raw = await request.body()
+    if not raw.strip():
+        return {}
+    try:
+        data = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ValidationFailed(f"request body is not valid JSON: {exc}", field="body") from exc
+    if not isinstance(data, dict):
+        raise ValidationFailed("request body must be a JSON object", field="body")
+    return data
 
 
 AdminEndpoint = Callable[[Request], Awaitable[Response]]
@@ -153,6 +176,9 @@ def health_routes(sidecar: Sidecar) -> list[BaseRoute]:
         reason = await producer.probe(timeout)
         if reason is not None:
             return problem_response(KafkaUnavailable(reason, extra={"producer": producer.state.value}))
+        reasons = sidecar.not_ready()
+        if reasons:
+            return problem_response(UpstreamUnavailable("; ".join(reasons)))
         return JSONResponse(
             {"status": "UP", "kafka": sidecar.config.kafka.bootstrap_servers, "producer": producer.state.value}
         )

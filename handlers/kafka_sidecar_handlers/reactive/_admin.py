@@ -15,13 +15,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute
 
-from kafka_sidecar.plugin import AdminAction, NotFound, SidecarView, ValidationFailed, admin_route, hookimpl
+from kafka_sidecar.plugin import AdminAction, NotFound, SidecarView, admin_route, hookimpl, json_object_body
 from kafka_sidecar_handlers.reactive._control import PartitionRef, SeekRequest, parse_partitions, parse_seek
 
 if TYPE_CHECKING:
@@ -32,19 +32,6 @@ BASE = "/admin/consumers/reactive"
 
 def _refs(refs: list[PartitionRef]) -> list[dict[str, object]]:
     return [{"topic": r.topic, "partition": r.partition} for r in refs]
-
-
-async def _body(request: Request) -> Mapping[str, Any]:
-    raw = await request.body()
-    if not raw.strip():
-        return {}
-    try:
-        data = json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise ValidationFailed(f"request body is not valid JSON: {exc}", field="body") from exc
-    if not isinstance(data, dict):
-        raise ValidationFailed("request body must be a JSON object", field="body")
-    return data
 
 
 class ReactiveAdmin:
@@ -93,7 +80,7 @@ class ReactiveAdmin:
 
     async def _set_paused(self, request: Request, paused: bool) -> Response:
         consumer = self._consumer(request)
-        wanted = parse_partitions(await _body(request))
+        wanted = parse_partitions(await json_object_body(request))
         chosen = consumer.pause(list(wanted) if wanted is not None else None, paused)
         action = "pause" if paused else "resume"
         scope = "all partitions" if wanted is None else ", ".join(f"{r.topic}-{r.partition}" for r in chosen)
@@ -103,7 +90,7 @@ class ReactiveAdmin:
     async def seek(self, request: Request) -> Response:
         """Seek by offset, timestamp, beginning or end; applied between batches."""
         consumer = self._consumer(request)
-        body = await _body(request)
+        body = await json_object_body(request)
         wanted = parse_partitions(body)
         target = parse_seek(body)
         result = await consumer.seek(SeekRequest(wanted, target))
@@ -121,7 +108,7 @@ class ReactiveAdmin:
     async def replay(self, request: Request) -> Response:
         """Start replaying the dead-letter topic (all or a range) through the backend."""
         consumer = self._consumer(request)
-        body = await _body(request)
+        body = await json_object_body(request)
         job = await consumer.start_replay(body)
         self._publish(consumer, request, "reactive-consumer.dlq-replay", json.dumps(body, sort_keys=True))
         return JSONResponse(job.snapshot(), status_code=202)

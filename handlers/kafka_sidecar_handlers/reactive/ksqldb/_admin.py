@@ -21,7 +21,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute
 
 from kafka_sidecar.plugin import AdminAction, Conflict, NotFound, ValidationFailed, admin_route
-from kafka_sidecar_handlers.reactive._admin import _body as json_body
+from kafka_sidecar.plugin import json_object_body as json_body
 from kafka_sidecar_handlers.reactive._control import SeekRequest, parse_partitions, parse_seek
 
 if TYPE_CHECKING:
