@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import sys
 import threading
 import time
 import uuid
@@ -312,3 +313,59 @@ def check_screenshot(browser: webdriver.Chrome, sidecar: SidecarProcess, tmp_pat
     wanted = os.environ.get(SCREENSHOT_ENV)
     if wanted:
         Path(wanted).write_bytes(shot.read_bytes())
+
+
+PROCESSOR_CONFIG = """\
+server: {{host: 127.0.0.1, port: "${{SIDECAR_PORT}}"}}
+kafka: {{bootstrap_servers: "{bootstrap}"}}
+handlers:
+  sleeper:
+    use: stream-processor
+    config:
+      application_id: {app}
+      runtime: command
+      command: ["{python}", -c, "print('sleeper up', flush=True); import time; time.sleep(600)"]
+      expose: false
+consumers:
+  sleeper: {{exec: [sleeper]}}
+"""
+
+
+def test_console_shows_a_stream_processor_and_stops_it(
+    browser: webdriver.Chrome, kafka_bootstrap: str, tmp_path: Path
+) -> None:
+    app = f"console-sleeper-{uuid.uuid4().hex[:8]}"
+    config = PROCESSOR_CONFIG.format(bootstrap=kafka_bootstrap, app=app, python=sys.executable)
+    with sidecar_process(config, tmp_path) as sidecar:
+        browser.get(sidecar.base_url + "/admin/ui")
+        row_css = '#processors-table tr[data-name="sleeper"]'
+
+        def page_says() -> str:
+            return browser.find_element(By.ID, "error").text + " | " + browser.find_element(By.ID, "processors").text
+
+        row = eventually(lambda: browser.find_element(By.CSS_SELECTOR, row_css + '[data-state="running"]'),
+                         "the processor row in state running", page_error=page_says)  # fmt: skip
+        pid = int(row.find_element(By.CSS_SELECTOR, "td.pid").text)
+        status = httpx.get(f"{sidecar.base_url}/admin/processors/sleeper").json()
+        assert status["state"] == "running"
+        assert status["pid"] == pid
+        assert row.find_element(By.CSS_SELECTOR, "td.state").text == "running"
+        assert row.find_element(By.CSS_SELECTOR, "td").text == "sleeper"
+        eventually(lambda: "sleeper up" in browser.find_element(By.CSS_SELECTOR, row_css + " td.lines").text,
+                   "the processor's last line", page_error=page_says)  # fmt: skip
+        assert browser.find_element(By.CSS_SELECTOR, "#ksqldb-table tbody").text == "none configured"
+
+        browser.find_element(By.CSS_SELECTOR, row_css + " button.stop").click()
+        eventually(lambda: browser.find_element(By.CSS_SELECTOR, row_css + '[data-state="stopped"]'),
+                   "the processor row in state stopped", page_error=page_says)  # fmt: skip
+        assert httpx.get(f"{sidecar.base_url}/admin/processors/sleeper").json()["state"] == "stopped"
+        eventually(lambda: not _alive(pid), f"process {pid} gone after stop")
+        assert browser.find_element(By.CSS_SELECTOR, row_css + " td.pid").text == "\N{EN DASH}"  # none
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"  # a zombie has exited
