@@ -330,7 +330,7 @@ function refreshKsqldb() {
     row.dataset.paused = String(Boolean(c.paused));
     cell(row, c.name);
     cell(row, c.mode);
-    cell(row, c.paused ? c.state + " (paused)" : c.state, "state");
+    cell(row, c.paused && c.state !== "paused" ? c.state + " (paused)" : c.state, "state");
     cell(row, c.query_id, "query-id");
     cell(row, fmt(c.rows_received), "num received");
     cell(row, fmt(c.rows_delivered), "num delivered");
