@@ -327,7 +327,7 @@ handlers:
     config:
       application_id: {app}
       runtime: command
-      command: ["{python}", -c, "print('sleeper up', flush=True); import time; time.sleep(600)"]
+      command: ["{python}", -c, "print('<i id=from-log>sleeper up</i>', flush=True); import time; time.sleep(600)"]
       expose: false
 consumers:
   sleeper: {{exec: [sleeper]}}
@@ -356,6 +356,8 @@ def test_console_shows_a_stream_processor_and_stops_it(
         assert row.find_element(By.CSS_SELECTOR, "td").text == "sleeper"
         eventually(lambda: "sleeper up" in browser.find_element(By.CSS_SELECTOR, row_css + " td.lines").text,
                    "the processor's last line", page_error=page_says)  # fmt: skip
+        assert browser.find_elements(By.ID, "from-log") == []  # a log line is shown as text, not HTML
+        assert "<i id=from-log>" in browser.find_element(By.CSS_SELECTOR, row_css + " td.lines").text
         assert browser.find_element(By.CSS_SELECTOR, "#ksqldb-table tbody").text == "none configured"
 
         browser.find_element(By.CSS_SELECTOR, row_css + " button.stop").click()
