@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -23,7 +25,9 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webelement import WebElement
 from selenium.webdriver.support.ui import Select
 
+from kafka_sidecar.testing.ksqldb import wait_listening
 from kafka_sidecar.testing.leak_scan import SecretWatch
+from kafka_sidecar.testing.net import free_port
 from kafka_sidecar.testing.process import SidecarProcess, sidecar_process
 from kafka_sidecar.testing.topics import produce_raw
 
@@ -312,3 +316,153 @@ def check_screenshot(browser: webdriver.Chrome, sidecar: SidecarProcess, tmp_pat
     wanted = os.environ.get(SCREENSHOT_ENV)
     if wanted:
         Path(wanted).write_bytes(shot.read_bytes())
+
+
+PROCESSOR_CONFIG = """\
+server: {{host: 127.0.0.1, port: "${{SIDECAR_PORT}}"}}
+kafka: {{bootstrap_servers: "{bootstrap}"}}
+handlers:
+  sleeper:
+    use: stream-processor
+    config:
+      application_id: {app}
+      runtime: command
+      command: ["{python}", -c, "print('<i id=from-log>sleeper up</i>', flush=True); import time; time.sleep(600)"]
+      expose: false
+consumers:
+  sleeper: {{exec: [sleeper]}}
+"""
+
+
+def test_console_shows_a_stream_processor_and_stops_it(
+    browser: webdriver.Chrome, kafka_bootstrap: str, tmp_path: Path
+) -> None:
+    app = f"console-sleeper-{uuid.uuid4().hex[:8]}"
+    config = PROCESSOR_CONFIG.format(bootstrap=kafka_bootstrap, app=app, python=sys.executable)
+    with sidecar_process(config, tmp_path) as sidecar:
+        browser.get(sidecar.base_url + "/admin/ui")
+        row_css = '#processors-table tr[data-name="sleeper"]'
+
+        def page_says() -> str:
+            return browser.find_element(By.ID, "error").text + " | " + browser.find_element(By.ID, "processors").text
+
+        row = eventually(lambda: browser.find_element(By.CSS_SELECTOR, row_css + '[data-state="running"]'),
+                         "the processor row in state running", page_error=page_says)  # fmt: skip
+        pid = int(row.find_element(By.CSS_SELECTOR, "td.pid").text)
+        status = httpx.get(f"{sidecar.base_url}/admin/processors/sleeper").json()
+        assert status["state"] == "running"
+        assert status["pid"] == pid
+        assert row.find_element(By.CSS_SELECTOR, "td.state").text == "running"
+        assert row.find_element(By.CSS_SELECTOR, "td").text == "sleeper"
+        eventually(lambda: "sleeper up" in browser.find_element(By.CSS_SELECTOR, row_css + " td.lines").text,
+                   "the processor's last line", page_error=page_says)  # fmt: skip
+        assert browser.find_elements(By.ID, "from-log") == []  # a log line is shown as text, not HTML
+        assert "<i id=from-log>" in browser.find_element(By.CSS_SELECTOR, row_css + " td.lines").text
+        assert browser.find_element(By.CSS_SELECTOR, "#ksqldb-table tbody").text == "none configured"
+
+        browser.find_element(By.CSS_SELECTOR, row_css + " button.stop").click()
+        eventually(lambda: browser.find_element(By.CSS_SELECTOR, row_css + '[data-state="stopped"]'),
+                   "the processor row in state stopped", page_error=page_says)  # fmt: skip
+        assert httpx.get(f"{sidecar.base_url}/admin/processors/sleeper").json()["state"] == "stopped"
+        eventually(lambda: not _alive(pid), f"process {pid} gone after stop")
+        assert browser.find_element(By.CSS_SELECTOR, row_css + " td.pid").text == "\N{EN DASH}"  # none
+
+        browser.find_element(By.CSS_SELECTOR, row_css + " button.start").click()
+        again = eventually(lambda: browser.find_element(By.CSS_SELECTOR, row_css + '[data-state="running"]'),
+                           "the processor row running again", page_error=page_says)  # fmt: skip
+        assert int(again.find_element(By.CSS_SELECTOR, "td.pid").text) != pid
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"  # a zombie has exited
+
+
+@pytest.fixture
+def ksqldb_url(kafka_bootstrap: str) -> Iterator[str]:
+    """The ksqlDB test server (protocol-faithful, not ksqlDB) in its own process, on the real broker."""
+    port = free_port()
+    module = "kafka_sidecar.testing.ksqldb"
+    server = subprocess.Popen([sys.executable, "-m", module, "--bootstrap", kafka_bootstrap, "--port", str(port)])
+    try:
+        wait_listening(port, 20)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.terminate()
+        try:
+            server.wait(10)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait(10)
+
+
+def ksqldb_config(bootstrap: str, ksqldb: str, backend: str, topic: str) -> str:
+    stream = f"VIEWS_{uuid.uuid4().hex[:8]}".upper()
+    consumer = {
+        "server": ksqldb,
+        "mode": "push",
+        "reconnect_initial_ms": 50,
+        "reconnect_max_ms": 300,
+        "statements": [
+            f"CREATE STREAM IF NOT EXISTS {stream} (ID STRING KEY, N INT) "
+            f"WITH (KAFKA_TOPIC='{topic}', VALUE_FORMAT='JSON', PARTITIONS=1);"
+        ],
+        "query": f"SELECT ID, N FROM {stream} EMIT CHANGES;",
+        "delivery": {"group": f"console-ksql-{uuid.uuid4().hex[:8]}", "backend_url": backend,
+                     "backend_path": "/rows", "batch_max_wait_ms": 5},
+    }  # fmt: skip
+    return (
+        f'server: {{host: 127.0.0.1, port: "${{SIDECAR_PORT}}"}}\n'
+        f'kafka: {{bootstrap_servers: "{bootstrap}"}}\n'
+        f"handlers:\n  views:\n    use: ksqldb-consumer\n    config: {json.dumps(consumer)}\n"
+        "consumers:\n  views: {exec: [views]}\n"
+    )
+
+
+def test_console_shows_a_ksqldb_consumer_and_pauses_and_resumes_it(
+    browser: webdriver.Chrome, backend: Backend, ksqldb_url: str, topic_factory: Any, kafka_bootstrap: str,
+    tmp_path: Path,
+) -> None:  # fmt: skip
+    topic = topic_factory(partitions=1, prefix="console-ksql")
+    config = ksqldb_config(kafka_bootstrap, ksqldb_url, backend.url, topic)
+    with sidecar_process(config, tmp_path) as sidecar:
+        browser.get(sidecar.base_url + "/admin/ui")
+        row_css = '#ksqldb-table tr[data-name="views"]'
+
+        def page_says() -> str:
+            return browser.find_element(By.ID, "error").text + " | " + browser.find_element(By.ID, "ksqldb").text
+
+        def shown(column: str) -> str:
+            return browser.find_element(By.CSS_SELECTOR, f"{row_css} td.{column}").text
+
+        eventually(lambda: browser.find_element(By.CSS_SELECTOR, row_css + '[data-state="streaming"]'),
+                   "the ksqlDB row streaming", page_error=page_says)  # fmt: skip
+        assert shown("query-id") not in ("", "\N{EN DASH}")
+        produce(kafka_bootstrap, topic, [{"n": n} for n in range(3)])
+        eventually(lambda: shown("delivered") == "3", "3 rows delivered shown", page_error=page_says)
+        assert shown("received") == "3"
+        assert len(backend.received) == 3
+        assert shown("gap") == "no"
+
+        browser.find_element(By.CSS_SELECTOR, row_css + " button.pause").click()
+        eventually(lambda: browser.find_element(By.CSS_SELECTOR, row_css + '[data-paused="true"]'), "paused shown",
+                   page_error=page_says)  # fmt: skip
+        assert shown("state") == "paused"
+        assert httpx.get(f"{sidecar.base_url}/admin/ksqldb/views").json()["paused"] is True
+
+        browser.find_element(By.CSS_SELECTOR, row_css + " button.resume").click()
+        eventually(lambda: browser.find_element(By.CSS_SELECTOR, row_css + '[data-paused="false"]'), "resumed shown",
+                   page_error=page_says)  # fmt: skip
+        produce(kafka_bootstrap, topic, [{"n": n} for n in range(3, 5)])
+        eventually(lambda: shown("delivered") == "5", "5 rows delivered shown after resume", page_error=page_says)
+        assert len(backend.received) == 5
+
+        assert httpx.get(f"{sidecar.base_url}/admin/ksqldb/views").json()["restarts"] == 0
+        browser.find_element(By.CSS_SELECTOR, row_css + " button.restart").click()
+        eventually(lambda: httpx.get(f"{sidecar.base_url}/admin/ksqldb/views").json()["restarts"] == 1,
+                   "the restart done", page_error=page_says)  # fmt: skip
+        eventually(lambda: browser.find_element(By.CSS_SELECTOR, row_css + '[data-state="streaming"]'),
+                   "the ksqlDB row streaming after restart", page_error=page_says)  # fmt: skip

@@ -41,7 +41,7 @@ async function api(path, options) {
   const body = text ? JSON.parse(text) : null;
   if (!response.ok) {
     const detail = body && (body.detail || body.title) ? body.detail || body.title : response.statusText;
-    throw new Error(`${opts.method || "GET"} ${path}: ${response.status} ${detail}`);
+    throw Object.assign(new Error(`${opts.method || "GET"} ${path}: ${response.status} ${detail}`), {status: response.status});
   }
   return body;
 }
@@ -289,6 +289,88 @@ async function refreshReactive() {
   updateCharts();
 }
 
+// ---------------------------------------------------------------------------------------------- ksqlDB consumers, stream processors
+
+function noteRow(body, text, span) {
+  const td = cell(body.insertRow(), text, "muted");
+  td.colSpan = span;
+}
+
+async function fillRows(path, key, table, render) {
+  // One row per item of the admin list at ``path``; the handler packages add these routes, and without
+  // them (handler not installed or blocked) the table says so.
+  const body = document.querySelector(`#${table} tbody`);
+  const span = document.querySelectorAll(`#${table} thead th`).length;
+  let data;
+  try { data = await api(path); } catch (e) {
+    if (e.status !== 404) throw e;
+    data = null;
+  }
+  body.replaceChildren();
+  if (data === null) noteRow(body, "not available (handler not installed)", span);
+  else if (!data[key].length) noteRow(body, "none configured", span);
+  else for (const item of data[key]) render(body.insertRow(), item);
+}
+
+function actionCell(row, base, actions, refresh) {
+  const td = cell(row, "", "actions");
+  for (const action of actions) {
+    const button = el("button", action[0].toUpperCase() + action.slice(1), "small secondary " + action);
+    button.addEventListener("click", async () => {
+      try { await post(base + "/" + action); showError(null); await refresh(); } catch (e) { showError(e); }
+    });
+    td.appendChild(button);
+  }
+}
+
+function refreshKsqldb() {
+  return fillRows("/admin/ksqldb", "consumers", "ksqldb-table", (row, c) => {
+    row.dataset.name = c.name;
+    row.dataset.state = c.state;
+    row.dataset.paused = String(Boolean(c.paused));
+    cell(row, c.name);
+    cell(row, c.mode);
+    cell(row, c.paused && c.state !== "paused" ? c.state + " (paused)" : c.state, "state");
+    cell(row, c.query_id, "query-id");
+    cell(row, fmt(c.rows_received), "num received");
+    cell(row, fmt(c.rows_delivered), "num delivered");
+    cell(row, fmt(c.resubscribes), "num resubscribes");
+    cell(row, c.gap_possible ? "yes" : "no", "gap");
+    cell(row, c.last_error, "text error-text");
+    actionCell(row, "/admin/ksqldb/" + encodeURIComponent(c.name), ["pause", "resume", "restart"], refreshKsqldb);
+  });
+}
+
+function exitText(exit, lastError) {
+  if (!exit) return lastError || null;
+  const how = exit.signal !== null && exit.signal !== undefined ? "signal " + exit.signal : "code " + exit.code;
+  return `${how} after ${exit.ran_s} s` + (exit.error || lastError ? " — " + (exit.error || lastError) : "");
+}
+
+function lagText(p) {
+  if (p.lag === null || p.lag === undefined) return p.lag_error ? "unknown" : null;
+  if (!p.lag.length) return null;
+  return fmt(p.lag.reduce((n, x) => n + (x.lag || 0), 0));
+}
+
+function refreshProcessors() {
+  return fillRows("/admin/processors", "processors", "processors-table", (row, p) => {
+    row.dataset.name = p.name;
+    row.dataset.state = p.state;
+    cell(row, p.name);
+    cell(row, p.runtime);
+    cell(row, p.state, "state");
+    cell(row, p.pid, "num pid");
+    cell(row, p.uptime_s === null || p.uptime_s === undefined ? null : Math.round(p.uptime_s) + " s", "num uptime");
+    cell(row, fmt(p.restarts), "num restarts");
+    cell(row, exitText(p.last_exit, p.last_error), "text exit");
+    const lag = cell(row, lagText(p), "num lag");
+    if (p.lag_error) lag.title = p.lag_error;
+    cell(row, (p.last_lines || []).slice(-3).map((line) => line.text).join("\n"), "lines");
+    actionCell(row, "/admin/processors/" + encodeURIComponent(p.name), ["stop", "start", "restart"], refreshProcessors);
+  });
+}
+
 // ---------------------------------------------------------------------------------------------- the rest
 
 async function refreshProducer() {
@@ -378,7 +460,7 @@ async function loadConfig() {
 
 async function tick() {
   try {
-    await Promise.all([refreshProducer(), refreshReactive(), refreshActive()]);
+    await Promise.all([refreshProducer(), refreshReactive(), refreshActive(), refreshKsqldb(), refreshProcessors()]);
     document.getElementById("updated").textContent = "updated " + new Date().toLocaleTimeString();
     document.body.dataset.ready = "true";
     showError(null, "poll");
