@@ -53,6 +53,29 @@ def kafka_sidecar_routes(sidecar):
     return [Route("{path}", hello, methods=["{method}"])]
 """
 
+REGISTERING_PLUGIN = """
+from kafka_sidecar.plugin import DeadLetterSinkSpec, MetricsExporterSpec, ServiceSpec, StashKey, hookimpl
+
+@hookimpl
+def kafka_sidecar_register_services(register):
+    register(ServiceSpec(StashKey("ledger"), lambda resources: []))
+
+@hookimpl
+def kafka_sidecar_register_metrics_exporters(register):
+    register(MetricsExporterSpec("prometheus", lambda registry, resources: None))
+
+@hookimpl
+def kafka_sidecar_register_dead_letter_sinks(register):
+    register(DeadLetterSinkSpec("kafka", lambda resources: None))
+"""
+SERVICE_PLUGIN = """
+from kafka_sidecar.plugin import ServiceSpec, StashKey, hookimpl
+
+@hookimpl
+def kafka_sidecar_register_services(register):
+    register(ServiceSpec(StashKey("ledger"), lambda resources: []))
+"""
+
 
 @dataclass(frozen=True)
 class Case:
@@ -174,6 +197,26 @@ CASES: dict[str, Case] = {
             "plugins/other_method.py": ROUTE_PLUGIN.format(name="post", path="/hello", method="POST"),
             "plugins/shadow.py": ROUTE_PLUGIN.format(name="shadow", path="/producers/{name}", method="POST"),
         },
+    ),
+    "unknown-metrics-exporter": Case(
+        "metrics:\n  enabled: true\n  exporters: [prometheus, promethues]\n" + PRODUCE,
+        (
+            "3:27  metrics.exporters[1]  no metrics exporter 'promethues' (registered: influx, otel, prometheus)",
+            "(did you mean 'prometheus'?)",
+        ),
+    ),
+    "unknown-exporter-beside-plan-problems": Case(  # reported together with the other plan problems
+        "metrics:\n  enabled: true\n  exporters:\n    - statsd\n" + PRODUCE.replace("[producer]", "[prodcer]"),
+        ("paths[0].exec[0]  'prodcer' is neither", "4:7  metrics.exporters[0]  no metrics exporter 'statsd'"),
+    ),
+    "duplicate-registrations": Case(
+        "plugins: {dirs: [plugins]}\nmetrics:\n  enabled: true\n  exporters: [prometheus]\n" + PRODUCE,
+        (
+            "4:15  metrics.exporters[0]  metrics exporter 'prometheus' is registered twice: by ",
+            "1:17  plugins  service 'ledger' is registered twice: by ",
+            "1:17  plugins  dead-letter sink 'kafka' is registered twice: by ",
+        ),
+        {"plugins/again.py": REGISTERING_PLUGIN, "plugins/ledger.py": SERVICE_PLUGIN},
     ),
 }
 PROBLEM_LINE = re.compile(r"^  (\S+):(\d+):(\d+)  (.*)$")
