@@ -22,7 +22,13 @@ from kafka_sidecar._config.yaml_source import Loc, YamlList, YamlMap
 from kafka_sidecar._errors import ConfigError, ConfigProblem
 from kafka_sidecar._plugins import call_register_hook, make_plugin_manager
 from kafka_sidecar._registry import ConfigSection, HandlerSpec, Provider, Registry, check_handler_spec
-from kafka_sidecar._resources import dead_letter_sinks
+from kafka_sidecar._resources import (
+    Registrations,
+    collect_registrations,
+    metrics_enabled,
+    metrics_settings,
+    unknown_exporter_message,
+)
 from kafka_sidecar._serdes.base import SerdeRegistry
 
 
@@ -59,6 +65,8 @@ class Catalog:
     handlers: Registry[HandlerSpec[Any]]
     serdes: SerdeRegistry
     sections: Registry[ConfigSection]
+    registrations: Registrations
+    """Services, metrics exporters and dead-letter sinks (duplicates kept aside for the plan to report)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,7 +106,7 @@ def discover(
     call_register_hook(pm, "kafka_sidecar_register_handlers", add_handler)
     call_register_hook(pm, "kafka_sidecar_register_serdes", serdes.add)
     call_register_hook(pm, "kafka_sidecar_register_config_sections", add_section)
-    return Catalog(pm, handlers, serdes, sections)
+    return Catalog(pm, handlers, serdes, sections, collect_registrations(pm))
 
 
 def build_blueprint(
@@ -183,18 +191,42 @@ class _Resolver:
             self.file, self.config, self.catalog, dict(self.plans), routes, consumers, dict(self.locations)
         )
         self._check_handlers(planned)
-        return replace(planned, handlers=dict(self.plans))
+        self._check_registrations(planned)
+        return replace(planned, handlers=dict(self.plans), locations=dict(self.locations))
 
     def _check_server(self) -> None:
         problem = bind_problem(self.config.server, self.where("server", "host"))
         if problem is not None:
             self.problems.append(problem)
 
+    def _check_registrations(self, planned: Blueprint) -> None:
+        """What ``assemble_resources`` would refuse: a service, exporter or sink two plugins registered,
+        and (when metrics are exported) an exporter name nobody registered."""
+        registered = self.catalog.registrations
+        settings = metrics_settings(self.config)
+        listed = {name: index for index, name in enumerate(settings.exporters)}
+        for duplicate in registered.duplicates:
+            index = listed.get(duplicate.name) if duplicate.what == "metrics exporter" else None
+            if index is not None:
+                loc, path = self.where("metrics", "exporters", index), f"metrics.exporters[{index}]"
+            else:
+                loc, path = self.where("plugins", "dirs"), "plugins"
+            self.problems.append(loc.problem(path, duplicate.message))
+        if not metrics_enabled(planned, settings):
+            return
+        exporters = registered.metrics_exporters
+        for index, name in enumerate(settings.exporters):
+            path = f"metrics.exporters[{index}]"
+            self.locations[path] = self.where("metrics", "exporters", index)
+            if name not in exporters:
+                message = unknown_exporter_message(name, exporters)
+                self.problems.append(self.locations[path].problem(path, message, nearest(name, exporters.names())))
+
     def _check_handlers(self, planned: Blueprint) -> None:
         """Each spec's ``check`` step on every enabled instance (a disabled one never runs, so ``run`` would
         not fail on it either); a returned config replaces the built one."""
         formats = self.catalog.serdes.names()
-        sinks = dead_letter_sinks(self.catalog.pm).names()
+        sinks = self.catalog.registrations.dead_letter_sinks.names()
         for name, plan in list(self.plans.items()):
             if plan.spec.check is None or not plan.enabled:
                 continue

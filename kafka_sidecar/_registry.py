@@ -83,9 +83,13 @@ class Registry(Generic[T]):
 
     def add(self, name: str, item: T, provider: Provider) -> None:
         if name in self._items:
-            first = self._items[name].provider
-            raise PluginError(f"{self._what} {name!r} is registered twice: by {first} and by {provider}")
+            raise PluginError(self.duplicate_message(name, provider))
         self._items[name] = Registered(item, provider)
+
+    def duplicate_message(self, name: str, provider: Provider) -> str:
+        """What a second registration of ``name`` (by ``provider``) is reported as."""
+        first = self._items[name].provider
+        return f"{self._what} {name!r} is registered twice: by {first} and by {provider}"
 
     def get(self, name: str) -> Registered[T] | None:
         return self._items.get(name)

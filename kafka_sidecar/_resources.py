@@ -9,20 +9,22 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import pluggy
 
 from kafka_sidecar._config.model import SidecarConfig
+from kafka_sidecar._config.yaml_source import Loc
 from kafka_sidecar._deadletter import DeadLetterSinks, DeadLetterSinkSpec, DeadLetterWriter
-from kafka_sidecar._errors import ConfigError, ConfigProblem, PluginError
+from kafka_sidecar._errors import ConfigError, PluginError
 from kafka_sidecar._events import EventBus
 from kafka_sidecar._idempotency import IdempotencyCache
 from kafka_sidecar._kafka.producer import ProducerService
 from kafka_sidecar._metrics.registry import MetricsRegistry
 from kafka_sidecar._metrics.service import Metrics, MetricsExporterSpec, MetricsSettings
 from kafka_sidecar._plugins import call_register_hook
-from kafka_sidecar._registry import Provider, Registry
+from kafka_sidecar._registry import Provider, Registered, Registry
 from kafka_sidecar._serdes.base import SerdeRegistry
 from kafka_sidecar._services import ServiceSpec
 from kafka_sidecar._stash import Stash
@@ -98,7 +100,36 @@ class Resources:
                 log.exception("a resource cleanup failed")
 
 
-def _collect(pm: pluggy.PluginManager, hook_name: str, what: str, item_type: type[Any]) -> Registry[Any]:
+@dataclass(frozen=True, slots=True)
+class Duplicate:
+    """A name two plugins registered (``what`` is "service", "metrics exporter" or "dead-letter sink")."""
+
+    what: str
+    name: str
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class Registrations:
+    """What plugins registered for the shared resources, collected once at plan time (``discover``).
+
+    A name registered twice keeps its first registration and is listed in ``duplicates``, so the plan
+    reports it as a located config problem for ``check`` and ``run`` alike."""
+
+    services: Registry[ServiceSpec[Any]]
+    metrics_exporters: Registry[MetricsExporterSpec]
+    dead_letter_sinks: Registry[DeadLetterSinkSpec]
+    duplicates: tuple[Duplicate, ...] = ()
+
+
+def _collect(
+    pm: pluggy.PluginManager,
+    hook_name: str,
+    what: str,
+    item_type: type[Any],
+    duplicates: list[Duplicate],
+) -> Registry[Any]:
+    """Every registration of ``hook_name``; a second one of a name goes to ``duplicates``."""
     found: Registry[Any] = Registry(what)
 
     def accept(item: object, provider: Provider) -> None:
@@ -106,23 +137,33 @@ def _collect(pm: pluggy.PluginManager, hook_name: str, what: str, item_type: typ
             raise PluginError(
                 f"plugin {provider} in {hook_name}: register() takes a {item_type.__name__}, got {item!r}"
             )
-        found.add(getattr(item, "name", None) or repr(getattr(item, "key", item)), item, provider)
+        name = item.key.name if isinstance(item, ServiceSpec) else item.name
+        if name in found:
+            duplicates.append(Duplicate(what, name, found.duplicate_message(name, provider)))
+            return
+        found.add(name, item, provider)
 
     call_register_hook(pm, hook_name, accept)
     return found
 
 
-def metrics_exporters(pm: pluggy.PluginManager) -> Registry[MetricsExporterSpec]:
-    """Every registered metrics exporter, with the plugin that registered it."""
-    return _collect(pm, "kafka_sidecar_register_metrics_exporters", "metrics exporter", MetricsExporterSpec)
+def collect_registrations(pm: pluggy.PluginManager) -> Registrations:
+    """Services, metrics exporters and dead-letter sinks, with duplicates collected (not raised)."""
+    duplicates: list[Duplicate] = []
+    services = _collect(pm, "kafka_sidecar_register_services", "service", ServiceSpec, duplicates)
+    exporters = _collect(
+        pm, "kafka_sidecar_register_metrics_exporters", "metrics exporter", MetricsExporterSpec, duplicates
+    )
+    sinks = _collect(pm, "kafka_sidecar_register_dead_letter_sinks", "dead-letter sink", DeadLetterSinkSpec, duplicates)
+    return Registrations(services, exporters, sinks, tuple(duplicates))
 
 
-def dead_letter_sinks(pm: pluggy.PluginManager) -> Registry[DeadLetterSinkSpec]:
-    """Every registered dead-letter sink, with the plugin that registered it."""
-    return _collect(pm, "kafka_sidecar_register_dead_letter_sinks", "dead-letter sink", DeadLetterSinkSpec)
+def unknown_exporter_message(name: str, exporters: Registry[MetricsExporterSpec]) -> str:
+    known = ", ".join(exporters.names()) or "none"
+    return f"no metrics exporter {name!r} (registered: {known})"
 
 
-def _metrics_enabled(blueprint: Blueprint, settings: MetricsSettings) -> bool:
+def metrics_enabled(blueprint: Blueprint, settings: MetricsSettings) -> bool:
     if settings.enabled is not None:
         return settings.enabled
     used = {name for route in blueprint.routes for name in route.links}
@@ -130,7 +171,8 @@ def _metrics_enabled(blueprint: Blueprint, settings: MetricsSettings) -> bool:
     return any(blueprint.handlers[name].spec.name == METRICS_HANDLER_TYPE for name in used)
 
 
-def _settings(config: SidecarConfig) -> MetricsSettings:
+def metrics_settings(config: SidecarConfig) -> MetricsSettings:
+    """The ``metrics`` section (its defaults when the file has none)."""
     found = next((s for s in config.sections.values() if isinstance(s, MetricsSettings)), None)
     return found if found is not None else MetricsSettings()
 
@@ -138,12 +180,14 @@ def _settings(config: SidecarConfig) -> MetricsSettings:
 def assemble_resources(blueprint: Blueprint) -> Resources:
     """Build the resources of one sidecar: metrics (with the chosen exporters), sinks and services."""
     config = blueprint.config
-    settings = _settings(config)
-    pm = blueprint.catalog.pm
-    exporters = metrics_exporters(pm)
-    sinks = dead_letter_sinks(pm)
-    services = _collect(pm, "kafka_sidecar_register_services", "service", ServiceSpec)
-    metrics = Metrics(MetricsRegistry(settings.max_series), enabled=_metrics_enabled(blueprint, settings))
+    settings = metrics_settings(config)
+    registrations = blueprint.catalog.registrations
+    if registrations.duplicates:  # the plan reports these, located; a hand-made blueprint still fails
+        raise PluginError(registrations.duplicates[0].message)
+    exporters = registrations.metrics_exporters
+    sinks = registrations.dead_letter_sinks
+    services = registrations.services
+    metrics = Metrics(MetricsRegistry(settings.max_series), enabled=metrics_enabled(blueprint, settings))
     resources = Resources(
         config,
         blueprint.catalog.serdes,
@@ -161,21 +205,12 @@ def assemble_resources(blueprint: Blueprint) -> Resources:
         except Exception as exc:
             raise PluginError(f"service {spec.key.name!r} from {registered.provider} failed to build: {exc!r}") from exc
     if metrics.enabled:
-        for name in settings.exporters:
-            registered_exporter = exporters.get(name)
-            if registered_exporter is None:
-                known = ", ".join(exporters.names()) or "none"
-                raise ConfigError(
-                    [
-                        ConfigProblem(
-                            blueprint.file,
-                            1,
-                            1,
-                            "metrics.exporters",
-                            f"no metrics exporter {name!r} (registered: {known})",
-                        )
-                    ]
-                )
+        for index, name in enumerate(settings.exporters):
+            registered_exporter: Registered[MetricsExporterSpec] | None = exporters.get(name)
+            if registered_exporter is None:  # the plan reports this; kept for a hand-made blueprint
+                where = f"metrics.exporters[{index}]"
+                loc = blueprint.locations.get(where) or Loc(blueprint.file, 1, 1)
+                raise ConfigError([loc.problem(where, unknown_exporter_message(name, exporters))])
             exporter_spec: MetricsExporterSpec = registered_exporter.spec
             try:
                 exporter = exporter_spec.factory(metrics.registry, resources)

@@ -14,7 +14,6 @@ from pathlib import Path
 from kafka_sidecar._blueprint import build_blueprint, discover
 from kafka_sidecar._errors import ConfigError, PluginError, StartupError
 from kafka_sidecar._logs import LEVELS, OperatorLines, configure_logging
-from kafka_sidecar._resources import dead_letter_sinks, metrics_exporters
 from kafka_sidecar._runtime import loop_factory, tune_gc
 from kafka_sidecar._server import check_bind, serve_sidecar
 from kafka_sidecar._sidecar import Sidecar
@@ -147,8 +146,8 @@ def _list_handlers(plugins_dirs: list[str]) -> int:
     for name, provider in catalog.serdes.providers():
         print(f"  {name:<24} {'':<10} {provider}")
     for title, registry in (
-        ("metrics exporters:", metrics_exporters(catalog.pm)),
-        ("dead-letter sinks:", dead_letter_sinks(catalog.pm)),
+        ("metrics exporters:", catalog.registrations.metrics_exporters),
+        ("dead-letter sinks:", catalog.registrations.dead_letter_sinks),
     ):
         print(title)
         for item in registry:

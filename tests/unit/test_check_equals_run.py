@@ -9,12 +9,16 @@ from __future__ import annotations
 
 import re
 import textwrap
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import pytest
 
-from kafka_sidecar._errors import ConfigError
+from kafka_sidecar._blueprint import build_blueprint
+from kafka_sidecar._errors import ConfigError, PluginError
+from kafka_sidecar._metrics.service import MetricsExporterSpec
+from kafka_sidecar._registry import Registry
+from kafka_sidecar._resources import Duplicate
 from kafka_sidecar._sidecar import Sidecar
 from kafka_sidecar.cli import main
 
@@ -51,6 +55,29 @@ async def hello(request):
 @hookimpl
 def kafka_sidecar_routes(sidecar):
     return [Route("{path}", hello, methods=["{method}"])]
+"""
+
+REGISTERING_PLUGIN = """
+from kafka_sidecar.plugin import DeadLetterSinkSpec, MetricsExporterSpec, ServiceSpec, StashKey, hookimpl
+
+@hookimpl
+def kafka_sidecar_register_services(register):
+    register(ServiceSpec(StashKey("ledger"), lambda resources: []))
+
+@hookimpl
+def kafka_sidecar_register_metrics_exporters(register):
+    register(MetricsExporterSpec("prometheus", lambda registry, resources: None))
+
+@hookimpl
+def kafka_sidecar_register_dead_letter_sinks(register):
+    register(DeadLetterSinkSpec("kafka", lambda resources: None))
+"""
+SERVICE_PLUGIN = """
+from kafka_sidecar.plugin import ServiceSpec, StashKey, hookimpl
+
+@hookimpl
+def kafka_sidecar_register_services(register):
+    register(ServiceSpec(StashKey("ledger"), lambda resources: []))
 """
 
 
@@ -175,6 +202,26 @@ CASES: dict[str, Case] = {
             "plugins/shadow.py": ROUTE_PLUGIN.format(name="shadow", path="/producers/{name}", method="POST"),
         },
     ),
+    "unknown-metrics-exporter": Case(
+        "metrics:\n  enabled: true\n  exporters: [prometheus, promethues]\n" + PRODUCE,
+        (
+            "3:27  metrics.exporters[1]  no metrics exporter 'promethues' (registered: influx, otel, prometheus)",
+            "(did you mean 'prometheus'?)",
+        ),
+    ),
+    "unknown-exporter-beside-plan-problems": Case(  # reported together with the other plan problems
+        "metrics:\n  enabled: true\n  exporters:\n    - statsd\n" + PRODUCE.replace("[producer]", "[prodcer]"),
+        ("paths[0].exec[0]  'prodcer' is neither", "4:7  metrics.exporters[0]  no metrics exporter 'statsd'"),
+    ),
+    "duplicate-registrations": Case(
+        "plugins: {dirs: [plugins]}\nmetrics:\n  enabled: true\n  exporters: [prometheus]\n" + PRODUCE,
+        (
+            "4:15  metrics.exporters[0]  metrics exporter 'prometheus' is registered twice: by ",
+            "1:17  plugins  service 'ledger' is registered twice: by ",
+            "1:17  plugins  dead-letter sink 'kafka' is registered twice: by ",
+        ),
+        {"plugins/again.py": REGISTERING_PLUGIN, "plugins/ledger.py": SERVICE_PLUGIN},
+    ),
 }
 PROBLEM_LINE = re.compile(r"^  (\S+):(\d+):(\d+)  (.*)$")
 
@@ -292,3 +339,20 @@ def test_a_disabled_handler_is_not_checked_as_it_never_runs(tmp_path: Path, caps
     )
     assert main(["check", str(path)]) == 0
     assert "->  new" in capsys.readouterr().out
+
+
+def test_assembly_still_refuses_what_the_plan_reports_for_a_hand_made_blueprint(tmp_path: Path) -> None:
+    """The plan reports these; assembly keeps a guard for a blueprint not made by ``build_blueprint``."""
+    path = write_case(tmp_path, Case("metrics:\n  enabled: true\n  exporters: [prometheus]\n" + PRODUCE, ()))
+    blueprint = build_blueprint(path)
+    registered = blueprint.catalog.registrations
+    no_exporters = replace(registered, metrics_exporters=Registry[MetricsExporterSpec]("metrics exporter"))
+    with pytest.raises(ConfigError) as caught:
+        Sidecar(replace(blueprint, catalog=replace(blueprint.catalog, registrations=no_exporters)))
+    assert [str(p) for p in caught.value.problems] == [
+        f"{path}:3:15  metrics.exporters[0]  no metrics exporter 'prometheus' (registered: none)"
+    ]
+    twice = Duplicate("service", "ledger", "service 'ledger' is registered twice: by a and by b")
+    with_duplicate = replace(registered, duplicates=(twice,))
+    with pytest.raises(PluginError, match="service 'ledger' is registered twice"):
+        Sidecar(replace(blueprint, catalog=replace(blueprint.catalog, registrations=with_duplicate)))
