@@ -62,6 +62,7 @@ handlers:
       topics: [{topics["counts"]}, {topics["totals"]}]
       group: results-{app_id}
       isolation_level: read_committed
+      key_format: string
       backend_url: {backend.url}
       backend_path: /results
       batch_max_wait_ms: 5
