@@ -15,23 +15,48 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute
 
-from kafka_sidecar.plugin import AdminAction, NotFound, SidecarView, admin_route, hookimpl, json_object_body
+from kafka_sidecar.plugin import (
+    AdminAction,
+    EventBus,
+    NotFound,
+    SidecarView,
+    admin_route,
+    hookimpl,
+    json_object_body,
+)
 from kafka_sidecar_handlers.reactive._control import PartitionRef, SeekRequest, parse_partitions, parse_seek
 
 if TYPE_CHECKING:
     from kafka_sidecar_handlers.reactive import ReactiveConsumer
 
 BASE = "/admin/consumers/reactive"
+T = TypeVar("T")
 
 
 def _refs(refs: list[PartitionRef]) -> list[dict[str, object]]:
     return [{"topic": r.topic, "partition": r.partition} for r in refs]
+
+
+def named(consumers: Mapping[str, T], request: Request, what: str) -> T:
+    """The consumer the route's ``{name}`` names; a 404 listing the known ones otherwise."""
+    name = request.path_params["name"]
+    consumer = consumers.get(name)
+    if consumer is None:
+        known = ", ".join(sorted(consumers)) or "none"
+        raise NotFound(f"no {what} {name!r} (known: {known})", field="name")
+    return consumer
+
+
+def publish_action(events: EventBus, request: Request, action: str, target: str, detail: str) -> None:
+    """An admin action on a consumer, for audit and metrics (with the caller's address)."""
+    client = request.client.host if request.client else None
+    events.publish(AdminAction(action=action, target=target, detail=detail, client=client))
 
 
 class ReactiveAdmin:
@@ -50,17 +75,10 @@ class ReactiveAdmin:
         ]
 
     def _consumer(self, request: Request) -> ReactiveConsumer:
-        name = request.path_params["name"]
-        consumer = self._consumers.get(name)
-        if consumer is None:
-            known = ", ".join(sorted(self._consumers)) or "none"
-            raise NotFound(f"no reactive consumer {name!r} (known: {known})", field="name")
-        return consumer
+        return named(self._consumers, request, "reactive consumer")
 
     def _publish(self, consumer: ReactiveConsumer, request: Request, action: str, detail: str) -> None:
-        client = request.client.host if request.client else None
-        consumer.events.publish(AdminAction(action=action, target=f"reactive-consumer/{consumer.name}",
-                                            detail=detail, client=client))  # fmt: skip
+        publish_action(consumer.events, request, action, f"reactive-consumer/{consumer.name}", detail)
 
     async def list_all(self, request: Request) -> Response:
         """Every reactive consumer with state, assignment, offsets, lag and counters."""

@@ -20,8 +20,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute
 
-from kafka_sidecar.plugin import AdminAction, Conflict, NotFound, ValidationFailed, admin_route
+from kafka_sidecar.plugin import Conflict, NotFound, ValidationFailed, admin_route
 from kafka_sidecar.plugin import json_object_body as json_body
+from kafka_sidecar_handlers.reactive._admin import named, publish_action
 from kafka_sidecar_handlers.reactive._control import SeekRequest, parse_partitions, parse_seek
 
 if TYPE_CHECKING:
@@ -47,19 +48,11 @@ class KsqlDbAdmin:
         ]
 
     def _consumer(self, request: Request) -> KsqlDbConsumer:
-        name = request.path_params["name"]
-        consumer = self._consumers.get(name)
-        if consumer is None:
-            known = ", ".join(sorted(self._consumers)) or "none"
-            raise NotFound(f"no ksqlDB consumer {name!r} (known: {known})", field="name")
-        return consumer
+        return named(self._consumers, request, "ksqlDB consumer")
 
     def _publish(self, consumer: KsqlDbConsumer, request: Request, action: str, detail: str) -> None:
-        client = request.client.host if request.client else None
         target = f"ksqldb-consumer/{consumer.name}"
-        consumer.events.publish(
-            AdminAction(action=f"ksqldb-consumer.{action}", target=target, detail=detail, client=client)
-        )
+        publish_action(consumer.events, request, f"ksqldb-consumer.{action}", target, detail)
 
     async def list_all(self, request: Request) -> Response:
         """Every ksqlDB consumer with mode, state, query, row counters and gap flag."""
