@@ -77,7 +77,7 @@ from kafka_sidecar._exchange import (
 )
 from kafka_sidecar._headers import parse_headers
 from kafka_sidecar._hookspecs import hookimpl
-from kafka_sidecar._http.admin import admin_route, authorize_admin, json_object_body
+from kafka_sidecar._http.admin import admin_page_route, admin_route, authorize_admin, json_object_body
 from kafka_sidecar._http.problems import PROBLEM_MEDIA_TYPE
 from kafka_sidecar._idempotency import IdempotencyCache, idempotency_key, request_fingerprint
 from kafka_sidecar._json import RawJson, is_json_text
@@ -238,6 +238,7 @@ __all__ = [
     "UpstreamUnavailable",
     "ValidationFailed",
     "admin_kwargs",
+    "admin_page_route",
     "admin_route",
     "authorize_admin",
     "build_document",

@@ -89,12 +89,13 @@ async def json_object_body(request: Request) -> Mapping[str, Any]:
 AdminEndpoint = Callable[[Request], Awaitable[Response]]
 
 
-def require_admin(request: Request) -> None:
+def require_admin(request: Request, *, bearer: bool = True) -> None:
     """Raise unless the caller may use admin routes.
 
     * With ``server.admin_port`` set, admin routes exist only on that port (elsewhere: 404).
     * With ``server.admin_token`` (or ``admin_token_file``) set, ``Authorization: Bearer <token>`` is
       required (compared in constant time); the listener may then be reached from other hosts.
+      ``bearer=False`` (static pages, see :func:`admin_page_route`) skips only this check.
     * Without a token, only loopback callers are served.
     """
     sidecar = getattr(request.app.state, "sidecar", None)
@@ -102,6 +103,8 @@ def require_admin(request: Request) -> None:
     if server is not None and not on_admin_port(request.scope, server):
         raise NotFound(f"no route for {request.method} {request.url.path}", field="path")
     host = request.client.host if request.client else None
+    if not bearer and server is not None and admin_token(server) is not None:
+        return
     authorize_admin(server, host, request.headers.get("authorization", ""))
 
 
@@ -128,12 +131,26 @@ def admin_route(path: str, endpoint: AdminEndpoint, methods: list[str]) -> Route
     Plugins that add admin routes (``kafka_sidecar_routes``) use this so every admin route has the
     same protection.
     """
+    return _guarded_route(path, endpoint, methods, bearer=True)
+
+
+def admin_page_route(path: str, endpoint: AdminEndpoint, methods: list[str]) -> Route:
+    """An admin route for a static browser page or asset that carries no data.
+
+    A browser cannot send ``Authorization: Bearer`` when it navigates to a page, so with an admin token
+    set the page itself is served without it (the admin-port rule still applies, and without a token
+    the loopback rule); every data route the page calls is an :func:`admin_route` and needs the token.
+    """
+    return _guarded_route(path, endpoint, methods, bearer=False)
+
+
+def _guarded_route(path: str, endpoint: AdminEndpoint, methods: list[str], *, bearer: bool) -> Route:
     if not path.startswith("/admin/"):
         raise ValueError(f"admin routes live under /admin/, not {path!r}")
 
     async def guarded(request: Request) -> Response:
         try:
-            require_admin(request)
+            require_admin(request, bearer=bearer)
             return await endpoint(request)
         except SidecarError as exc:
             return problem_response(exc)

@@ -466,3 +466,45 @@ def test_console_shows_a_ksqldb_consumer_and_pauses_and_resumes_it(
                    "the restart done", page_error=page_says)  # fmt: skip
         eventually(lambda: browser.find_element(By.CSS_SELECTOR, row_css + '[data-state="streaming"]'),
                    "the ksqlDB row streaming after restart", page_error=page_says)  # fmt: skip
+
+
+TOKEN_CONFIG = """\
+server: {{host: 127.0.0.1, port: "${{SIDECAR_PORT}}", admin_token: "${{CONSOLE_ADMIN_TOKEN}}"}}
+kafka: {{bootstrap_servers: "{bootstrap}"}}
+paths:
+  - {{path: "/producers/{{topic}}", method: POST, exec: [producer]}}
+"""
+
+
+def test_console_asks_for_the_admin_token_and_then_loads(
+    browser: webdriver.Chrome, kafka_bootstrap: str, tmp_path: Path, secret_watch: SecretWatch
+) -> None:
+    token = f"console-admin-{uuid.uuid4().hex}"
+    secret_watch.add(token)
+    config = TOKEN_CONFIG.format(bootstrap=kafka_bootstrap)
+    with sidecar_process(config, tmp_path, env={"CONSOLE_ADMIN_TOKEN": token}) as sidecar:
+        # The data routes need the token; the page (no data) opens without it.
+        assert httpx.get(f"{sidecar.base_url}/admin/console/producer").status_code == 401
+        browser.get(sidecar.base_url + "/admin/ui")  # a new port: a new origin, an empty session storage
+
+        def error_text() -> str:
+            return browser.find_element(By.ID, "error").text
+
+        eventually(lambda: "needs the admin token" in error_text(), "the page asking for the admin token")
+        field = browser.find_element(By.ID, "token")
+        assert "needed" in (field.get_attribute("class") or "")
+        assert browser.find_element(By.CSS_SELECTOR, "#chains").text.count("/producers/") == 0
+
+        field.send_keys("not-the-token-" + uuid.uuid4().hex)
+        browser.execute_script("document.getElementById('token').dispatchEvent(new Event('change'))")
+        eventually(lambda: "refused this admin token" in error_text(), "the page refusing a wrong token")
+
+        field.clear()
+        field.send_keys(token)
+        browser.execute_script("document.getElementById('token').dispatchEvent(new Event('change'))")
+        eventually(lambda: "/producers/" in browser.find_element(By.CSS_SELECTOR, "#chains").text,
+                   "the chains table filled with the token", page_error=error_text)  # fmt: skip
+        eventually(lambda: not browser.find_element(By.ID, "error").is_displayed(), "the token prompt cleared",
+                   page_error=error_text)  # fmt: skip
+        assert "needed" not in (field.get_attribute("class") or "")
+        assert browser.execute_script("return window.sessionStorage.getItem('kafka-sidecar-admin-token')") == token

@@ -127,6 +127,29 @@ async def test_admin_token_from_file_lets_remote_callers_in(tmp_path: Path) -> N
 
 
 @pytest.mark.asyncio
+async def test_console_page_opens_without_the_token_but_its_data_does_not(tmp_path: Path) -> None:
+    """A browser cannot send a bearer token when it navigates: the page (no data) needs none, the JSON does."""
+    yaml = config(admin_token="${TEST_ADMIN_TOKEN}")
+    env = {**ENV, "TEST_ADMIN_TOKEN": ADMIN_TOKEN}
+    async with sidecar(yaml, tmp_path, env=env, client_host="10.1.2.3") as rs:
+        page = await rs.client.get("/admin/ui")
+        assert page.status_code == 200
+        assert page.headers["content-type"].startswith("text/html")
+        assert (await rs.client.get("/admin/ui/console.js")).status_code == 200
+        assert (await rs.client.get("/admin/console/producer")).status_code == 401
+        assert (await rs.client.get("/admin/chains")).status_code == 401
+        with_token = await rs.client.get("/admin/console/producer", headers={"Authorization": f"Bearer {ADMIN_TOKEN}"})
+        assert with_token.status_code == 200
+    async with sidecar(config(), tmp_path, client_host="10.1.2.3") as rs:  # no token: loopback only, page too
+        assert (await rs.client.get("/admin/ui")).status_code == 403
+    async with sidecar(
+        config(port=18442, admin_port=18443, admin_token="${TEST_ADMIN_TOKEN}"), tmp_path, env=env
+    ) as rs:
+        assert (await rs.client.get("http://sidecar:18442/admin/ui")).status_code == 404
+        assert (await rs.client.get("http://sidecar:18443/admin/ui")).status_code == 200
+
+
+@pytest.mark.asyncio
 async def test_without_token_admin_is_loopback_only(tmp_path: Path) -> None:
     async with sidecar(config(), tmp_path, client_host="10.1.2.3") as rs:
         assert (await rs.client.get("/admin/chains")).status_code == 403

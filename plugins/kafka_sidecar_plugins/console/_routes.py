@@ -9,7 +9,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute
 
-from kafka_sidecar.plugin import NotFound, ValidationFailed, admin_route
+from kafka_sidecar.plugin import NotFound, ValidationFailed, admin_page_route, admin_route
 from kafka_sidecar_plugins.console._deadletters import newest_dead_letters
 from kafka_sidecar_plugins.console._history import History
 from kafka_sidecar_plugins.console._sources import reactive_sources
@@ -78,8 +78,8 @@ def console_routes(sidecar: SidecarView, history: History) -> list[BaseRoute]:
         return JSONResponse({"consumer": name, **found})
 
     return [
-        admin_route("/admin/ui", index, ["GET"]),
-        admin_route("/admin/ui/{asset}", asset, ["GET"]),
+        admin_page_route("/admin/ui", index, ["GET"]),
+        admin_page_route("/admin/ui/{asset}", asset, ["GET"]),
         admin_route("/admin/console/producer", producer, ["GET"]),
         admin_route("/admin/console/active", active, ["GET"]),
         admin_route("/admin/console/history", lag_history, ["GET"]),

@@ -39,10 +39,19 @@ async function api(path, options) {
   const response = await fetch(path, opts);
   const text = await response.text();
   const body = text ? JSON.parse(text) : null;
+  if (response.status === 401 || response.status === 403) {
+    // The page is served without the token (a browser cannot send one when it navigates); its data is not.
+    const token = document.getElementById("token");
+    token.classList.add("needed");
+    if (document.activeElement !== token) token.focus();
+    const why = response.status === 401 ? "needs the admin token" : "refused this admin token";
+    throw Object.assign(new Error(`This sidecar ${why}: type it into the admin token field above.`), {status: response.status});
+  }
   if (!response.ok) {
     const detail = body && (body.detail || body.title) ? body.detail || body.title : response.statusText;
     throw Object.assign(new Error(`${opts.method || "GET"} ${path}: ${response.status} ${detail}`), {status: response.status});
   }
+  document.getElementById("token").classList.remove("needed");
   return body;
 }
 
@@ -475,6 +484,8 @@ function start() {
   token.addEventListener("change", () => {
     sessionStorage.setItem("kafka-sidecar-admin-token", token.value);
     loadOnce();
+    loadHistory().catch((e) => showError(e, "poll"));
+    tick();
   });
   document.getElementById("level-form").addEventListener("submit", async (event) => {
     event.preventDefault();
@@ -486,7 +497,7 @@ function start() {
     } catch (e) { showError(e); }
   });
   loadOnce();
-  loadHistory().catch(showError).finally(() => {
+  loadHistory().catch((e) => showError(e, "poll")).finally(() => {
     tick();
     setInterval(tick, POLL_MS);
   });
@@ -506,7 +517,8 @@ async function loadHistory() {
 }
 
 function loadOnce() {
-  Promise.all([loadChains(), loadLogging(), loadConfig()]).catch(showError);
+  // A missing token is cleared by the next good refresh once it is typed in; other errors stay shown.
+  Promise.all([loadChains(), loadLogging(), loadConfig()]).catch((e) => showError(e, e.status === 401 || e.status === 403 ? "poll" : "action"));
 }
 
 start();
