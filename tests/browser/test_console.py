@@ -329,16 +329,25 @@ handlers:
       runtime: command
       command: ["{python}", -c, "print('<i id=from-log>sleeper up</i>', flush=True); import time; time.sleep(600)"]
       expose: false
+      state_dir: "{state}"
+      input_topics: [{topic}]
 consumers:
   sleeper: {{exec: [sleeper]}}
 """
 
 
 def test_console_shows_a_stream_processor_and_stops_it(
-    browser: webdriver.Chrome, kafka_bootstrap: str, tmp_path: Path
+    browser: webdriver.Chrome, kafka_bootstrap: str, tmp_path: Path, topic_factory: Any
 ) -> None:
     app = f"console-sleeper-{uuid.uuid4().hex[:8]}"
-    config = PROCESSOR_CONFIG.format(bootstrap=kafka_bootstrap, app=app, python=sys.executable)
+    state = tmp_path / "sleeper-state"
+    config = PROCESSOR_CONFIG.format(
+        bootstrap=kafka_bootstrap,
+        app=app,
+        python=sys.executable,
+        state=state,
+        topic=topic_factory(partitions=1, prefix="console-sleeper"),
+    )
     with sidecar_process(config, tmp_path) as sidecar:
         browser.get(sidecar.base_url + "/admin/ui")
         row_css = '#processors-table tr[data-name="sleeper"]'
@@ -360,12 +369,22 @@ def test_console_shows_a_stream_processor_and_stops_it(
         assert "<i id=from-log>" in browser.find_element(By.CSS_SELECTOR, row_css + " td.lines").text
         assert browser.find_element(By.CSS_SELECTOR, "#ksqldb-table tbody").text == "none configured"
 
+        browser.find_element(By.CSS_SELECTOR, row_css + " button.reset").click()  # refused while running
+        eventually(lambda: "stop it before a reset" in browser.find_element(By.ID, "error").text,
+                   "the reset refused while running", page_error=page_says)  # fmt: skip
+
         browser.find_element(By.CSS_SELECTOR, row_css + " button.stop").click()
         eventually(lambda: browser.find_element(By.CSS_SELECTOR, row_css + '[data-state="stopped"]'),
                    "the processor row in state stopped", page_error=page_says)  # fmt: skip
         assert httpx.get(f"{sidecar.base_url}/admin/processors/sleeper").json()["state"] == "stopped"
         eventually(lambda: not _alive(pid), f"process {pid} gone after stop")
         assert browser.find_element(By.CSS_SELECTOR, row_css + " td.pid").text == "\N{EN DASH}"  # none
+
+        state.mkdir(parents=True, exist_ok=True)
+        (state / "store.sst").write_bytes(b"local state")
+        browser.find_element(By.CSS_SELECTOR, row_css + " button.reset").click()
+        eventually(lambda: not state.exists(), "the local state removed by Reset", page_error=page_says)
+        assert not browser.find_element(By.ID, "error").is_displayed()
 
         browser.find_element(By.CSS_SELECTOR, row_css + " button.start").click()
         again = eventually(lambda: browser.find_element(By.CSS_SELECTOR, row_css + '[data-state="running"]'),
@@ -466,6 +485,12 @@ def test_console_shows_a_ksqldb_consumer_and_pauses_and_resumes_it(
                    "the restart done", page_error=page_says)  # fmt: skip
         eventually(lambda: browser.find_element(By.CSS_SELECTOR, row_css + '[data-state="streaming"]'),
                    "the ksqlDB row streaming after restart", page_error=page_says)  # fmt: skip
+
+        before = len(backend.received)
+        browser.find_element(By.CSS_SELECTOR, row_css + " button.from-start").click()
+        eventually(lambda: len(backend.received) >= before + 5, "the 5 rows delivered again from the start",
+                   page_error=page_says)  # fmt: skip
+        assert httpx.get(f"{sidecar.base_url}/admin/ksqldb/views").json()["restarts"] == 2
 
 
 TOKEN_CONFIG = """\

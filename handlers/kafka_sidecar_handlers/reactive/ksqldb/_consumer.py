@@ -220,7 +220,9 @@ class KsqlDbConsumer:
             checkpoints = CheckpointStore(
                 self._resources.config.kafka, self._resources.internal_producer, self.config.checkpoint_topic, self.name
             )
-        self.push = PushSubscription(self.name, self.config, client, delivery, checkpoints, self.events.publish)
+        self.push = PushSubscription(
+            self.name, self.config, client, delivery, checkpoints, self.events.publish, self._offset_reset
+        )
         if self._offset_reset == "earliest" and checkpoints is not None:
             await checkpoints.save({})
         self.push.start()

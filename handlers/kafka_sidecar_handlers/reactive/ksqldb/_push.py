@@ -56,9 +56,14 @@ class PushSubscription:
         delivery: ReactiveConsumer,
         checkpoints: CheckpointStore | None,
         publish: Callable[[BatchFetched], None],
+        offset_reset: str | None = None,
     ) -> None:
         self.name = name
         self.config = config
+        # The query's properties; a restart's offset reset (admin ``restart``) overrides the configured one.
+        self.properties: dict[str, object] = dict(config.properties)
+        if offset_reset is not None:
+            self.properties["auto.offset.reset"] = offset_reset
         self.client = client
         self.delivery = delivery
         self.checkpoints = checkpoints
@@ -167,14 +172,14 @@ class PushSubscription:
         self.resubscribes += 1
         if self.checkpoints is not None:
             return  # resume: source-offsets reads on from the checkpoint
-        if str(self.config.properties.get("auto.offset.reset", "latest")) == "earliest":
+        if str(self.properties.get("auto.offset.reset", "latest")) == "earliest":
             self.duplicates_possible = True
         else:
             self.gap_possible = True
 
     async def _subscribe(self) -> None:
         """One subscription, until the stream ends (``_streamed``: its header had arrived)."""
-        properties: dict[str, object] = dict(self.config.properties)
+        properties = dict(self.properties)
         sql = self.config.query
         partition_index = offset_index = -1
         if self.checkpoints is not None:

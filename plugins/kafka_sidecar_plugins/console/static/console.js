@@ -322,15 +322,25 @@ async function fillRows(path, key, table, render) {
 }
 
 function actionCell(row, base, actions, refresh) {
+  // actions: "pause" (POST base/pause, no body) or {cls, label, path, body, title}.
   const td = cell(row, "", "actions");
   for (const action of actions) {
-    const button = el("button", action[0].toUpperCase() + action.slice(1), "small secondary " + action);
+    const spec = typeof action === "string"
+      ? {cls: action, label: action[0].toUpperCase() + action.slice(1), path: action}
+      : action;
+    const button = el("button", spec.label, "small secondary " + spec.cls);
+    if (spec.title) button.title = spec.title;
     button.addEventListener("click", async () => {
-      try { await post(base + "/" + action); showError(null); await refresh(); } catch (e) { showError(e); }
+      try { await post(base + "/" + spec.path, spec.body); showError(null); await refresh(); } catch (e) { showError(e); }
     });
     td.appendChild(button);
   }
 }
+
+const FROM_START = {cls: "from-start", label: "From start", path: "restart", body: {auto_offset_reset: "earliest"},
+                    title: "restart the query from the earliest offset of its sources"};
+const RESET = {cls: "reset", label: "Reset", path: "reset", body: {to: "beginning"},
+               title: "while stopped: input offsets to the beginning, local state removed"};
 
 function refreshKsqldb() {
   return fillRows("/admin/ksqldb", "consumers", "ksqldb-table", (row, c) => {
@@ -346,7 +356,7 @@ function refreshKsqldb() {
     cell(row, fmt(c.resubscribes), "num resubscribes");
     cell(row, c.gap_possible ? "yes" : "no", "gap");
     cell(row, c.last_error, "text error-text");
-    actionCell(row, "/admin/ksqldb/" + encodeURIComponent(c.name), ["pause", "resume", "restart"], refreshKsqldb);
+    actionCell(row, "/admin/ksqldb/" + encodeURIComponent(c.name), ["pause", "resume", "restart", FROM_START], refreshKsqldb);
   });
 }
 
@@ -376,7 +386,7 @@ function refreshProcessors() {
     const lag = cell(row, lagText(p), "num lag");
     if (p.lag_error) lag.title = p.lag_error;
     cell(row, (p.last_lines || []).slice(-3).map((line) => line.text).join("\n"), "lines");
-    actionCell(row, "/admin/processors/" + encodeURIComponent(p.name), ["stop", "start", "restart"], refreshProcessors);
+    actionCell(row, "/admin/processors/" + encodeURIComponent(p.name), ["stop", "start", "restart", RESET], refreshProcessors);
   });
 }
 
