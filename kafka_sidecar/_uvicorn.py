@@ -38,6 +38,7 @@ def uvicorn_config(app: Any, server: ServerConfig, graceful_timeout: float) -> A
         app,
         http="httptools" if importlib.util.find_spec("httptools") else "h11",
         lifespan="on",
+        log_config=None,  # uvicorn's loggers propagate to the sidecar's root handler: one log format
         log_level="warning",
         access_log=False,
         server_header=False,

@@ -19,6 +19,7 @@ import pytest
 
 from kafka_sidecar._logs import NOISE, QUIET_LOGGERS, configure_logging
 from kafka_sidecar.cli import main
+from kafka_sidecar.testing.process import SidecarProcess
 
 CONFIG = """\
 server:
@@ -173,3 +174,23 @@ def test_debug_shows_everything(caplog: pytest.LogCaptureFixture) -> None:
         logging.getLogger("httpx").info("HTTP Request: GET /health")
         logging.getLogger("aiokafka.cluster").error("Topic x not found in cluster metadata")
     assert len(caplog.records) == 2
+
+
+def test_uvicorn_logs_in_the_sidecars_format(tmp_path: Path) -> None:
+    """uvicorn's own warnings (here: a malformed request) come out in the sidecar's log format, not its own."""
+    config = CONFIG.replace("  port: ${SIDECAR_PORT:0}", "  port: ${SIDECAR_PORT}\n  engine: uvicorn")
+    sidecar = SidecarProcess(config, tmp_path)
+    sidecar.start("/health/live")
+    try:
+        with socket.create_connection(("127.0.0.1", sidecar.port), timeout=10) as raw:
+            raw.sendall(b"NOT HTTP AT ALL\x00\r\n\r\n")
+            raw.recv(1024)  # uvicorn answers 400 once it has parsed the garbage (and logged a warning)
+    finally:
+        assert sidecar.stop() == 0
+    log = sidecar.log()
+    # "<date> <time> LEVEL logger message", configure_logging's FORMAT; uvicorn's own is "WARNING:  message"
+    fields = [line.split(" ", 4) for line in log.splitlines()]
+    warned = [f for f in fields if len(f) == 5 and f[3].startswith("uvicorn") and "Invalid HTTP request" in f[4]]
+    assert warned, log
+    assert warned[0][2] == "WARNING", log
+    assert not [line for line in log.splitlines() if line.startswith(("WARNING:", "INFO:", "ERROR:"))], log
