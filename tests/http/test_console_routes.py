@@ -129,8 +129,10 @@ async def test_page_has_ksqldb_and_processor_sections_wired_to_their_admin_route
     # The page polls both lists and posts the actions to each one's admin routes.
     assert 'fillRows("/admin/ksqldb", "consumers"' in script
     assert 'fillRows("/admin/processors", "processors"' in script
-    assert '"/admin/ksqldb/" + encodeURIComponent(c.name), ["pause", "resume", "restart"]' in script
-    assert '"/admin/processors/" + encodeURIComponent(p.name), ["stop", "start", "restart"]' in script
+    assert '"/admin/ksqldb/" + encodeURIComponent(c.name), ["pause", "resume", "restart", FROM_START]' in script
+    assert '"/admin/processors/" + encodeURIComponent(p.name), ["stop", "start", "restart", RESET]' in script
+    assert 'path: "restart", body: {auto_offset_reset: "earliest"}' in script
+    assert 'path: "reset", body: {to: "beginning"}' in script
     assert "refreshKsqldb(), refreshProcessors()" in script
     # Every status field the rows read is in what the routes return.
     assert [c["name"] for c in ksqldb] == ["views"]
