@@ -1,7 +1,7 @@
 """pytest fixtures giving tests a real Apache Kafka broker.
 
 Registered through the ``pytest11`` entry point, so it is loaded by every pytest run in an
-environment where kafka-sidecar is installed. Importing it does nothing: the broker module is
+environment where kafka-sidecar-testing is installed. Importing it does nothing: the broker module is
 imported, and a broker started, only when a test asks for one of the fixtures.
 
 Fixtures:
