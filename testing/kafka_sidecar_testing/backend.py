@@ -1,7 +1,8 @@
 """A real HTTP backend for reactive consumers (Hypercorn on 127.0.0.1), shared by the tests and the fault run.
 
-``POST /<any path>`` takes a batch: the body is kept (``calls``, with ``paths`` and ``headers``) and
-``reply`` decides the answer (200 when unset); ``GET /health`` answers 200, or 503 when not ``healthy``.
+``POST /<any path>`` takes a batch: the body is kept (``calls``, with ``paths`` and ``headers``, unless
+``keep`` is off) and ``reply`` decides the answer (200 when unset); ``GET /health`` answers 200, or 503
+when not ``healthy``.
 """
 
 from __future__ import annotations
@@ -38,6 +39,8 @@ class Backend:
     paths: list[str] = field(default_factory=list)
     headers: list[dict[str, str]] = field(default_factory=list)
     health_checks: int = 0
+    keep: bool = True
+    """Keep every request (``calls``, ``paths``, ``headers``); a long run that only counts in ``reply`` turns it off."""
 
     @property
     def url(self) -> str:
@@ -58,9 +61,10 @@ class Backend:
             body = json.loads(await request.body())
             if isinstance(body, list):  # request_format: java sends the bare record array
                 body = {"records": body, "java": True}
-            self.calls.append(body)
-            self.paths.append(request.url.path)
-            self.headers.append(dict(request.headers))
+            if self.keep:
+                self.calls.append(body)
+                self.paths.append(request.url.path)
+                self.headers.append(dict(request.headers))
             if self.reply is None:
                 return Response(status_code=200)
             return await self.reply(body)

@@ -223,7 +223,7 @@ async def run_faults(broker: KafkaBroker, workdir: Path, plan: FaultPlan) -> Fau
     topic = f"faults-{uuid.uuid4().hex[:8]}"
     await create_topic(bootstrap, topic, plan.partitions)
     deliveries = _SequenceCount()
-    async with serving(Backend(reply=deliveries)) as backend:
+    async with serving(Backend(reply=deliveries, keep=False)) as backend:
         config = SIDECAR_CONFIG.format(
             bootstrap=bootstrap, topic=topic, group=f"g-{topic}", backend_url=backend.url,
             request_timeout_ms=plan.request_timeout_ms,
