@@ -5,7 +5,7 @@ Usage::
     python bench/active_consumer_bench.py [--records 200000] [--size 100] [--partitions 4]
 
 Uses ``$KAFKA_SIDECAR_BOOTSTRAP`` when set, else starts a local broker with
-``kafka_sidecar.testing.broker``. The sidecar runs as a separate process (``kafka-sidecar run``)
+``kafka_sidecar_testing.broker``. The sidecar runs as a separate process (``kafka-sidecar run``)
 on a free loopback port and is read over real HTTP/1.1 with one keep-alive connection, the way a
 backend would. Both readers start from the beginning of the topic in a fresh group, and their time
 includes joining the group. Not part of the test suite.
@@ -28,8 +28,8 @@ from pathlib import Path
 import httpx
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-from kafka_sidecar.testing import broker as harness
-from kafka_sidecar.testing.net import free_port
+from kafka_sidecar_testing import broker as harness
+from kafka_sidecar_testing.net import free_port
 
 CONFIG = """\
 server: {{host: 127.0.0.1, port: {port}}}

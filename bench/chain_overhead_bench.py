@@ -27,7 +27,7 @@ from contextlib import AsyncExitStack
 from pathlib import Path
 
 from kafka_sidecar._records import DeliveryReport, OutgoingRecord
-from kafka_sidecar.testing.sidecar import RunningSidecar, running_sidecar
+from kafka_sidecar.testing import RunningSidecar, running_sidecar
 from kafka_sidecar_plugins.audit import AUDIT_SINKS
 from kafka_sidecar_plugins.tracing import TRACER_PROVIDER
 
@@ -99,7 +99,7 @@ async def main(args: argparse.Namespace) -> None:
     broker = None
     bootstrap = args.bootstrap
     if args.start_broker:
-        from kafka_sidecar.testing.broker import KafkaBroker, ensure_kafka_runtime
+        from kafka_sidecar_testing.broker import KafkaBroker, ensure_kafka_runtime
 
         broker = KafkaBroker(ensure_kafka_runtime())
         broker.start(timeout=120)
@@ -109,7 +109,7 @@ async def main(args: argparse.Namespace) -> None:
     audit_topic = f"bench-audit-{uuid.uuid4().hex[:8]}"
     try:
         if real:
-            from kafka_sidecar.testing.broker import create_topic
+            from kafka_sidecar_testing.broker import create_topic
 
             await create_topic(bootstrap, topic, 1)
             await create_topic(bootstrap, audit_topic, 1)

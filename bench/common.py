@@ -1,7 +1,7 @@
 """Shared pieces of the benchmarks: a broker, topics, a sidecar process, payloads, a lean HTTP client, stats.
 
 Nothing here runs on import. The broker is ``$KAFKA_SIDECAR_BOOTSTRAP`` (or ``--bootstrap``) when given,
-else a fresh single-node broker from ``kafka_sidecar.testing.broker`` (jars cached after the first run).
+else a fresh single-node broker from ``kafka_sidecar_testing.broker`` (jars cached after the first run).
 """
 
 from __future__ import annotations
@@ -20,8 +20,8 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from kafka_sidecar.testing.broker import KafkaBroker, create_topic, ensure_kafka_runtime
-from kafka_sidecar.testing.net import free_port
+from kafka_sidecar_testing.broker import KafkaBroker, create_topic, ensure_kafka_runtime
+from kafka_sidecar_testing.net import free_port
 
 REPO = Path(__file__).resolve().parents[1]
 BOOTSTRAP_ENV = "KAFKA_SIDECAR_BOOTSTRAP"

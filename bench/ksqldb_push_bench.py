@@ -35,9 +35,9 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from reactive_consumer_bench import _backend_process
 
 from kafka_sidecar._sidecar import Sidecar
-from kafka_sidecar.testing.broker import create_topic
-from kafka_sidecar.testing.ksqldb import wait_listening
-from kafka_sidecar.testing.net import free_port
+from kafka_sidecar_testing.broker import create_topic
+from kafka_sidecar_testing.ksqldb import wait_listening
+from kafka_sidecar_testing.net import free_port
 
 
 async def _produce(bootstrap: str, topic: str, rows: int) -> None:
@@ -138,7 +138,7 @@ async def _main(args: argparse.Namespace) -> None:
     bootstrap = args.bootstrap or os.environ.get("KAFKA_SIDECAR_BOOTSTRAP")
     broker = None
     if not bootstrap:
-        from kafka_sidecar.testing import broker as harness
+        from kafka_sidecar_testing import broker as harness
 
         broker = harness.KafkaBroker(harness.ensure_kafka_runtime())
         broker.start(timeout=120)
@@ -146,7 +146,7 @@ async def _main(args: argparse.Namespace) -> None:
     backend_port, server_port = free_port(), free_port()
     backend = multiprocessing.Process(target=_backend_process, args=(backend_port,), daemon=True)
     backend.start()
-    command = [sys.executable, "-m", "kafka_sidecar.testing.ksqldb", "--bootstrap", bootstrap]
+    command = [sys.executable, "-m", "kafka_sidecar_testing.ksqldb", "--bootstrap", bootstrap]
     command += ["--port", str(server_port), "--framing", args.framing]
     server = subprocess.Popen(command)  # noqa: ASYNC220 (started once, before anything is measured)
     url = f"http://127.0.0.1:{server_port}"

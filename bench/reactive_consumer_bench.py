@@ -30,8 +30,8 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
 from kafka_sidecar._sidecar import Sidecar
-from kafka_sidecar.testing.broker import create_topic
-from kafka_sidecar.testing.net import free_port as _free_port
+from kafka_sidecar_testing.broker import create_topic
+from kafka_sidecar_testing.net import free_port as _free_port
 
 
 def _backend_process(port: int) -> None:
@@ -135,7 +135,7 @@ async def _main(args: argparse.Namespace) -> None:
     bootstrap = args.bootstrap or os.environ.get("KAFKA_SIDECAR_BOOTSTRAP")
     broker = None
     if not bootstrap:
-        from kafka_sidecar.testing import broker as harness
+        from kafka_sidecar_testing import broker as harness
 
         broker = harness.KafkaBroker(harness.ensure_kafka_runtime())
         broker.start(timeout=120)

@@ -8,7 +8,7 @@
   request (so the schema lookup is a cache hit), and the registry round trips counted.
 
 The registry is ``--registry-url`` / ``$KAFKA_SIDECAR_SCHEMA_REGISTRY_URL`` or a local Apicurio
-started with ``kafka_sidecar.testing.registry``; the broker is ``$KAFKA_SIDECAR_BOOTSTRAP`` or a local
+started with ``kafka_sidecar_testing.registry``; the broker is ``$KAFKA_SIDECAR_BOOTSTRAP`` or a local
 one. Not part of the test suite::
 
     .venv/bin/python bench/schema_bench.py [--records 20000] [--requests 200] [--batch 100]
@@ -31,7 +31,7 @@ from typing import Any
 from common import kafka_bootstrap, new_topic
 
 from kafka_sidecar._serdes.base import SchemaRef, Serde, SerializeContext
-from kafka_sidecar.testing.sidecar import running_sidecar
+from kafka_sidecar.testing import running_sidecar
 
 SCHEMA: dict[str, Any] = {
     "type": "record",
@@ -83,7 +83,7 @@ def registry_url(given: str | None) -> Iterator[str]:
     if external:
         yield external
         return
-    from kafka_sidecar.testing.registry import apicurio_registry
+    from kafka_sidecar_testing.registry import apicurio_registry
 
     with tempfile.TemporaryDirectory() as tmp, apicurio_registry(Path(tmp)) as registry:
         print(f"Apicurio {registry.url} ready in {registry.startup_seconds:.1f}s")

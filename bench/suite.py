@@ -59,7 +59,7 @@ from report import check_goals, plot, table
 
 from kafka_sidecar import build_blueprint
 from kafka_sidecar._kafka.options import producer_kwargs
-from kafka_sidecar.testing.kafka_tools import CONSUMER_PERFORMANCE, PRODUCER_PERFORMANCE, perf_tool_command
+from kafka_sidecar_testing.kafka_tools import CONSUMER_PERFORMANCE, PRODUCER_PERFORMANCE, perf_tool_command
 
 SHIPPED = "sidecar shipped"
 BARE = "sidecar bare"

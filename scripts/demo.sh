@@ -116,12 +116,12 @@ if [[ ! -x .venv/bin/python ]]; then
 fi
 PY="$ROOT/.venv/bin/python"
 STAMP=".venv/.kafka-sidecar-installed"
-WANT="$(sha256sum pyproject.toml | cut -d' ' -f1)"
+WANT="$(cat pyproject.toml testing/pyproject.toml | sha256sum | cut -d' ' -f1)"
 if [[ ! -x .venv/bin/kafka-sidecar || "$(cat "$STAMP" 2>/dev/null)" != "$WANT" ]]; then
-  echo "installing kafka-sidecar (editable, with test extras) into .venv: about 70 packages from PyPI"
+  echo "installing kafka-sidecar (editable, with test extras) and its test harness (testing/) into .venv: about 70 packages from PyPI"
   echo "(~300 MB installed on a first run; pip's cache makes later runs fast; output in $WORK/pip.log)"
   quietly "$WORK/pip-self.log" "$PY" -m pip install --disable-pip-version-check --upgrade pip
-  quietly "$WORK/pip.log" "$PY" -m pip install --disable-pip-version-check -e '.[test]'
+  quietly "$WORK/pip.log" "$PY" -m pip install --disable-pip-version-check -e '.[test]' -e ./testing
   echo "$WANT" > "$STAMP"
   echo "pip: $(pip_downloads "$WORK/pip.log"); .venv is $(size_of .venv)"
 else
@@ -135,10 +135,10 @@ if [[ -z "$BOOTSTRAP" ]]; then
   if ! compgen -G "$CACHE/kafka-*/libs" >/dev/null; then
     echo "downloading the Kafka broker jars once (~45 MB, Maven Central) into $CACHE"
   fi
-  LIBS="$("$PY" -m kafka_sidecar.testing.broker fetch)" || die "could not fetch the Kafka broker jars (see above)"
+  LIBS="$("$PY" -m kafka_sidecar_testing.broker fetch)" || die "could not fetch the Kafka broker jars (see above)"
   echo "broker jars: $LIBS ($(size_of "$LIBS"))"
   echo "starting the broker (log: $WORK/broker.log) ..."
-  "$PY" -m kafka_sidecar.testing.broker run --port 0 >"$WORK/broker.log" 2>&1 &
+  "$PY" -m kafka_sidecar_testing.broker run --port 0 >"$WORK/broker.log" 2>&1 &
   BROKER_PID=$!
   wait_for "Kafka broker" 180 "$BROKER_PID" grep -q '^bootstrap=' "$WORK/broker.log"
   BOOTSTRAP="$(sed -n 's/^bootstrap=//p' "$WORK/broker.log" | head -n 1)"
@@ -147,7 +147,7 @@ echo "bootstrap servers: $BOOTSTRAP"
 
 "$PY" - "$BOOTSTRAP" "$TOPIC" <<'EOF'
 import asyncio, sys
-from kafka_sidecar.testing.broker import create_topic
+from kafka_sidecar_testing.broker import create_topic
 asyncio.run(create_topic(sys.argv[1], sys.argv[2], partitions=3, exist_ok=True))
 print(f"topic {sys.argv[2]!r} ready (3 partitions)")
 EOF

@@ -23,8 +23,8 @@ from pathlib import Path
 import httpx
 from aiokafka import AIOKafkaProducer
 
-from kafka_sidecar.testing.ksqldb import KsqlDbTestServer
-from kafka_sidecar.testing.topics import create_topic
+from kafka_sidecar_testing.ksqldb import KsqlDbTestServer
+from kafka_sidecar_testing.topics import create_topic
 
 CLIENT = "ksqldb-client@1.0.5"
 SCRIPT = """
@@ -49,7 +49,7 @@ async def _main(args: argparse.Namespace) -> int:
     bootstrap = args.bootstrap or os.environ.get("KAFKA_SIDECAR_BOOTSTRAP")
     broker = None
     if not bootstrap:
-        from kafka_sidecar.testing import broker as harness
+        from kafka_sidecar_testing import broker as harness
 
         broker = harness.KafkaBroker(harness.ensure_kafka_runtime())
         broker.start(timeout=120)

@@ -20,7 +20,9 @@ if [ ! -x .venv/bin/python ]; then
   echo "new .venv: installing about 70 packages from PyPI (~300 MB installed; pip's cache makes later runs fast)"
 fi
 quietly "$LOGS/pip-self.log" .venv/bin/python -m pip install --disable-pip-version-check --upgrade pip
-quietly "$LOGS/pip.log" .venv/bin/python -m pip install --disable-pip-version-check -e '.[test,bench]' -c constraints.txt
+# The runtime package with its test extras, and the test harness (broker, fixtures, test servers), which is a
+# distribution of its own (testing/) so that the runtime wheel and the image never carry it.
+quietly "$LOGS/pip.log" .venv/bin/python -m pip install --disable-pip-version-check -e '.[test,bench]' -e ./testing -c constraints.txt
 echo "pip: $(pip_downloads "$LOGS/pip.log"); $(.venv/bin/python -m pip list --disable-pip-version-check 2>/dev/null | tail -n +3 | wc -l) packages installed, .venv is $(size_of .venv)"
 
 step "quixstreams venv for the stream processor tests (.venv-streams)"
@@ -37,7 +39,7 @@ step "Kafka broker runtime (Maven Central)"
 if [ ! -d "$CACHE"/kafka-*/libs ] 2>/dev/null; then
   echo "downloading the Kafka broker jars once (~45 MB) into $CACHE"
 fi
-LIBS="$(.venv/bin/python -m kafka_sidecar.testing.broker fetch)"
+LIBS="$(.venv/bin/python -m kafka_sidecar_testing.broker fetch)"
 echo "broker jars: $LIBS ($(size_of "$LIBS"))"
 
 step "browser for the admin console test (Debian chromium, chromium-driver)"

@@ -16,8 +16,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-from kafka_sidecar.testing.broker import KafkaBroker, ensure_kafka_runtime
-from kafka_sidecar.testing.faults import FaultPlan, run_faults
+from kafka_sidecar_testing.broker import KafkaBroker, ensure_kafka_runtime
+from kafka_sidecar_testing.faults import FaultPlan, run_faults
 
 
 def main() -> int:

@@ -56,22 +56,22 @@ wait_for() {  # wait_for WHAT SECONDS COMMAND...
 }
 
 say "Python environments (.venv for the sidecar, .venv-streams for quixstreams)"
-[[ -x .venv/bin/kafka-sidecar ]] || { python3 -m venv .venv && .venv/bin/pip install -q -e '.[test]'; }
+[[ -x .venv/bin/kafka-sidecar ]] || { python3 -m venv .venv && .venv/bin/pip install -q -e '.[test]' -e ./testing; }
 [[ -x .venv-streams/bin/python ]] || { python3 -m venv .venv-streams && .venv-streams/bin/pip install -q -e '.[streams]'; }
 PY="$ROOT/.venv/bin/python"
 free_port() { "$PY" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 
 if [[ -z "$BOOTSTRAP" ]]; then
   say "Apache Kafka broker"
-  "$PY" -m kafka_sidecar.testing.broker fetch >/dev/null
-  "$PY" -m kafka_sidecar.testing.broker run --port 0 >"$WORK/broker.log" 2>&1 &
+  "$PY" -m kafka_sidecar_testing.broker fetch >/dev/null
+  "$PY" -m kafka_sidecar_testing.broker run --port 0 >"$WORK/broker.log" 2>&1 &
   PIDS+=($!)
   wait_for "Kafka broker" 180 grep -q '^bootstrap=' "$WORK/broker.log"
   BOOTSTRAP="$(sed -n 's/^bootstrap=//p' "$WORK/broker.log" | head -n 1)"
 fi
 "$PY" - "$BOOTSTRAP" <<'PYEOF'
 import asyncio, sys
-from kafka_sidecar.testing.broker import create_topic
+from kafka_sidecar_testing.broker import create_topic
 async def main() -> None:
     for topic in ("orders", "order-counts", "order-totals"):
         await create_topic(sys.argv[1], topic, partitions=2, exist_ok=True)

@@ -25,11 +25,11 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webelement import WebElement
 from selenium.webdriver.support.ui import Select
 
-from kafka_sidecar.testing.ksqldb import wait_listening
-from kafka_sidecar.testing.leak_scan import SecretWatch
-from kafka_sidecar.testing.net import free_port
-from kafka_sidecar.testing.process import SidecarProcess, sidecar_process
-from kafka_sidecar.testing.topics import produce_raw
+from kafka_sidecar_testing.ksqldb import wait_listening
+from kafka_sidecar_testing.leak_scan import SecretWatch
+from kafka_sidecar_testing.net import free_port
+from kafka_sidecar_testing.process import SidecarProcess, sidecar_process
+from kafka_sidecar_testing.topics import produce_raw
 
 pytestmark = pytest.mark.kafka
 T = TypeVar("T")
@@ -404,7 +404,7 @@ def _alive(pid: int) -> bool:
 def ksqldb_url(kafka_bootstrap: str) -> Iterator[str]:
     """The ksqlDB test server (protocol-faithful, not ksqlDB) in its own process, on the real broker."""
     port = free_port()
-    module = "kafka_sidecar.testing.ksqldb"
+    module = "kafka_sidecar_testing.ksqldb"
     server = subprocess.Popen([sys.executable, "-m", module, "--bootstrap", kafka_bootstrap, "--port", str(port)])
     try:
         wait_listening(port, 20)

@@ -9,7 +9,7 @@ import httpx
 import pytest
 import pytest_asyncio
 
-from kafka_sidecar.testing.sidecar import running_sidecar
+from kafka_sidecar.testing import running_sidecar
 
 CONFIG = """\
 kafka:

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from kafka_sidecar.testing.sidecar import running_sidecar
+from kafka_sidecar.testing import running_sidecar
 from kafka_sidecar_plugins.console._history import History
 
 pytestmark = pytest.mark.asyncio

@@ -7,7 +7,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from kafka_sidecar.testing.modules import load_module
+from kafka_sidecar_testing.modules import load_module
 
 BACKEND_FILE = Path(__file__).resolve().parents[2] / "examples" / "backend" / "backend.py"
 

@@ -36,7 +36,7 @@ from kafka_sidecar.plugin import (
     StashKey,
     hookimpl,
 )
-from kafka_sidecar.testing.sidecar import running_sidecar
+from kafka_sidecar.testing import running_sidecar
 from kafka_sidecar_plugins.metrics import METER_PROVIDER
 
 COUNTER: StashKey[list[str]] = StashKey("test.counter")

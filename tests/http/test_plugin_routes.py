@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from kafka_sidecar.testing.sidecar import RunningSidecar, running_sidecar
+from kafka_sidecar.testing import RunningSidecar, running_sidecar
 
 pytestmark = pytest.mark.asyncio
 

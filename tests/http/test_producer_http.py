@@ -10,8 +10,8 @@ import httpx
 import pytest
 import pytest_asyncio
 
-from kafka_sidecar.testing.leak_scan import SecretWatch
-from kafka_sidecar.testing.sidecar import running_sidecar
+from kafka_sidecar.testing import running_sidecar
+from kafka_sidecar_testing.leak_scan import SecretWatch
 
 CONFIG = """\
 server:

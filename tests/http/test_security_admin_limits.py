@@ -12,8 +12,8 @@ import pytest
 from kafka_sidecar._exchange import Exchange, Reply
 from kafka_sidecar._hookspecs import hookimpl
 from kafka_sidecar._registry import HandlerSpec
-from kafka_sidecar.testing.leak_scan import SecretWatch
-from kafka_sidecar.testing.sidecar import RunningSidecar, running_sidecar
+from kafka_sidecar.testing import RunningSidecar, running_sidecar
+from kafka_sidecar_testing.leak_scan import SecretWatch
 
 ADMIN_TOKEN = "admin-token-6f1e0c7d9b2a4e51"
 SASL_SECRET = "sasl-secret-b8c4a1d2e3f4"

@@ -11,8 +11,8 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from kafka_sidecar.testing.leak_scan import SecretWatch
-from kafka_sidecar.testing.sidecar import running_sidecar
+from kafka_sidecar.testing import running_sidecar
+from kafka_sidecar_testing.leak_scan import SecretWatch
 
 KEY = ec.generate_private_key(ec.SECP256R1())
 MINTED: list[str] = []  # tokens made by make_token, registered with secret_watch after each test

@@ -12,9 +12,9 @@ import pytest
 
 from kafka_sidecar._server import serve_sidecar
 from kafka_sidecar._sidecar import Sidecar
-from kafka_sidecar.testing.leak_scan import SecretWatch
-from kafka_sidecar.testing.net import free_port
-from kafka_sidecar.testing.pki import make_ca
+from kafka_sidecar_testing.leak_scan import SecretWatch
+from kafka_sidecar_testing.net import free_port
+from kafka_sidecar_testing.pki import make_ca
 
 ADMIN_TOKEN = "tls-admin-token-0123456789"
 

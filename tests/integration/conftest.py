@@ -22,8 +22,8 @@ def schema_registry_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[st
     if external:
         yield external.rstrip("/")
         return
-    from kafka_sidecar.testing.broker import MissingToolError
-    from kafka_sidecar.testing.registry import apicurio_registry
+    from kafka_sidecar_testing.broker import MissingToolError
+    from kafka_sidecar_testing.registry import apicurio_registry
 
     work_dir: Path = tmp_path_factory.mktemp("apicurio")
     in_ci = os.environ.get("CI", "").strip().lower() not in {"", "0", "false", "no", "off"}

@@ -21,7 +21,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from kafka_sidecar.testing.net import free_port
+from kafka_sidecar_testing.net import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 CLI = Path(sys.executable).with_name("kafka-sidecar")

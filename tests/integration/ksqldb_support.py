@@ -20,8 +20,8 @@ from typing import Any
 
 import httpx
 
-from kafka_sidecar.testing.ksqldb import KsqlDbTestServer, wait_listening
-from kafka_sidecar.testing.net import free_port
+from kafka_sidecar_testing.ksqldb import KsqlDbTestServer, wait_listening
+from kafka_sidecar_testing.net import free_port
 
 
 def name(prefix: str = "S") -> str:
@@ -71,7 +71,7 @@ class ServerProcess:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> None:
-        command = [sys.executable, "-m", "kafka_sidecar.testing.ksqldb", "--bootstrap", self.bootstrap]
+        command = [sys.executable, "-m", "kafka_sidecar_testing.ksqldb", "--bootstrap", self.bootstrap]
         command += ["--port", str(self.port), "--command-log", str(self.command_log), "--framing", self.framing]
         self.process = subprocess.Popen(command, env=dict(os.environ))
         wait_listening(self.port, 20)

@@ -15,8 +15,8 @@ import httpx
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from grpc_tools import protoc  # type: ignore[import-untyped]
 
-from kafka_sidecar.testing.modules import load_module
-from kafka_sidecar.testing.sidecar import RunningSidecar, running_sidecar
+from kafka_sidecar.testing import RunningSidecar, running_sidecar
+from kafka_sidecar_testing.modules import load_module
 
 
 def sidecar_yaml(registry_options: str = "") -> str:

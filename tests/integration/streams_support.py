@@ -124,8 +124,8 @@ def ensure_topology_classpath(kafka_version: str) -> str:
     The build runs in a copy under the harness cache (``~/.cache/kafka-sidecar``), keyed by a digest of the
     sources, so the repository stays clean and a changed topology is rebuilt.
     """
-    from kafka_sidecar.testing.kafka_runtime import default_cache_dir, find_maven
-    from kafka_sidecar.testing.net import exclusive_lock
+    from kafka_sidecar_testing.kafka_runtime import default_cache_dir, find_maven
+    from kafka_sidecar_testing.net import exclusive_lock
 
     sources = sorted(p for p in TOPOLOGY_SOURCE.rglob("*") if p.is_file() and "target" not in p.parts)
     digest = hashlib.sha256(b"".join(p.read_bytes() for p in sources)).hexdigest()[:12]

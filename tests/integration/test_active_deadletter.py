@@ -12,9 +12,9 @@ import pytest
 import pytest_asyncio
 from aiokafka import AIOKafkaConsumer
 
-from kafka_sidecar.testing.broker import create_topic
-from kafka_sidecar.testing.pytest_plugin import TopicFactory
-from kafka_sidecar.testing.sidecar import RunningSidecar, running_sidecar
+from kafka_sidecar.testing import RunningSidecar, running_sidecar
+from kafka_sidecar_testing.broker import create_topic
+from kafka_sidecar_testing.pytest_plugin import TopicFactory
 
 pytestmark = [pytest.mark.kafka, pytest.mark.asyncio]
 

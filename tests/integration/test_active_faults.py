@@ -12,9 +12,9 @@ from typing import Any
 import httpx
 import pytest
 
-from kafka_sidecar.testing.broker import KafkaBroker, create_topic, ensure_kafka_runtime
-from kafka_sidecar.testing.sidecar import running_sidecar
-from kafka_sidecar.testing.topics import produce_raw
+from kafka_sidecar.testing import running_sidecar
+from kafka_sidecar_testing.broker import KafkaBroker, create_topic, ensure_kafka_runtime
+from kafka_sidecar_testing.topics import produce_raw
 
 pytestmark = [pytest.mark.kafka, pytest.mark.asyncio]
 

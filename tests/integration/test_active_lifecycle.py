@@ -13,10 +13,10 @@ import httpx
 import pytest
 import pytest_asyncio
 
-from kafka_sidecar.testing.pytest_plugin import TopicFactory
-from kafka_sidecar.testing.sidecar import RunningSidecar, running_sidecar
-from kafka_sidecar.testing.topics import produce_raw
+from kafka_sidecar.testing import RunningSidecar, running_sidecar
 from kafka_sidecar_handlers.active import ActiveConsumerHandler
+from kafka_sidecar_testing.pytest_plugin import TopicFactory
+from kafka_sidecar_testing.topics import produce_raw
 
 pytestmark = [pytest.mark.kafka, pytest.mark.asyncio]
 

@@ -15,8 +15,8 @@ import httpx
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from kafka_sidecar.testing.process import SidecarProcess
-from kafka_sidecar.testing.pytest_plugin import TopicFactory
+from kafka_sidecar_testing.process import SidecarProcess
+from kafka_sidecar_testing.pytest_plugin import TopicFactory
 
 pytestmark = [pytest.mark.kafka]
 

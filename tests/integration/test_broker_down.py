@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from kafka_sidecar.testing.broker import KafkaBroker, create_topic, ensure_kafka_runtime
-from kafka_sidecar.testing.sidecar import running_sidecar
+from kafka_sidecar.testing import running_sidecar
+from kafka_sidecar_testing.broker import KafkaBroker, create_topic, ensure_kafka_runtime
 
 pytestmark = [pytest.mark.kafka]
 

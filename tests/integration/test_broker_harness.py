@@ -9,7 +9,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.structs import TopicPartition
 
-from kafka_sidecar.testing.pytest_plugin import KafkaEndpoint, TopicFactory
+from kafka_sidecar_testing.pytest_plugin import KafkaEndpoint, TopicFactory
 
 Record = tuple[bytes, bytes, tuple[tuple[str, bytes], ...]]
 

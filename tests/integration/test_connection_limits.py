@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from kafka_sidecar.testing.process import SidecarProcess
-from kafka_sidecar.testing.pytest_plugin import TopicFactory
+from kafka_sidecar_testing.process import SidecarProcess
+from kafka_sidecar_testing.pytest_plugin import TopicFactory
 
 pytestmark = [pytest.mark.kafka, pytest.mark.asyncio]
 

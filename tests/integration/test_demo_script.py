@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from kafka_sidecar.testing.broker import find_java
+from kafka_sidecar_testing.broker import find_java
 
 REPO = Path(__file__).resolve().parents[2]
 DEMO = REPO / "scripts" / "demo.sh"

@@ -18,8 +18,8 @@ from typing import Any
 
 import pytest
 
-from kafka_sidecar.testing.net import free_port
-from kafka_sidecar.testing.process import sidecar_process
+from kafka_sidecar_testing.net import free_port
+from kafka_sidecar_testing.process import sidecar_process
 
 pytestmark = pytest.mark.kafka
 ROOT = Path(__file__).parents[2]

@@ -14,8 +14,8 @@ from aiokafka import AIOKafkaConsumer
 from aiokafka.structs import TopicPartition
 from starlette.applications import Starlette
 
-from kafka_sidecar.testing.modules import load_module
-from kafka_sidecar.testing.pytest_plugin import TopicFactory
+from kafka_sidecar_testing.modules import load_module
+from kafka_sidecar_testing.pytest_plugin import TopicFactory
 
 APP_FILE = Path(__file__).resolve().parents[2] / "examples" / "embedding" / "app.py"
 

@@ -33,7 +33,7 @@ from test_reactive_support import (
     wait_until,
 )
 
-from kafka_sidecar.testing.pytest_plugin import TopicFactory
+from kafka_sidecar_testing.pytest_plugin import TopicFactory
 
 pytestmark = [pytest.mark.kafka, pytest.mark.asyncio]
 REJECTED = {1, 4}  # the backend answers DEADLETTER for these values of n

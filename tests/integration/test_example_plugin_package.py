@@ -20,7 +20,7 @@ from aiokafka import AIOKafkaConsumer
 from aiokafka.structs import TopicPartition
 from example_packages import CLI, install_example, plugin_env, running_cli
 
-from kafka_sidecar.testing.pytest_plugin import TopicFactory
+from kafka_sidecar_testing.pytest_plugin import TopicFactory
 
 CONFIG = """\
 kafka:

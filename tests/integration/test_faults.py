@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from kafka_sidecar.testing.broker import KafkaBroker, ensure_kafka_runtime
-from kafka_sidecar.testing.faults import FaultPlan, run_faults
+from kafka_sidecar_testing.broker import KafkaBroker, ensure_kafka_runtime
+from kafka_sidecar_testing.faults import FaultPlan, run_faults
 
 pytestmark = [pytest.mark.kafka, pytest.mark.asyncio]
 

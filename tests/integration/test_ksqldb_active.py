@@ -11,8 +11,8 @@ from ksqldb_support import create_stream, ksql, ksqldb_server, name, until
 from test_ksqldb_consumer import ksql_yaml
 from test_reactive_support import Backend, produce
 
-from kafka_sidecar.testing.net import free_port
-from kafka_sidecar.testing.sidecar import running_sidecar
+from kafka_sidecar.testing import running_sidecar
+from kafka_sidecar_testing.net import free_port
 
 pytestmark = [pytest.mark.kafka, pytest.mark.asyncio]
 PROBLEM = "application/problem+json"

@@ -14,11 +14,11 @@ from starlette.responses import Response
 from test_reactive_support import Backend, new_group, produce, serving, statuses
 
 from kafka_sidecar._events import AdminAction, BatchFetched
-from kafka_sidecar.testing.leak_scan import SecretWatch
-from kafka_sidecar.testing.net import free_port
-from kafka_sidecar.testing.pki import make_ca
-from kafka_sidecar.testing.sidecar import running_sidecar
-from kafka_sidecar.testing.topics import create_topic
+from kafka_sidecar.testing import running_sidecar
+from kafka_sidecar_testing.leak_scan import SecretWatch
+from kafka_sidecar_testing.net import free_port
+from kafka_sidecar_testing.pki import make_ca
+from kafka_sidecar_testing.topics import create_topic
 
 pytestmark = [pytest.mark.kafka, pytest.mark.asyncio]
 ADMIN = "/admin/ksqldb/views"

@@ -19,8 +19,8 @@ from test_ksqldb_consumer import delivered_n, keys, ksql_yaml, rows, stream_ddl
 from test_reactive_isolation import _committed_aborted_committed
 from test_reactive_support import Backend, committed, produce, serving
 
-from kafka_sidecar.testing.net import free_port
-from kafka_sidecar.testing.sidecar import running_sidecar
+from kafka_sidecar.testing import running_sidecar
+from kafka_sidecar_testing.net import free_port
 
 pytestmark = [pytest.mark.kafka, pytest.mark.asyncio]
 

@@ -15,7 +15,7 @@ import pytest
 from ksqldb_support import create_stream, ksql, ksqldb_server, name, until
 from test_reactive_support import produce, read_all
 
-from kafka_sidecar.testing.ksqldb import InjectedError
+from kafka_sidecar_testing.ksqldb import InjectedError
 
 pytestmark = [pytest.mark.kafka, pytest.mark.asyncio]
 

@@ -25,8 +25,8 @@ import httpx
 import pytest
 from test_reactive_support import read_all
 
-from kafka_sidecar.testing.net import free_port
-from kafka_sidecar.testing.process import sidecar_process
+from kafka_sidecar_testing.net import free_port
+from kafka_sidecar_testing.process import sidecar_process
 
 pytestmark = pytest.mark.kafka
 ROOT = Path(__file__).parents[2]

@@ -11,8 +11,8 @@ import uuid
 import pytest
 from aiokafka import AIOKafkaProducer
 
-from kafka_sidecar.testing.leak_scan import SecretWatch, mask, scan_topics
-from kafka_sidecar.testing.pytest_plugin import TopicFactory
+from kafka_sidecar_testing.leak_scan import SecretWatch, mask, scan_topics
+from kafka_sidecar_testing.pytest_plugin import TopicFactory
 
 pytestmark = [pytest.mark.kafka, pytest.mark.asyncio]
 

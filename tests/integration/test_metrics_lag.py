@@ -14,7 +14,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from test_reactive_support import Backend, committed, end_offsets, json_values, produce, serving, sidecar_yaml
 
-from kafka_sidecar.testing.sidecar import running_sidecar
+from kafka_sidecar.testing import running_sidecar
 
 pytestmark = [pytest.mark.kafka, pytest.mark.asyncio]
 BASE = "/admin/consumers/reactive/orders"

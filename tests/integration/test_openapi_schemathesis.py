@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from kafka_sidecar.testing.process import SidecarProcess
+from kafka_sidecar_testing.process import SidecarProcess
 
 pytestmark = [pytest.mark.kafka]
 

@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
-from kafka_sidecar.testing.process import SidecarProcess, sidecar_process
+from kafka_sidecar_testing.process import SidecarProcess, sidecar_process
 
 
 def wait_for_output(sidecar: SidecarProcess, pattern: str, count: int = 1, timeout: float = 30) -> str:

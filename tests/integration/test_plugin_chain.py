@@ -19,7 +19,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import SpanKind
 from test_reactive_support import Backend, produce, read_all, serving, wait_for
 
-from kafka_sidecar.testing.sidecar import RunningSidecar, running_sidecar
+from kafka_sidecar.testing import RunningSidecar, running_sidecar
 from kafka_sidecar_plugins.audit import AUDIT_SINKS
 from kafka_sidecar_plugins.tracing import TRACER_PROVIDER
 

@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from kafka_sidecar.testing.leak_scan import SecretWatch
-from kafka_sidecar.testing.pytest_plugin import TopicFactory
-from kafka_sidecar.testing.sidecar import running_sidecar
+from kafka_sidecar.testing import running_sidecar
+from kafka_sidecar_testing.leak_scan import SecretWatch
+from kafka_sidecar_testing.pytest_plugin import TopicFactory
 
 pytestmark = [pytest.mark.kafka, pytest.mark.asyncio]
 

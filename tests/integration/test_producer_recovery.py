@@ -16,10 +16,10 @@ from aiokafka import TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from schema_support import end_offset
 
-from kafka_sidecar.testing.broker import KafkaBroker, create_topic, ensure_kafka_runtime
-from kafka_sidecar.testing.pytest_plugin import TopicFactory
-from kafka_sidecar.testing.sidecar import RunningSidecar, running_sidecar
+from kafka_sidecar.testing import RunningSidecar, running_sidecar
 from kafka_sidecar_plugins.audit import AUDIT_SINKS
+from kafka_sidecar_testing.broker import KafkaBroker, create_topic, ensure_kafka_runtime
+from kafka_sidecar_testing.pytest_plugin import TopicFactory
 
 pytestmark = [pytest.mark.kafka, pytest.mark.asyncio]
 

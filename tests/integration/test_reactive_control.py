@@ -26,7 +26,7 @@ from test_reactive_support import (
 )
 
 from kafka_sidecar._events import AdminAction
-from kafka_sidecar.testing.sidecar import running_sidecar
+from kafka_sidecar.testing import running_sidecar
 
 pytestmark = [pytest.mark.kafka, pytest.mark.asyncio]
 BASE = "/admin/consumers/reactive/orders"

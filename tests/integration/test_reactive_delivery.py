@@ -29,8 +29,8 @@ from kafka_sidecar._exchange import BACKEND_HEADERS, Exchange
 from kafka_sidecar._exchange import Reply as ChainReply
 from kafka_sidecar._hookspecs import hookimpl
 from kafka_sidecar._registry import HandlerSpec
-from kafka_sidecar.testing.leak_scan import SecretWatch
-from kafka_sidecar.testing.sidecar import running_sidecar
+from kafka_sidecar.testing import running_sidecar
+from kafka_sidecar_testing.leak_scan import SecretWatch
 
 pytestmark = [pytest.mark.kafka, pytest.mark.asyncio]
 

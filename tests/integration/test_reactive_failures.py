@@ -22,7 +22,7 @@ from test_reactive_support import (
     wait_for,
 )
 
-from kafka_sidecar.testing.sidecar import running_sidecar
+from kafka_sidecar.testing import running_sidecar
 
 pytestmark = [pytest.mark.kafka, pytest.mark.asyncio]
 

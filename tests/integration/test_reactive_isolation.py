@@ -10,7 +10,7 @@ import pytest
 from aiokafka import AIOKafkaProducer
 from test_reactive_support import Backend, new_group, serving, sidecar_yaml, wait_committed, wait_for
 
-from kafka_sidecar.testing.sidecar import running_sidecar
+from kafka_sidecar.testing import running_sidecar
 
 pytestmark = [pytest.mark.kafka, pytest.mark.asyncio]
 

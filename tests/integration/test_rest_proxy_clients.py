@@ -20,9 +20,9 @@ from typing import Any, TypeVar
 import httpx
 import pytest
 
-from kafka_sidecar.testing.pytest_plugin import TopicFactory
-from kafka_sidecar.testing.sidecar import sidecar_process
-from kafka_sidecar.testing.topics import create_topic
+from kafka_sidecar_testing.process import sidecar_process
+from kafka_sidecar_testing.pytest_plugin import TopicFactory
+from kafka_sidecar_testing.topics import create_topic
 
 pytestmark = pytest.mark.kafka
 
@@ -32,8 +32,9 @@ T = TypeVar("T")
 
 @pytest.fixture
 def sidecar_url(tmp_path: Path, kafka_bootstrap: str) -> Iterator[str]:
-    with sidecar_process(SHIPPED, tmp_path, {"KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap}) as base:
-        yield base
+    env = {"KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap}
+    with sidecar_process(SHIPPED.read_text(encoding="utf-8"), tmp_path, env=env) as sidecar:
+        yield sidecar.base_url
 
 
 def until(fetch: Callable[[], list[T]], done: Callable[[list[T]], bool], seconds: float = 30) -> list[T]:

@@ -15,8 +15,8 @@ import pytest_asyncio
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
-from kafka_sidecar.testing.pytest_plugin import TopicFactory
-from kafka_sidecar.testing.sidecar import RunningSidecar, running_sidecar
+from kafka_sidecar.testing import RunningSidecar, running_sidecar
+from kafka_sidecar_testing.pytest_plugin import TopicFactory
 
 pytestmark = [pytest.mark.kafka, pytest.mark.asyncio]
 

@@ -8,8 +8,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from kafka_sidecar.testing.pytest_plugin import TopicFactory
-from kafka_sidecar.testing.sidecar import running_sidecar
+from kafka_sidecar.testing import running_sidecar
+from kafka_sidecar_testing.pytest_plugin import TopicFactory
 
 pytestmark = [pytest.mark.kafka, pytest.mark.asyncio]
 

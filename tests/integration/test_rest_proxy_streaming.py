@@ -10,8 +10,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from kafka_sidecar.testing.pytest_plugin import TopicFactory
-from kafka_sidecar.testing.sidecar import sidecar_process
+from kafka_sidecar_testing.process import sidecar_process
+from kafka_sidecar_testing.pytest_plugin import TopicFactory
 
 pytestmark = [pytest.mark.kafka]
 
@@ -20,8 +20,9 @@ SHIPPED = Path(__file__).resolve().parents[2] / "chains.yml"
 
 @pytest.fixture
 def sidecar_url(tmp_path: Path, kafka_bootstrap: str) -> Iterator[str]:
-    with sidecar_process(SHIPPED, tmp_path, {"KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap}) as base:
-        yield base
+    env = {"KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap}
+    with sidecar_process(SHIPPED.read_text(encoding="utf-8"), tmp_path, env=env) as sidecar:
+        yield sidecar.base_url
 
 
 def chunk(data: bytes) -> bytes:

@@ -15,10 +15,10 @@ from aiokafka import AIOKafkaConsumer
 from kafka_sidecar._config.model import KafkaConfig, SecuritySettings
 from kafka_sidecar._kafka.diagnose import diagnose_connection
 from kafka_sidecar._kafka.options import consumer_kwargs
-from kafka_sidecar.testing.leak_scan import SecretWatch
-from kafka_sidecar.testing.secure_fixtures import SecureKafka, secure_kafka
-from kafka_sidecar.testing.sidecar import running_sidecar
-from kafka_sidecar.testing.token_endpoint import TokenEndpoint
+from kafka_sidecar.testing import running_sidecar
+from kafka_sidecar_testing.leak_scan import SecretWatch
+from kafka_sidecar_testing.secure_fixtures import SecureKafka, secure_kafka
+from kafka_sidecar_testing.token_endpoint import TokenEndpoint
 
 __all__ = ["secure_kafka"]  # the fixture, imported so pytest finds it
 

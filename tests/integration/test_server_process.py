@@ -10,7 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from kafka_sidecar.testing.net import free_port, wait_ready
+from kafka_sidecar_testing.net import free_port, wait_ready
 
 CONFIG = """\
 server:

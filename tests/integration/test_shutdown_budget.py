@@ -14,8 +14,8 @@ import pytest
 from starlette.responses import Response
 from test_reactive_support import Backend, new_group, produce, serving, wait_for
 
-from kafka_sidecar.testing.process import SidecarProcess
-from kafka_sidecar.testing.pytest_plugin import TopicFactory
+from kafka_sidecar_testing.process import SidecarProcess
+from kafka_sidecar_testing.pytest_plugin import TopicFactory
 
 pytestmark = [pytest.mark.kafka, pytest.mark.asyncio]
 

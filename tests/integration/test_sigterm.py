@@ -13,8 +13,8 @@ import httpx
 import pytest
 from aiokafka import AIOKafkaConsumer
 
-from kafka_sidecar.testing.net import free_port
-from kafka_sidecar.testing.pytest_plugin import TopicFactory
+from kafka_sidecar_testing.net import free_port
+from kafka_sidecar_testing.pytest_plugin import TopicFactory
 
 pytestmark = [pytest.mark.kafka, pytest.mark.asyncio]
 

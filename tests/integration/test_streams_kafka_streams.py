@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 from streams_support import ensure_topology_classpath, produce_keyed, read_topic, status, wait_status, wait_until
 
-from kafka_sidecar.testing.kafka_runtime import DEFAULT_KAFKA_VERSION, find_java
-from kafka_sidecar.testing.pytest_plugin import VERSION_ENV
-from kafka_sidecar.testing.sidecar import running_sidecar
+from kafka_sidecar.testing import running_sidecar
+from kafka_sidecar_testing.kafka_runtime import DEFAULT_KAFKA_VERSION, find_java
+from kafka_sidecar_testing.pytest_plugin import VERSION_ENV
 
 pytestmark = [pytest.mark.kafka, pytest.mark.asyncio, pytest.mark.timeout(300)]
 KEYS = ["c0", "c1", "c2", "c3"]

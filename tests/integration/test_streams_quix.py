@@ -29,7 +29,7 @@ from streams_support import (
 )
 from test_reactive_support import Backend, serving, wait_for
 
-from kafka_sidecar.testing.sidecar import running_sidecar
+from kafka_sidecar.testing import running_sidecar
 
 pytestmark = [pytest.mark.kafka, pytest.mark.asyncio, pytest.mark.timeout(240)]
 

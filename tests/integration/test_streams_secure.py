@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 from streams_support import produce_keyed, read_topic, status, streams_python, wait_status, wait_until
 
-from kafka_sidecar.testing.secure_fixtures import SecureKafka, secure_kafka
-from kafka_sidecar.testing.sidecar import running_sidecar
+from kafka_sidecar.testing import running_sidecar
+from kafka_sidecar_testing.secure_fixtures import SecureKafka, secure_kafka
 
 __all__ = ["secure_kafka"]  # the fixture, imported so pytest finds it
 pytestmark = [pytest.mark.kafka, pytest.mark.asyncio, pytest.mark.timeout(180)]

@@ -15,8 +15,8 @@ import pytest
 from streams_support import EXAMPLE_APP, metric, produce_keyed, status, wait_status
 
 from kafka_sidecar._events import AdminAction
-from kafka_sidecar.testing.net import free_port
-from kafka_sidecar.testing.sidecar import running_sidecar
+from kafka_sidecar.testing import running_sidecar
+from kafka_sidecar_testing.net import free_port
 
 pytestmark = [pytest.mark.kafka]
 

@@ -19,7 +19,7 @@ import pytest
 
 from kafka_sidecar._logs import NOISE, QUIET_LOGGERS, configure_logging
 from kafka_sidecar.cli import main
-from kafka_sidecar.testing.process import SidecarProcess
+from kafka_sidecar_testing.process import SidecarProcess
 
 CONFIG = """\
 server:

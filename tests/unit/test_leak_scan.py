@@ -9,7 +9,7 @@ from pathlib import Path
 import jwt
 import pytest
 
-from kafka_sidecar.testing.leak_scan import CapturingHandler, SecretWatch, log_file_lines, mask, scan_lines, scan_record
+from kafka_sidecar_testing.leak_scan import CapturingHandler, SecretWatch, log_file_lines, mask, scan_lines, scan_record
 
 PLANTED = "planted-secret-0d9e8f7a"
 

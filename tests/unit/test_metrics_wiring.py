@@ -25,7 +25,7 @@ from kafka_sidecar._errors import UpstreamUnavailable
 from kafka_sidecar._metrics.registry import MetricsRegistry
 from kafka_sidecar._records import ConsumedRecord
 from kafka_sidecar._sidecar import Sidecar
-from kafka_sidecar.testing.sidecar import running_sidecar
+from kafka_sidecar.testing import running_sidecar
 from kafka_sidecar_handlers.reactive._config import ReactiveConsumerConfig
 from kafka_sidecar_handlers.reactive._delivery import DeliveryStats
 from kafka_sidecar_handlers.reactive._lag import ConsumerGauges, LagReporter

@@ -21,7 +21,7 @@ from kafka_sidecar._metrics.registry import OVERFLOW, MetricsRegistry
 from kafka_sidecar._records import ConsumedRecord, DeliveryReport, OutgoingRecord
 from kafka_sidecar._resources import Resources
 from kafka_sidecar._serdes.base import SerdeRegistry
-from kafka_sidecar.testing.sidecar import running_sidecar
+from kafka_sidecar.testing import running_sidecar
 from kafka_sidecar_handlers.reactive._lag import ConsumerGauges
 from kafka_sidecar_plugins.metrics import EventCounters, MetricsConfig, MetricsHandler, PrometheusExporter
 from kafka_sidecar_plugins.metrics._influx import InfluxExporter as InfluxPusher

@@ -13,7 +13,7 @@ import pytest
 
 from kafka_sidecar._errors import ConfigError
 from kafka_sidecar._sidecar import Sidecar
-from kafka_sidecar.testing.sidecar import running_sidecar
+from kafka_sidecar.testing import running_sidecar
 
 BASE = "/admin/consumers/reactive/orders"
 

@@ -12,7 +12,7 @@ import pytest
 
 from kafka_sidecar._config.model import KafkaConfig, SecuritySettings
 from kafka_sidecar._kafka.diagnose import diagnose_connection
-from kafka_sidecar.testing.pki import make_ca
+from kafka_sidecar_testing.pki import make_ca
 
 
 @asynccontextmanager

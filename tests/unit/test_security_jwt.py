@@ -14,8 +14,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from kafka_sidecar._errors import Unauthorized, UpstreamUnavailable
-from kafka_sidecar.testing.leak_scan import SecretWatch
 from kafka_sidecar_plugins.security._jwt import JwtConfig, JwtVerifier, KeySource, token_scopes
+from kafka_sidecar_testing.leak_scan import SecretWatch
 
 HS256_SECRET = "shared-secret-long-enough-32-bytes!!"
 

@@ -10,7 +10,7 @@ import pytest
 
 from kafka_sidecar._errors import UpstreamUnavailable
 from kafka_sidecar._kafka.oauth import ClientCredentialsTokenProvider
-from kafka_sidecar.testing.leak_scan import SecretWatch
+from kafka_sidecar_testing.leak_scan import SecretWatch
 
 
 @pytest.fixture(autouse=True)

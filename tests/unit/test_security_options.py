@@ -11,8 +11,8 @@ from aiokafka.abc import AbstractTokenProvider
 from kafka_sidecar._config.model import KafkaConfig, SecuritySettings, ServerConfig
 from kafka_sidecar._errors import ConfigError
 from kafka_sidecar._kafka.options import admin_kwargs, consumer_kwargs, producer_kwargs, security_kwargs
-from kafka_sidecar.testing.leak_scan import SecretWatch
-from kafka_sidecar.testing.pki import make_ca
+from kafka_sidecar_testing.leak_scan import SecretWatch
+from kafka_sidecar_testing.pki import make_ca
 
 
 @pytest.fixture(autouse=True)

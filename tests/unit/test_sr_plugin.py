@@ -8,9 +8,9 @@ import pytest
 
 from kafka_sidecar._blueprint import build_blueprint
 from kafka_sidecar._errors import ConfigError
-from kafka_sidecar.testing.leak_scan import SecretWatch
-from kafka_sidecar.testing.sidecar import running_sidecar
+from kafka_sidecar.testing import running_sidecar
 from kafka_sidecar_plugins.schema_registry._config import SchemaRegistryConfig
+from kafka_sidecar_testing.leak_scan import SecretWatch
 
 
 @pytest.fixture(autouse=True)

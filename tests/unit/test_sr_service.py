@@ -15,11 +15,11 @@ import pytest
 
 from kafka_sidecar._errors import Conflict, UnsupportedMediaType, UpstreamUnavailable, ValidationFailed
 from kafka_sidecar._serdes.base import SchemaRef, SerializeContext
-from kafka_sidecar.testing.leak_scan import SecretWatch
 from kafka_sidecar_plugins.schema_registry._avro import AvroFormat
 from kafka_sidecar_plugins.schema_registry._client import SchemaRegistryClient
 from kafka_sidecar_plugins.schema_registry._config import SchemaRegistryConfig
 from kafka_sidecar_plugins.schema_registry._service import SchemaService, ServiceBinding
+from kafka_sidecar_testing.leak_scan import SecretWatch
 
 SR_USER = "sr-user"
 SR_PASSWORD = "sr-basic-pass-91c2"

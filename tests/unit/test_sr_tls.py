@@ -23,9 +23,9 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from kafka_sidecar._errors import UpstreamUnavailable
-from kafka_sidecar.testing.net import free_port as _free_port
 from kafka_sidecar_plugins.schema_registry._client import SchemaRegistryClient
 from kafka_sidecar_plugins.schema_registry._config import SchemaRegistryConfig
+from kafka_sidecar_testing.net import free_port as _free_port
 
 pytestmark = pytest.mark.skipif(shutil.which("openssl") is None, reason="needs the openssl command")
 

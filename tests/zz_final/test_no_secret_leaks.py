@@ -12,7 +12,7 @@ from typing import Final
 
 import pytest
 
-from kafka_sidecar.testing.leak_scan import SecretWatch, TopicScan, log_file_lines, scan_lines, scan_topics
+from kafka_sidecar_testing.leak_scan import SecretWatch, TopicScan, log_file_lines, scan_lines, scan_topics
 
 MIN_TESTS_BEFORE: Final = 50
 MIN_SECRETS: Final = 10

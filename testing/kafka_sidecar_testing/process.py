@@ -16,7 +16,7 @@ from typing import Self
 
 import httpx
 
-from kafka_sidecar.testing.net import free_port
+from kafka_sidecar_testing.net import free_port
 
 
 class SidecarProcess:

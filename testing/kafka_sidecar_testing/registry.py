@@ -25,9 +25,9 @@ import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
-from kafka_sidecar.testing.broker import MissingToolError, default_cache_dir, find_maven
-from kafka_sidecar.testing.net import exclusive_lock as _exclusive_lock
-from kafka_sidecar.testing.net import free_port as _free_port
+from kafka_sidecar_testing.broker import MissingToolError, default_cache_dir, find_maven
+from kafka_sidecar_testing.net import exclusive_lock as _exclusive_lock
+from kafka_sidecar_testing.net import free_port as _free_port
 
 APICURIO_VERSION = "3.3.3"
 CCOMPAT_PATH = "/apis/ccompat/v7"

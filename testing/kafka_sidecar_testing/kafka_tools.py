@@ -2,7 +2,7 @@
 
 ``kafka-producer-perf-test`` and ``kafka-consumer-perf-test`` are the classes
 ``org.apache.kafka.tools.ProducerPerformance`` and ``ConsumerPerformance`` of that jar; with the
-broker runtime's jars (:func:`~kafka_sidecar.testing.kafka_runtime.ensure_kafka_runtime`) on the class
+broker runtime's jars (:func:`~kafka_sidecar_testing.kafka_runtime.ensure_kafka_runtime`) on the class
 path they run as they do in a Kafka distribution. Used by ``bench/``; cached next to the broker jars.
 """
 
@@ -12,7 +12,7 @@ import subprocess
 from pathlib import Path
 from typing import Final
 
-from kafka_sidecar.testing.kafka_runtime import (
+from kafka_sidecar_testing.kafka_runtime import (
     DEFAULT_KAFKA_VERSION,
     MAVEN_DEPENDENCY_PLUGIN,
     BrokerError,
@@ -21,7 +21,7 @@ from kafka_sidecar.testing.kafka_runtime import (
     find_java,
     find_maven,
 )
-from kafka_sidecar.testing.net import exclusive_lock
+from kafka_sidecar_testing.net import exclusive_lock
 
 PRODUCER_PERFORMANCE: Final = "org.apache.kafka.tools.ProducerPerformance"
 CONSUMER_PERFORMANCE: Final = "org.apache.kafka.tools.ConsumerPerformance"

@@ -1,4 +1,4 @@
-"""``python -m kafka_sidecar.testing.ksqldb``: the ksqlDB test server in its own process (tests SIGKILL it)."""
+"""``python -m kafka_sidecar_testing.ksqldb``: the ksqlDB test server in its own process (tests SIGKILL it)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import asyncio
 import signal
 from pathlib import Path
 
-from kafka_sidecar.testing.ksqldb import KsqlDbTestServer
+from kafka_sidecar_testing.ksqldb import KsqlDbTestServer
 
 
 async def _serve(args: argparse.Namespace) -> None:

@@ -15,7 +15,7 @@ import json
 from dataclasses import dataclass
 from typing import Protocol
 
-from kafka_sidecar.testing.ksqldb._sql import Column
+from kafka_sidecar_testing.ksqldb._sql import Column
 
 DELIMITED = "application/vnd.ksqlapi.delimited.v1"
 V1_JSON = "application/vnd.ksql.v1+json"

@@ -10,7 +10,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Final
 
-from kafka_sidecar.testing.net import exclusive_lock as _exclusive_lock
+from kafka_sidecar_testing.net import exclusive_lock as _exclusive_lock
 
 DEFAULT_KAFKA_VERSION: Final = "4.4.0"
 """Newest ``org.apache.kafka:kafka_2.13`` release verified to resolve from Maven Central."""
@@ -70,14 +70,14 @@ def _check_version(version: str) -> None:
 def _resource_text(name: str) -> str:
     try:
         return (
-            resources.files(__package__ or "kafka_sidecar.testing")
+            resources.files(__package__ or "kafka_sidecar_testing")
             .joinpath(_RUNTIME_RESOURCES, name)
             .read_text(encoding="utf-8")
         )
     except FileNotFoundError as exc:
         raise BrokerError(
-            f"the Maven broker harness ({_RUNTIME_RESOURCES}/{name}) is not part of the kafka-sidecar wheel: "
-            "run the broker fixtures from a source checkout (pip install -e '.[test]'), or point "
+            f"the Maven broker harness file {_RUNTIME_RESOURCES}/{name} is missing from this kafka-sidecar-testing "
+            "install: reinstall it from the source checkout (pip install -e ./testing), or point "
             "KAFKA_SIDECAR_BOOTSTRAP at a broker of your own"
         ) from exc
 

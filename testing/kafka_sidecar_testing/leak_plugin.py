@@ -1,10 +1,10 @@
 """pytest plugin behind the suite-wide secret watch (issue 7); loaded by ``tests/conftest.py``.
 
-* At session start a :class:`~kafka_sidecar.testing.leak_scan.CapturingHandler` goes on the root logger:
+* At session start a :class:`~kafka_sidecar_testing.leak_scan.CapturingHandler` goes on the root logger:
   INFO and above from every logger, DEBUG as well from the ``kafka_sidecar*`` loggers (aiokafka's DEBUG
   output is too voluminous). Before every test the handler and those levels are put back if a test or a
   sidecar's logging plugin changed them.
-* ``secret_watch`` (session): the :class:`~kafka_sidecar.testing.leak_scan.SecretWatch`; tests call
+* ``secret_watch`` (session): the :class:`~kafka_sidecar_testing.leak_scan.SecretWatch`; tests call
   ``secret_watch.add(secret)`` for every secret they hand to the sidecar.
 * ``tests_ran`` (session): node ids of the tests whose call phase ran so far, so the final check can
   refuse to pass when it did not run last.
@@ -22,7 +22,7 @@ from typing import Final
 
 import pytest
 
-from kafka_sidecar.testing.leak_scan import CapturingHandler, SecretWatch
+from kafka_sidecar_testing.leak_scan import CapturingHandler, SecretWatch
 
 DEBUG_LOGGERS: Final = ("kafka_sidecar", "kafka_sidecar_handlers", "kafka_sidecar_plugins")
 WATCH_KEY: Final = pytest.StashKey[SecretWatch]()
@@ -72,7 +72,7 @@ def pytest_runtest_call(item: pytest.Item) -> None:
     kafka = getattr(item, "funcargs", {}).get("secure_kafka")
     if kafka is None:
         return
-    from kafka_sidecar.testing.secure_fixtures import SecureKafka
+    from kafka_sidecar_testing.secure_fixtures import SecureKafka
 
     bootstraps = item.config.stash[SECURE_BOOTSTRAPS_KEY]
     if isinstance(kafka, SecureKafka) and kafka.broker.plaintext_bootstrap not in bootstraps:

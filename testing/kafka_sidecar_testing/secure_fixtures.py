@@ -1,6 +1,6 @@
 """pytest fixture for the secured test broker (SSL with client certs, SASL_SSL SCRAM, ACLs).
 
-Not auto-registered: a test module imports it (``from kafka_sidecar.testing.secure_fixtures import
+Not auto-registered: a test module imports it (``from kafka_sidecar_testing.secure_fixtures import
 secure_kafka``) so the second JVM starts only for the tests that need it.
 
 Principals and grants: ``alice`` (SCRAM) and the client certificate ``CN=sidecar-client`` may do
@@ -19,8 +19,8 @@ from typing import Final
 import pytest
 
 from kafka_sidecar._config.model import SecuritySettings
-from kafka_sidecar.testing.broker import BrokerError, MissingToolError, create_topic, ensure_kafka_runtime
-from kafka_sidecar.testing.broker_security import AclGrant, ScramUser, SecureKafkaBroker
+from kafka_sidecar_testing.broker import BrokerError, MissingToolError, create_topic, ensure_kafka_runtime
+from kafka_sidecar_testing.broker_security import AclGrant, ScramUser, SecureKafkaBroker
 
 __all__ = ["SecureKafka", "secure_kafka"]
 

@@ -7,7 +7,7 @@ golden byte strings from ksqlDB's own tests and a real third-party client (``tes
 test_ksqldb_test_server.py``).
 
 In-process: ``async with KsqlDbTestServer(bootstrap) as server: server.url``. In its own process
-(so a test can SIGKILL it): ``python -m kafka_sidecar.testing.ksqldb --bootstrap B --port P
+(so a test can SIGKILL it): ``python -m kafka_sidecar_testing.ksqldb --bootstrap B --port P
 --command-log FILE``; its switches are then set with ``POST /_test/switches``.
 """
 
@@ -24,9 +24,9 @@ from types import TracebackType
 from hypercorn.asyncio import serve
 from hypercorn.config import Config
 
-from kafka_sidecar.testing.ksqldb._app import InjectedError, KsqlApp, Switches
-from kafka_sidecar.testing.ksqldb._engine import Engine
-from kafka_sidecar.testing.net import free_port
+from kafka_sidecar_testing.ksqldb._app import InjectedError, KsqlApp, Switches
+from kafka_sidecar_testing.ksqldb._engine import Engine
+from kafka_sidecar_testing.net import free_port
 
 __all__ = ["InjectedError", "KsqlDbTestServer", "Switches", "wait_listening"]
 

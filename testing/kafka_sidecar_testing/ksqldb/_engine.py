@@ -28,7 +28,7 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from kafka_sidecar._tasks import cancel_and_wait
-from kafka_sidecar.testing.ksqldb._sql import (
+from kafka_sidecar_testing.ksqldb._sql import (
     Column,
     CreateSource,
     Describe,
@@ -40,7 +40,7 @@ from kafka_sidecar.testing.ksqldb._sql import (
     Terminate,
     parse,
 )
-from kafka_sidecar.testing.topics import create_topic
+from kafka_sidecar_testing.topics import create_topic
 
 log = logging.getLogger(__name__)
 PSEUDO_TYPES = {"ROWTIME": "BIGINT", "ROWPARTITION": "INTEGER", "ROWOFFSET": "BIGINT"}

@@ -1,13 +1,10 @@
-"""Running a sidecar in-process for tests: real config file, real broker, httpx over ASGI."""
+"""A sidecar running in-process from a config string, with an httpx client bound to its ASGI app."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import textwrap
-from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
-from contextlib import asynccontextmanager, contextmanager
+from collections.abc import AsyncIterator, Iterable, Mapping
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,7 +12,6 @@ import httpx
 
 from kafka_sidecar._http.app import create_app
 from kafka_sidecar._sidecar import Sidecar
-from kafka_sidecar.testing.net import free_port, wait_ready
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,7 +34,10 @@ async def running_sidecar(
     """Write ``config_yaml`` to ``directory/chains.yml``, start the sidecar and yield a client for it.
 
     The client talks to the ASGI app in-process (no socket); ``client_host`` is the caller address the
-    app sees. The sidecar is stopped (producer flushed, consumers closed) when the block exits.
+    app sees. ``wait_for_kafka`` seconds at most are spent waiting for the producers to reach the
+    configured brokers (``0``: do not wait, for chains that never touch Kafka); a broker that does not
+    answer in time is a ``RuntimeError``. The sidecar is stopped (producer flushed, consumers closed)
+    when the block exits.
     """
     path = directory / "chains.yml"
     path.write_text(textwrap.dedent(config_yaml), encoding="utf-8")
@@ -54,30 +53,3 @@ async def running_sidecar(
             yield RunningSidecar(sidecar, client, path)
     finally:
         await sidecar.stop()
-
-
-@contextmanager
-def sidecar_process(config: Path, directory: Path, env: Mapping[str, str]) -> Iterator[str]:
-    """``kafka-sidecar run -c config`` as a real process on a free loopback port; yields its base URL.
-
-    Waits until ``/health/ready`` answers (60 s at most) and stops the process (SIGTERM) on exit.
-    """
-    port = free_port()
-    log = directory / "sidecar.log"
-    process = subprocess.Popen(
-        [sys.executable, "-m", "kafka_sidecar", "run", "-c", str(config)],
-        env={**os.environ, **env, "SIDECAR_PORT": str(port)},
-        stdout=log.open("wb"),
-        stderr=subprocess.STDOUT,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        wait_ready(base, process, log, 60)
-        yield base
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()

@@ -1,4 +1,4 @@
-"""``python -m kafka_sidecar.testing.broker fetch | run``: the harness from the command line."""
+"""``python -m kafka_sidecar_testing.broker fetch | run``: the harness from the command line."""
 
 from __future__ import annotations
 
@@ -10,13 +10,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from types import FrameType
 
-from kafka_sidecar.testing.broker import KafkaBroker
-from kafka_sidecar.testing.kafka_runtime import CACHE_ENV, DEFAULT_KAFKA_VERSION, BrokerError, ensure_kafka_runtime
+from kafka_sidecar_testing.broker import KafkaBroker
+from kafka_sidecar_testing.kafka_runtime import CACHE_ENV, DEFAULT_KAFKA_VERSION, BrokerError, ensure_kafka_runtime
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m kafka_sidecar.testing.broker",
+        prog="python -m kafka_sidecar_testing.broker",
         description="Fetch and run a real single-node Apache Kafka broker for tests.",
     )
     parser.add_argument("--kafka-version", default=DEFAULT_KAFKA_VERSION, help="default: %(default)s")

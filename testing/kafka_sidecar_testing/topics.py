@@ -6,7 +6,7 @@ import asyncio
 from collections.abc import Iterable, Mapping
 from typing import Any, Final
 
-from kafka_sidecar.testing.kafka_runtime import BrokerError
+from kafka_sidecar_testing.kafka_runtime import BrokerError
 
 _POLL_INTERVAL: Final = 0.1
 

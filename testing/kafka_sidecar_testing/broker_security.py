@@ -1,7 +1,7 @@
 """A secured test broker: SSL (mutual TLS) and SASL_SSL (SCRAM) listeners, ACLs enforced.
 
-Built on :class:`kafka_sidecar.testing.broker.KafkaBroker`: certificates come from
-:mod:`kafka_sidecar.testing.pki`, SCRAM users and ACLs are applied with Kafka's own Admin client
+Built on :class:`kafka_sidecar_testing.broker.KafkaBroker`: certificates come from
+:mod:`kafka_sidecar_testing.pki`, SCRAM users and ACLs are applied with Kafka's own Admin client
 (``kafka-runtime/SecuritySetup.java`` run by the JDK's source launcher on the broker's classpath).
 
 Listeners:
@@ -27,8 +27,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Final
 
-from kafka_sidecar.testing.broker import BrokerError, KafkaBroker, Listener, find_java
-from kafka_sidecar.testing.pki import CertificateAuthority, IssuedCert, make_ca
+from kafka_sidecar_testing.broker import BrokerError, KafkaBroker, Listener, find_java
+from kafka_sidecar_testing.pki import CertificateAuthority, IssuedCert, make_ca
 
 __all__ = ["AclGrant", "ScramUser", "SecureKafkaBroker"]
 
@@ -146,7 +146,7 @@ class SecureKafkaBroker:
         java = find_java()
         if java is None:
             raise BrokerError("java is needed to create SCRAM users and ACLs")
-        source = resources.files("kafka_sidecar.testing").joinpath("kafka-runtime", _SETUP_SOURCE)
+        source = resources.files("kafka_sidecar_testing").joinpath("kafka-runtime", _SETUP_SOURCE)
         with resources.as_file(source) as path:
             result = subprocess.run(
                 [java, "-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC", "-cp", f"{self.libs_dir.resolve()}/*",

@@ -1,7 +1,7 @@
 """pytest fixtures giving tests a real Apache Kafka broker.
 
 Registered through the ``pytest11`` entry point, so it is loaded by every pytest run in an
-environment where kafka-sidecar is installed. Importing it does nothing: the broker module is
+environment where kafka-sidecar-testing is installed. Importing it does nothing: the broker module is
 imported, and a broker started, only when a test asks for one of the fixtures.
 
 Fixtures:
@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Final
 import pytest
 
 if TYPE_CHECKING:
-    from kafka_sidecar.testing.broker import KafkaBroker
+    from kafka_sidecar_testing.broker import KafkaBroker
 
 __all__ = ["KafkaEndpoint", "TopicFactory"]
 
@@ -69,7 +69,7 @@ class TopicFactory:
         return f"{prefix}-{uuid.uuid4().hex}"
 
     async def create(self, partitions: int = 1, prefix: str = "t", config: Mapping[str, str] | None = None) -> str:
-        from kafka_sidecar.testing.broker import create_topic
+        from kafka_sidecar_testing.broker import create_topic
 
         name = self.unique_name(prefix)
         await create_topic(self.bootstrap_servers, name, partitions, config)
@@ -98,7 +98,7 @@ def kafka_broker() -> Iterator[KafkaEndpoint]:
         yield KafkaEndpoint(external)
         return
 
-    from kafka_sidecar.testing import broker as harness
+    from kafka_sidecar_testing import broker as harness
 
     in_ci = _truthy_env("CI")
     version = os.environ.get(VERSION_ENV, "").strip() or harness.DEFAULT_KAFKA_VERSION

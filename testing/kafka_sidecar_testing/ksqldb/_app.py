@@ -23,9 +23,9 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
-from kafka_sidecar.testing.ksqldb._engine import Engine, StatementError
-from kafka_sidecar.testing.ksqldb._sql import Select, SqlError, parse
-from kafka_sidecar.testing.ksqldb._wire import (
+from kafka_sidecar_testing.ksqldb._engine import Engine, StatementError
+from kafka_sidecar_testing.ksqldb._sql import Select, SqlError, parse
+from kafka_sidecar_testing.ksqldb._wire import (
     V1_JSON,
     QueryMeta,
     Writer,

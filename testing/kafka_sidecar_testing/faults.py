@@ -18,28 +18,21 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import socket
 import time
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 from aiokafka import AIOKafkaConsumer, TopicPartition
-from hypercorn.asyncio import serve
-from hypercorn.config import Config
-from starlette.applications import Starlette
-from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
 
-from kafka_sidecar.testing.broker import KafkaBroker
-from kafka_sidecar.testing.net import free_port
-from kafka_sidecar.testing.process import SidecarProcess
-from kafka_sidecar.testing.topics import create_topic
+from kafka_sidecar_testing.backend import Backend, serving
+from kafka_sidecar_testing.broker import KafkaBroker
+from kafka_sidecar_testing.process import SidecarProcess
+from kafka_sidecar_testing.topics import create_topic
 
 SIDECAR_CONFIG = """\
 server:
@@ -117,63 +110,28 @@ class FaultReport:
         }  # fmt: skip
 
 
-class _Backend:
-    """A real HTTP backend that accepts every batch and remembers each delivered sequence number."""
+class _SequenceCount:
+    """The fault backend's reply: accepts every batch and counts each delivered sequence number."""
 
     def __init__(self) -> None:
-        self.port = free_port()
         self.delivered: Counter[int] = Counter()
         self.target: set[int] = set()
         self.complete = asyncio.Event()
         """Set once every sequence number in ``target`` was delivered."""
 
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+    def expect(self, target: set[int]) -> None:
+        self.target = target
+        self._check()
 
-    def app(self) -> Starlette:
-        async def deliver(request: Request) -> Response:
-            body = json.loads(await request.body())
-            for record in body["records"]:
-                value = record["value"]
-                self.delivered[int(value["seq"])] += 1
-            if self.target and self.target <= self.delivered.keys():
-                self.complete.set()
-            return Response(status_code=200)
+    async def __call__(self, body: dict[str, Any]) -> Response:
+        for record in body["records"]:
+            self.delivered[int(record["value"]["seq"])] += 1
+        self._check()
+        return Response(status_code=200)
 
-        async def health(request: Request) -> Response:
-            return Response(status_code=200)
-
-        return Starlette(routes=[Route("/deliver", deliver, methods=["POST"]), Route("/health", health)])
-
-
-@asynccontextmanager
-async def _serving(backend: _Backend) -> AsyncIterator[_Backend]:
-    config = Config()
-    config.bind = [f"127.0.0.1:{backend.port}"]
-    config.accesslog = None
-    config.errorlog = None
-    config.graceful_timeout = 0.5
-    stop = asyncio.Event()
-    task = asyncio.create_task(serve(backend.app(), config, shutdown_trigger=stop.wait))  # type: ignore[arg-type]
-    try:
-        deadline = time.monotonic() + 10
-        while not _accepts(backend.port):
-            if time.monotonic() > deadline:
-                raise RuntimeError("the fault backend did not listen")
-            await asyncio.sleep(0.05)  # polling a condition with a deadline
-        yield backend
-    finally:
-        stop.set()
-        await asyncio.wait_for(task, 10)
-
-
-def _accepts(port: int) -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-            return True
-    except OSError:
-        return False
+    def _check(self) -> None:
+        if self.target and self.target <= self.delivered.keys():
+            self.complete.set()
 
 
 class _Producers:
@@ -264,7 +222,8 @@ async def run_faults(broker: KafkaBroker, workdir: Path, plan: FaultPlan) -> Fau
     bootstrap = broker.bootstrap_servers
     topic = f"faults-{uuid.uuid4().hex[:8]}"
     await create_topic(bootstrap, topic, plan.partitions)
-    async with _serving(_Backend()) as backend:
+    deliveries = _SequenceCount()
+    async with serving(Backend(reply=deliveries, keep=False)) as backend:
         config = SIDECAR_CONFIG.format(
             bootstrap=bootstrap, topic=topic, group=f"g-{topic}", backend_url=backend.url,
             request_timeout_ms=plan.request_timeout_ms,
@@ -285,14 +244,12 @@ async def run_faults(broker: KafkaBroker, workdir: Path, plan: FaultPlan) -> Fau
             report.present = len(present)
             report.lost = len(producers.acked - set(present))
             report.duplicated = sum(count - 1 for count in present.values())
-            backend.target = set(present)
-            if backend.target <= backend.delivered.keys():
-                backend.complete.set()
+            deliveries.expect(set(present))
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(backend.complete.wait(), plan.settle_timeout_s)
-            report.delivered = len(set(backend.delivered) & set(present))
-            report.undelivered = len(set(present) - set(backend.delivered))
-            report.redelivered = sum(count - 1 for count in backend.delivered.values())
+                await asyncio.wait_for(deliveries.complete.wait(), plan.settle_timeout_s)
+            report.delivered = len(set(deliveries.delivered) & set(present))
+            report.undelivered = len(set(present) - set(deliveries.delivered))
+            report.redelivered = sum(copies - 1 for copies in deliveries.delivered.values())
         finally:
             await asyncio.to_thread(sidecar.stop)
             report.rebuilds = sidecar.log().count("rebuilding it with a new producer id")
