@@ -4,7 +4,9 @@ Supported field types: ``str``, ``int``, ``float``, ``bool``, ``Literal[...]``, 
 ``X | None``, unions, ``tuple[X, ...]``, ``Mapping[str, X]``, nested dataclasses and ``object``
 (kept as plain data). Unknown keys are problems with the nearest valid name; so are missing
 required fields. Field metadata: ``doc`` (shown in docs), ``secret`` (masked wherever shown),
-``aliases`` (other accepted spellings).
+``aliases`` (other accepted spellings), ``file`` (a path to a file: a relative one is taken from the
+config file's folder, never the working directory, and a file that cannot be read is a problem at
+the value's position).
 """
 
 from __future__ import annotations
@@ -12,10 +14,12 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import enum
+import os
 import types
 import typing
 from collections.abc import Iterable, Mapping
 from functools import cache
+from pathlib import Path
 from typing import Any, TypeVar
 
 from kafka_sidecar._config.yaml_source import Interpolated, Loc, YamlList, YamlMap
@@ -48,9 +52,11 @@ def _hints(cls: type) -> dict[str, Any]:
 
 
 def field_names(cls: type) -> dict[str, str]:
-    """Accepted spelling -> field name, aliases included."""
+    """Accepted spelling -> field name, aliases included (``init=False`` fields are derived, not keys)."""
     names: dict[str, str] = {}
     for field in dataclasses.fields(cls):
+        if not field.init:
+            continue  # derived in __post_init__, not a key
         names[field.name] = field.name
         for alias in field.metadata.get("aliases", ()):
             names[alias] = field.name
@@ -209,6 +215,7 @@ def _to_dataclass(value: Any, cls: type, path: str, loc: Loc, problems: list[Con
         return INVALID
     spellings = field_names(cls)
     hints = _hints(cls)
+    files = _file_fields(cls)
     kwargs: dict[str, Any] = {}
     before = len(problems)
     for key, item in value.items():
@@ -219,8 +226,11 @@ def _to_dataclass(value: Any, cls: type, path: str, loc: Loc, problems: list[Con
             continue
         item_loc = value.loc_of(key) if isinstance(value, YamlMap) else loc
         kwargs[name] = convert(item, hints[name], join_path(path, key), item_loc, problems)
+        if name in files and isinstance(kwargs[name], str):
+            kwargs[name] = _readable_file(kwargs[name], join_path(path, key), item_loc, problems)
     for field in dataclasses.fields(cls):
         missing = field.default is dataclasses.MISSING and field.default_factory is dataclasses.MISSING
+        missing = missing and field.init
         if missing and field.name not in kwargs:
             problems.append(loc.problem(join_path(path, field.name), "is required"))
     if len(problems) > before or any(v is INVALID for v in kwargs.values()):
@@ -230,6 +240,32 @@ def _to_dataclass(value: Any, cls: type, path: str, loc: Loc, problems: list[Con
     except (ValueError, TypeError) as exc:
         problems.append(loc.problem(path, str(exc)))
         return INVALID
+
+
+@cache
+def _file_fields(cls: type) -> frozenset[str]:
+    return frozenset(f.name for f in dataclasses.fields(cls) if f.metadata.get("file"))
+
+
+def config_relative(path: str, loc: Loc) -> str:
+    """``path`` made absolute: a relative one is taken from the folder of the file ``loc`` points into."""
+    candidate = Path(path).expanduser()
+    if candidate.is_absolute() or loc.file.startswith("<"):  # ``<config>``: no file to be relative to
+        return str(candidate)
+    return str((Path(loc.file).resolve().parent / candidate).resolve())
+
+
+def _readable_file(value: str, path: str, loc: Loc, problems: list[ConfigProblem]) -> Any:
+    resolved = config_relative(value, loc)
+    if not os.path.exists(resolved):
+        problems.append(
+            loc.problem(path, f"file {resolved!r} does not exist (relative paths are from the config file's folder)")
+        )
+        return INVALID
+    if not os.access(resolved, os.R_OK) or os.path.isdir(resolved):
+        problems.append(loc.problem(path, f"cannot read {resolved!r}"))
+        return INVALID
+    return resolved
 
 
 def convert_root(value: Any, cls: type[T], file: str, problems: list[ConfigProblem]) -> T | None:

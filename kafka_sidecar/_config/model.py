@@ -46,19 +46,22 @@ class ServerConfig:
         metadata=doc("Bearer token admin routes require (use ${ENV_VAR}); unset: loopback callers only.", secret=True),
     )
     admin_token_file: str | None = field(
-        default=None, metadata=doc("File holding the admin bearer token (read on every admin request).")
+        default=None, metadata=doc("File holding the admin bearer token (read on every admin request).", file=True)
     )
     admin_port: int | None = field(
         default=None,
         metadata=doc("Serve /admin/ routes on this port only (same host); business routes are not served there."),
     )
-    tls_certfile: str | None = field(default=None, metadata=doc("PEM certificate chain: serve HTTPS instead of HTTP."))
-    tls_keyfile: str | None = field(default=None, metadata=doc("PEM private key for tls_certfile."))
+    tls_certfile: str | None = field(
+        default=None, metadata=doc("PEM certificate chain: serve HTTPS instead of HTTP.", file=True)
+    )
+    tls_keyfile: str | None = field(default=None, metadata=doc("PEM private key for tls_certfile.", file=True))
     tls_key_password_file: str | None = field(
-        default=None, metadata=doc("File holding the password of an encrypted tls_keyfile.")
+        default=None, metadata=doc("File holding the password of an encrypted tls_keyfile.", file=True)
     )
     tls_client_cafile: str | None = field(
-        default=None, metadata=doc("PEM CA bundle: when set, HTTP clients must present a certificate it signed.")
+        default=None,
+        metadata=doc("PEM CA bundle: when set, HTTP clients must present a certificate it signed.", file=True),
     )
     max_records_per_request: int = field(
         default=10000, metadata=doc("Most entries in a request body's 'records' list; more is 413.")
@@ -175,12 +178,16 @@ class SecuritySettings:
     )
     sasl_username: str | None = field(default=None, metadata=doc("SASL user name (PLAIN and SCRAM)."))
     sasl_password: str | None = field(default=None, metadata=doc("SASL password; use ${ENV_VAR}.", secret=True))
-    sasl_password_file: str | None = field(default=None, metadata=doc("File holding the SASL password."))
-    ssl_cafile: str | None = field(default=None, metadata=doc("CA bundle (PEM) to trust; default: system CAs."))
-    ssl_certfile: str | None = field(default=None, metadata=doc("Client certificate (PEM) for mTLS."))
-    ssl_keyfile: str | None = field(default=None, metadata=doc("Client key (PEM) for mTLS."))
+    sasl_password_file: str | None = field(default=None, metadata=doc("File holding the SASL password.", file=True))
+    ssl_cafile: str | None = field(
+        default=None, metadata=doc("CA bundle (PEM) to trust; default: system CAs.", file=True)
+    )
+    ssl_certfile: str | None = field(default=None, metadata=doc("Client certificate (PEM) for mTLS.", file=True))
+    ssl_keyfile: str | None = field(default=None, metadata=doc("Client key (PEM) for mTLS.", file=True))
     ssl_password: str | None = field(default=None, metadata=doc("Client key password.", secret=True))
-    ssl_password_file: str | None = field(default=None, metadata=doc("File holding the client key password."))
+    ssl_password_file: str | None = field(
+        default=None, metadata=doc("File holding the client key password.", file=True)
+    )
     ssl_check_hostname: bool = field(default=True, metadata=doc("Verify the broker's host name (keep it on)."))
     oauth_token_endpoint: str | None = field(
         default=None, metadata=doc("OAUTHBEARER: OAuth 2 token endpoint (client-credentials grant).")
@@ -189,9 +196,11 @@ class SecuritySettings:
     oauth_client_secret: str | None = field(
         default=None, metadata=doc("OAUTHBEARER: client secret; use ${ENV_VAR}.", secret=True)
     )
-    oauth_client_secret_file: str | None = field(default=None, metadata=doc("File holding the client secret."))
+    oauth_client_secret_file: str | None = field(
+        default=None, metadata=doc("File holding the client secret.", file=True)
+    )
     oauth_scope: str | None = field(default=None, metadata=doc("OAUTHBEARER: scope to request (space-separated)."))
-    oauth_cafile: str | None = field(default=None, metadata=doc("CA bundle (PEM) for the token endpoint."))
+    oauth_cafile: str | None = field(default=None, metadata=doc("CA bundle (PEM) for the token endpoint.", file=True))
     oauth_refresh_margin_s: float = field(
         default=60.0, metadata=doc("Fetch a new token this long before the current one expires.")
     )

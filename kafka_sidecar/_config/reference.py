@@ -56,10 +56,15 @@ def _default(field: dataclasses.Field[Any]) -> str:
     return "required"
 
 
+def config_keys(cls: type) -> list[dataclasses.Field[Any]]:
+    """The fields a config file sets: derived ones (``init=False``, computed in ``__post_init__``) are not keys."""
+    return [field for field in dataclasses.fields(cls) if field.init]
+
+
 def _rows(prefix: str, cls: type) -> list[str]:
     hints = typing.get_type_hints(cls)
     rows = []
-    for field in dataclasses.fields(cls):
+    for field in config_keys(cls):
         key = f"{prefix}.{field.name}" if prefix else field.name
         annotation = hints[field.name]
         if isinstance(annotation, type) and dataclasses.is_dataclass(annotation):
@@ -68,6 +73,8 @@ def _rows(prefix: str, cls: type) -> list[str]:
         doc = field.metadata.get("doc", "")
         if field.metadata.get("secret"):
             doc += " Secret: masked in `/admin/config`."
+        if field.metadata.get("file"):
+            doc += " A relative path is taken from the config file's folder."
         rows.append(f"| `{key}` | {_type_name(annotation)} | {_default(field)} | {doc} |")
     return rows
 

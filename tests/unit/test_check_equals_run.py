@@ -158,6 +158,15 @@ CASES: dict[str, Case] = {
         "consumers:\n  c: {exec: [in]}\n",
         ("8:25  handlers.in.config.dead_letter_sink  no dead-letter sink 'mail' (registered: kafka)",),
     ),
+    "core-files-missing": Case(  # resolved against the config file's folder, never the working directory
+        "server:\n  tls_certfile: certs/server.pem\n  tls_keyfile: certs/server.key\n"
+        "kafka:\n  security: {protocol: SSL, ssl_cafile: certs/ca.pem}\n" + PRODUCE,
+        (
+            "2:17  server.tls_certfile  file '",
+            "certs/server.pem' does not exist",
+            "5:41  kafka.security.ssl_cafile  file '",
+        ),
+    ),
     "relative-topic-schema-missing": Case(
         "handlers:\n  v:\n    use: validation\n    config:\n      topic_schemas: {orders: schemas/orders.json}\n"
         'paths:\n  - {path: "/producers/{topic}", method: POST, exec: [v, producer]}\n',

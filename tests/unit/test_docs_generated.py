@@ -27,3 +27,39 @@ def test_generated_block_matches_the_code(marker: str) -> None:
         f"{holders[0].name}: the {marker} table is out of date; "
         "regenerate with: python -m kafka_sidecar._config.reference --write-docs"
     )
+
+
+def _config_types() -> list[type]:
+    """Every dataclass the generated tables are rendered from, nested sections included."""
+    import dataclasses
+    import typing
+
+    from kafka_sidecar._blueprint import discover
+    from kafka_sidecar._config.reference import SECTIONS
+
+    found: list[type] = []
+    pending: list[type] = [cls for _, cls in SECTIONS]
+    catalog = discover()
+    pending += [registered.spec.config_type for registered in catalog.handlers]
+    pending += [registered.spec.config_type for registered in catalog.sections]
+    while pending:
+        cls = pending.pop()
+        if cls in found:
+            continue
+        found.append(cls)
+        for hint in typing.get_type_hints(cls).values():
+            if isinstance(hint, type) and dataclasses.is_dataclass(hint):
+                pending.append(hint)
+    return found
+
+
+def test_no_derived_field_is_rendered_as_a_key() -> None:
+    """A field with ``init=False`` is computed by the dataclass itself; no table may list it as a config key."""
+    import dataclasses
+
+    derived = [(cls, field.name) for cls in _config_types() for field in dataclasses.fields(cls) if not field.init]
+    assert derived, "expected at least one derived field (the ksqlDB consumer's 'reactive')"
+    rendered = "\n".join(BLOCKS.values())
+    for cls, name in derived:
+        assert f"| `{name}` |" not in rendered, (cls.__name__, name)
+        assert f".{name}` |" not in rendered, (cls.__name__, name)

@@ -36,9 +36,13 @@ class SchemaRegistryConfig:
     bearer_token: str | None = field(
         default=None, metadata=doc("Sent as 'Authorization: Bearer <token>'; use ${ENV_VAR}.", secret=True)
     )
-    ca_file: str | None = field(default=None, metadata=doc("PEM CA bundle for the registry's TLS certificate."))
-    client_cert: str | None = field(default=None, metadata=doc("PEM client certificate for mutual TLS."))
-    client_key: str | None = field(default=None, metadata=doc("PEM key of client_cert (if not in that file)."))
+    ca_file: str | None = field(
+        default=None, metadata=doc("PEM CA bundle for the registry's TLS certificate.", file=True)
+    )
+    client_cert: str | None = field(default=None, metadata=doc("PEM client certificate for mutual TLS.", file=True))
+    client_key: str | None = field(
+        default=None, metadata=doc("PEM key of client_cert (if not in that file).", file=True)
+    )
     connect_timeout: float = field(default=5.0, metadata=doc("Seconds to connect to the registry."))
     request_timeout: float = field(default=10.0, metadata=doc("Seconds for one registry request."))
     auto_register: bool = field(
