@@ -40,12 +40,13 @@ async def call_lifecycle_hook(
     sidecar: object,
     *,
     run: Callable[[str, Awaitable[object]], Awaitable[bool]] | None = None,
-) -> list[str]:
-    """Call every implementation of ``hook_name`` in pluggy's order; return the plugins that failed.
+) -> dict[str, str]:
+    """Call every implementation of ``hook_name`` in pluggy's order; return the failed plugins and why.
 
     ``sidecar`` is what the hook's ``sidecar`` argument receives. ``run(step, awaitable)`` awaits an
-    implementation's awaitable (a shutdown budget: it logs and returns False on failure or overrun)."""
-    failed: list[str] = []
+    implementation's awaitable (a shutdown budget: it logs and returns False on failure or overrun).
+    A failure is one ERROR line naming the plugin and the exception; its traceback is logged at DEBUG."""
+    failed: dict[str, str] = {}
     for impl in reversed(getattr(pm.hook, hook_name).get_hookimpls()):
         step = f"plugin {impl.plugin_name!r}: {hook_name}"
         try:
@@ -54,10 +55,10 @@ async def call_lifecycle_hook(
                 if run is None:
                     await result
                 elif not await run(step, result):
-                    failed.append(impl.plugin_name)  # run logged it
-        except Exception:
-            log.exception("%s failed", step)
-            failed.append(impl.plugin_name)
+                    failed[impl.plugin_name] = "see the log"  # run logged it
+        except Exception as exc:
+            log.error("%s failed: %r", step, exc, exc_info=log.isEnabledFor(logging.DEBUG))
+            failed[impl.plugin_name] = repr(exc)
     return failed
 
 

@@ -64,14 +64,16 @@ def configure_logging(level: str) -> None:
 
 @dataclass
 class OperatorLines:
-    """A plugin of the ``run`` command: one line when the sidecar is ready, one when it has stopped."""
+    """A plugin of the ``run`` command: one line when the sidecar is ready, one when it has stopped.
+
+    The ready line is not a startup hook: hooks run before the start is known to have succeeded."""
 
     stopping_since: float | None = None
     """When the shutdown hook ran (traffic drained by then); monotonic."""
     drained: list[str] = field(default_factory=list)
 
-    @hookimpl
-    def kafka_sidecar_startup(self, sidecar: SidecarView) -> None:
+    def log_ready(self, sidecar: SidecarView) -> None:
+        """The ready line: called once the whole start (handlers, startup hooks, sources) has completed."""
         server = sidecar.config.server
         scheme = "https" if server.tls_certfile else "http"
         host = f"[{server.host}]" if ":" in server.host else server.host

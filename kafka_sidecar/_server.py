@@ -6,6 +6,7 @@ import asyncio
 import logging
 import signal
 import ssl
+from collections.abc import Callable
 from pathlib import Path
 
 from hypercorn.asyncio import serve
@@ -60,8 +61,15 @@ def hypercorn_config(server: ServerConfig) -> HypercornConfig:
     return config
 
 
-async def serve_sidecar(sidecar: Sidecar, *, shutdown: asyncio.Event | None = None) -> None:
-    """Run until SIGTERM/SIGINT (or ``shutdown`` is set): stop accepting, drain, flush, return."""
+async def serve_sidecar(
+    sidecar: Sidecar, *, shutdown: asyncio.Event | None = None, on_ready: Callable[[], None] | None = None
+) -> None:
+    """Start the sidecar, serve until SIGTERM/SIGINT (or ``shutdown`` is set): stop accepting, drain, flush.
+
+    The sidecar is started here, before the server (not in the ASGI lifespan), so a failed start is the
+    :class:`~kafka_sidecar._errors.StartFailed` it raises, with what had started already stopped again,
+    whichever engine serves; ``on_ready`` is called once the start has completed.
+    """
     server = sidecar.config.server
     check_bind(server, sidecar.blueprint.file)
     stop = shutdown or asyncio.Event()
@@ -69,17 +77,23 @@ async def serve_sidecar(sidecar: Sidecar, *, shutdown: asyncio.Event | None = No
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     config = hypercorn_config(server)
-    app = create_app(sidecar)
+    app = create_app(sidecar, manage_lifecycle=False)
 
     async def shutdown_trigger() -> None:
         await stop.wait()
         sidecar.begin_shutdown()
 
     try:
-        if server.engine == "uvicorn":
-            await serve_uvicorn(app, server, shutdown_trigger, config.graceful_timeout)
-        else:
-            await serve(app, config, shutdown_trigger=shutdown_trigger)  # type: ignore[arg-type]
+        await sidecar.start()
+        try:
+            if on_ready is not None:
+                on_ready()
+            if server.engine == "uvicorn":
+                await serve_uvicorn(app, server, shutdown_trigger, config.graceful_timeout)
+            else:
+                await serve(app, config, shutdown_trigger=shutdown_trigger)  # type: ignore[arg-type]
+        finally:
+            await sidecar.stop()
     finally:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(sig)

@@ -186,7 +186,8 @@ class Sidecar:
             self._hooks_started = True
             failed = await call_lifecycle_hook(self.pm, "kafka_sidecar_startup", self.view)
             if failed:
-                raise StartFailed(f"startup hook of plugin(s) {', '.join(failed)} failed (see the log)")
+                reasons = "; ".join(f"{name}: {reason}" for name, reason in failed.items())
+                raise StartFailed(f"startup hook of plugin(s) {', '.join(failed)} failed ({reasons})")
             step = "a consumer source"
             await self._start_all(c.source for c in self.consumers)
         except BaseException as exc:

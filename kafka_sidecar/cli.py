@@ -12,7 +12,7 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 from kafka_sidecar._blueprint import build_blueprint, discover
-from kafka_sidecar._errors import ConfigError, PluginError, StartupError
+from kafka_sidecar._errors import ConfigError, PluginError, StartFailed, StartupError
 from kafka_sidecar._logs import LEVELS, OperatorLines, configure_logging
 from kafka_sidecar._runtime import loop_factory, tune_gc
 from kafka_sidecar._server import check_bind, serve_sidecar
@@ -21,6 +21,7 @@ from kafka_sidecar._startup import explain_os_error, preflight
 
 DEFAULT_CONFIG = "chains.yml"
 SIGPIPE_EXIT = 141
+START_FAILED_EXIT = 1
 
 
 def _version() -> str:
@@ -73,6 +74,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except StartupError as exc:
         print(f"kafka-sidecar cannot start: {exc}", file=sys.stderr)
         return 2
+    except StartFailed as exc:  # what had started was stopped again; the log says which step failed
+        print(f"kafka-sidecar failed to start: {exc}", file=sys.stderr)
+        return START_FAILED_EXIT
     except BrokenPipeError:
         # stdout was closed early (`kafka-sidecar handlers | head`): stop quietly, as other tools do.
         devnull = os.open(os.devnull, os.O_WRONLY)
@@ -96,7 +100,7 @@ def _run(config: Path, plugins_dirs: list[str], log_level: str) -> int:
     stop = TimedEvent()
     try:
         with asyncio.Runner(loop_factory=loop_factory()) as runner:
-            runner.run(_serve(sidecar, stop))
+            runner.run(serve_sidecar(sidecar, shutdown=stop, on_ready=lambda: lines.log_ready(sidecar.view)))
     except OSError as exc:
         explained = explain_os_error(exc, server)
         if explained is None:
@@ -115,10 +119,6 @@ class TimedEvent(asyncio.Event):
         if self.set_at is None:
             self.set_at = time.monotonic()
         super().set()
-
-
-async def _serve(sidecar: Sidecar, stop: TimedEvent) -> None:
-    await serve_sidecar(sidecar, shutdown=stop)
 
 
 def _check(config: Path, plugins_dirs: list[str]) -> int:

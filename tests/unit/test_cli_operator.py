@@ -108,6 +108,58 @@ def test_an_invalid_log_level_names_the_choices_without_a_traceback(tmp_path: Pa
     assert "'DEBUG', 'INFO', 'WARNING', 'ERROR', 'CRITICAL'" in done.stderr
 
 
+FAILING_START = """
+from kafka_sidecar import HandlerSpec, hookimpl
+
+class Refuses:
+    async def start(self):
+        raise OSError("the handler's backend is gone")
+
+    async def stop(self):
+        pass
+
+    async def __call__(self, exchange, call_next):
+        return await call_next(exchange)
+
+@hookimpl
+def kafka_sidecar_register_handlers(register):
+    register(HandlerSpec(name="refuses", factory=lambda config, resources: Refuses()))
+
+@hookimpl
+def kafka_sidecar_startup(sidecar):
+    if "FAIL_THE_STARTUP_HOOK" in __import__("os").environ:
+        raise RuntimeError("boom at start")
+"""
+
+
+@pytest.mark.parametrize("engine", ["hypercorn", "uvicorn"])
+@pytest.mark.parametrize(
+    ("failing", "clear_line"),
+    [
+        ("hook", "kafka-sidecar failed to start: startup hook of plugin(s) failing failed "
+                 "(failing: RuntimeError('boom at start'))"),
+        ("handler", "kafka-sidecar failed to start: kafka-sidecar failed to start (a handler): "
+                    "OSError(\"the handler's backend is gone\")"),
+    ],
+)  # fmt: skip
+def test_a_failed_start_is_clear_lines_without_a_traceback(
+    tmp_path: Path, engine: str, failing: str, clear_line: str
+) -> None:
+    (tmp_path / "plugins").mkdir()
+    (tmp_path / "plugins" / "failing.py").write_text(FAILING_START, encoding="utf-8")
+    exec_ = "[refuses, producer]" if failing == "handler" else "[producer]"
+    config = f"plugins: {{dirs: [plugins]}}\nserver: {{port: 0, engine: {engine}}}\n" + CONFIG.split("\n", 2)[
+        2
+    ].replace("exec: [producer]", f"exec: {exec_}")
+    env = {"FAIL_THE_STARTUP_HOOK": "1"} if failing == "hook" else {}
+    done = run(tmp_path, config, **env)
+    assert done.returncode == 1, done.stderr
+    assert "Traceback" not in done.stderr
+    assert "LifespanFailureError" not in done.stderr
+    assert "ready:" not in done.stderr
+    assert done.stderr.splitlines()[-1] == clear_line
+
+
 def test_version(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exit_:
         main(["--version"])
