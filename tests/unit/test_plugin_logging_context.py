@@ -6,6 +6,8 @@ import asyncio
 import io
 import json
 import logging
+from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from opentelemetry.sdk.trace import TracerProvider
@@ -15,9 +17,12 @@ from kafka_sidecar._exchange import Exchange, HttpRequest, Reply
 from kafka_sidecar._kafka.producer import ProducerService
 from kafka_sidecar._resources import Resources
 from kafka_sidecar._serdes.base import SerdeRegistry
+from kafka_sidecar._sidecar import Sidecar
+from kafka_sidecar.cli import main
 from kafka_sidecar_plugins.correlation import CorrelationConfig, CorrelationHandler
 from kafka_sidecar_plugins.logging_context import LoggingContextConfig, LoggingContextHandler, make_log_handler
 from kafka_sidecar_plugins.logging_context._format import LOG_EXCHANGE
+from kafka_sidecar_plugins.logging_context._root import ContextLogHandler
 
 LOGGER = "test.plugin.logging"
 
@@ -109,29 +114,96 @@ def test_text_format_shows_the_ids() -> None:
     assert second.endswith(f"INFO {LOGGER}.text no context")
 
 
-@pytest.mark.asyncio
-async def test_the_first_instance_installs_one_root_handler_and_removes_it() -> None:
-    res = resources()
-    first = LoggingContextHandler(LoggingContextConfig(level="WARNING", loggers={LOGGER + ".x": "DEBUG"}), res)
-    second = LoggingContextHandler(LoggingContextConfig(), res)
+SIDECAR = """\
+kafka: {bootstrap_servers: "127.0.0.1:1"}
+handlers:
+  logging: {use: logging-context, config: {level: ERROR, loggers: {test.plugin.logging.x: DEBUG}}}
+paths:
+  - {path: "/producers/{topic}", method: POST, exec: [logging, producer]}
+"""
+
+
+def build_sidecar(folder: Path, text: str = SIDECAR) -> Sidecar:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "chains.yml").write_text(text, encoding="utf-8")
+    return Sidecar.from_file(folder / "chains.yml")
+
+
+@pytest.fixture
+def plain_root() -> Iterator[logging.Handler]:
+    """The root logger as ``logging.basicConfig`` (the CLI) leaves it, put back as it was afterwards."""
     root = logging.getLogger()
-    plain = logging.StreamHandler()  # what logging.basicConfig (the CLI) installs
+    plain = logging.StreamHandler()
     root.addHandler(plain)
-    before, level = list(root.handlers), root.level
+    x_logger = logging.getLogger(LOGGER + ".x")
+    level, x_level = root.level, x_logger.level
+    root.setLevel(logging.WARNING)
     try:
-        await first.start()
-        await second.start()
+        yield plain
+    finally:
+        root.removeHandler(plain)
+        root.setLevel(level)
+        x_logger.setLevel(x_level)
+
+
+def context_handlers() -> list[logging.Handler]:
+    return [h for h in logging.getLogger().handlers if isinstance(h, ContextLogHandler)]
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("stop_order", ["last-started-first", "first-started-first"])
+async def test_two_sidecars_in_one_process_install_once_and_stop_restores(
+    tmp_path: Path, plain_root: logging.Handler, stop_order: str
+) -> None:
+    root = logging.getLogger()
+    plain, before, level = plain_root, list(root.handlers), root.level
+    one, two = build_sidecar(tmp_path / "one"), build_sidecar(tmp_path / "two")
+    assert not context_handlers()  # assembly (and check) installs nothing
+
+    await one.start()
+    await two.start()
+    try:
+        assert len(context_handlers()) == 1  # every line written once, not once per sidecar
         assert plain not in root.handlers
-        assert len(root.handlers) == len(before)
-        assert root.level == logging.WARNING
+        assert root.level == logging.ERROR
         assert logging.getLogger(LOGGER + ".x").level == logging.DEBUG
     finally:
-        await second.stop()
+        first, second = (two, one) if stop_order == "last-started-first" else (one, two)
         await first.stop()
-        root.setLevel(level)
-        restored = list(root.handlers)
-        root.removeHandler(plain)
-    assert restored == before
+        if stop_order == "last-started-first":
+            assert len(context_handlers()) == 1  # the first sidecar's installation stays while it runs
+        await second.stop()
+    assert sorted(map(id, root.handlers)) == sorted(map(id, before))  # the same handlers (re-added at the end)
+    assert root.level == level
+    assert logging.getLogger(LOGGER + ".x").level == logging.NOTSET
+
+
+@pytest.mark.asyncio
+async def test_a_sidecar_with_install_false_leaves_root_logging_alone(
+    tmp_path: Path, plain_root: logging.Handler
+) -> None:
+    before, level = list(logging.getLogger().handlers), logging.getLogger().level
+    sidecar = build_sidecar(tmp_path, SIDECAR.replace("{level: ERROR,", "{install: false, level: ERROR,"))
+    await sidecar.start()
+    try:
+        assert logging.getLogger().handlers == before
+        assert logging.getLogger().level == level
+    finally:
+        await sidecar.stop()
+
+
+def test_instances_that_install_differently_are_a_check_problem(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    two_ways = SIDECAR.replace(
+        "paths:",
+        "  text-logs: {use: logging-context, config: {format: text}}\npaths:\n"
+        '  - {path: "/other/{topic}", method: POST, exec: [text-logs, producer]}',
+    )
+    (tmp_path / "chains.yml").write_text(two_ways, encoding="utf-8")
+    assert main(["check", str(tmp_path / "chains.yml")]) == 2
+    err = capsys.readouterr().err
+    assert "handlers.logging.config  installs root logging differently from logging-context instance 'text-logs'" in err
 
 
 def test_bad_levels_are_rejected_in_config() -> None:

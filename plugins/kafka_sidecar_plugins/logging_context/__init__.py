@@ -1,20 +1,22 @@
 """Structured logging with the exchange's context, and ``GET``/``POST /admin/logging``.
 
 The ``logging-context`` middleware marks the exchange (route template or consumer name) in a context
-variable and can write one access line per exchange. Its first instance installs, at start, a log
-handler on the root logger with the context filter and the configured formatter (JSON by default);
-it is removed at stop. ``/admin/logging`` reads and changes logger levels at run time (loopback only;
-each change is an ``AdminAction`` on the event bus, so it is audited and counted).
+variable and can write one access line per exchange. When a sidecar's chains use it (with
+``install: true``, the default), the plugin's startup hook installs a log handler on the root logger
+with the context filter and the configured formatter (JSON by default), through the sidecar's own
+:class:`~kafka_sidecar_plugins.logging_context._root.RootLogging` service; its shutdown hook restores
+what was there before. Instances that install must agree on how (``check`` reports it otherwise).
+``/admin/logging`` reads and changes logger levels at run time (loopback only; each change is an
+``AdminAction`` on the event bus, so it is audited and counted).
 """
 
 from __future__ import annotations
 
 import logging
-import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Literal, TextIO
+from typing import Literal
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -22,23 +24,28 @@ from starlette.routing import BaseRoute
 
 from kafka_sidecar.plugin import (
     AdminAction,
+    CheckContext,
     EventBus,
     Exchange,
     HandlerSpec,
     Next,
     Reply,
     Resources,
+    ServiceSpec,
     SidecarView,
     StashKey,
     ValidationFailed,
     admin_route,
     hookimpl,
 )
-from kafka_sidecar_plugins.logging_context._format import LOG_EXCHANGE, ContextFilter, JsonFormatter, TextFormatter
+from kafka_sidecar_plugins.logging_context._format import LOG_EXCHANGE
+from kafka_sidecar_plugins.logging_context._root import RootLogging, make_log_handler
 
 LEVELS = ("CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG", "NOTSET")
 access_log = logging.getLogger("kafka_sidecar.access")
-_INSTALLER: StashKey[object] = StashKey("logging-context.installer")
+ROOT_LOGGING: StashKey[RootLogging] = StashKey("logging-context.root-logging")
+"""The sidecar's :class:`RootLogging`: what its start installed on the root logger, for its stop to undo."""
+__all__ = ["LoggingContextConfig", "LoggingContextHandler", "RootLogging", "make_log_handler"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,47 +68,14 @@ class LoggingContextConfig:
             if level.upper() not in LEVELS:
                 raise ValueError(f"{name}: {level!r} is not one of {', '.join(LEVELS)}")
 
-
-def make_log_handler(fmt: Literal["json", "text"], stream: TextIO | None = None) -> logging.Handler:
-    handler: logging.Handler = logging.StreamHandler(stream or sys.stderr)
-    handler.addFilter(ContextFilter())
-    handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
-    return handler
+    def installation(self) -> tuple[object, ...]:
+        """How this instance would set up root logging (instances that install must agree on it)."""
+        return (self.format, self.replace_stream_handlers, self.level, dict(self.loggers))
 
 
 class LoggingContextHandler:
     def __init__(self, config: LoggingContextConfig, resources: Resources) -> None:
-        self._config = config
-        self._owner = config.install and resources.services.get(_INSTALLER) is None
-        if self._owner:
-            resources.services[_INSTALLER] = self
-        self._installed: logging.Handler | None = None
-        self._detached: list[logging.Handler] = []
-
-    async def start(self) -> None:
-        if not self._owner or self._installed is not None:
-            return
-        root = logging.getLogger()
-        if self._config.replace_stream_handlers:
-            # exactly StreamHandler (logging.basicConfig's), never subclasses such as test capture handlers
-            self._detached = [h for h in root.handlers if type(h) is logging.StreamHandler]
-            for handler in self._detached:
-                root.removeHandler(handler)
-        self._installed = make_log_handler(self._config.format)
-        root.addHandler(self._installed)
-        if self._config.level is not None:
-            root.setLevel(self._config.level.upper())
-        for name, level in self._config.loggers.items():
-            logging.getLogger(name).setLevel(level.upper())
-
-    async def stop(self) -> None:
-        if self._installed is not None:
-            root = logging.getLogger()
-            root.removeHandler(self._installed)
-            self._installed = None
-            for handler in self._detached:
-                root.addHandler(handler)
-            self._detached = []
+        self.config = config
 
     async def __call__(self, exchange: Exchange, call_next: Next) -> Reply:
         token = LOG_EXCHANGE.set(exchange.name)
@@ -112,7 +86,7 @@ class LoggingContextHandler:
             status = reply.status
             return reply
         finally:
-            if self._config.access_log:
+            if self.config.access_log:
                 where = f"{exchange.http().method} {exchange.name}" if exchange.request else exchange.name
                 access_log.info("%s %s %.1fms", where, status, (time.perf_counter() - started) * 1000)
             LOG_EXCHANGE.reset(token)
@@ -156,6 +130,26 @@ def logging_routes(events: EventBus) -> list[BaseRoute]:
     return [admin_route("/admin/logging", endpoint, ["GET", "POST"])]
 
 
+def check_logging_context(config: LoggingContextConfig, ctx: CheckContext) -> None:
+    """Instances that install root logging must install it the same way (there is one root logger)."""
+    blueprint = ctx.blueprint
+    used = {name for route in blueprint.routes for name in route.links}
+    used.update(name for consumer in blueprint.consumers for name in consumer.links)
+    if not config.install or ctx.handler not in used:
+        return
+    for name, plan in blueprint.handlers.items():
+        other = plan.config
+        if name == ctx.handler or plan.spec.name != "logging-context" or name not in used:
+            continue
+        if isinstance(other, LoggingContextConfig) and other.install and other.installation() != config.installation():
+            ctx.problem(
+                "",
+                f"installs root logging differently from logging-context instance {name!r} (format, level, "
+                "loggers, replace_stream_handlers); make them equal, or set install: false on all but one",
+            )
+            return
+
+
 @hookimpl
 def kafka_sidecar_register_handlers(register: Callable[[HandlerSpec[LoggingContextConfig]], None]) -> None:
     register(
@@ -165,8 +159,39 @@ def kafka_sidecar_register_handlers(register: Callable[[HandlerSpec[LoggingConte
             config_type=LoggingContextConfig,
             kind="middleware",
             description="Structured logs (JSON/text) carrying correlation, traceability and trace ids; /admin/logging.",
+            check=check_logging_context,
         )
     )
+
+
+@hookimpl
+def kafka_sidecar_register_services(register: Callable[[ServiceSpec[RootLogging]], None]) -> None:
+    register(
+        ServiceSpec(ROOT_LOGGING, lambda resources: RootLogging(), "what this sidecar installed on the root logger")
+    )
+
+
+def _installing(sidecar: SidecarView) -> LoggingContextConfig | None:
+    """The root-logging settings of the sidecar's logging-context instances (checked to agree), if any install."""
+    configs = [handler.config for handler in sidecar.handlers(LoggingContextHandler) if handler.config.install]
+    return configs[0] if configs else None
+
+
+@hookimpl
+def kafka_sidecar_startup(sidecar: SidecarView) -> None:
+    config = _installing(sidecar)
+    if config is not None:
+        sidecar.resources.services[ROOT_LOGGING].install(
+            config.format,
+            replace_stream_handlers=config.replace_stream_handlers,
+            level=config.level,
+            loggers=config.loggers,
+        )
+
+
+@hookimpl
+def kafka_sidecar_shutdown(sidecar: SidecarView) -> None:
+    sidecar.resources.services[ROOT_LOGGING].restore()
 
 
 @hookimpl
