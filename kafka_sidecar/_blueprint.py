@@ -21,7 +21,7 @@ from kafka_sidecar._config.model import HandlerDecl, SidecarConfig
 from kafka_sidecar._config.yaml_source import Loc, YamlList, YamlMap
 from kafka_sidecar._errors import ConfigError, ConfigProblem
 from kafka_sidecar._plugins import call_register_hook, make_plugin_manager
-from kafka_sidecar._registry import ConfigSection, HandlerSpec, Provider, Registry, check_handler_spec
+from kafka_sidecar._registry import ConfigSection, Duplicate, HandlerSpec, Provider, Registry, check_handler_spec
 from kafka_sidecar._resources import (
     Registrations,
     collect_registrations,
@@ -66,7 +66,8 @@ class Catalog:
     serdes: SerdeRegistry
     sections: Registry[ConfigSection]
     registrations: Registrations
-    """Services, metrics exporters and dead-letter sinks (duplicates kept aside for the plan to report)."""
+    """Services, metrics exporters and dead-letter sinks; ``duplicates`` holds every name two plugins
+    registered (handler types, formats and sections too), kept aside for the plan to report, located."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,9 +91,10 @@ def discover(
 ) -> Catalog:
     """Load plugins and collect their registrations (no config needed)."""
     pm = make_plugin_manager(dirs=dirs, block=block, entry_points=entry_points, extra=extra_plugins)
-    handlers: Registry[HandlerSpec[Any]] = Registry("handler type")
-    serdes = SerdeRegistry()
-    sections: Registry[ConfigSection] = Registry("config section")
+    duplicates: list[Duplicate] = []  # reported by the plan, located, for check and run alike
+    handlers: Registry[HandlerSpec[Any]] = Registry("handler type", duplicates)
+    serdes = SerdeRegistry(duplicates)
+    sections: Registry[ConfigSection] = Registry("config section", duplicates)
 
     def add_handler(item: object, provider: Provider) -> None:
         spec = check_handler_spec(item, provider)
@@ -106,7 +108,9 @@ def discover(
     call_register_hook(pm, "kafka_sidecar_register_handlers", add_handler)
     call_register_hook(pm, "kafka_sidecar_register_serdes", serdes.add)
     call_register_hook(pm, "kafka_sidecar_register_config_sections", add_section)
-    return Catalog(pm, handlers, serdes, sections, collect_registrations(pm))
+    registrations = collect_registrations(pm)
+    registrations = replace(registrations, duplicates=(*duplicates, *registrations.duplicates))
+    return Catalog(pm, handlers, serdes, sections, registrations)
 
 
 def build_blueprint(
@@ -200,15 +204,18 @@ class _Resolver:
             self.problems.append(problem)
 
     def _check_registrations(self, planned: Blueprint) -> None:
-        """What ``assemble_resources`` would refuse: a service, exporter or sink two plugins registered,
-        and (when metrics are exported) an exporter name nobody registered."""
+        """What ``assemble_resources`` would refuse: any name two plugins registered (a handler type, format,
+        section, service, exporter or sink), and (when metrics are exported) an exporter name nobody registered."""
         registered = self.catalog.registrations
         settings = metrics_settings(self.config)
         listed = {name: index for index, name in enumerate(settings.exporters)}
         for duplicate in registered.duplicates:
             index = listed.get(duplicate.name) if duplicate.what == "metrics exporter" else None
+            users = [n for n, p in self.plans.items() if p.spec.name == duplicate.name]
             if index is not None:
                 loc, path = self.where("metrics", "exporters", index), f"metrics.exporters[{index}]"
+            elif duplicate.what == "handler type" and users:  # where the config uses the clashing type
+                loc, path = self.locations[users[0]], users[0]
             else:
                 loc, path = self.where("plugins", "dirs"), "plugins"
             self.problems.append(loc.problem(path, duplicate.message))

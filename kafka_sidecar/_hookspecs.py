@@ -46,9 +46,9 @@ CALLED_ONE_BY_ONE = (
 def kafka_sidecar_register_handlers(register: Callable[[HandlerSpec[object]], None]) -> None:
     """Register handler types that ``chains.yml`` can use.
 
-    :param register: call it once per :class:`~kafka_sidecar.HandlerSpec`. It rejects a type name
-        already registered (naming both plugins), a config type that is not a dataclass, and a
-        factory that is not callable.
+    :param register: call it once per :class:`~kafka_sidecar.HandlerSpec`. It rejects a config type
+        that is not a dataclass and a factory that is not callable; a type name already registered
+        is a configuration problem naming both plugins (``check`` and ``run`` alike, located).
 
     Called once while the sidecar is assembled. The plugin that registers is remembered and shown by
     ``kafka-sidecar handlers``.
@@ -64,7 +64,7 @@ def kafka_sidecar_register_serdes(register: Callable[[Serde], None]) -> None:
     """Register record formats (serializer/deserializer pairs) by name, such as ``json`` or ``avro``.
 
     :param register: call it once per :class:`~kafka_sidecar.Serde`; a format name already
-        registered is rejected, naming both plugins.
+        registered is a configuration problem naming both plugins.
 
     Failure policy: as for ``kafka_sidecar_register_handlers`` (a PluginError stops assembly).
     """
@@ -89,7 +89,7 @@ def kafka_sidecar_register_services(register: Callable[[ServiceSpec[object]], No
     """Declare a shared service (a client, a sink, a cache) the core builds once per sidecar.
 
     :param register: call it with a :class:`~kafka_sidecar.ServiceSpec` (a ``StashKey`` and a
-        ``factory(resources)``); a key registered twice is rejected, naming both plugins.
+        ``factory(resources)``); a key registered twice is a configuration problem naming both plugins.
 
     Every declared service is built at assembly, in registration order, before any handler factory
     runs; handlers find it in ``resources.services[KEY]``. Failure policy: a factory that raises
@@ -102,7 +102,7 @@ def kafka_sidecar_register_metrics_exporters(register: Callable[[MetricsExporter
     """Register a metrics exporter type (Prometheus, InfluxDB, OpenTelemetry, a team's own) by name.
 
     :param register: call it with a :class:`~kafka_sidecar.MetricsExporterSpec`; a name registered
-        twice is rejected, naming both plugins.
+        twice is a configuration problem naming both plugins.
 
     The ``metrics.exporters`` list of ``chains.yml`` chooses which run; each chosen one is built once
     per sidecar with the sidecar's registry. Failure policy: an unknown name or a factory that raises
@@ -116,7 +116,7 @@ def kafka_sidecar_register_dead_letter_sinks(register: Callable[[DeadLetterSinkS
     """Register a dead-letter sink by name (the ``kafka`` topic writer is registered this way too).
 
     :param register: call it with a :class:`~kafka_sidecar.DeadLetterSinkSpec`; a name registered
-        twice is rejected, naming both plugins.
+        twice is a configuration problem naming both plugins.
 
     A consumer's ``dead_letter_sink`` setting chooses one; it is built once per sidecar. Failure
     policy: a letter the sink does not report as stored (or a sink that raises) is not committed at

@@ -74,16 +74,31 @@ class Registered(Generic[C]):
 T = TypeVar("T")
 
 
-class Registry(Generic[T]):
-    """Name -> registered thing; a second registration of a name is a :class:`PluginError`."""
+@dataclass(frozen=True, slots=True)
+class Duplicate:
+    """A name two plugins registered: ``what`` ("handler type", "record format", "service", ...), the name,
+    and the message naming both registrants (plugin and distribution or file)."""
 
-    def __init__(self, what: str) -> None:
+    what: str
+    name: str
+    message: str
+
+
+class Registry(Generic[T]):
+    """Name -> registered thing; a second registration of a name is a :class:`PluginError`, or, with
+    ``duplicates``, noted there (the first registration is kept) for the plan to report, located."""
+
+    def __init__(self, what: str, duplicates: list[Duplicate] | None = None) -> None:
         self._what = what
         self._items: dict[str, Registered[T]] = {}
+        self._duplicates = duplicates
 
     def add(self, name: str, item: T, provider: Provider) -> None:
         if name in self._items:
-            raise PluginError(self.duplicate_message(name, provider))
+            if self._duplicates is None:
+                raise PluginError(self.duplicate_message(name, provider))
+            self._duplicates.append(Duplicate(self._what, name, self.duplicate_message(name, provider)))
+            return
         self._items[name] = Registered(item, provider)
 
     def duplicate_message(self, name: str, provider: Provider) -> str:

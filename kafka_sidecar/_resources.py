@@ -24,7 +24,7 @@ from kafka_sidecar._kafka.producer import ProducerService
 from kafka_sidecar._metrics.registry import MetricsRegistry
 from kafka_sidecar._metrics.service import Metrics, MetricsExporterSpec, MetricsSettings
 from kafka_sidecar._plugins import call_register_hook
-from kafka_sidecar._registry import Provider, Registered, Registry
+from kafka_sidecar._registry import Duplicate, Provider, Registered, Registry
 from kafka_sidecar._serdes.base import SerdeRegistry
 from kafka_sidecar._services import ServiceSpec
 from kafka_sidecar._stash import Stash
@@ -101,15 +101,6 @@ class Resources:
 
 
 @dataclass(frozen=True, slots=True)
-class Duplicate:
-    """A name two plugins registered (``what`` is "service", "metrics exporter" or "dead-letter sink")."""
-
-    what: str
-    name: str
-    message: str
-
-
-@dataclass(frozen=True, slots=True)
 class Registrations:
     """What plugins registered for the shared resources, collected once at plan time (``discover``).
 
@@ -130,18 +121,14 @@ def _collect(
     duplicates: list[Duplicate],
 ) -> Registry[Any]:
     """Every registration of ``hook_name``; a second one of a name goes to ``duplicates``."""
-    found: Registry[Any] = Registry(what)
+    found: Registry[Any] = Registry(what, duplicates)
 
     def accept(item: object, provider: Provider) -> None:
         if not isinstance(item, item_type):
             raise PluginError(
                 f"plugin {provider} in {hook_name}: register() takes a {item_type.__name__}, got {item!r}"
             )
-        name = item.key.name if isinstance(item, ServiceSpec) else item.name
-        if name in found:
-            duplicates.append(Duplicate(what, name, found.duplicate_message(name, provider)))
-            return
-        found.add(name, item, provider)
+        found.add(item.key.name if isinstance(item, ServiceSpec) else item.name, item, provider)
 
     call_register_hook(pm, hook_name, accept)
     return found

@@ -156,4 +156,6 @@ def _list_handlers(plugins_dirs: list[str]) -> int:
         print("config sections:")
         for section in catalog.sections:
             print(f"  {section.spec.name:<24} {section.provider}")
-    return 0
+    for duplicate in catalog.registrations.duplicates:  # the first registration is listed above
+        print(f"plugin error: {duplicate.message}", file=sys.stderr)
+    return 2 if catalog.registrations.duplicates else 0

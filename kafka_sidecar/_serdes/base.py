@@ -14,7 +14,7 @@ from typing import Literal, Protocol
 
 from kafka_sidecar._errors import PluginError, UnsupportedMediaType, ValidationFailed
 from kafka_sidecar._extras import FORMAT_EXTRAS, install_hint
-from kafka_sidecar._registry import Provider, Registry
+from kafka_sidecar._registry import Duplicate, Provider, Registry
 
 Role = Literal["key", "value"]
 
@@ -74,8 +74,8 @@ class Serde(Protocol):
 class SerdeRegistry:
     """Formats by name, frozen after assembly."""
 
-    def __init__(self) -> None:
-        self._registry: Registry[Serde] = Registry("record format")
+    def __init__(self, duplicates: list[Duplicate] | None = None) -> None:
+        self._registry: Registry[Serde] = Registry("record format", duplicates)
 
     def add(self, serde: object, provider: Provider) -> None:
         name = getattr(serde, "name", None)

@@ -93,7 +93,7 @@ async def test_a_declared_service_is_built_once_before_every_handler_factory(tmp
 async def test_a_service_key_declared_twice_names_both_plugins(tmp_path: Path) -> None:
     path = tmp_path / "chains.yml"
     path.write_text(config(), encoding="utf-8")
-    with pytest.raises(PluginError, match=r"registered twice: by one .* and by two"):
+    with pytest.raises(ConfigError, match=r"service 'test.counter' is registered twice: by one .* and by two"):
         Sidecar.from_file(path, extra_plugins=[(ServicePlugin(), "one"), (ServicePlugin(), "two")])
 
 

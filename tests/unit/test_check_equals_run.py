@@ -17,8 +17,7 @@ import pytest
 from kafka_sidecar._blueprint import build_blueprint
 from kafka_sidecar._errors import ConfigError, PluginError
 from kafka_sidecar._metrics.service import MetricsExporterSpec
-from kafka_sidecar._registry import Registry
-from kafka_sidecar._resources import Duplicate
+from kafka_sidecar._registry import Duplicate, Registry
 from kafka_sidecar._sidecar import Sidecar
 from kafka_sidecar.cli import main
 
@@ -71,6 +70,26 @@ def kafka_sidecar_register_metrics_exporters(register):
 @hookimpl
 def kafka_sidecar_register_dead_letter_sinks(register):
     register(DeadLetterSinkSpec("kafka", lambda resources: None))
+"""
+DUPLICATE_PLUGIN = """
+from kafka_sidecar import HandlerSpec, hookimpl
+
+class Json:  # a record format named like the built-in one
+    name = "JSON"
+
+    def serializer(self, context):
+        raise AssertionError
+
+    def decode(self, data, context):
+        raise AssertionError
+
+@hookimpl
+def kafka_sidecar_register_handlers(register):
+    register(HandlerSpec(name="producer", factory=lambda config, resources: None, kind="terminal"))
+
+@hookimpl
+def kafka_sidecar_register_serdes(register):
+    register(Json())
 """
 SERVICE_PLUGIN = """
 from kafka_sidecar.plugin import ServiceSpec, StashKey, hookimpl
@@ -231,6 +250,15 @@ CASES: dict[str, Case] = {
         ),
         {"plugins/again.py": REGISTERING_PLUGIN, "plugins/ledger.py": SERVICE_PLUGIN},
     ),
+    "duplicate-handler-type-and-format": Case(  # named with both registrants, located where the type is used
+        "plugins: {dirs: [plugins]}\n" + PRODUCE,
+        (
+            "3:55  producer  handler type 'producer' is registered twice: by producer (kafka-sidecar ",
+            "and by twice (",
+            "1:17  plugins  record format 'json' is registered twice: by formats (kafka-sidecar ",
+        ),
+        {"plugins/twice.py": DUPLICATE_PLUGIN},
+    ),
 }
 PROBLEM_LINE = re.compile(r"^  (\S+):(\d+):(\d+)  (.*)$")
 
@@ -288,20 +316,12 @@ from kafka_sidecar import hookimpl
 def kafka_sidecar_startup(sidecar):
     return (yield)
 """
-DUPLICATE_PLUGIN = """
-from kafka_sidecar import HandlerSpec, hookimpl
-
-@hookimpl
-def kafka_sidecar_register_handlers(register):
-    register(HandlerSpec(name="producer", factory=lambda config, resources: None, kind="terminal"))
-"""
 
 
 @pytest.mark.parametrize(
     ("plugin", "expected"),
     [
         (WRAPPER_PLUGIN, "plugin 'odd': kafka_sidecar_startup is called one implementation at a time"),
-        (DUPLICATE_PLUGIN, "handler type 'producer' is registered twice"),
     ],
 )
 def test_plugin_errors_are_the_same_for_check_and_run(
@@ -365,3 +385,14 @@ def test_assembly_still_refuses_what_the_plan_reports_for_a_hand_made_blueprint(
     with_duplicate = replace(registered, duplicates=(twice,))
     with pytest.raises(PluginError, match="service 'ledger' is registered twice"):
         Sidecar(replace(blueprint, catalog=replace(blueprint.catalog, registrations=with_duplicate)))
+
+
+def test_handlers_lists_the_first_registration_and_reports_the_clash(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write_case(tmp_path, Case("", (), {"plugins/twice.py": DUPLICATE_PLUGIN}))
+    assert main(["handlers", "--plugins-dir", str(tmp_path / "plugins")]) == 2
+    out, err = capsys.readouterr()
+    assert "producer" in out
+    assert "plugin error: handler type 'producer' is registered twice: by producer (kafka-sidecar " in err
+    assert "plugin error: record format 'json' is registered twice: by formats (kafka-sidecar " in err
