@@ -6,6 +6,7 @@ the same hooks as any plugin, so the default sink is "registered like any other"
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 from starlette.routing import BaseRoute
 
@@ -13,8 +14,10 @@ from kafka_sidecar._deadletter import DeadLetterSinkSpec, KafkaTopicSink
 from kafka_sidecar._hookspecs import hookimpl
 from kafka_sidecar._metrics.service import MetricsSettings
 from kafka_sidecar._registry import ConfigSection
-from kafka_sidecar._resources import Resources
 from kafka_sidecar._view import SidecarView
+
+if TYPE_CHECKING:
+    from kafka_sidecar._resources import Resources
 
 PLUGIN_NAME = "kafka_sidecar.core"
 

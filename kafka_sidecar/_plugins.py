@@ -14,6 +14,7 @@ from typing import Any
 
 import pluggy
 
+from kafka_sidecar import _builtin
 from kafka_sidecar import _hookspecs as hookspecs
 from kafka_sidecar._errors import PluginError
 from kafka_sidecar._registry import Provider
@@ -40,9 +41,7 @@ def make_plugin_manager(
     pm.add_hookspecs(hookspecs)
     for name in block:
         pm.set_blocked(name)
-    from kafka_sidecar import _builtin  # the core's own plugin (metrics section, the kafka DLQ sink)
-
-    _register(pm, _builtin, _builtin.PLUGIN_NAME)
+    _register(pm, _builtin, _builtin.PLUGIN_NAME)  # the core's own plugin (metrics section, the kafka DLQ sink)
     if entry_points:
         try:
             pm.load_setuptools_entrypoints(ENTRY_POINT_GROUP)

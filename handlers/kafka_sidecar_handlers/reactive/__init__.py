@@ -16,6 +16,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from aiokafka import TopicPartition
+from starlette.routing import BaseRoute
 
 from kafka_sidecar.plugin import (
     BACKEND_HEADERS,
@@ -32,11 +33,12 @@ from kafka_sidecar.plugin import (
     Serde,
     SerdeRegistry,
     SidecarConfig,
+    SidecarView,
     UnsupportedMediaType,
     dead_letter_topic,
     hookimpl,
 )
-from kafka_sidecar_handlers.reactive._admin import kafka_sidecar_routes
+from kafka_sidecar_handlers.reactive._admin import ReactiveAdmin
 from kafka_sidecar_handlers.reactive._backend import BackendClient, record_entry, request_body
 from kafka_sidecar_handlers.reactive._check import check_reactive
 from kafka_sidecar_handlers.reactive._config import ReactiveConsumerConfig
@@ -319,3 +321,9 @@ def kafka_sidecar_register_handlers(register: Callable[[HandlerSpec[ReactiveCons
             description="Consume topics and push batches to a backend over HTTP (at-least-once, DLQ, retries).",
         )
     )
+
+
+@hookimpl
+def kafka_sidecar_routes(sidecar: SidecarView) -> list[BaseRoute] | None:
+    consumers = {c.name: c.source for c in sidecar.consumers if isinstance(c.source, ReactiveConsumer)}
+    return ReactiveAdmin(consumers).routes()

@@ -25,9 +25,7 @@ from kafka_sidecar.plugin import (
     AdminAction,
     EventBus,
     NotFound,
-    SidecarView,
     admin_route,
-    hookimpl,
     json_object_body,
 )
 from kafka_sidecar_handlers.reactive._control import PartitionRef, SeekRequest, parse_partitions, parse_seek
@@ -140,11 +138,3 @@ class ReactiveAdmin:
         if job is None:
             raise NotFound(f"no replay job {request.path_params['job']!r}", field="job")
         return JSONResponse(job.snapshot())
-
-
-@hookimpl
-def kafka_sidecar_routes(sidecar: SidecarView) -> list[BaseRoute] | None:
-    from kafka_sidecar_handlers.reactive import ReactiveConsumer
-
-    consumers = {c.name: c.source for c in sidecar.consumers if isinstance(c.source, ReactiveConsumer)}
-    return ReactiveAdmin(consumers).routes()

@@ -18,14 +18,11 @@ as before.
 from __future__ import annotations
 
 import difflib
-import json
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
 
 from kafka_sidecar.plugin import (
@@ -42,8 +39,8 @@ from kafka_sidecar.plugin import (
     find_operation,
     hookimpl,
 )
-from kafka_sidecar_plugins.validation._check import check_validation, is_inline
-from kafka_sidecar_plugins.validation._schema import Schema
+from kafka_sidecar_plugins.validation._check import check_validation
+from kafka_sidecar_plugins.validation._schema import Schema, load_schema
 
 log = logging.getLogger(__name__)
 JSON_VALUE_FORMATS = frozenset({"json", "jsonschema"})
@@ -111,17 +108,6 @@ def _prefixed(prefix: str, name: str) -> str:
     if not name:
         return prefix
     return f"{prefix}{name}" if name.startswith("[") else f"{prefix}.{name}"
-
-
-def load_schema(topic: str, source: str) -> Schema:
-    """The schema for ``topic``: inline JSON text, or a file (resolved by the plan-time check)."""
-    text = source if is_inline(source) else Path(source).read_text(encoding="utf-8")
-    try:
-        schema = json.loads(text)
-    except ValueError as exc:
-        raise ValueError(f"topic_schemas[{topic!r}] is not valid JSON: {exc}") from exc
-    Draft202012Validator.check_schema(schema)
-    return Schema(schema)
 
 
 class _Operation:

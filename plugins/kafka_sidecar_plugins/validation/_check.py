@@ -10,18 +10,13 @@ import dataclasses
 from typing import TYPE_CHECKING
 
 from kafka_sidecar import CheckContext
+from kafka_sidecar_plugins.validation._schema import is_inline, load_schema
 
 if TYPE_CHECKING:
     from kafka_sidecar_plugins.validation import ValidationConfig
 
 
-def is_inline(source: str) -> bool:
-    return source.lstrip().startswith("{")
-
-
 def check_validation(config: ValidationConfig, ctx: CheckContext) -> ValidationConfig:
-    from kafka_sidecar_plugins.validation import load_schema
-
     resolved: dict[str, str] = {}
     for topic, source in config.topic_schemas.items():
         field = f"topic_schemas.{topic}"

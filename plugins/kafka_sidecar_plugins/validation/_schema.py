@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import jsonschema_rs
@@ -36,3 +38,19 @@ class Schema:
             pass  # a Python value jsonschema-rs cannot read: jsonschema has the last word
         error: ValidationError | None = best_match(self.validator.iter_errors(instance))
         return error
+
+
+def is_inline(source: str) -> bool:
+    """A ``topic_schemas`` value that is the schema itself (JSON text), not a file."""
+    return source.lstrip().startswith("{")
+
+
+def load_schema(topic: str, source: str) -> Schema:
+    """The schema for ``topic``: inline JSON text, or a file (resolved by the plan-time check)."""
+    text = source if is_inline(source) else Path(source).read_text(encoding="utf-8")
+    try:
+        schema = json.loads(text)
+    except ValueError as exc:
+        raise ValueError(f"topic_schemas[{topic!r}] is not valid JSON: {exc}") from exc
+    Draft202012Validator.check_schema(schema)
+    return Schema(schema)
