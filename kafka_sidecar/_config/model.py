@@ -168,8 +168,9 @@ SaslMechanism = Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "OAUTHBEARER"
 class SecuritySettings:
     """Connection security shared by every Kafka client the sidecar makes.
 
-    Secrets never need to be inline: use ``${ENV_VAR}`` or the ``*_file`` twin of a key (the file is
-    read each time a client connects, so rotated secrets are picked up on reconnect).
+    Secrets never need to be inline: use ``${ENV_VAR}`` or the ``*_file`` twin of a key. A password file
+    is read when a Kafka client is created (a long-lived client keeps what it read; docs/security.md
+    says when a rotated file takes effect); a relative path is taken from the config file's folder.
     """
 
     protocol: SecurityProtocol = field(default="PLAINTEXT", metadata=doc("security.protocol"))
