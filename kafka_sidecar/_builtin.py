@@ -1,6 +1,7 @@
-"""The core's own plugin: the ``metrics`` section, metrics exporters' lifecycle and routes, and the
-``kafka`` dead-letter sink. Registered by :func:`~kafka_sidecar._plugins.make_plugin_manager` through
-the same hooks as any plugin, so the default sink is "registered like any other".
+"""The core's own plugin: the ``metrics`` section, metrics exporters' lifecycle and routes, the
+``kafka`` dead-letter sink and the ``cluster-view`` service (admin and offsets clients, shared).
+Registered by :func:`~kafka_sidecar._plugins.make_plugin_manager` through the same hooks as any
+plugin, so the default sink is "registered like any other".
 """
 
 from __future__ import annotations
@@ -12,8 +13,10 @@ from starlette.routing import BaseRoute
 
 from kafka_sidecar._deadletter import DeadLetterSinkSpec, KafkaTopicSink
 from kafka_sidecar._hookspecs import hookimpl
+from kafka_sidecar._kafka.cluster import CLUSTER_VIEW, ClusterView, build_cluster_view
 from kafka_sidecar._metrics.service import MetricsSettings
 from kafka_sidecar._registry import ConfigSection
+from kafka_sidecar._services import ServiceSpec
 from kafka_sidecar._view import SidecarView
 
 if TYPE_CHECKING:
@@ -29,6 +32,11 @@ def kafka_sidecar_register_config_sections(register: Callable[[ConfigSection], N
 
 def _kafka_sink(resources: Resources) -> KafkaTopicSink:
     return KafkaTopicSink(resources.dead_letters)
+
+
+@hookimpl
+def kafka_sidecar_register_services(register: Callable[[ServiceSpec[ClusterView]], None]) -> None:
+    register(ServiceSpec(CLUSTER_VIEW, build_cluster_view, "Kafka admin and offsets clients, connected on first use"))
 
 
 @hookimpl

@@ -14,7 +14,7 @@ import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka import errors as kafka_errors
@@ -26,8 +26,10 @@ from kafka_sidecar._config.model import KafkaConfig
 from kafka_sidecar._errors import Conflict, KafkaRejected, KafkaUnavailable, NotFound, SidecarError, ValidationFailed
 from kafka_sidecar._kafka.options import admin_kwargs, consumer_kwargs
 from kafka_sidecar._kafka.producer import describe
-from kafka_sidecar._resources import Resources
 from kafka_sidecar._stash import StashKey
+
+if TYPE_CHECKING:
+    from kafka_sidecar._resources import Resources
 
 V2_TOPIC_NOT_FOUND = 40401
 V2_PARTITION_NOT_FOUND = 40402
@@ -298,11 +300,14 @@ async def _close_quietly(*closers: Callable[[], Awaitable[object]]) -> None:
 CLUSTER_VIEW: StashKey[ClusterView] = StashKey("cluster-view")
 
 
-def cluster_view(resources: Resources) -> ClusterView:
-    """The sidecar's one :class:`ClusterView`, created by the first handler that asks, closed on stop."""
-    view = resources.services.get(CLUSTER_VIEW)
-    if view is None:
-        view = ClusterView(resources.config.kafka)
-        resources.services[CLUSTER_VIEW] = view
-        resources.on_close(view.close)
+def build_cluster_view(resources: Resources) -> ClusterView:
+    """The factory of the core's ``cluster-view`` service (declared by the core plugin, built at assembly;
+    it connects only when first used, and is closed with the sidecar's resources)."""
+    view = ClusterView(resources.config.kafka)
+    resources.on_close(view.close)
     return view
+
+
+def cluster_view(resources: Resources) -> ClusterView:
+    """The sidecar's one :class:`ClusterView` (a service built at assembly, before any handler factory)."""
+    return resources.services[CLUSTER_VIEW]
