@@ -10,6 +10,7 @@ plugin is written against. Grouped by what they are for:
 * the chain: :class:`Exchange`, :class:`Reply`, :data:`Next`, stash keys such as :data:`PRODUCED`;
 * errors: one tree rooted at :class:`SidecarError`, mapped to HTTP problems by the core;
 * records, formats, dead letters, metrics, events, correlation ids, config doc helpers, admin routes;
+* Kafka's topic-name rule, once: :func:`checked_topic_name` and :data:`TOPIC_NAME_PATTERN` (for schemas);
 * JSON in C: :func:`json_dumps` (msgspec), :data:`RawJson` (valid JSON text spliced as is),
   :func:`is_json_text` (checks JSON text without decoding it);
 * the cluster view (:func:`cluster_view`) and streamed requests (:data:`REQUEST_BODY_STREAM`,
@@ -124,6 +125,7 @@ from kafka_sidecar._serdes.base import RecordSerializer, Role, SchemaRef, Serde,
 from kafka_sidecar._services import ServiceSpec
 from kafka_sidecar._stash import Stash, StashKey
 from kafka_sidecar._tasks import cancel_and_wait
+from kafka_sidecar._topic_name import TOPIC_NAME_PATTERN, checked_topic_name
 from kafka_sidecar._view import ConsumerInfo, RouteInfo, SidecarView
 
 __all__ = [
@@ -142,6 +144,7 @@ __all__ = [
     "REQUEST_BODY_STREAM",
     "RESPONSE_HEADERS",
     "RESPONSE_STREAM",
+    "TOPIC_NAME_PATTERN",
     "TRACEABILITY_HEADER",
     "AdminAction",
     "BatchFetched",
@@ -243,6 +246,7 @@ __all__ = [
     "authorize_admin",
     "build_document",
     "cancel_and_wait",
+    "checked_topic_name",
     "cluster_view",
     "consumer_kwargs",
     "convert_nested",

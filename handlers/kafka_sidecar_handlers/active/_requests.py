@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
-from kafka_sidecar.plugin import NotAcceptable, UnsupportedMediaType, ValidationFailed
+from kafka_sidecar.plugin import NotAcceptable, UnsupportedMediaType, ValidationFailed, checked_topic_name
 
 V2_INVALID_CONSUMER_CONFIG = 42204
 V2_FORMAT_MISMATCH = 40601
@@ -21,7 +21,6 @@ V2_MEDIA_TYPE = "application/vnd.kafka.v2+json"
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _V2_PREFIX = "application/vnd.kafka."
 _V2_SUFFIX = ".v2+json"
-_TOPIC_NAME = re.compile(r"^[A-Za-z0-9._-]{1,249}$")
 _INSTANCE_NAME = re.compile(r"^[A-Za-z0-9._-]{1,200}$")
 OffsetReset = Literal["earliest", "latest", "none"]
 _RESETS: Mapping[str, OffsetReset] = {
@@ -193,9 +192,7 @@ def _create_int(given: tuple[str, object] | None, default: int, *, minimum: int)
 
 
 def topic_name(value: object, field: str) -> str:
-    if not isinstance(value, str) or not _TOPIC_NAME.match(value) or value in (".", ".."):
-        raise ValidationFailed(f"{value!r} is not a legal Kafka topic name", field=field)
-    return value
+    return checked_topic_name(value, field)
 
 
 def _non_negative(value: object, field: str, what: str = "a non-negative integer") -> int:

@@ -8,7 +8,6 @@ acknowledged none in time and some may still be written (retry with the same ``I
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -25,6 +24,7 @@ from kafka_sidecar.plugin import (
     Resources,
     SerializeContext,
     ValidationFailed,
+    checked_topic_name,
     hookimpl,
     idempotency_key,
     parse_headers,
@@ -38,7 +38,6 @@ from kafka_sidecar_handlers.producer._request import ProduceRecordIn, media_form
 CORRELATION_HEADER = "X-Correlation-Id"
 TRACEABILITY_HEADER = "X-Traceability-Id"
 V2_MEDIA_TYPE = "application/vnd.kafka.v2+json"
-_TOPIC_NAME = re.compile(r"^[A-Za-z0-9._-]{1,249}$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,9 +71,7 @@ class ProducerHandler:
 
     async def _produce(self, exchange: Exchange, ack_timeout: float | None) -> Reply:
         request = exchange.http()
-        topic = request.path_params.get("topic", "")
-        if not _TOPIC_NAME.match(topic) or topic in (".", ".."):
-            raise ValidationFailed(f"{topic!r} is not a legal Kafka topic name", field="topic")
+        topic = checked_topic_name(request.path_params.get("topic", ""), "topic")
         path_partition = _path_partition(request.path_params.get("partition"))
         embedded = media_format(request.content_type)
         batch = parse_batch(exchange.json_body(), embedded, self._defaults, self._max_records)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from kafka_sidecar.plugin import TOPIC_NAME_PATTERN
 from kafka_sidecar_handlers.producer._request import FORMAT_ORDINALS, request_schema
 
 FORMATS = FORMAT_ORDINALS
@@ -53,7 +54,7 @@ def describe_produce(path: str, method: str) -> Mapping[str, object] | None:
             "name": "topic",
             "in": "path",
             "required": True,
-            "schema": {"type": "string", "pattern": "^[A-Za-z0-9._-]{1,249}$"},
+            "schema": {"type": "string", "pattern": TOPIC_NAME_PATTERN},
             "description": "Topic to produce to.",
         }
     ]
