@@ -10,6 +10,7 @@ plugin is written against. Grouped by what they are for:
 * the chain: :class:`Exchange`, :class:`Reply`, :data:`Next`, stash keys such as :data:`PRODUCED`;
 * errors: one tree rooted at :class:`SidecarError`, mapped to HTTP problems by the core;
 * records, formats, dead letters, metrics, events, correlation ids, config doc helpers, admin routes;
+* REST Proxy v2 media types, parsed once (:func:`v2_embedded_format`, :func:`v2_media_type`);
 * Kafka's topic-name rule, once: :func:`checked_topic_name` and :data:`TOPIC_NAME_PATTERN` (for schemas);
 * JSON in C: :func:`json_dumps` (msgspec), :data:`RawJson` (valid JSON text spliced as is),
   :func:`is_json_text` (checks JSON text without decoding it);
@@ -79,6 +80,7 @@ from kafka_sidecar._exchange import (
 from kafka_sidecar._headers import parse_headers
 from kafka_sidecar._hookspecs import hookimpl
 from kafka_sidecar._http.admin import admin_page_route, admin_route, authorize_admin, json_object_body
+from kafka_sidecar._http.media import V2_MEDIA_TYPE, v2_embedded_format, v2_media_type
 from kafka_sidecar._http.problems import PROBLEM_MEDIA_TYPE
 from kafka_sidecar._idempotency import IdempotencyCache, idempotency_key, request_fingerprint
 from kafka_sidecar._json import RawJson, is_json_text
@@ -146,6 +148,7 @@ __all__ = [
     "RESPONSE_STREAM",
     "TOPIC_NAME_PATTERN",
     "TRACEABILITY_HEADER",
+    "V2_MEDIA_TYPE",
     "AdminAction",
     "BatchFetched",
     "Chain",
@@ -270,4 +273,6 @@ __all__ = [
     "properties_text",
     "raise_if_none_acknowledged",
     "request_fingerprint",
+    "v2_embedded_format",
+    "v2_media_type",
 ]

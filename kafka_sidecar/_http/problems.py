@@ -19,9 +19,10 @@ from starlette.responses import Response
 
 from kafka_sidecar._errors import SidecarError, ValidationFailed
 from kafka_sidecar._exchange import Exchange, Reply
+from kafka_sidecar._http.media import V2_MEDIA_TYPE
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
-V2_ERROR_MEDIA_TYPE = "application/vnd.kafka.v2+json"
+V2_ERROR_MEDIA_TYPE = V2_MEDIA_TYPE
 PROBLEM_TYPE_BASE = "https://kafka-sidecar.dev/problems/"
 log = logging.getLogger(__name__)
 

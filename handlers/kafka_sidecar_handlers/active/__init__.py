@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from kafka_sidecar.plugin import (
+    V2_MEDIA_TYPE,
     Exchange,
     HandlerSpec,
     HttpRequest,
@@ -28,7 +29,6 @@ from kafka_sidecar_handlers.active._instance import ActiveInstance, not_found
 from kafka_sidecar_handlers.active._instances import InstanceManager, ManagerSettings
 from kafka_sidecar_handlers.active._records import PollLimits, gather, owned_pairs, render
 from kafka_sidecar_handlers.active._requests import (
-    V2_MEDIA_TYPE,
     CreateDefaults,
     check_content_type,
     parse_create,

@@ -13,14 +13,19 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
-from kafka_sidecar.plugin import NotAcceptable, UnsupportedMediaType, ValidationFailed, checked_topic_name
+from kafka_sidecar.plugin import (
+    V2_MEDIA_TYPE,
+    NotAcceptable,
+    UnsupportedMediaType,
+    ValidationFailed,
+    checked_topic_name,
+    v2_embedded_format,
+    v2_media_type,
+)
 
 V2_INVALID_CONSUMER_CONFIG = 42204
 V2_FORMAT_MISMATCH = 40601
-V2_MEDIA_TYPE = "application/vnd.kafka.v2+json"
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_V2_PREFIX = "application/vnd.kafka."
-_V2_SUFFIX = ".v2+json"
 _INSTANCE_NAME = re.compile(r"^[A-Za-z0-9._-]{1,200}$")
 OffsetReset = Literal["earliest", "latest", "none"]
 _RESETS: Mapping[str, OffsetReset] = {
@@ -335,7 +340,7 @@ def query_int(query: Mapping[str, str], *names: str) -> int | None:
 
 REQUEST_MEDIA_TYPES = frozenset(
     {
-        *(f"application/vnd.kafka.{fmt}.v2+json" for fmt in ("json", "binary", "avro", "jsonschema", "protobuf")),
+        *(v2_media_type(fmt) for fmt in ("json", "binary", "avro", "jsonschema", "protobuf")),
         V2_MEDIA_TYPE,
         "application/json",
     }
@@ -362,14 +367,14 @@ def response_media_type(accept: str, formats: tuple[str, str]) -> str:
     value differ); ``application/json`` is answered as such.
     """
     wanted = [part.split(";", 1)[0].strip().lower() for part in accept.split(",") if part.strip()]
-    embedded_type = f"{_V2_PREFIX}{formats[1]}{_V2_SUFFIX}"
+    embedded_type = v2_media_type(formats[1])
     if not wanted:
         return embedded_type
     for media in wanted:
         if media in ("*/*", "application/*"):
             return embedded_type
-        if media.startswith(_V2_PREFIX) and media.endswith(_V2_SUFFIX):
-            embedded = media[len(_V2_PREFIX) : -len(_V2_SUFFIX)]
+        embedded = v2_embedded_format(media)
+        if embedded is not None:
             if embedded in ("", *formats):
                 return media
             raise NotAcceptable(

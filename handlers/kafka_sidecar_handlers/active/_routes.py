@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from kafka_sidecar_handlers.active._requests import REQUEST_MEDIA_TYPES, V2_MEDIA_TYPE
+from kafka_sidecar.plugin import V2_MEDIA_TYPE
+from kafka_sidecar_handlers.active._requests import REQUEST_MEDIA_TYPES
 
 OPERATIONS: Mapping[tuple[str, str], str] = {
     ("create", "POST"): "create",

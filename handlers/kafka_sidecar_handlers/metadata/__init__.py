@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from aiokafka import TopicPartition
 
 from kafka_sidecar.plugin import (
+    V2_MEDIA_TYPE,
     Exchange,
     HandlerSpec,
     MethodNotAllowed,
@@ -25,8 +26,6 @@ from kafka_sidecar.plugin import (
     hookimpl,
 )
 from kafka_sidecar_handlers.metadata._openapi import describe_metadata, operation
-
-V2_MEDIA_TYPE = "application/vnd.kafka.v2+json"
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from kafka_sidecar.plugin import (
     OUTGOING_HEADERS,
     PRODUCED,
+    V2_MEDIA_TYPE,
     DeliveryReport,
     Exchange,
     HandlerSpec,
@@ -37,7 +38,6 @@ from kafka_sidecar_handlers.producer._request import ProduceRecordIn, media_form
 
 CORRELATION_HEADER = "X-Correlation-Id"
 TRACEABILITY_HEADER = "X-Traceability-Id"
-V2_MEDIA_TYPE = "application/vnd.kafka.v2+json"
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,10 +16,8 @@ from typing import Annotated, Any
 import msgspec
 from msgspec import Meta
 
-from kafka_sidecar.plugin import PayloadTooLarge, SchemaRef, UnsupportedMediaType, ValidationFailed
+from kafka_sidecar.plugin import PayloadTooLarge, SchemaRef, UnsupportedMediaType, ValidationFailed, v2_embedded_format
 
-V2_PREFIX = "application/vnd.kafka."
-V2_SUFFIX = ".v2+json"
 # Older clients send the format as its ordinal (BINARY, JSON, AVRO, JSONSCHEMA, PROTOBUF, STRING).
 FORMAT_ORDINALS = ("binary", "json", "avro", "jsonschema", "protobuf", "string")
 MAX_TIMESTAMP = 2**63 - 1
@@ -133,9 +131,9 @@ def media_format(content_type: str) -> str | None:
     """``application/vnd.kafka.avro.v2+json`` -> ``avro``; ``application/json`` or empty -> None."""
     if content_type in ("", "application/json"):
         return None
-    if content_type.startswith(V2_PREFIX) and content_type.endswith(V2_SUFFIX):
-        middle = content_type[len(V2_PREFIX) : -len(V2_SUFFIX)]
-        return middle or "json"
+    embedded = v2_embedded_format(content_type)
+    if embedded is not None:
+        return embedded or "json"
     if content_type == "application/vnd.kafka+json":
         return None
     raise UnsupportedMediaType(

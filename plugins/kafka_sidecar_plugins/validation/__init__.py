@@ -38,6 +38,7 @@ from kafka_sidecar.plugin import (
     document_title,
     find_operation,
     hookimpl,
+    v2_embedded_format,
 )
 from kafka_sidecar_plugins.validation._check import check_validation
 from kafka_sidecar_plugins.validation._schema import Schema, load_schema
@@ -239,8 +240,9 @@ class ValidationHandler:
             return
         fmt = body.get("valueFormat")
         media = exchange.http().content_type
-        if fmt is None and media.startswith("application/vnd.kafka.") and media.endswith(".v2+json"):
-            fmt = media[len("application/vnd.kafka.") : -len(".v2+json")] or "json"
+        embedded = v2_embedded_format(media)
+        if fmt is None and embedded is not None:
+            fmt = embedded or "json"
         if fmt not in (None, *JSON_VALUE_FORMATS):
             return
         records: Sequence[object] = body["records"]
