@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+import socket
 import ssl
 from collections.abc import Callable
 from pathlib import Path
@@ -61,21 +62,43 @@ def hypercorn_config(server: ServerConfig) -> HypercornConfig:
     return config
 
 
+def listen_sockets(server: ServerConfig) -> list[socket.socket]:
+    """Listening sockets for the port and, if set, the admin port (IPv6 when the host is one).
+
+    They listen before the sidecar starts: connections made once the ready line is out wait in the
+    queue (``server.listen_backlog``) until serving begins, instead of being refused."""
+    sockets: list[socket.socket] = []
+    try:
+        for port in (server.port, server.admin_port):
+            if port is None:
+                continue
+            sock = socket.socket(socket.AF_INET6 if ":" in server.host else socket.AF_INET, socket.SOCK_STREAM)
+            sockets.append(sock)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind((server.host, port))
+            sock.listen(server.listen_backlog)
+            sock.set_inheritable(True)
+    except OSError:
+        for sock in sockets:
+            sock.close()
+        raise
+    return sockets
+
+
 async def serve_sidecar(
     sidecar: Sidecar, *, shutdown: asyncio.Event | None = None, on_ready: Callable[[], None] | None = None
 ) -> None:
     """Start the sidecar, serve until SIGTERM/SIGINT (or ``shutdown`` is set): stop accepting, drain, flush.
 
-    The sidecar is started here, before the server (not in the ASGI lifespan), so a failed start is the
-    :class:`~kafka_sidecar._errors.StartFailed` it raises, with what had started already stopped again,
-    whichever engine serves; ``on_ready`` is called once the start has completed.
+    The ports listen first; then the sidecar is started here, before the server (not in the ASGI
+    lifespan), so a failed start is the :class:`~kafka_sidecar._errors.StartFailed` it raises, with what
+    had started already stopped again, whichever engine serves; ``on_ready`` is called once the start
+    has completed (connections are accepted from then on).
     """
     server = sidecar.config.server
     check_bind(server, sidecar.blueprint.file)
     stop = shutdown or asyncio.Event()
     loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
     config = hypercorn_config(server)
     app = create_app(sidecar, manage_lifecycle=False)
 
@@ -83,17 +106,23 @@ async def serve_sidecar(
         await stop.wait()
         sidecar.begin_shutdown()
 
+    sockets = listen_sockets(server)
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
     try:
         await sidecar.start()
         try:
             if on_ready is not None:
                 on_ready()
             if server.engine == "uvicorn":
-                await serve_uvicorn(app, server, shutdown_trigger, config.graceful_timeout)
+                await serve_uvicorn(app, server, sockets, shutdown_trigger, config.graceful_timeout)
             else:
+                config.bind = [f"fd://{sock.detach()}" for sock in sockets]  # Hypercorn owns them from here
                 await serve(app, config, shutdown_trigger=shutdown_trigger)  # type: ignore[arg-type]
         finally:
             await sidecar.stop()
     finally:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(sig)
+        for sock in sockets:
+            sock.close()  # a no-op for sockets handed to Hypercorn (detached)

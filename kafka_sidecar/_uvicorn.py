@@ -19,15 +19,6 @@ from typing import Any
 from kafka_sidecar._config.model import ServerConfig
 
 
-def _listen(host: str, port: int) -> socket.socket:
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, port))
-    sock.set_inheritable(True)
-    return sock
-
-
 def uvicorn_config(app: Any, server: ServerConfig, graceful_timeout: float) -> Any:
     import uvicorn
 
@@ -53,7 +44,11 @@ def uvicorn_config(app: Any, server: ServerConfig, graceful_timeout: float) -> A
 
 
 async def serve_uvicorn(
-    app: Any, server: ServerConfig, shutdown_trigger: Callable[[], Awaitable[None]], graceful_timeout: float
+    app: Any,
+    server: ServerConfig,
+    sockets: list[socket.socket],
+    shutdown_trigger: Callable[[], Awaitable[None]],
+    graceful_timeout: float,
 ) -> None:
     """Serve until ``shutdown_trigger`` returns, then drain in-flight requests (``graceful_timeout``), return."""
     import uvicorn
@@ -64,9 +59,6 @@ async def serve_uvicorn(
             yield  # the sidecar's own handlers set ``stop``
 
     instance = _Server(uvicorn_config(app, server, graceful_timeout))
-    sockets = [_listen(server.host, server.port)]
-    if server.admin_port is not None:
-        sockets.append(_listen(server.host, server.admin_port))
 
     async def exit_on_stop() -> None:
         await shutdown_trigger()
@@ -77,5 +69,3 @@ async def serve_uvicorn(
         await instance.serve(sockets=sockets)
     finally:
         watcher.cancel()
-        for sock in sockets:
-            sock.close()
