@@ -10,19 +10,14 @@ from __future__ import annotations
 import grimp
 
 PACKAGES = ("kafka_sidecar", "kafka_sidecar_handlers", "kafka_sidecar_plugins")
-NOT_CHECKED = ("kafka_sidecar.testing",)
-"""The broker test harness, moving to a distribution of its own (its broker/broker_cli pair is its own)."""
-
-
-def _checked(module: str) -> bool:
-    return not any(module == prefix or module.startswith(prefix + ".") for prefix in NOT_CHECKED)
+"""The runtime distribution (the test harness, ``kafka_sidecar_testing``, is a distribution of its own)."""
 
 
 def import_cycles(graph: grimp.ImportGraph) -> list[str]:
     """One line per direct import ``a -> b`` that closes a cycle (``b`` leads back to ``a``)."""
     found = []
-    for importer in sorted(filter(_checked, graph.modules)):
-        for imported in sorted(filter(_checked, graph.find_modules_directly_imported_by(importer))):
+    for importer in sorted(graph.modules):
+        for imported in sorted(graph.find_modules_directly_imported_by(importer)):
             back = graph.find_shortest_chain(importer=imported, imported=importer)
             if back is None:
                 continue
