@@ -148,3 +148,34 @@ def test_run_from_another_folder_serves_https_with_the_relative_files(tmp_path: 
         rest = process.communicate(timeout=30)[1]
     assert process.returncode == 0, rest
     assert "Traceback" not in "".join(lines) + rest
+
+
+def test_handler_file_keys_are_resolved_and_checked_the_same_way(
+    tmp_path: Path, elsewhere: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``file=True`` config fields of handlers and plugin sections get the same treatment (ksqlDB TLS
+    files, the JWT plugin's JWKS CA bundle, the schema registry's TLS files)."""
+    conf = tmp_path / "conf"
+    conf.mkdir()
+    path = conf / "chains.yml"
+    path.write_text(
+        "handlers:\n  views:\n    use: ksqldb-consumer\n    config:\n"
+        '      server: "https://127.0.0.1:8088"\n      ca_file: certs/ksqldb-ca.pem\n'
+        '      query: "CREATE STREAM S2 AS SELECT * FROM S EMIT CHANGES;"\n      sink_topic: s2\n'
+        "      delivery: {group: g, backend_url: 'http://127.0.0.1:8080'}\n"
+        "  auth: {use: jwt, config: {jwks_url: 'https://127.0.0.1:9/keys', jwks_cafile: jwks-ca.pem}}\n"
+        'paths:\n  - {path: "/producers/{topic}", method: POST, exec: [auth, producer]}\n'
+        "consumers:\n  views: {exec: [views]}\n",
+        encoding="utf-8",
+    )
+    assert main(["check", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert f"{path}:6:16  handlers.views.config.ca_file  file '{conf / 'certs' / 'ksqldb-ca.pem'}' does not" in err
+    assert f"handlers.auth.config.jwks_cafile  file '{conf / 'jwks-ca.pem'}' does not exist" in err
+
+    path.write_text(
+        "schema_registry:\n  urls: ['https://127.0.0.1:8081']\n  ca_file: registry-ca.pem\n", encoding="utf-8"
+    )
+    assert main(["check", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert f"{path}:3:12  schema_registry.ca_file  file '{conf / 'registry-ca.pem'}' does not exist" in err

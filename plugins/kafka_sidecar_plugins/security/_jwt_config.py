@@ -14,7 +14,7 @@ ASYMMETRIC = frozenset(
 @dataclass(frozen=True, slots=True)
 class JwtConfig:
     jwks_url: str | None = field(default=None, metadata={"doc": "JWKS URL of the token issuer."})
-    jwks_cafile: str | None = field(default=None, metadata={"doc": "CA bundle (PEM) for the JWKS URL."})
+    jwks_cafile: str | None = field(default=None, metadata={"doc": "CA bundle (PEM) for the JWKS URL.", "file": True})
     public_key_files: tuple[str, ...] = field(
         default=(), metadata={"doc": "Static PEM public keys (instead of, or besides, jwks_url)."}
     )

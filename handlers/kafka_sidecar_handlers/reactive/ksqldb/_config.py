@@ -50,11 +50,14 @@ class KsqlDbConnection:
         default=None, metadata=doc("Basic-auth password; use ${ENV_VAR}.", secret=True)
     )
     basic_auth_password_file: str | None = field(
-        default=None, metadata=doc("File holding the basic-auth password (read at start and at each restart).")
+        default=None,
+        metadata=doc("File holding the basic-auth password (read at start and at each restart).", file=True),
     )
-    ca_file: str | None = field(default=None, metadata=doc("PEM CA bundle trusted for https:// (default: system)."))
-    client_certfile: str | None = field(default=None, metadata=doc("PEM client certificate (mutual TLS)."))
-    client_keyfile: str | None = field(default=None, metadata=doc("PEM private key of client_certfile."))
+    ca_file: str | None = field(
+        default=None, metadata=doc("PEM CA bundle trusted for https:// (default: system).", file=True)
+    )
+    client_certfile: str | None = field(default=None, metadata=doc("PEM client certificate (mutual TLS).", file=True))
+    client_keyfile: str | None = field(default=None, metadata=doc("PEM private key of client_certfile.", file=True))
     connect_timeout_ms: int = field(default=5000, metadata=doc("Longest wait to connect to ksqlDB."))
     request_timeout_ms: int = field(
         default=30000, metadata=doc("Longest wait for a /ksql answer or a query's first bytes.")
