@@ -12,6 +12,7 @@ from typing import Any
 import httpx
 import pytest
 import pytest_asyncio
+from test_reactive_isolation import _committed_aborted_committed
 
 from kafka_sidecar.testing import RunningSidecar, running_sidecar
 from kafka_sidecar_handlers.active import ActiveConsumerHandler
@@ -110,6 +111,26 @@ async def test_lifecycle_commit_and_resume_in_new_instance(
     query = await client.get(f"{second}/offsets", params={"partitions": f"{topic}:0"})
     assert query.json()["offsets"][0]["offset"] == 6
     await client.delete(second)
+
+
+async def test_an_empty_body_commit_reaches_past_a_trailing_transaction_marker(
+    sidecar: RunningSidecar, kafka_bootstrap: str, topic_factory: TopicFactory
+) -> None:
+    """Records at offsets 0, 2 and 4, each followed by its transaction's marker: the log ends at 6."""
+    topic = await topic_factory.create(partitions=1)
+    await _committed_aborted_committed(kafka_bootstrap, topic)
+    client = sidecar.client
+    base = await create(client, TopicFactory.unique_name("g"), format="json", autoOffsetReset="earliest",
+                        autoCommitEnable=False)  # fmt: skip
+    await client.post(f"{base}/subscription", json={"topics": [topic]})
+    records = await poll_until(client, base, 3)
+    assert [r["offset"] for r in records] == [0, 2, 4]
+    response = await client.post(f"{base}/offsets")
+    assert response.status_code == 200, response.text
+    assert response.json() == [{"topic": topic, "partition": 0, "consumed": 5, "committed": 6}]
+    query = await client.get(f"{base}/offsets", params={"partitions": f"{topic}:0"})
+    assert query.json()["offsets"][0]["offset"] == 6  # lag 0: nothing is left to read
+    await client.delete(base)
 
 
 async def test_manual_commit_instance_never_commits_unasked(

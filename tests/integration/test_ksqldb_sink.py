@@ -103,7 +103,13 @@ async def test_aborted_transaction_in_the_sink_topic_never_reaches_the_backend(
             # an exactly-once writer (ksqlDB with processing.guarantee=exactly_once_v2) aborts a transaction
             await _committed_aborted_committed(kafka_bootstrap, sink_topic)
             await until(lambda: len(backend.records()) >= 4, 20, "the committed row after the aborted one")
-            state = (await rs.client.get("/admin/ksqldb/views")).json()
+
+            async def drained() -> bool:
+                (partition,) = (await rs.client.get("/admin/ksqldb/views")).json()["partitions"]
+                assert partition["topic"] == sink_topic
+                # the sink topic ends with a commit marker: the commit reaches past it
+                return bool(partition["lag"] == 0 and partition["committed"] == partition["end_offset"])
+
+            await until(drained, 20, "the committed offset to reach the log end (lag 0)")
     # {"n": 1} was written in the aborted transaction, between {"n": 0} and {"n": 2}
     assert [r["value"] for r in backend.records()] == [{"N": 0}, {"N": 1}, {"n": 0}, {"n": 2}]
-    assert state["partitions"][0]["topic"] == sink_topic

@@ -3,12 +3,22 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Awaitable
 from pathlib import Path
 from typing import Any
 
 import pytest
 from aiokafka import AIOKafkaProducer
-from test_reactive_support import Backend, new_group, serving, sidecar_yaml, wait_committed, wait_for
+from test_reactive_support import (
+    Backend,
+    end_offsets,
+    new_group,
+    serving,
+    sidecar_yaml,
+    wait_committed,
+    wait_for,
+    wait_until,
+)
 
 from kafka_sidecar.testing import running_sidecar
 
@@ -44,13 +54,26 @@ async def test_aborted_records_reach_the_backend_only_when_reading_uncommitted(
     group = new_group()
     backend = Backend()
     config = sidecar_yaml(topic, group, backend, isolation_level=isolation)
-    async with serving(backend), running_sidecar(config, tmp_path, env={"KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap}):
+    async with (
+        serving(backend),
+        running_sidecar(config, tmp_path, env={"KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap}) as rs,
+    ):
         # One partition, delivered in order: once the last record (n=2) has arrived, n=1 had its chance before it.
         await wait_for(lambda: any(r["value"]["n"] == 2 for r in backend.records()), 30, "the last record")
-        await wait_committed(kafka_bootstrap, group, {0: _offset_of_last_record(backend)})
+        # The log ends with a commit marker (offset 5, after the records at 0, 2 and 4 and the markers at 1
+        # and 3): everything is delivered, so the commit reaches the log end and the lag is 0.
+        ends = await end_offsets(kafka_bootstrap, topic, 1)
+        assert ends == {0: 6}
+        assert max(int(r["offset"]) for r in backend.records()) == 4
+        await wait_committed(kafka_bootstrap, group, ends)
+
+        async def reported() -> tuple[int, int, int]:
+            (partition,) = (await rs.client.get("/admin/consumers/reactive/orders")).json()["partitions"]
+            return partition["committed"], partition["end_offset"], partition["lag"]
+
+        await wait_until(lambda: _equals(reported(), (6, 6, 0)), 10, "the control API to report lag 0")
     assert [record["value"]["n"] for record in backend.records()] == expected
 
 
-def _offset_of_last_record(backend: Backend) -> int:
-    """The commit that covers the last delivered record (commit markers have offsets of their own)."""
-    return max(int(record["offset"]) for record in backend.records()) + 1
+async def _equals(value: Awaitable[object], want: object) -> bool:
+    return await value == want

@@ -132,3 +132,27 @@ def test_worker_delivers_each_record_once_in_key_order_and_commits_past_the_last
     assert worker.tracker.committable() == 10 + len(keys)
     assert worker.tracker.in_flight == 0
     assert worker.buffered == 0
+
+
+@settings(max_examples=200, deadline=None)
+@given(offsets=offsets_strategy, skipped=st.integers(min_value=1, max_value=3), data=st.data())
+def test_tracker_follows_the_position_only_past_finished_records(
+    offsets: list[int], skipped: int, data: st.DataObject
+) -> None:
+    """The client's position may be past the last record (transaction markers): the commit follows it
+    once every registered record is final, and never while one is still owed a result."""
+    tracker = OffsetTracker()
+    for offset in offsets:
+        tracker.register(offset)
+    position = offsets[-1] + 1 + skipped
+    tracker.observe_position(position)
+    order = data.draw(st.permutations(offsets))
+    for offset in order[:-1]:
+        tracker.finish(offset)
+        assert tracker.committable() is None or tracker.committable() <= order[-1]  # type: ignore[operator]
+    tracker.finish(order[-1])
+    assert tracker.committable() == position
+    tracker.observe_position(position - 1)  # an older reading never moves it back
+    assert tracker.committable() == position
+    assert tracker.register(position)
+    assert tracker.committable() == position

@@ -40,8 +40,12 @@ class Message:
 class InMemoryConsumer:
     """What ConsumerRuntime uses of AIOKafkaConsumer, kept in memory."""
 
-    def __init__(self, messages: list[Message]) -> None:
+    def __init__(self, messages: list[Message], end: int | None = None) -> None:
         self.pending = messages
+        self.end = end
+        """Where the position lands once every message is handed out (past trailing control markers)."""
+        self.fetch_position = messages[0].offset if messages else 0
+        self.polls = 0
         self.listener: Any = None
         self.topics: list[str] = []
         self.commits: list[dict[TopicPartition, int]] = []
@@ -55,11 +59,16 @@ class InMemoryConsumer:
         await self.listener.on_partitions_assigned([TP])
 
     async def getmany(self, timeout_ms: int) -> dict[TopicPartition, list[Message]]:
+        self.polls += 1
         if not self.pending:
             await asyncio.sleep(timeout_ms / 1000)  # a broker's long poll with nothing new
             return {}
         batch, self.pending = self.pending, []
+        self.fetch_position = self.end if self.end is not None else batch[-1].offset + 1
         return {TP: batch}
+
+    async def position(self, tp: TopicPartition) -> int:
+        return self.fetch_position
 
     async def commit(self, offsets: dict[TopicPartition, Any]) -> None:
         self.commits.append({tp: meta.offset for tp, meta in offsets.items()})
@@ -73,10 +82,9 @@ class InMemoryConsumer:
         self.stopped = True
 
 
-@pytest.mark.asyncio
-async def test_runtime_delivers_commits_contiguously_and_leaves_through_the_seam() -> None:
+def slow_six_runtime(consumer: InMemoryConsumer) -> tuple[ConsumerRuntime, asyncio.Event, list[int]]:
+    """A runtime on ``consumer`` whose delivery holds the record at offset 6 until the event is set."""
     config = ReactiveConsumerConfig(group="g", backend_url="http://127.0.0.1:9", topics=("orders",))
-    consumer = InMemoryConsumer([Message("orders", 0, offset, b"k", b"v") for offset in (5, 6, 7)])
     delivered: list[int] = []
     release_six = asyncio.Event()
 
@@ -93,6 +101,19 @@ async def test_runtime_delivers_commits_contiguously_and_leaves_through_the_seam
         return PartitionWorker(topic, partition, 1, BatchLimits(1, 1 << 20, 0.0), runner, runtime.on_change)
 
     runtime = ConsumerRuntime("orders", config, KafkaConfig(), make_worker, make_consumer=lambda _: consumer)
+    return runtime, release_six, delivered
+
+
+async def commits_reach(consumer: InMemoryConsumer, offset: int) -> None:
+    while consumer.commits[-1] != {TP: offset}:
+        await asyncio.wait_for(consumer.committed.wait(), 10)
+        consumer.committed.clear()
+
+
+@pytest.mark.asyncio
+async def test_runtime_delivers_commits_contiguously_and_leaves_through_the_seam() -> None:
+    consumer = InMemoryConsumer([Message("orders", 0, offset, b"k", b"v") for offset in (5, 6, 7)])
+    runtime, release_six, delivered = slow_six_runtime(consumer)
     runtime.start()
     try:
         await asyncio.wait_for(consumer.committed.wait(), 10)
@@ -101,9 +122,7 @@ async def test_runtime_delivers_commits_contiguously_and_leaves_through_the_seam
         assert consumer.commits == [{TP: 6}]  # 5 delivered; 6 still in flight
         consumer.committed.clear()
         release_six.set()
-        while consumer.commits[-1] != {TP: 8}:
-            await asyncio.wait_for(consumer.committed.wait(), 10)
-            consumer.committed.clear()
+        await commits_reach(consumer, 8)
     finally:
         release_six.set()
         await runtime.stop()
@@ -111,3 +130,26 @@ async def test_runtime_delivers_commits_contiguously_and_leaves_through_the_seam
     assert consumer.stopped
     assert runtime.state == "stopped"
     assert runtime.workers == {}
+
+
+@pytest.mark.asyncio
+async def test_the_commit_follows_the_position_past_markers_only_once_every_record_is_final() -> None:
+    """Offsets 5 and 6 are records; 7 is a transaction's commit marker the client skips (position 8)."""
+    consumer = InMemoryConsumer([Message("orders", 0, offset, b"k", b"v") for offset in (5, 6)], end=8)
+    runtime, release_six, delivered = slow_six_runtime(consumer)
+    runtime.start()
+    try:
+        await asyncio.wait_for(consumer.committed.wait(), 10)
+        polls, deadline = consumer.polls, asyncio.get_running_loop().time() + 10
+        while consumer.polls < polls + 3:  # a few idle polls, each reading the position (8)
+            assert asyncio.get_running_loop().time() < deadline, "the fetch loop stopped polling"
+            await asyncio.sleep(0.01)
+        assert consumer.commits == [{TP: 6}]  # never past the record still owed a result, whatever the position
+        consumer.committed.clear()
+        release_six.set()
+        await commits_reach(consumer, 8)
+        assert runtime.workers[TP].fetched_to == 8
+    finally:
+        release_six.set()
+        await runtime.stop()
+    assert delivered == [5, 6]

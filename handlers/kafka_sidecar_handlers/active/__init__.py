@@ -228,6 +228,7 @@ class ActiveConsumerHandler:
         )
         kept, body = owned_pairs(instance, records[: len(rendered)], rendered)
         instance.mark_delivered(kept)
+        await instance.follow_positions()
         return Reply(body=body, media_type=media)
 
     async def _dead_letter(self, exchange: Exchange) -> Reply:

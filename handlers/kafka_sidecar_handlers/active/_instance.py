@@ -5,8 +5,11 @@ a second request waits for the first to finish. Records the consumer fetched bey
 could carry stay in ``buffer`` for the next poll; when a rebalance takes partitions away, their
 buffered records are dropped (the new owner reads them from the committed offset).
 
-Offsets: ``delivered`` holds, per partition, the offset after the last record handed to the client.
-An empty-body commit commits exactly that, never records still buffered. With ``auto.commit.enable``
+Offsets: ``delivered`` holds, per partition, the offset after the last record handed to the client; with
+nothing buffered it follows the client's position past offsets that hold no record (transaction markers,
+aborted records under ``read_committed``), as a Java consumer's ``commitSync()`` would, so a topic whose
+last offset is a commit marker is committed up to its end. An empty-body commit commits exactly that,
+never records still buffered. With ``auto.commit.enable``
 the same delivered offsets are committed at most every ``auto_commit_interval_ms`` (checked on each
 poll), before partitions are revoked, and on close.
 """
@@ -35,6 +38,9 @@ from kafka_sidecar_handlers.active._requests import (
 )
 
 log = logging.getLogger(__name__)
+
+POSITION_WAIT_S = 0.05
+"""How long a poll waits for the client to tell a partition's position (it knows it at once when valid)."""
 V2_INSTANCE_NOT_FOUND = 40403
 V2_ILLEGAL_STATE = 40903
 
@@ -168,6 +174,19 @@ class ActiveInstance:
     def mark_delivered(self, records: Iterable[Fetched]) -> None:
         for record in records:
             self.delivered[TopicPartition(record.topic, record.partition)] = record.offset + 1
+
+    async def follow_positions(self) -> None:
+        """With nothing buffered, every offset below the client's position was handed out or is no record:
+        ``delivered`` moves up to the position (only for partitions something was delivered from)."""
+        if self.buffer:
+            return
+        for tp, offset in list(self.delivered.items()):
+            try:
+                position = await asyncio.wait_for(self.consumer.position(tp), POSITION_WAIT_S)
+            except (kafka_errors.KafkaError, TimeoutError):
+                continue  # no longer assigned, or its position is being reset: stays at the last record
+            if position > offset and tp in self.delivered:
+                self.delivered[tp] = position
 
     # -- subscription and assignment -------------------------------------------------------------
 

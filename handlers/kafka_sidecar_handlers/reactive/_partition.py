@@ -103,6 +103,15 @@ class PartitionWorker:
             self.buffered += 1
             self.fetched_to = record.offset + 1
 
+    def observe_position(self, position: int) -> None:
+        """The consumer's fetch position (it may have skipped offsets that hold no record of ours)."""
+        before = self.tracker.committable()
+        self.tracker.observe_position(position)
+        if self.fetched_to is None or position > self.fetched_to:
+            self.fetched_to = position
+        if self.tracker.committable() != before:
+            self._on_change(self)
+
     def _lane_of(self, record: ConsumedRecord) -> int:
         if len(self._lanes) == 1 or record.key is None:
             return 0

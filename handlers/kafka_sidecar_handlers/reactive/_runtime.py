@@ -18,6 +18,7 @@ from collections.abc import Callable
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
+from aiokafka.errors import KafkaError
 from aiokafka.structs import OffsetAndMetadata
 
 from kafka_sidecar.plugin import BatchFetched, Conflict, ConsumedRecord, KafkaConfig, consumer_kwargs
@@ -28,6 +29,8 @@ from kafka_sidecar_handlers.reactive._partition import PartitionWorker
 log = logging.getLogger(__name__)
 
 FETCH_TIMEOUT_MS = 200
+POSITION_WAIT_S = 0.05
+"""How long the fetch loop waits for the client to know a partition's position (right after assignment)."""
 CONNECT_RETRY_MAX_S = 5.0
 
 WorkerFactory = Callable[[str, int], PartitionWorker]
@@ -150,6 +153,21 @@ class ConsumerRuntime(ConsumerRebalanceListener):  # type: ignore[misc]
                     continue
                 worker.offer([to_record(m) for m in messages])
                 self.sync_fetch(worker)
+            await self._follow_positions()
+
+    async def _follow_positions(self) -> None:
+        """Partitions with nothing in flight follow the client's fetch position, so the commit also moves past
+        offsets that are no records (transaction markers, aborted records under read_committed). Safe at any
+        moment: aiokafka moves the position only inside ``getmany``, whose records this loop has already
+        registered with the partition's tracker before it awaits anything."""
+        for tp, worker in list(self.workers.items()):
+            if worker.tracker.in_flight:
+                continue  # finishing those records moves the commit (up to the position they saw)
+            try:
+                position = await asyncio.wait_for(self.consumer.position(tp), POSITION_WAIT_S)
+            except (TimeoutError, KafkaError):
+                continue  # no position yet (assignment in progress) or no longer assigned: next poll
+            worker.observe_position(position)
 
     async def _connect(self) -> None:
         wait = 0.2
