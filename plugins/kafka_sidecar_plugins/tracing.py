@@ -4,9 +4,14 @@ HTTP exchanges: ``traceparent``/``tracestate``/``baggage`` are extracted from th
 span covers the request and, on routes with a ``{topic}``, a PRODUCER span ``send <topic>`` whose
 context is injected into every produced record's headers (baggage only for the keys listed in
 ``record_baggage_keys``). Consumer exchanges: the context is
-extracted from each record's headers, a CONSUMER span ``process <topic>`` links to every producer
-context (and is the child of it when the whole batch shares one trace), and its context is injected
-into the backend call's headers. Dead-letter writes get a PRODUCER span ``send <dlq topic>``.
+extracted from each record's headers, a CONSUMER span ``process <topic>`` links to every distinct
+producer context (and is the child of it when the whole batch shares one trace), and its context is
+injected into the backend call's headers. Dead-letter writes get a PRODUCER span ``send <dlq topic>``.
+
+Per consumed record only the headers the propagator reads are picked out; records carrying the same
+values (the records of one produce request share a ``traceparent``) are extracted once, and a record
+with none of them costs no extraction at all. So a span gets one link per distinct producer span
+context, not one per record (identical links said nothing more).
 
 The tracer comes from ``resources.services[TRACER_PROVIDER]`` when a plugin or test puts one there,
 else from the global OpenTelemetry tracer provider; the propagator is the global one.
@@ -124,12 +129,16 @@ class TracingHandler:
             return await self._http(exchange, call_next)
         return await self._consumer(exchange, call_next)
 
-    def _carries_context(self, headers: Mapping[str, str]) -> bool:
-        """Whether the request has any header the global propagator reads (else extracting finds nothing)."""
+    def _propagator_fields(self) -> frozenset[str]:
+        """The (lower-case) header names the global propagator reads."""
         textmap = propagate.get_global_textmap()
         if self._fields is None or self._fields[0] is not textmap:
             self._fields = (textmap, frozenset(field.lower() for field in textmap.fields))
-        return any(name in headers for name in self._fields[1])
+        return self._fields[1]
+
+    def _carries_context(self, headers: Mapping[str, str]) -> bool:
+        """Whether the request has any header the global propagator reads (else extracting finds nothing)."""
+        return any(name in headers for name in self._propagator_fields())
 
     async def _http(self, exchange: Exchange, call_next: Next) -> Reply:
         request = exchange.http()
@@ -255,15 +264,25 @@ class TracingHandler:
             return reply
 
     def _producer_contexts(self, records: Sequence[ConsumedRecord]) -> tuple[otel_context.Context, list[Link]]:
-        """The batch's common producer context as parent (else a fresh root), and a link to each."""
-        links: list[Link] = []
-        contexts: dict[int, otel_context.Context] = {}
+        """The batch's common producer context as parent (else a fresh root), and a link to each distinct one."""
+        fields = self._propagator_fields()
+        carriers: dict[tuple[tuple[str, bytes], ...], None] = {}  # distinct ones, in record order
         for record in records:
-            ctx = propagate.extract(record_carrier(record))
+            if record.headers:
+                carrier = tuple((name.lower(), value) for name, value in record.headers if name.lower() in fields)
+                if carrier:
+                    carriers[carrier] = None
+        links: list[Link] = []
+        seen: set[tuple[int, int]] = set()
+        contexts: dict[int, otel_context.Context] = {}
+        for carrier in carriers:
+            ctx = propagate.extract({name: value.decode("utf-8", "replace") for name, value in carrier})
             span_context = trace.get_current_span(ctx).get_span_context()
             if span_context.is_valid:
                 contexts.setdefault(span_context.trace_id, ctx)
-                if len(links) < self._config.max_links:
+                ids = (span_context.trace_id, span_context.span_id)
+                if ids not in seen and len(links) < self._config.max_links:
+                    seen.add(ids)
                     links.append(Link(span_context))
         parent = next(iter(contexts.values())) if len(contexts) == 1 else otel_context.Context()
         return parent, links

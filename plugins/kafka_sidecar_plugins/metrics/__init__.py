@@ -28,6 +28,7 @@ from kafka_sidecar.plugin import (
     MetricsExporterSpec,
     MetricsRegistry,
     Next,
+    RecordOutcome,
     Reply,
     Resources,
     ServiceSpec,
@@ -167,10 +168,21 @@ class MetricsHandler:
             raise
         finally:
             self._m.batch_latency.observe(consumer, value=time.perf_counter() - started)
-            for outcome in exchange.stash.get(DELIVERED) or ():
-                self._m.consumed.inc(consumer, outcome.record.topic, outcome.status)
-                if outcome.error is not None:
-                    self._m.backend_errors.inc(consumer, "record")
+            self._count_outcomes(consumer, exchange.stash.get(DELIVERED) or ())
+
+    def _count_outcomes(self, consumer: str, outcomes: tuple[RecordOutcome, ...]) -> None:
+        """Per batch: one counter update per (topic, outcome), not one per record."""
+        counts: dict[tuple[str, str], int] = {}
+        errors = 0
+        for outcome in outcomes:
+            key = (outcome.record.topic, outcome.status)
+            counts[key] = counts.get(key, 0) + 1
+            if outcome.error is not None:
+                errors += 1
+        for (topic, status), count in counts.items():
+            self._m.consumed.inc(consumer, topic, status, amount=count)
+        if errors:
+            self._m.backend_errors.inc(consumer, "record", amount=errors)
 
 
 @hookimpl
