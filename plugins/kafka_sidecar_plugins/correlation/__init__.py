@@ -48,11 +48,12 @@ class CorrelationConfig:
     to_backend: bool = field(default=True, metadata={"doc": "Send consumed records' ids to the backend."})
 
 
-def _new_ids(count: int) -> list[str]:
-    """``count`` distinct version-4 UUID texts from one random read: 74 random bits shared by the batch
-    (everything but the version, variant and the last 12 hex digits), and the index in those digits."""
-    head = str(uuid.UUID(bytes=os.urandom(16), version=4))[:24]
-    return [f"{head}{index:012x}" for index in range(count)]
+def _new_ids(count: int) -> list[bytes]:
+    """``count`` distinct version-4 UUID texts (ASCII bytes, as headers carry them) from one random read:
+    74 random bits shared by the batch (all but the version, variant and the last 12 hex digits), and the
+    index in those 12 digits."""
+    head = str(uuid.UUID(bytes=os.urandom(16), version=4))[:24].encode()
+    return [b"%b%012x" % (head, index) for index in range(count)]
 
 
 def new_id() -> str:
@@ -105,6 +106,9 @@ class CorrelationHandler:
         missing: list[int] = []
         records = exchange.records
         for index, record in enumerate(records):
+            if not record.headers:
+                missing.append(index)
+                continue
             raw = raw_tid = None
             for name, value in record.headers:  # one pass; the last of a repeated header wins
                 lowered = name.lower()
@@ -118,19 +122,22 @@ class CorrelationHandler:
                 missing.append(index)
             if raw_tid:
                 tids.add(raw_tid.decode("utf-8", "replace"))
+        distinct = len(cids)
         if missing and self._config.generate:
-            # The batch's missing ids come from one random read; a record gets its id as a header (so it
+            # The batch's missing ids come from one random draw; a record gets its id as a header (so it
             # reaches the backend payload, a dead-letter copy and the audit record).
             updated = list(records)
             for index, cid in zip(missing, _new_ids(len(missing)), strict=True):
                 r = records[index]
-                headers = (*r.headers, (CORRELATION_HEADER, cid.encode()))
+                headers = (*r.headers, (CORRELATION_HEADER, cid))
                 updated[index] = ConsumedRecord(r.topic, r.partition, r.offset, r.timestamp_ms, r.key, r.value, headers)
-                cids.add(cid)
+            if distinct == 0 and len(missing) == 1:
+                cids.add(updated[missing[0]].headers[-1][1].decode())
+            distinct += len(missing)  # generated ids are new: distinct from each other and from the given ones
             log.debug("generated correlation ids for %d records of %s", len(missing), exchange.name)
             exchange.records = tuple(updated)
         # One backend call carries the whole batch: its headers name the batch's shared ids, or a batch id.
-        batch_generated = len(cids) != 1
+        batch_generated = distinct != 1
         cid = next(iter(cids)) if not batch_generated else self._new_id()
         tid = next(iter(tids)) if len(tids) == 1 else None
         if self._config.to_backend:
