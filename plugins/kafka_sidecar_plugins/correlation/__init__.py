@@ -127,9 +127,9 @@ class CorrelationHandler:
             # The batch's missing ids come from one random draw; a record gets its id as a header (so it
             # reaches the backend payload, a dead-letter copy and the audit record).
             updated = list(records)
-            for index, cid in zip(missing, _new_ids(len(missing)), strict=True):
+            for index, generated in zip(missing, _new_ids(len(missing)), strict=True):
                 r = records[index]
-                headers = (*r.headers, (CORRELATION_HEADER, cid))
+                headers = (*r.headers, (CORRELATION_HEADER, generated))
                 updated[index] = ConsumedRecord(r.topic, r.partition, r.offset, r.timestamp_ms, r.key, r.value, headers)
             if distinct == 0 and len(missing) == 1:
                 cids.add(updated[missing[0]].headers[-1][1].decode())
