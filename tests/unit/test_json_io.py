@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 
 import pytest
@@ -37,3 +38,12 @@ def test_dumps_splices_raw_json_and_writes_utf8() -> None:
 
 def test_a_lone_surrogate_echoed_back_is_escaped_not_a_failure() -> None:
     assert dumps({"field": "\ud800", "value": RawJson(b"[1]")}) == b'{"field":"\\ud800","value":[1]}'
+
+
+@pytest.mark.parametrize("text", ["plain", "\ud800"], ids=["msgspec", "stdlib fallback"])
+def test_bytes_are_written_as_padded_standard_base64(text: str) -> None:
+    """Active consumer binary replies hand the record bytes to the encoder (base64 in C)."""
+    data = bytes(range(256)) + b"\xff\xfe"
+    written = json.loads(dumps({"value": data, "topic": text, "raw": RawJson(b"[1]")}))
+    assert written["value"] == base64.b64encode(data).decode("ascii")
+    assert written["raw"] == [1]

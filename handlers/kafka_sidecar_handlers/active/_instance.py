@@ -172,8 +172,11 @@ class ActiveInstance:
         return bool(self.consumer.subscription()) or self._manual or self._pattern is not None or bool(self.assigned())
 
     def mark_delivered(self, records: Iterable[Fetched]) -> None:
-        for record in records:
-            self.delivered[TopicPartition(record.topic, record.partition)] = record.offset + 1
+        last: dict[tuple[str, int], int] = {}
+        for record in records:  # records come in offset order per partition: the last one counts
+            last[record.topic, record.partition] = record.offset
+        for (topic, partition), offset in last.items():
+            self.delivered[TopicPartition(topic, partition)] = offset + 1
 
     async def follow_positions(self) -> None:
         """With nothing buffered, every offset below the client's position was handed out or is no record:

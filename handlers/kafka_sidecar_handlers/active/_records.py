@@ -41,7 +41,9 @@ def record_size(record: Fetched) -> int:
 
 def headers_text(headers: Sequence[tuple[str, bytes | None]] | None) -> dict[str, str]:
     """Header bytes as UTF-8 text (bad bytes replaced, a null value is ``""``); a repeated name keeps its last value."""
-    return {name: (value or b"").decode("utf-8", "replace") for name, value in headers or ()}
+    if not headers:
+        return {}
+    return {name: (value or b"").decode("utf-8", "replace") for name, value in headers}
 
 
 def _take(instance: ActiveInstance, taken: list[Fetched], size: int, limits: PollLimits) -> tuple[int, bool]:
@@ -90,13 +92,15 @@ async def render(
     """Decode ``records`` in order; stop before the first undecodable one and put the rest back."""
     rendered: list[dict[str, object]] = []
     key_json, value_json = key_serde.name == "json", value_serde.name == "json"
+    key_bytes, value_bytes = key_serde.name == "binary", value_serde.name == "binary"
     for index, record in enumerate(records):
         try:
-            key: object = _spliced(record.key) if key_json else None
-            if key is None:
+            # binary: the bytes themselves, which the reply encoder writes as base64 text in C
+            key: object = record.key if key_bytes else _spliced(record.key) if key_json else None
+            if key is None and not key_bytes:
                 key = await key_serde.decode(record.key, record.topic, "key")
-            value: object = _spliced(record.value) if value_json else None
-            if value is None:
+            value: object = record.value if value_bytes else _spliced(record.value) if value_json else None
+            if value is None and not value_bytes:
                 value = await value_serde.decode(record.value, record.topic, "value")
         except RecordUndecodable as exc:
             instance.buffer.extendleft(reversed(records[index:]))
@@ -133,5 +137,7 @@ def owned_pairs(
 ) -> tuple[list[Fetched], list[dict[str, object]]]:
     """Keep only records whose partition is still assigned (a rebalance may have run while decoding)."""
     owned = {(tp.topic, tp.partition) for tp in instance.assigned()}
+    if {(r.topic, r.partition) for r in records} <= owned:
+        return list(records), rendered  # the usual case: nothing was taken away
     kept = [(r, d) for r, d in zip(records, rendered, strict=False) if (r.topic, r.partition) in owned]
     return [r for r, _ in kept], [d for _, d in kept]
