@@ -24,56 +24,20 @@ import multiprocessing
 import os
 import subprocess
 import sys
-import tempfile
 import time
 import uuid
-from pathlib import Path
 from typing import Any
 
 import httpx
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from reactive_consumer_bench import _backend_process
+from consuming import ack_backend_process, fill_topic, in_process_sidecar, read_raw, watch
 
-from kafka_sidecar._sidecar import Sidecar
 from kafka_sidecar_testing.broker import create_topic
 from kafka_sidecar_testing.ksqldb import wait_listening
 from kafka_sidecar_testing.net import free_port
 
 
-async def _produce(bootstrap: str, topic: str, rows: int) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=20, max_batch_size=256 * 1024, acks=1)
-    await producer.start()
-    try:
-        pending = []
-        for n in range(rows):
-            value = json.dumps({"N": n, "NOTE": f"row {n} of the benchmark"}).encode()
-            pending.append(await producer.send(topic, key=f"k{n % 100}".encode(), value=value, partition=0))
-            if len(pending) >= 5000:
-                await asyncio.gather(*pending)
-                pending.clear()
-        await asyncio.gather(*pending)
-    finally:
-        await producer.stop()
-
-
-async def _raw_rate(bootstrap: str, topic: str, rows: int) -> float:
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None, max_poll_records=500)
-    await consumer.start()
-    try:
-        tp = TopicPartition(topic, 0)
-        consumer.assign([tp])
-        await consumer.seek_to_beginning(tp)
-        seen = 0
-        started = time.perf_counter()
-        while seen < rows:
-            batch = await consumer.getmany(timeout_ms=1000, max_records=500)
-            for messages in batch.values():
-                for message in messages:
-                    json.loads(message.value)  # the same decoding work a row costs
-                    seen += 1
-        return seen / (time.perf_counter() - started)
-    finally:
-        await consumer.stop()
+def _decode(value: bytes | None) -> object:
+    return json.loads(value) if value is not None else None
 
 
 async def _server_rate(url: str, stream: str, rows: int) -> float:
@@ -109,29 +73,15 @@ async def _sidecar_rate(bootstrap: str, url: str, stream: str, rows: int, backen
         f"handlers:\n  views:\n    use: ksqldb-consumer\n    config: {json.dumps(consumer)}\n"
         "consumers:\n  bench:\n    exec: [views]\n"
     )
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "chains.yml"
-        path.write_text(text, encoding="utf-8")
-        sidecar = Sidecar.from_file(path)
+    async with in_process_sidecar(text) as sidecar:
         source: Any = sidecar.consumers[0].source
-        await sidecar.start()
-        try:
-            first: float | None = None
-            first_cpu = 0.0
-            first_count = 0
-            while True:
-                push = source.push
-                delivered = sum(w.stats.delivered for w in push.workers.values()) if push is not None else 0
-                if first is None and delivered > 0:
-                    first, first_cpu, first_count = time.perf_counter(), time.process_time(), delivered
-                if delivered >= rows:
-                    assert first is not None
-                    elapsed = time.perf_counter() - first
-                    cpu = time.process_time() - first_cpu
-                    return (delivered - first_count) / elapsed, cpu / (delivered - first_count)
-                await asyncio.sleep(0.01)
-        finally:
-            await sidecar.stop()
+
+        def delivered() -> int:
+            push = source.push
+            return sum(w.stats.delivered for w in push.workers.values()) if push is not None else 0
+
+        window = await watch(delivered, rows)
+    return window.rate, window.cpu_seconds / window.records
 
 
 async def _main(args: argparse.Namespace) -> None:
@@ -144,7 +94,7 @@ async def _main(args: argparse.Namespace) -> None:
         broker.start(timeout=120)
         bootstrap = broker.bootstrap_servers
     backend_port, server_port = free_port(), free_port()
-    backend = multiprocessing.Process(target=_backend_process, args=(backend_port,), daemon=True)
+    backend = multiprocessing.Process(target=ack_backend_process, args=(backend_port,), daemon=True)
     backend.start()
     command = [sys.executable, "-m", "kafka_sidecar_testing.ksqldb", "--bootstrap", bootstrap]
     command += ["--port", str(server_port), "--framing", args.framing]
@@ -155,12 +105,18 @@ async def _main(args: argparse.Namespace) -> None:
         topic = f"bench-{uuid.uuid4().hex[:8]}"
         stream = f"BENCH_{uuid.uuid4().hex[:8]}".upper()
         await create_topic(bootstrap, topic, 1)
-        await _produce(bootstrap, topic, args.rows)
+        await fill_topic(
+            bootstrap,
+            topic,
+            args.rows,
+            lambda n: json.dumps({"N": n, "NOTE": f"row {n} of the benchmark"}).encode(),
+            key_of=lambda n: f"k{n % 100}".encode(),
+        )
         async with httpx.AsyncClient(timeout=30) as client:
             ddl = (f"CREATE STREAM {stream} (ID STRING KEY, N BIGINT, NOTE STRING) "
                    f"WITH (KAFKA_TOPIC='{topic}', VALUE_FORMAT='JSON');")  # fmt: skip
             (await client.post(f"{url}/ksql", json={"ksql": ddl})).raise_for_status()
-        raw = await _raw_rate(bootstrap, topic, args.rows)
+        raw = (await read_raw(bootstrap, topic, 1, args.rows, on_value=_decode)).rate  # decoding as a row costs
         print(f"raw aiokafka read of the topic:       {raw:>10,.0f} rows/s")
         ceiling = await _server_rate(url, stream, args.rows)
         print(f"test server push query, plain client: {ceiling:>10,.0f} rows/s  (framing {args.framing})")

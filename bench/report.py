@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-SHIPPED, BARE, RAW, JAVA = "sidecar shipped", "sidecar bare", "raw aiokafka", "Kafka perf tool"
+SHIPPED, BARE, RAW, JAVA, FLOOR = "sidecar shipped", "sidecar bare", "raw aiokafka", "Kafka perf tool", "HTTP floor"
 PATHS = ("produce100", "produce1", "active-binary", "active-json", "reactive")
 GOALS = {
     "produce100 rate": ">= 0.8x raw aiokafka records/s (shipped chain)",
@@ -22,6 +22,7 @@ GOALS = {
     "chain overhead": "shipped <= 1.15x bare CPU per record on every path",
     "idle rss": "<= 80 MB",
     "audit": "zero audit drops",
+    "consumer limit": "measured: fetch (raw aiokafka) + HTTP floor CPU per record bound a one-core sidecar's rate",
 }
 
 
@@ -99,6 +100,7 @@ def check_goals(rows: Sequence[RowLike]) -> list[str]:
     for path in PATHS:
         r = ratio(path, SHIPPED, BARE, cpu=True)
         line("chain overhead", r, r <= 1.15, f"{path} {r:.2f}x")
+    out.extend(consumer_limits(rows))
     for r_ in rows:
         if r_.scenario == "idle":
             line("idle rss", r_.rss_mb, r_.rss_mb <= 80, f"{r_.system} {r_.rss_mb:.1f} MB")
@@ -106,6 +108,24 @@ def check_goals(rows: Sequence[RowLike]) -> list[str]:
         if r_.system == SHIPPED and "audit" in r_.note:
             dropped = r_.note.split("dropped ", 1)[1].split(",", 1)[0]
             out.append(_verdict("audit", dropped == "0", f"{r_.scenario}: {r_.note}"))
+    return out
+
+
+def consumer_limits(rows: Sequence[RowLike]) -> list[str]:
+    """Per consumer path: the best read rate a sidecar doing only aiokafka's fetch and the HTTP delivery of
+    the same bodies could reach, as a share of raw aiokafka's, when both are CPU-bound on one core:
+    ``fetch / (fetch + HTTP floor)`` CPU per record. Also what the shipped sidecar spends beyond both."""
+    out = []
+    for path in ("active-binary", "active-json", "reactive"):
+        raw, floor, shipped = _find(rows, path, RAW), _find(rows, path, FLOOR), _find(rows, path, SHIPPED)
+        if raw is None or floor is None:
+            continue
+        fetch, http = raw.cpu_us_per_record, floor.cpu_us_per_record
+        ceiling = fetch / (fetch + http)
+        rest = f"; the shipped sidecar spends {shipped.cpu_us_per_record - fetch - http:.1f} more" if shipped else ""
+        text = (f"{path}: fetch {fetch:.1f} + HTTP floor {http:.1f} µs/record -> at most {ceiling:.2f}x raw's "
+                f"read rate{rest} (read-rate goal 0.5x)")  # fmt: skip
+        out.append(_verdict("consumer limit", None if math.isnan(ceiling) else ceiling >= 0.5, text))
     return out
 
 

@@ -39,6 +39,7 @@ from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+import consuming
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from common import (
     REPO,
@@ -60,12 +61,17 @@ from report import check_goals, plot, table
 from kafka_sidecar import build_blueprint
 from kafka_sidecar._kafka.options import producer_kwargs
 from kafka_sidecar_testing.kafka_tools import CONSUMER_PERFORMANCE, PRODUCER_PERFORMANCE, perf_tool_command
+from kafka_sidecar_testing.ksqldb import wait_listening
+from kafka_sidecar_testing.net import free_port
 
 SHIPPED = "sidecar shipped"
 BARE = "sidecar bare"
 RAW = "raw aiokafka"
 RDKAFKA = "raw confluent-kafka"
 JAVA = "Kafka perf tool"
+FLOOR = "HTTP floor"
+"""The consumer paths' HTTP delivery alone (bench/http_floor.py): same bodies, no Kafka, no sidecar."""
+ACTIVE_QUERY = "timeout=1000&max_bytes=8388608"
 ALL_SCENARIOS = ("produce100", "produce1", "active-binary", "active-json", "reactive")
 VARIANTS = ("uvicorn", "granian")
 """``--engines``: other ASGI servers for the shipped config (bench/serve_engine.py)."""
@@ -394,24 +400,16 @@ async def produce1_raw(s: Settings, row: Row) -> None:
 
 async def fill_topic(s: Settings, prefix: str, json_values: bool) -> str:
     topic = await new_topic(s.bootstrap, prefix, s.partitions)
-    producer = AIOKafkaProducer(bootstrap_servers=s.bootstrap, linger_ms=20, max_batch_size=256 * 1024, acks=1)
-    await producer.start()
-    try:
-        pad = "x" * max(s.record_size - 30, 1)
-        pending = []
-        for n in range(s.consume_records):
-            value = json.dumps({"n": n, "pad": pad}).encode() if json_values else payload(s.record_size, n).encode()
-            pending.append(await producer.send(topic, value=value, partition=n % s.partitions))
-            if len(pending) >= 5000:
-                await asyncio.gather(*pending)
-                pending.clear()
-        await asyncio.gather(*pending)
-    finally:
-        await producer.stop()
+    pad = "x" * max(s.record_size - 30, 1)
+
+    def value_of(n: int) -> bytes:
+        return json.dumps({"n": n, "pad": pad}).encode() if json_values else payload(s.record_size, n).encode()
+
+    await consuming.fill_topic(s.bootstrap, topic, s.consume_records, value_of, partitions=s.partitions)
     return topic
 
 
-async def active_http(s: Settings, sidecar: SidecarProcess, row: Row, topic: str, fmt: str) -> None:
+async def active_http(s: Settings, sidecar: SidecarProcess, row: Row, topic: str, fmt: str) -> bytes:
     group = f"bench-{uuid.uuid4().hex[:8]}"
     v2 = "application/vnd.kafka.v2+json"
     accept = f"Accept: application/vnd.kafka.{fmt}.v2+json\r\n"
@@ -427,12 +425,13 @@ async def active_http(s: Settings, sidecar: SidecarProcess, row: Row, topic: str
         )
         if status not in (200, 204):
             raise RuntimeError(f"subscribing: HTTP {status} {answer[:200]!r}")
-        seen = first = 0
+        seen = first = replies = 0
         began: float | None = None
         cpu = 0.0
+        sample = (0, b"")
         deadline = time.monotonic() + 120
         while first + seen < s.consume_records and time.monotonic() < deadline:
-            status, answer = await conn.request("GET", f"{base}/records?timeout=1000&max_bytes=8388608", extra=accept)
+            status, answer = await conn.request("GET", f"{base}/records?{ACTIVE_QUERY}", extra=accept)
             if status != 200:
                 row.errors += 1
                 continue
@@ -441,40 +440,59 @@ async def active_http(s: Settings, sidecar: SidecarProcess, row: Row, topic: str
                 began, cpu, first = time.perf_counter(), sidecar.cpu_seconds(), count
                 continue
             seen += count
+            replies += 1 if count else 0
+            sample = max(sample, (count, answer))
         if began is None:
             raise RuntimeError("no records read")
         row.seconds = time.perf_counter() - began
         row.cpu_seconds = sidecar.cpu_seconds() - cpu
         row.records = seen
-        row.note = f"after the first reply ({first} records)"
+        row.note = f"after the first reply ({first} records); {seen / max(replies, 1):,.0f} records per reply"
         await conn.request("DELETE", base, b"", v2)
     finally:
         await conn.close()
+    return sample[1]
+
+
+async def active_floor(s: Settings, row: Row, body: bytes, fmt: str) -> None:
+    """The HTTP floor of GET records: the same reply body served by a minimal ASGI app on Hypercorn
+    (bench/http_floor.py), driven by the same load generator; CPU from /proc of that process."""
+    path = s.work / f"active-{fmt}-reply.json"
+    path.write_bytes(body)
+    per_reply = body.count(b'"offset":')
+    port = free_port()
+    command = [sys.executable, str(REPO / "bench" / "http_floor.py"), "serve", str(port), str(path)]
+    with floor_process(command, port) as pid:
+        accept = f"Accept: application/vnd.kafka.{fmt}.v2+json\r\n"
+        async with await open_connection(f"http://127.0.0.1:{port}") as conn:
+            await conn.request("GET", f"/records?{ACTIVE_QUERY}", extra=accept)  # connection set-up excluded
+            requests = max(3, s.consume_records // max(per_reply, 1))
+            began, cpu = time.perf_counter(), process_cpu_seconds(pid)
+            for _ in range(requests):
+                status, answer = await conn.request("GET", f"/records?{ACTIVE_QUERY}", extra=accept)
+                row.errors += status != 200 or len(answer) != len(body)
+            row.seconds = time.perf_counter() - began
+            row.cpu_seconds = process_cpu_seconds(pid) - cpu
+    row.records = requests * per_reply
+    row.note = f"{per_reply:,} records ({len(body) / 1e6:.1f} MB) per reply, no Kafka"
+
+
+@contextlib.contextmanager
+def floor_process(command: list[str], port: int) -> Iterator[int]:
+    """A floor server (bench/http_floor.py serve) until the block exits; yields its pid once it listens."""
+    process = subprocess.Popen(command, stdin=subprocess.DEVNULL)
+    try:
+        wait_listening(port, 30)
+        yield process.pid
+    finally:
+        process.terminate()
+        process.wait(10)
 
 
 async def consume_raw(s: Settings, row: Row, topic: str) -> None:
-    consumer = AIOKafkaConsumer(bootstrap_servers=s.bootstrap, group_id=None, max_poll_records=500)
-    await consumer.start()
-    try:
-        tps = [TopicPartition(topic, p) for p in range(s.partitions)]
-        consumer.assign(tps)
-        await consumer.seek_to_beginning(*tps)
-        seen = first = 0
-        began: float | None = None
-        cpu = 0.0
-        while first + seen < s.consume_records:
-            batch = await consumer.getmany(timeout_ms=1000, max_records=500)
-            count = sum(len(messages) for messages in batch.values())
-            if count and began is None:
-                began, cpu, first = time.perf_counter(), time.process_time(), count
-                continue
-            seen += count
-        assert began is not None
-        row.seconds = time.perf_counter() - began
-        row.cpu_seconds = time.process_time() - cpu
-        row.records = seen
-    finally:
-        await consumer.stop()
+    """The fetch floor: a raw aiokafka consumer reading the topic (CPU per record of aiokafka alone)."""
+    window = await consuming.read_raw(s.bootstrap, topic, s.partitions, s.consume_records)
+    row.records, row.seconds, row.cpu_seconds = window.records, window.seconds, window.cpu_seconds
 
 
 async def consume_java(s: Settings, row: Row, topic: str) -> None:
@@ -497,16 +515,12 @@ async def consume_java(s: Settings, row: Row, topic: str) -> None:
 
 
 class Backend:
-    """An instant-ack reactive backend (HTTP/1.1 keep-alive, 200 with no body) counting records."""
+    """An instant-ack reactive backend (HTTP/1.1 keep-alive, 200 with no body) counting records; keeps the
+    largest body it received (the reactive HTTP floor posts it again)."""
 
     def __init__(self) -> None:
         self.records = 0
-        self.first_count = 0
-        self.first: float | None = None
-        self.first_cpu = 0.0
-        self.last = 0.0
-        self.last_cpu = 0.0
-        self.pid = 0
+        self.sample = (0, b"")
         self._server: asyncio.Server | None = None
         self.port = 0
 
@@ -531,13 +545,9 @@ class Backend:
                         length = int(value)
                 body = await reader.readexactly(length) if length else b""
                 count = body.count(b'"offset":')
-                if count and self.pid:
-                    now, cpu = time.perf_counter(), process_cpu_seconds(self.pid)
-                    if self.first is None:
-                        self.first, self.first_cpu, self.first_count = now, cpu, count
-                    else:
-                        self.records += count
-                        self.last, self.last_cpu = now, cpu
+                self.records += count
+                if count > self.sample[0]:
+                    self.sample = (count, body)
                 writer.write(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n")
                 await writer.drain()
         except (asyncio.IncompleteReadError, ConnectionError):
@@ -546,7 +556,8 @@ class Backend:
             writer.close()
 
 
-async def reactive_sidecar(s: Settings, system: str, row: Row, topic: str) -> None:
+async def reactive_sidecar(s: Settings, system: str, row: Row, topic: str) -> bytes:
+    """The sidecar's reactive consumer delivering the topic to :class:`Backend`; returns a full batch body."""
     backend = Backend()
     await backend.start()
     env = {
@@ -556,22 +567,36 @@ async def reactive_sidecar(s: Settings, system: str, row: Row, topic: str) -> No
     }  # fmt: skip
     try:
         with sidecar_process(CONFIGS[system], s.bootstrap, s.work, env_extra=env, name=f"reactive-{row.rep}") as side:
-            backend.pid = side.pid
-            deadline = time.monotonic() + 180
-            target = s.consume_records
-            while time.monotonic() < deadline:
-                if backend.first is not None and backend.first_count + backend.records >= target:
-                    break
-                await asyncio.sleep(0.05)
+            window = await consuming.watch(
+                lambda: backend.records, s.consume_records, cpu=lambda: process_cpu_seconds(side.pid)
+            )
             row.peak_rss_mb = rss_mb(side.pid, "VmHWM")
             row.note = await audit_drops(side)
     finally:
         await backend.stop()
-    if backend.first is None:
-        raise RuntimeError("the backend received nothing")
-    row.records = backend.records
-    row.seconds = backend.last - backend.first
-    row.cpu_seconds = backend.last_cpu - backend.first_cpu
+    row.records, row.seconds, row.cpu_seconds = window.records, window.seconds, window.cpu_seconds
+    return backend.sample[1]
+
+
+async def reactive_floor(s: Settings, row: Row, body: bytes) -> None:
+    """The HTTP floor of reactive delivery: the same batch body posted by httpx (the consumer's client) from
+    a process of its own to the same instant-ack backend (bench/http_floor.py push)."""
+    path = s.work / "reactive-batch.json"
+    path.write_bytes(body)
+    per_batch = body.count(b'"offset":')
+    requests = max(3, s.consume_records // max(per_batch, 1))
+    backend = Backend()
+    await backend.start()
+    try:
+        command = [str(REPO / "bench" / "http_floor.py"), "push", f"http://127.0.0.1:{backend.port}", str(path)]
+        process = await asyncio.create_subprocess_exec(sys.executable, *command, str(requests), stdout=subprocess.PIPE)
+        out, _ = await process.communicate()
+    finally:
+        await backend.stop()
+    result = json.loads(out)
+    row.records = requests * per_batch
+    row.seconds, row.cpu_seconds = result["seconds"], result["cpu_seconds"]
+    row.note = f"{per_batch} records ({len(body) / 1e3:.0f} kB) per POST, no Kafka"
 
 
 async def audit_drops(sidecar: SidecarProcess) -> str:
@@ -639,21 +664,29 @@ async def run_rep(
         if f"active-{fmt}" not in scenarios:
             continue
         topic = await fill_topic(s, f"active-{fmt}", json_values=fmt == "json")
+        reply = b""
         for system, sidecar in sidecars.items():
-            await active_http(s, sidecar, r := row(f"active-{fmt}", system), topic, fmt)
+            reply = await active_http(s, sidecar, r := row(f"active-{fmt}", system), topic, fmt) or reply
             done(r)
         await consume_raw(s, r := row(f"active-{fmt}", RAW), topic)
         done(r)
+        if reply:
+            await active_floor(s, r := row(f"active-{fmt}", FLOOR), reply, fmt)
+            done(r)
         if s.java and fmt == "binary":
             await consume_java(s, r := row(f"active-{fmt}", JAVA), topic)
             done(r)
     if "reactive" in scenarios:
         topic = await fill_topic(s, "reactive", json_values=True)
+        batch = b""
         for system in sidecars:
-            await reactive_sidecar(s, system, r := row("reactive", system), topic)
+            batch = await reactive_sidecar(s, system, r := row("reactive", system), topic) or batch
             done(r)
         await consume_raw(s, r := row("reactive", RAW), topic)
         done(r)
+        if batch:
+            await reactive_floor(s, r := row("reactive", FLOOR), batch)
+            done(r)
     for system, sidecar in sidecars.items():
         r = row("load", system)
         r.peak_rss_mb, r.rss_mb = rss_mb(sidecar.pid, "VmHWM"), rss_mb(sidecar.pid)

@@ -122,6 +122,11 @@ async def _decode(
     for record in records:
         rid = record_id(record)
         if rid not in decoded:
+            key, value = _spliced(ctx.key_serde, record.key), _spliced(ctx.value_serde, record.value)
+            if key is not _LATER and value is not _LATER:
+                decoded[rid] = (key, value)  # the common case, without a coroutine per record
+                keep.append(record)
+                continue
             try:
                 decoded[rid] = await decode_pair(ctx.key_serde, ctx.value_serde, record)
             except RecordUndecodable as exc:
@@ -139,6 +144,19 @@ async def decode_pair(key_serde: Serde, value_serde: Serde, record: ConsumedReco
     """The record's key and value as the backend gets them; raises RecordUndecodable."""
     key = await _decoded(key_serde, record, record.key, "key")
     return key, await _decoded(value_serde, record, record.value, "value")
+
+
+_LATER = object()
+"""What :func:`_spliced` returns when the serde has to decode."""
+
+
+def _spliced(serde: Serde, data: bytes | None) -> object:
+    """A json-format key or value at once: JSON text as it is, a tombstone as None; else ``_LATER``."""
+    if serde.name != "json":
+        return _LATER
+    if data is None:
+        return None
+    return RawJson(data) if is_json_text(data) else _LATER
 
 
 async def _decoded(serde: Serde, record: ConsumedRecord, data: bytes | None, role: Literal["key", "value"]) -> object:

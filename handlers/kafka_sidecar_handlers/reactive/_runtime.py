@@ -61,7 +61,7 @@ def to_record(message: Any) -> ConsumedRecord:
         timestamp_ms=message.timestamp if message.timestamp is not None else -1,
         key=message.key,
         value=message.value,
-        headers=tuple((k, bytes(v) if v is not None else b"") for k, v in (message.headers or ())),
+        headers=tuple((k, bytes(v) if v is not None else b"") for k, v in message.headers) if message.headers else (),
     )
 
 

@@ -16,8 +16,10 @@ from __future__ import annotations
 import functools
 import logging
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from operator import attrgetter
 
 from kafka_sidecar.plugin import (
     CORRELATION,
@@ -125,6 +127,10 @@ def _header(headers: Sequence[tuple[str, bytes]], name: str) -> str | None:
     return found
 
 
+_RECORD, _STATUS = attrgetter("record"), attrgetter("status")
+_PARTITION, _OFFSET = attrgetter("partition"), attrgetter("offset")
+
+
 def _widen(ranges: dict[int, list[int]], partition: int, offset: int) -> None:
     span = ranges.get(partition)
     if span is None:
@@ -208,18 +214,20 @@ class AuditHandler:
         self, outcomes: Sequence[RecordOutcome], cid: str | None, tid: str | None, timestamp_ms: int, count: int
     ) -> Iterator[AuditRecord]:
         """One audit record for a whole delivered batch: counts per outcome, offset ranges, the first error."""
-        ranges: dict[int, list[int]] = {}
-        statuses: dict[str, int] = {}
-        failed = 0
-        error: str | None = None
-        for outcome in outcomes:
-            record = outcome.record
-            _widen(ranges, record.partition, record.offset)
-            statuses[outcome.status] = statuses.get(outcome.status, 0) + 1
-            if outcome.status not in ("SUCCESS", "DROP"):
-                failed += 1
-                error = error or outcome.error
-        topic = outcomes[0].record.topic
+        # counted in C (map, Counter, min/max); a Python step only per partition and per failed record
+        records = list(map(_RECORD, outcomes))
+        statuses = Counter(map(_STATUS, outcomes))
+        failed = len(outcomes) - statuses.get("SUCCESS", 0) - statuses.get("DROP", 0)
+        error = next((o.error for o in outcomes if o.error and o.status not in ("SUCCESS", "DROP")), None)
+        partitions = set(map(_PARTITION, records))
+        if len(partitions) == 1:
+            offsets = list(map(_OFFSET, records))
+            ranges = {partitions.pop(): [min(offsets), max(offsets)]}
+        else:
+            ranges = {}
+            for record in records:
+                _widen(ranges, record.partition, record.offset)
+        topic = records[0].topic
         summary = ",".join(f"{status}={n}" for status, n in sorted(statuses.items()))
         yield self._batch_record("REACTIVE_CONSUMER", topic, ranges, len(outcomes), failed, cid, tid, summary,
                                  error, timestamp_ms)  # fmt: skip
