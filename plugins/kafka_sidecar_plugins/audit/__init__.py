@@ -69,6 +69,13 @@ class AuditConfig:
     queue_size: int = field(
         default=10000, metadata={"doc": "Audit records waiting to be written; more are dropped (counted, logged)."}
     )
+    linger_ms: int = field(
+        default=100,
+        metadata={
+            "doc": "Wait this long after an audit record is queued so the ones that follow are written with it "
+            "(one produce request for many; 0 writes each at once)."
+        },
+    )
     produced: bool = field(default=True, metadata={"doc": "Audit produced records."})
     delivered: bool = field(default=True, metadata={"doc": "Audit records delivered to the backend."})
     dead_letters: bool = field(default=True, metadata={"doc": "Audit dead-letter writes."})
@@ -77,6 +84,8 @@ class AuditConfig:
     def __post_init__(self) -> None:
         if self.queue_size < 1:
             raise ValueError("queue_size must be at least 1")
+        if self.linger_ms < 0:
+            raise ValueError("linger_ms must not be negative")
 
 
 class AuditSinks:
@@ -99,7 +108,12 @@ class AuditSinks:
         if config.target == "kafka":
             self._producer.ensure_topic(config.topic)
         sink = self._sinks[config] = AuditSink(
-            self._producer, self._metrics, target=config.target, topic=config.topic, queue_size=config.queue_size
+            self._producer,
+            self._metrics,
+            target=config.target,
+            topic=config.topic,
+            queue_size=config.queue_size,
+            linger_s=config.linger_ms / 1000,
         )
         return sink, True
 

@@ -144,6 +144,7 @@ class AuditSink:
         topic: str,
         queue_size: int,
         batch_size: int = 500,
+        linger_s: float = 0.0,
     ) -> None:
         self._producer = producer
         self._metrics = metrics
@@ -153,6 +154,7 @@ class AuditSink:
         self._capacity = queue_size
         self._pending = 0
         self._batch_size = batch_size
+        self._linger_s = linger_s
         self._task: asyncio.Task[None] | None = None
         self.written = 0
         self.failed = 0
@@ -228,6 +230,9 @@ class AuditSink:
         while True:
             items = [await self._queue.get()]
             size = _size(items[0])
+            if self._linger_s > 0 and size < self._batch_size:
+                # let the next batches' audit records join this write: one produce request, not one each
+                await asyncio.sleep(self._linger_s)
             while size < self._batch_size and not self._queue.empty():
                 items.append(self._queue.get_nowait())
                 size += _size(items[-1])
