@@ -125,7 +125,7 @@ def consumer_limits(rows: Sequence[RowLike]) -> list[str]:
         rest = f"; the shipped sidecar spends {shipped.cpu_us_per_record - fetch - http:.1f} more" if shipped else ""
         text = (f"{path}: fetch {fetch:.1f} + HTTP floor {http:.1f} µs/record -> at most {ceiling:.2f}x raw's "
                 f"read rate{rest} (read-rate goal 0.5x)")  # fmt: skip
-        out.append(_verdict("consumer limit", None if math.isnan(ceiling) else ceiling >= 0.5, text))
+        out.append(f"LIMIT consumer limit: {text}  ({GOALS['consumer limit']})")
     return out
 
 

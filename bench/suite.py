@@ -480,7 +480,7 @@ async def active_floor(s: Settings, row: Row, body: bytes, fmt: str) -> None:
 @contextlib.contextmanager
 def floor_process(command: list[str], port: int) -> Iterator[int]:
     """A floor server (bench/http_floor.py serve) until the block exits; yields its pid once it listens."""
-    process = subprocess.Popen(command, stdin=subprocess.DEVNULL)
+    process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         wait_listening(port, 30)
         yield process.pid
