@@ -91,16 +91,14 @@ async def render(
 ) -> list[dict[str, object]]:
     """Decode ``records`` in order; stop before the first undecodable one and put the rest back."""
     rendered: list[dict[str, object]] = []
-    key_json, value_json = key_serde.name == "json", value_serde.name == "json"
-    key_bytes, value_bytes = key_serde.name == "binary", value_serde.name == "binary"
+    key_format, value_format = key_serde.name, value_serde.name
     for index, record in enumerate(records):
         try:
-            # binary: the bytes themselves, which the reply encoder writes as base64 text in C
-            key: object = record.key if key_bytes else _spliced(record.key) if key_json else None
-            if key is None and not key_bytes:
+            key = _at_once(record.key, key_format)
+            if key is _DECODE:
                 key = await key_serde.decode(record.key, record.topic, "key")
-            value: object = record.value if value_bytes else _spliced(record.value) if value_json else None
-            if value is None and not value_bytes:
+            value = _at_once(record.value, value_format)
+            if value is _DECODE:
                 value = await value_serde.decode(record.value, record.topic, "value")
         except RecordUndecodable as exc:
             instance.buffer.extendleft(reversed(records[index:]))
@@ -126,10 +124,23 @@ async def render(
     return rendered
 
 
-def _spliced(data: bytes | None) -> RawJson | None:
-    """A json-format key or value that is valid JSON text goes into the reply as it is: checked in C, never
-    decoded and re-encoded. None when the serde has to decode it (a tombstone, NaN, a BOM, invalid JSON)."""
-    return RawJson(data) if data is not None and is_json_text(data) else None
+_DECODE = object()
+"""What :func:`_at_once` returns when the serde has to decode."""
+
+
+def _at_once(data: bytes | None, serde_name: str) -> object:
+    """A key or value for the reply without the serde, when that is safe: ``binary`` as the bytes themselves
+    (the reply encoder writes base64 text in C); ``json`` text checked in C and spliced as it is, never
+    decoded and re-encoded, and a ``json`` tombstone as None. ``_DECODE`` otherwise (NaN, a BOM,
+    invalid JSON, other formats): the serde decides."""
+    if serde_name == "binary":
+        return data
+    if serde_name == "json":
+        if data is None:
+            return None
+        if is_json_text(data):
+            return RawJson(data)
+    return _DECODE
 
 
 def owned_pairs(
