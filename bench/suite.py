@@ -519,8 +519,12 @@ class Backend:
     largest body it received (the reactive HTTP floor posts it again)."""
 
     def __init__(self) -> None:
-        self.records = 0
+        self.total = 0
+        self.window = consuming.Window(0, math.nan, math.nan)
+        """From the first request with records (its records not counted) to the last, with ``pid``'s CPU."""
+        self.pid = 0
         self.sample = (0, b"")
+        self._first: tuple[float, float, int] | None = None
         self._server: asyncio.Server | None = None
         self.port = 0
 
@@ -545,9 +549,16 @@ class Backend:
                         length = int(value)
                 body = await reader.readexactly(length) if length else b""
                 count = body.count(b'"offset":')
-                self.records += count
+                self.total += count
                 if count > self.sample[0]:
                     self.sample = (count, body)
+                if count and self.pid:  # measured at arrival: no polling interval in the window
+                    now, cpu = time.perf_counter(), process_cpu_seconds(self.pid)
+                    if self._first is None:
+                        self._first = (now, cpu, self.total)
+                    else:
+                        first = self._first
+                        self.window = consuming.Window(self.total - first[2], now - first[0], cpu - first[1])
                 writer.write(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n")
                 await writer.drain()
         except (asyncio.IncompleteReadError, ConnectionError):
@@ -567,13 +578,13 @@ async def reactive_sidecar(s: Settings, system: str, row: Row, topic: str) -> by
     }  # fmt: skip
     try:
         with sidecar_process(CONFIGS[system], s.bootstrap, s.work, env_extra=env, name=f"reactive-{row.rep}") as side:
-            window = await consuming.watch(
-                lambda: backend.records, s.consume_records, cpu=lambda: process_cpu_seconds(side.pid)
-            )
+            backend.pid = side.pid
+            await consuming.watch(lambda: backend.total, s.consume_records)
             row.peak_rss_mb = rss_mb(side.pid, "VmHWM")
             row.note = await audit_drops(side)
     finally:
         await backend.stop()
+    window = backend.window
     row.records, row.seconds, row.cpu_seconds = window.records, window.seconds, window.cpu_seconds
     return backend.sample[1]
 
