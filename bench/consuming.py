@@ -1,5 +1,5 @@
 """Shared pieces of the consumer benchmarks: filling a topic, reading it raw, watching deliveries, an
-instant-ack backend, and an in-process sidecar from a YAML text.
+instant-ack backend, and an in-process sidecar with one consumer.
 
 Used by ``suite.py`` (active and reactive scenarios), ``reactive_consumer_bench.py`` and
 ``ksqldb_push_bench.py``, so each measures its window the same way: **the window starts at the first
@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
+import multiprocessing
 import tempfile
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,6 +23,7 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from kafka_sidecar._sidecar import Sidecar
+from kafka_sidecar_testing.net import free_port
 
 IN_FLIGHT = 5000
 """Records a fill sends before waiting for their acknowledgements."""
@@ -171,15 +174,41 @@ def ack_backend_process(port: int) -> None:
     serve_constant(port)
 
 
+@contextlib.contextmanager
+def ack_backend() -> Iterator[int]:
+    """:func:`ack_backend_process` in a process of its own on a free loopback port, until the block exits."""
+    port = free_port()
+    backend = multiprocessing.Process(target=ack_backend_process, args=(port,), daemon=True)
+    backend.start()
+    try:
+        yield port
+    finally:
+        backend.terminate()
+        backend.join(5)
+
+
+DELIVERY_500 = {
+    "batch_max_records": 500, "batch_max_bytes": 8 * 1024 * 1024, "batch_max_wait_ms": 20,
+    "max_buffered_records": 5000,
+}  # fmt: skip
+"""The delivery settings of every consumer bench: batches of 500 to an instant-ack backend."""
+
+
 @contextlib.asynccontextmanager
-async def in_process_sidecar(config_text: str) -> AsyncIterator[Sidecar]:
-    """A started sidecar in this process from a ``chains.yml`` text; stopped when the block exits."""
+async def in_process_consumer(bootstrap: str, use: str, config: Mapping[str, object]) -> AsyncIterator[Any]:
+    """A started sidecar in this process with one consumer (handler type ``use`` with ``config``); yields
+    the consumer's source (its handler instance), stopped when the block exits."""
+    text = (
+        f"kafka:\n  bootstrap_servers: {bootstrap}\n"
+        f"handlers:\n  source:\n    use: {use}\n    config: {json.dumps(config)}\n"
+        "consumers:\n  bench:\n    exec: [source]\n"
+    )
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "chains.yml"
-        path.write_text(config_text, encoding="utf-8")
+        path.write_text(text, encoding="utf-8")
         sidecar = Sidecar.from_file(path)
         await sidecar.start()
         try:
-            yield sidecar
+            yield sidecar.consumers[0].source
         finally:
             await sidecar.stop()

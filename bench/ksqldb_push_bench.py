@@ -20,16 +20,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import multiprocessing
-import os
 import subprocess
 import sys
 import time
 import uuid
-from typing import Any
 
 import httpx
-from consuming import ack_backend_process, fill_topic, in_process_sidecar, read_raw, watch
+from common import kafka_bootstrap
+from consuming import DELIVERY_500, ack_backend, fill_topic, in_process_consumer, read_raw, watch
 
 from kafka_sidecar_testing.broker import create_topic
 from kafka_sidecar_testing.ksqldb import wait_listening
@@ -61,20 +59,11 @@ async def _server_rate(url: str, stream: str, rows: int) -> float:
 
 
 async def _sidecar_rate(bootstrap: str, url: str, stream: str, rows: int, backend_port: int) -> tuple[float, float]:
-    delivery = {
-        "group": f"bench-{uuid.uuid4().hex[:8]}", "backend_url": f"http://127.0.0.1:{backend_port}",
-        "batch_max_records": 500, "batch_max_bytes": 8 * 1024 * 1024, "batch_max_wait_ms": 20,
-        "max_buffered_records": 5000,
-    }  # fmt: skip
+    delivery = {"group": f"bench-{uuid.uuid4().hex[:8]}", "backend_url": f"http://127.0.0.1:{backend_port}",
+                **DELIVERY_500}  # fmt: skip
     consumer = {"server": url, "mode": "push", "query": f"SELECT ID, N, NOTE FROM {stream} EMIT CHANGES;",
                 "properties": {"auto.offset.reset": "earliest"}, "delivery": delivery}  # fmt: skip
-    text = (
-        f"kafka:\n  bootstrap_servers: {bootstrap}\n"
-        f"handlers:\n  views:\n    use: ksqldb-consumer\n    config: {json.dumps(consumer)}\n"
-        "consumers:\n  bench:\n    exec: [views]\n"
-    )
-    async with in_process_sidecar(text) as sidecar:
-        source: Any = sidecar.consumers[0].source
+    async with in_process_consumer(bootstrap, "ksqldb-consumer", consumer) as source:
 
         def delivered() -> int:
             push = source.push
@@ -85,17 +74,12 @@ async def _sidecar_rate(bootstrap: str, url: str, stream: str, rows: int, backen
 
 
 async def _main(args: argparse.Namespace) -> None:
-    bootstrap = args.bootstrap or os.environ.get("KAFKA_SIDECAR_BOOTSTRAP")
-    broker = None
-    if not bootstrap:
-        from kafka_sidecar_testing import broker as harness
+    with kafka_bootstrap(args.bootstrap) as bootstrap, ack_backend() as backend_port:
+        await _compare(args, bootstrap, backend_port)
 
-        broker = harness.KafkaBroker(harness.ensure_kafka_runtime())
-        broker.start(timeout=120)
-        bootstrap = broker.bootstrap_servers
-    backend_port, server_port = free_port(), free_port()
-    backend = multiprocessing.Process(target=ack_backend_process, args=(backend_port,), daemon=True)
-    backend.start()
+
+async def _compare(args: argparse.Namespace, bootstrap: str, backend_port: int) -> None:
+    server_port = free_port()
     command = [sys.executable, "-m", "kafka_sidecar_testing.ksqldb", "--bootstrap", bootstrap]
     command += ["--port", str(server_port), "--framing", args.framing]
     server = subprocess.Popen(command)  # noqa: ASYNC220 (started once, before anything is measured)
@@ -128,10 +112,6 @@ async def _main(args: argparse.Namespace) -> None:
     finally:
         server.terminate()
         server.wait(10)
-        backend.terminate()
-        backend.join(5)
-        if broker is not None:
-            broker.stop()
 
 
 def main() -> int:

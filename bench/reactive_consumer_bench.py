@@ -17,34 +17,24 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import multiprocessing
-import os
 import sys
 import time
 import uuid
 from typing import Any
 
 from aiokafka.admin import AIOKafkaAdminClient
-from consuming import ack_backend_process, fill_topic, in_process_sidecar, read_raw, watch
+from common import kafka_bootstrap
+from consuming import DELIVERY_500, ack_backend, fill_topic, in_process_consumer, read_raw, watch
 
 from kafka_sidecar_testing.broker import create_topic
-from kafka_sidecar_testing.net import free_port as _free_port
 
 
 async def _sidecar_rate(bootstrap: str, topic: str, records: int, backend_port: int, value_format: str) -> float:
-    group = f"bench-{uuid.uuid4().hex[:8]}"
     config = {
-        "topics": [topic], "group": group, "backend_url": f"http://127.0.0.1:{backend_port}",
-        "batch_max_records": 500, "batch_max_bytes": 8 * 1024 * 1024, "batch_max_wait_ms": 20,
-        "max_buffered_records": 5000, "value_format": value_format,
+        "topics": [topic], "group": f"bench-{uuid.uuid4().hex[:8]}", "backend_url": f"http://127.0.0.1:{backend_port}",
+        "value_format": value_format, **DELIVERY_500,
     }  # fmt: skip
-    text = (
-        f"kafka:\n  bootstrap_servers: {bootstrap}\n"
-        f"handlers:\n  in:\n    use: reactive-consumer\n    config: {json.dumps(config)}\n"
-        "consumers:\n  bench:\n    exec: [in]\n"
-    )
-    async with in_process_sidecar(text) as sidecar:
-        source: Any = sidecar.consumers[0].source
+    async with in_process_consumer(bootstrap, "reactive-consumer", config) as source:
 
         def workers() -> list[Any]:
             return list(source.runtime.workers.values()) if source.runtime is not None else []
@@ -58,18 +48,7 @@ async def _sidecar_rate(bootstrap: str, topic: str, records: int, backend_port: 
 
 
 async def _main(args: argparse.Namespace) -> None:
-    bootstrap = args.bootstrap or os.environ.get("KAFKA_SIDECAR_BOOTSTRAP")
-    broker = None
-    if not bootstrap:
-        from kafka_sidecar_testing import broker as harness
-
-        broker = harness.KafkaBroker(harness.ensure_kafka_runtime())
-        broker.start(timeout=120)
-        bootstrap = broker.bootstrap_servers
-    port = _free_port()
-    backend = multiprocessing.Process(target=ack_backend_process, args=(port,), daemon=True)
-    backend.start()
-    try:
+    with kafka_bootstrap(args.bootstrap) as bootstrap, ack_backend() as port:
         topic = f"bench-{uuid.uuid4().hex[:8]}"
         await create_topic(bootstrap, topic, args.partitions)
         began = time.perf_counter()
@@ -87,11 +66,6 @@ async def _main(args: argparse.Namespace) -> None:
         await admin.start()
         await admin.delete_topics([topic])
         await admin.close()
-    finally:
-        backend.terminate()
-        backend.join(5)
-        if broker is not None:
-            broker.stop()
 
 
 def main() -> int:
