@@ -28,6 +28,11 @@ def test_the_suite_runs_every_scenario_end_to_end(kafka_bootstrap: str, tmp_path
     for scenario in ("produce100", "produce1", "active-binary", "active-json", "reactive"):
         for system in ("sidecar shipped", "sidecar bare", "raw aiokafka"):
             assert (scenario, system) in moved, f"{scenario} / {system} moved no records"
+    for scenario in ("active-binary", "active-json", "reactive"):  # the consumer limits' HTTP floor
+        assert (scenario, "HTTP floor") in moved, f"{scenario} / HTTP floor moved no records"
     assert any(line.startswith(("MET", "MISS")) for line in result["goals"])
+    limits = [line for line in result["goals"] if line.startswith("LIMIT consumer limit")]
+    assert len(limits) == 3, limits
+    assert all("x raw's read rate" in line for line in limits), limits
     assert (tmp_path / "suite-rate.png").stat().st_size > 0
     assert (tmp_path / "suite-cpu.png").stat().st_size > 0

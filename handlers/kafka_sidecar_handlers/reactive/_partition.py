@@ -93,15 +93,25 @@ class PartitionWorker:
 
     def offer(self, records: Sequence[ConsumedRecord]) -> None:
         """Fetched records, in offset order: each is now owed an outcome before its offset is committed."""
+        register = self.tracker.register
+        single = self._lanes[0] if len(self._lanes) == 1 else None
+        woken: set[int] = set()
         for record in records:
-            if not self.tracker.register(record.offset):
+            if not register(record.offset):
                 log.debug("%s-%d: offset %d fetched twice; ignored", self.topic, self.partition, record.offset)
                 continue
-            lane = self._lanes[self._lane_of(record)]
-            lane.queue.append(record)
-            lane.wake.set()
+            if single is not None:
+                single.queue.append(record)
+            else:
+                index = self._lane_of(record)
+                self._lanes[index].queue.append(record)
+                woken.add(index)
             self.buffered += 1
             self.fetched_to = record.offset + 1
+        if single is not None:
+            single.wake.set()
+        for index in woken:
+            self._lanes[index].wake.set()
 
     def observe_position(self, position: int) -> None:
         """The consumer's fetch position (it may have skipped offsets that hold no record of ours)."""
