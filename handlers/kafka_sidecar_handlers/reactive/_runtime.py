@@ -54,14 +54,15 @@ def aiokafka_consumer(runtime: ConsumerRuntime) -> AIOKafkaConsumer:
 
 
 def to_record(message: Any) -> ConsumedRecord:
-    return ConsumedRecord(
-        topic=message.topic,
-        partition=message.partition,
-        offset=message.offset,
-        timestamp_ms=message.timestamp if message.timestamp is not None else -1,
-        key=message.key,
-        value=message.value,
-        headers=tuple((k, bytes(v) if v is not None else b"") for k, v in message.headers) if message.headers else (),
+    headers = message.headers
+    return ConsumedRecord(  # positional: measurably cheaper per record than keywords
+        message.topic,
+        message.partition,
+        message.offset,
+        message.timestamp if message.timestamp is not None else -1,
+        message.key,
+        message.value,
+        tuple((k, bytes(v) if v is not None else b"") for k, v in headers) if headers else (),
     )
 
 
