@@ -73,8 +73,9 @@ FLOOR = "HTTP floor"
 """The consumer paths' HTTP delivery alone (bench/http_floor.py): same bodies, no Kafka, no sidecar."""
 ACTIVE_QUERY = "timeout=1000&max_bytes=8388608"
 ALL_SCENARIOS = ("produce100", "produce1", "active-binary", "active-json", "reactive")
-VARIANTS = ("uvicorn", "granian")
-"""``--engines``: other ASGI servers for the shipped config (bench/serve_engine.py)."""
+VARIANTS = ("uvicorn", "granian", "librdkafka", "bare+librdkafka", "uvicorn+librdkafka")
+"""``--engines``: the shipped config (or ``bare+...`` the bare one) under another ASGI server
+(bench/serve_engine.py) and/or with the librdkafka producer engine, ``+``-joined."""
 CONFIGS = {SHIPPED: REPO / "chains.yml", BARE: REPO / "bench" / "chains-bare.yml"}
 
 
@@ -724,9 +725,14 @@ async def run(args: argparse.Namespace, bootstrap: str, work: Path) -> list[Row]
             for system in args.systems
         }
         engines = {
-            f"{SHIPPED} ({variant})": stack.enter_context(
+            variant_name(variant): stack.enter_context(
                 sidecar_process(
-                    CONFIGS[SHIPPED], bootstrap, work, name=variant, engine=variant, env_extra=settings.sidecar_env
+                    variant_config(work, variant),
+                    bootstrap,
+                    work,
+                    name=variant.replace("+", "-"),
+                    engine=next((p for p in variant.split("+") if p in ("uvicorn", "granian")), "hypercorn"),
+                    env_extra=settings.sidecar_env,
                 )
             )
             for variant in args.engines
@@ -738,6 +744,26 @@ async def run(args: argparse.Namespace, bootstrap: str, work: Path) -> list[Row]
         for rep in range(1, args.reps + 1):
             rows.extend(await run_rep(settings, rep, args.scenarios, sidecars, engines))
     return rows
+
+
+def variant_name(variant: str) -> str:
+    """``bare+librdkafka`` -> ``sidecar bare (librdkafka)``; ``uvicorn`` -> ``sidecar shipped (uvicorn)``."""
+    parts = variant.split("+")
+    system = BARE if "bare" in parts else SHIPPED
+    return f"{system} ({'+'.join(p for p in parts if p != 'bare')})"
+
+
+def variant_config(work: Path, variant: str) -> Path:
+    """The shipped (or bare) config, with ``kafka.producer.engine: librdkafka`` when the variant names it."""
+    config = CONFIGS[BARE if "bare" in variant.split("+") else SHIPPED]
+    if "librdkafka" not in variant.split("+"):
+        return config
+    text = config.read_text(encoding="utf-8")
+    marker = "  producer:\n    acks: all\n"  # kafka.producer, the first of its kind in both configs
+    assert marker in text, f"the kafka.producer section of {config} moved"
+    path = work / f"{config.stem}-librdkafka.yml"
+    path.write_text(text.replace(marker, marker + "    engine: librdkafka\n", 1), encoding="utf-8")
+    return path
 
 
 def sidecar_env(source: Path | None) -> dict[str, str]:

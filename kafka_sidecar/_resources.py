@@ -21,6 +21,7 @@ from kafka_sidecar._errors import ConfigError, PluginError
 from kafka_sidecar._events import EventBus
 from kafka_sidecar._idempotency import IdempotencyCache
 from kafka_sidecar._kafka.producer import ProducerService
+from kafka_sidecar._kafka.rdkafka import producer_service
 from kafka_sidecar._metrics.registry import MetricsRegistry
 from kafka_sidecar._metrics.service import Metrics, MetricsExporterSpec, MetricsSettings
 from kafka_sidecar._plugins import call_register_hook
@@ -57,7 +58,7 @@ class Resources:
         self.serdes = serdes
         self.producer = producer
         """The business producer: only records callers asked for."""
-        self.internal_producer = internal_producer or ProducerService(
+        self.internal_producer = internal_producer or producer_service(
             config.kafka, role="internal-producer", patient=True
         )
         """The sidecar's own traffic (audit, dead letters), with its own producer id, so a problem there
@@ -178,7 +179,7 @@ def assemble_resources(blueprint: Blueprint) -> Resources:
     resources = Resources(
         config,
         blueprint.catalog.serdes,
-        ProducerService(config.kafka),
+        producer_service(config.kafka),
         metrics=metrics,
         routes=route_infos(blueprint),
         dead_letter_sinks=[registered.spec for registered in sinks],

@@ -124,6 +124,7 @@ def _check_readable(settings: object, *keys: str) -> None:
 
 
 Acks = Literal["all", "1", "0", -1, 0, 1]
+ProducerEngine = Literal["aiokafka", "librdkafka"]
 Compression = Literal["none", "gzip", "snappy", "lz4", "zstd"]
 
 
@@ -152,8 +153,17 @@ class ProducerSettings:
     idempotency_max_keys: int = field(
         default=10000, metadata=doc("Most Idempotency-Keys remembered at once (the oldest are forgotten first).")
     )
+    engine: ProducerEngine = field(
+        default="aiokafka",
+        metadata=doc(
+            "Kafka client of the producers: aiokafka, or librdkafka (the C client, less CPU per record; "
+            "extra 'librdkafka'; docs/producer.md#producer-engines)."
+        ),
+    )
 
     def __post_init__(self) -> None:
+        if self.engine == "librdkafka" and importlib.util.find_spec("confluent_kafka") is None:
+            raise ValueError("engine librdkafka needs confluent-kafka: pip install 'kafka-sidecar[librdkafka]'")
         if self.request_timeout_ms <= 0 or self.health_check_interval_ms <= 0:
             raise ValueError("request_timeout_ms and health_check_interval_ms must be positive")
         if self.idempotency_window_s <= 0 or self.idempotency_max_keys <= 0:

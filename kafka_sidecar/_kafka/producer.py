@@ -32,6 +32,7 @@ from kafka_sidecar._config.model import KafkaConfig
 from kafka_sidecar._errors import KafkaOutcomeUnknown, KafkaUnavailable, NotFound, ValidationFailed
 from kafka_sidecar._kafka.diagnose import diagnose_connection
 from kafka_sidecar._kafka.options import producer_kwargs
+from kafka_sidecar._kafka.partitioner import Murmur2Partitioner
 from kafka_sidecar._kafka.topics import ensure_topics
 from kafka_sidecar._records import DeliveryReport, OutgoingRecord
 
@@ -115,7 +116,13 @@ class ProducerService:
 
     The sidecar's own traffic (audit, dead letters) goes through a second instance with its own role,
     so a problem there never breaks the business producer's sequence state.
+
+    The lifecycle (connect in the background, watchdog, rebuild, fail fast, bounded waits, reports) lives
+    here; the methods marked *engine* talk to the client and are what another Kafka client overrides
+    (:class:`kafka_sidecar._kafka.rdkafka.RdKafkaProducerService`, ``kafka.producer.engine``).
     """
+
+    engine = "aiokafka"
 
     def __init__(
         self,
@@ -145,6 +152,7 @@ class ProducerService:
         self._fail_fast = kafka.producer.fail_fast
         self._topics_wanted: set[str] = set()
         self._patient = patient
+        self._partitioner = Murmur2Partitioner()
 
     # -- state ---------------------------------------------------------------------------------
 
@@ -217,12 +225,11 @@ class ProducerService:
         while not self._stopping.is_set():
             producer: Any = None
             try:
-                producer = self._factory(**producer_kwargs(self._kafka, self._role))
-                await asyncio.wait_for(producer.start(), self._kafka.connect_timeout_ms / 1000)
+                producer = await self._open()
                 await self._create_wanted_topics(producer)
             except asyncio.CancelledError:
-                if producer is not None:  # stopped while connecting: close what was half opened
-                    await _stop_quietly(producer)
+                if producer is not None:  # stopped while connecting: close what was opened
+                    await self._close(producer)
                 raise
             except Exception as exc:
                 previous = self.last_error
@@ -239,8 +246,6 @@ class ProducerService:
                 else:
                     log.debug("Kafka still unreachable at %s (%s): %s", self._kafka.bootstrap_servers, self._role,
                               self.last_error)  # fmt: skip
-                if producer is not None:
-                    await _stop_quietly(producer)
                 # Waiting on the stop event, not sleeping: aiokafka's stop() can swallow a cancellation,
                 # so stopping must not depend on cancelling this task.
                 with contextlib.suppress(TimeoutError):
@@ -248,24 +253,63 @@ class ProducerService:
                 backoff = min(backoff * 2, 5.0)
                 continue
             if self._stopping.is_set():
-                await _stop_quietly(producer)
+                await self._close(producer)
                 return
             self._producer = producer
             self._last_error = None
             self._unreachable = None
             self._failed_probes = 0
             self._connected.set()
-            log.info("Kafka %s connected to %s", self._role, self._kafka.bootstrap_servers)
+            log.info("Kafka %s (%s) connected to %s", self._role, self.engine, self._kafka.bootstrap_servers)
             return
+
+    # -- engine: the aiokafka client -------------------------------------------------------------
+
+    async def _open(self) -> Any:
+        """*engine*: a client connected to the broker; raises (having closed it) when it cannot connect."""
+        producer = self._factory(**producer_kwargs(self._kafka, self._role), partitioner=self._partitioner)
+        try:
+            await asyncio.wait_for(producer.start(), self._kafka.connect_timeout_ms / 1000)
+        except BaseException:
+            await _stop_quietly(producer)
+            raise
+        return producer
+
+    async def _close(self, producer: Any, timeout: float | None = None) -> None:
+        """*engine*: flush (at most ``timeout``) and close a client; never raises."""
+        if timeout is None:
+            await _stop_quietly(producer)
+            return
+        try:
+            await asyncio.wait_for(_stop_quietly(producer), max(timeout, 0.01))
+        except TimeoutError:
+            log.error("Kafka %s did not flush within %.1fs; unacknowledged records were not reported as sent",
+                      self._role, timeout)  # fmt: skip
+
+    async def _verify_topics(self, producer: Any, topics: list[str]) -> None:
+        """*engine*: create ``topics`` if missing and wait until the client has their metadata."""
+        brokers = len(producer.client.cluster.brokers())
+        await ensure_topics(self._kafka, self._role, topics, brokers)
+        for topic in topics:
+            await asyncio.wait_for(producer.partitions_for(topic), self._kafka.connect_timeout_ms / 1000)
+
+    def _failure(self, producer: Any) -> BaseException | None:
+        """*engine*: why the client can never send again (its sender died), or None."""
+        sender_task = getattr(getattr(producer, "_sender", None), "sender_task", None)
+        if sender_task is None or not sender_task.done():
+            return None
+        failure = None if sender_task.cancelled() else sender_task.exception()
+        return failure or RuntimeError("the producer's sender task ended")
+
+    async def _metadata_answered(self, producer: Any, timeout: float) -> bool:
+        """*engine*: True when the broker answered a metadata request within ``timeout``."""
+        return bool(await asyncio.wait_for(producer.client.force_metadata_update(), timeout))
 
     async def _create_wanted_topics(self, producer: Any) -> None:
         if not self._topics_wanted:
             return
         try:
-            brokers = len(producer.client.cluster.brokers())
-            await ensure_topics(self._kafka, self._role, sorted(self._topics_wanted), brokers)
-            for topic in sorted(self._topics_wanted):
-                await asyncio.wait_for(producer.partitions_for(topic), self._kafka.connect_timeout_ms / 1000)
+            await self._verify_topics(producer, sorted(self._topics_wanted))
         except Exception as exc:  # the topic may be managed elsewhere; its writes report their own errors
             log.warning("Kafka %s: could not verify its topics %s: %s", self._role, sorted(self._topics_wanted),
                         describe(exc))  # fmt: skip
@@ -289,10 +333,9 @@ class ProducerService:
             producer = self._producer
             if producer is None or self._stopping.is_set():
                 continue
-            sender_task = getattr(getattr(producer, "_sender", None), "sender_task", None)
-            if sender_task is not None and sender_task.done():
-                failure = None if sender_task.cancelled() else sender_task.exception()
-                self._retire(producer, failure or RuntimeError("the producer's sender task ended"))
+            failure = self._failure(producer)
+            if failure is not None:
+                self._retire(producer, failure)
                 continue
             await self.probe(self._kafka.connect_timeout_ms / 1000)
 
@@ -313,8 +356,7 @@ class ProducerService:
             self._connect_task = asyncio.create_task(self._connect_loop(), name=f"kafka-{self._role}-connect")
 
     async def _close_retired(self, producer: Any) -> None:
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(_stop_quietly(producer), self._kafka.connect_timeout_ms / 1000)
+        await self._close(producer, self._kafka.connect_timeout_ms / 1000)
 
     async def stop(self, flush_timeout: float | None = None) -> None:
         """Flush what is buffered and close. Waits at most ``flush_timeout`` (default: the request timeout),
@@ -328,11 +370,7 @@ class ProducerService:
                 await asyncio.wait({task}, timeout=min(self._kafka.connect_timeout_ms / 1000 + 1, flush_timeout))
         producer, self._producer = self._producer, None
         if producer is not None:
-            try:
-                await asyncio.wait_for(_stop_quietly(producer), max(deadline - time.monotonic(), 0.01))
-            except TimeoutError:
-                log.error("Kafka %s did not flush within %.1fs; unacknowledged records were not reported as sent",
-                          self._role, flush_timeout)  # fmt: skip
+            await self._close(producer, max(deadline - time.monotonic(), 0.01))
         if self._retiring:
             await asyncio.wait(self._retiring, timeout=max(deadline - time.monotonic(), 0.01))
 
@@ -347,7 +385,7 @@ class ProducerService:
         if producer is None:
             return self.problem()
         try:
-            ok = await asyncio.wait_for(producer.client.force_metadata_update(), timeout)
+            ok = await self._metadata_answered(producer, timeout)
         except Exception as exc:
             reason: str | None = f"Kafka metadata request failed: {describe(exc)}"
         else:
@@ -399,15 +437,16 @@ class ProducerService:
         if self._patient and self._producer is None and not self._stopping.is_set():
             await self.wait_connected(self._timeout_s)
         producer = self._require()
-        max_size = self._kafka.producer.max_request_size
-        for index, record in enumerate(records):
-            size = len(record.key or b"") + len(record.value or b"") + sum(len(k) + len(v) for k, v in record.headers)
-            if size > max_size:
-                raise ValidationFailed(
-                    f"record is {size} bytes, more than max_request_size {max_size}",
-                    field=f"records[{index}]",
-                )
+        check_sizes(records, self._kafka.producer.max_request_size)
         wait_s = (self._timeout_s + 1) if ack_timeout is None else ack_timeout
+        reports = await self._send(producer, records, wait_s)
+        if any(report.acknowledged for report in reports):
+            self._note_probe(None)
+        return reports
+
+    async def _send(self, producer: Any, records: Sequence[OutgoingRecord], wait_s: float) -> list[DeliveryReport]:
+        """*engine*: hand every record to the client and report each (ack, failure, or outcome unknown
+        after ``wait_s``); retires the client on a fatal error."""
         deadline = time.monotonic() + wait_s
         pending: list[asyncio.Future[Any] | BaseException] = []
         try:
@@ -433,19 +472,16 @@ class ProducerService:
         futures = [p for p in pending if isinstance(p, asyncio.Future)]
         if futures:
             # aiokafka's idempotent producer never expires a batch: bound the wait ourselves, and stop
-            # waiting at once when the producer turns out to be broken.
-            await _wait_until_settled(futures, deadline, lambda: producer is not self._producer)
+            # waiting at once when the producer turns out to be broken. One completion for the batch.
+            completion = _Completion(asyncio.get_running_loop(), len(futures))
+            for future in futures:
+                future.add_done_callback(completion.settled)
+            await wait_settled(completion.done, deadline, lambda: producer is not self._producer)
         fatal = next((exc for exc in _failures(futures) if is_fatal(exc)), None)
         if fatal is not None:
             self._retire(producer, fatal)
         broken = producer is not self._producer
-        reports = [_report(record, outcome, broken) for record, outcome in zip(records, pending, strict=True)]
-        for future in futures:
-            if not future.done():  # reported as outcome unknown; its late result is nobody's business
-                future.add_done_callback(_retrieve)
-        if any(report.acknowledged for report in reports):
-            self._note_probe(None)
-        return reports
+        return [_report(record, outcome, broken) for record, outcome in zip(records, pending, strict=True)]
 
     def _require(self) -> Any:
         producer = self._producer
@@ -454,15 +490,44 @@ class ProducerService:
         return producer
 
 
-async def _wait_until_settled(futures: list[asyncio.Future[Any]], deadline: float, broken: Callable[[], bool]) -> None:
-    remaining = set(futures)
-    while remaining:
+def check_sizes(records: Sequence[OutgoingRecord], max_size: int) -> None:
+    """A record larger than ``max_request_size`` rejects the whole batch (422 naming it) before anything is sent."""
+    for index, record in enumerate(records):
+        size = len(record.key or b"") + len(record.value or b"") + sum(len(k) + len(v) for k, v in record.headers)
+        if size > max_size:
+            raise ValidationFailed(
+                f"record is {size} bytes, more than max_request_size {max_size}", field=f"records[{index}]"
+            )
+
+
+class _Completion:
+    """One future for a whole batch: resolved when its last record settles or one fails fatally."""
+
+    __slots__ = ("done", "left")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, count: int) -> None:
+        self.done: asyncio.Future[None] = loop.create_future()
+        self.left = count
+
+    def settled(self, future: asyncio.Future[Any]) -> None:
+        self.left -= 1
+        if self.done.done():
+            return
+        if self.left == 0 or (not future.cancelled() and _is_fatal_failure(future.exception())):
+            self.done.set_result(None)
+
+
+def _is_fatal_failure(exc: BaseException | None) -> bool:
+    return exc is not None and is_fatal(exc)
+
+
+async def wait_settled(done: asyncio.Future[None], deadline: float, broken: Callable[[], bool]) -> None:
+    """Wait for ``done`` until ``deadline``; give up early when ``broken()`` says the client was retired."""
+    while not done.done():
         left = deadline - time.monotonic()
-        if left <= 0:
+        if left <= 0 or broken():
             return
-        done, remaining = await asyncio.wait(remaining, timeout=min(left, 0.5), return_when=asyncio.FIRST_EXCEPTION)
-        if broken() or any(is_fatal(exc) for exc in _failures(list(done))):
-            return
+        await asyncio.wait({done}, timeout=min(left, 0.5))
 
 
 def _retrieve(future: asyncio.Future[Any]) -> None:

@@ -38,3 +38,10 @@ def schema_registry_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[st
         yield registry.url
     finally:
         context.__exit__(None, None, None)
+
+
+@pytest.fixture(params=["aiokafka", "librdkafka"])
+def producer_engine(request: pytest.FixtureRequest) -> str:
+    """``kafka.producer.engine`` for a test that runs with both producer engines: configs read it as
+    ``${PRODUCER_ENGINE:aiokafka}``; pass ``{"PRODUCER_ENGINE": producer_engine}`` in the sidecar's env."""
+    return str(request.param)

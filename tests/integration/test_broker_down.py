@@ -19,6 +19,7 @@ kafka:
   connect_timeout_ms: 1000
   producer:
     request_timeout_ms: 3000
+    engine: ${PRODUCER_ENGINE:aiokafka}
 paths:
   - {path: "/producers/{topic}", method: POST, exec: [producer]}
 """
@@ -37,11 +38,13 @@ def private_broker(kafka_bootstrap: str) -> Iterator[KafkaBroker]:
 
 @pytest.mark.asyncio
 async def test_unknown_topic_is_404_then_broker_gone_is_503_both_within_the_timeout(
-    tmp_path: Path, private_broker: KafkaBroker
+    tmp_path: Path, private_broker: KafkaBroker, producer_engine: str
 ) -> None:
     bootstrap = private_broker.bootstrap_servers
     await create_topic(bootstrap, "gone", 1)
-    async with running_sidecar(CONFIG, tmp_path, env={"KAFKA_BOOTSTRAP_SERVERS": bootstrap}) as running:
+    async with running_sidecar(
+        CONFIG, tmp_path, env={"KAFKA_BOOTSTRAP_SERVERS": bootstrap, "PRODUCER_ENGINE": producer_engine}
+    ) as running:
         ok = await running.client.post("/producers/gone", json={"records": [{"value": 1}]})
         assert ok.status_code == 200
         started = time.monotonic()

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from kafka_sidecar._kafka.partitioner import partition_for
 from kafka_sidecar.testing import running_sidecar
 from kafka_sidecar_testing.leak_scan import SecretWatch
 from kafka_sidecar_testing.pytest_plugin import TopicFactory
@@ -27,7 +28,7 @@ def _watch_secrets(secret_watch: SecretWatch) -> None:
 CONFIG = """\
 kafka:
   bootstrap_servers: ${KAFKA_BOOTSTRAP_SERVERS}
-  producer: {request_timeout_ms: 5000}
+  producer: {request_timeout_ms: 5000, engine: "${PRODUCER_ENGINE:aiokafka}"}
 paths:
   - {path: "/producers/{topic}", method: POST, exec: [producer]}
   - {path: "/topics/{topic}", method: POST, exec: [producer]}
@@ -67,7 +68,7 @@ async def end_offsets(bootstrap: str, topic: str) -> dict[int, int]:
 
 
 async def test_keyed_records_with_headers_arrive_byte_for_byte(
-    tmp_path: Path, kafka_bootstrap: str, topic_factory: TopicFactory
+    tmp_path: Path, kafka_bootstrap: str, topic_factory: TopicFactory, producer_engine: str
 ) -> None:
     topic = await topic_factory.create(partitions=3)
     records = [
@@ -81,7 +82,9 @@ async def test_keyed_records_with_headers_arrive_byte_for_byte(
         }
         for i in range(9)
     ]
-    async with running_sidecar(CONFIG, tmp_path, env={"KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap}) as running:
+    async with running_sidecar(
+        CONFIG, tmp_path, env={"KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap, "PRODUCER_ENGINE": producer_engine}
+    ) as running:
         response = await running.client.post(f"/producers/{topic}", json={"records": records})
     assert response.status_code == 200, response.text
     offsets = response.json()["offsets"]
@@ -104,11 +107,13 @@ async def test_keyed_records_with_headers_arrive_byte_for_byte(
 
 
 async def test_v2_binary_route_and_partition_path(
-    tmp_path: Path, kafka_bootstrap: str, topic_factory: TopicFactory
+    tmp_path: Path, kafka_bootstrap: str, topic_factory: TopicFactory, producer_engine: str
 ) -> None:
     topic = await topic_factory.create(partitions=2)
     raw = bytes(range(256))
-    async with running_sidecar(CONFIG, tmp_path, env={"KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap}) as running:
+    async with running_sidecar(
+        CONFIG, tmp_path, env={"KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap, "PRODUCER_ENGINE": producer_engine}
+    ) as running:
         response = await running.client.post(
             f"/topics/{topic}/partitions/1",
             json={"records": [{"key": base64.b64encode(b"k").decode(), "value": base64.b64encode(raw).decode()}]},
@@ -131,11 +136,13 @@ async def test_v2_binary_route_and_partition_path(
 
 
 async def test_a_bad_record_rejects_the_whole_batch_and_nothing_is_produced(
-    tmp_path: Path, kafka_bootstrap: str, topic_factory: TopicFactory
+    tmp_path: Path, kafka_bootstrap: str, topic_factory: TopicFactory, producer_engine: str
 ) -> None:
     topic = await topic_factory.create(partitions=2)
     batch = {"records": [{"value": "ok"}, {"value": "ok"}, {"value": "ok", "partition": 5}]}
-    async with running_sidecar(CONFIG, tmp_path, env={"KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap}) as running:
+    async with running_sidecar(
+        CONFIG, tmp_path, env={"KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap, "PRODUCER_ENGINE": producer_engine}
+    ) as running:
         response = await running.client.post(f"/producers/{topic}", json=batch)
         assert response.status_code == 422
         assert response.json()["field"] == "records[2].partition"
@@ -164,8 +171,34 @@ BAD_SECOND_RECORDS: list[tuple[dict[str, object], str]] = [
 ]
 
 
-async def test_readiness_follows_the_broker(tmp_path: Path, kafka_bootstrap: str) -> None:
-    async with running_sidecar(CONFIG, tmp_path, env={"KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap}) as running:
+async def test_readiness_follows_the_broker(tmp_path: Path, kafka_bootstrap: str, producer_engine: str) -> None:
+    async with running_sidecar(
+        CONFIG, tmp_path, env={"KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap, "PRODUCER_ENGINE": producer_engine}
+    ) as running:
         ready = await running.client.get("/health/ready")
         assert ready.status_code == 200
         assert ready.json()["status"] == "UP"
+
+
+async def test_keys_land_on_the_java_clients_partition_with_either_engine(
+    tmp_path: Path, kafka_bootstrap: str, topic_factory: TopicFactory, producer_engine: str
+) -> None:
+    """Keyed records: aiokafka through the sidecar's cached murmur2, librdkafka through its own
+    ``murmur2_random``; both put a key where the Java client does (Kafka's murmur2 of the key bytes)."""
+    topic = await topic_factory.create(partitions=7)
+    keys = [f"customer-{i}" for i in range(40)] + ["", "ż", "a-little-bit-longer-string"]
+    body = {"keyFormat": "string", "valueFormat": "string", "records": [{"key": k, "value": "v"} for k in keys]}
+    async with running_sidecar(
+        CONFIG, tmp_path, env={"KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap, "PRODUCER_ENGINE": producer_engine}
+    ) as running:
+        first = await running.client.post(f"/producers/{topic}", json=body)
+        again = await running.client.post(f"/producers/{topic}", json=body)  # the cached hashes
+    assert first.status_code == again.status_code == 200, first.text
+    expected = [partition_for(k.encode(), 7) for k in keys]
+    assert len(set(expected)) == 7, "the keys cover every partition"
+    assert [o["partition"] for o in first.json()["offsets"]] == expected
+    assert [o["partition"] for o in again.json()["offsets"]] == expected
+    stored = await read_all(kafka_bootstrap, topic, 2 * len(keys))
+    assert sorted((r.key, r.partition) for r in stored) == sorted(
+        (k.encode(), p) for k, p in zip(keys * 2, expected * 2, strict=True)
+    )

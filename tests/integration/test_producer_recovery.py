@@ -1,5 +1,6 @@
 """The producer under faults, against a real broker: a fatal sequence error rebuilds it, the sidecar's own
-traffic never touches the business producer, a known-unreachable broker fails fast, Idempotency-Key."""
+traffic never touches the business producer, a known-unreachable broker fails fast, Idempotency-Key.
+Every test runs with both producer engines (``kafka.producer.engine``: aiokafka and librdkafka)."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from aiokafka import TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from schema_support import end_offset
 
+from kafka_sidecar._kafka.rdkafka import RdKafkaProducerService
 from kafka_sidecar.testing import RunningSidecar, running_sidecar
 from kafka_sidecar_plugins.audit import AUDIT_SINKS
 from kafka_sidecar_testing.broker import KafkaBroker, create_topic, ensure_kafka_runtime
@@ -30,6 +32,7 @@ kafka:
   producer:
     request_timeout_ms: ${REQUEST_TIMEOUT_MS:5000}
     health_check_interval_ms: 300
+    engine: ${PRODUCER_ENGINE:aiokafka}
 handlers:
   audit: {use: audit, config: {target: kafka, topic: "${AUDIT_TOPIC:sidecar-audit}"}}
 paths:
@@ -38,8 +41,12 @@ paths:
 
 
 @pytest_asyncio.fixture
-async def sidecar(tmp_path: Path, kafka_bootstrap: str) -> AsyncIterator[RunningSidecar]:
-    env = {"KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap, "AUDIT_TOPIC": f"audit-{uuid.uuid4().hex}"}
+async def sidecar(tmp_path: Path, kafka_bootstrap: str, producer_engine: str) -> AsyncIterator[RunningSidecar]:
+    env = {
+        "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
+        "AUDIT_TOPIC": f"audit-{uuid.uuid4().hex}",
+        "PRODUCER_ENGINE": producer_engine,
+    }
     async with running_sidecar(CONFIG, tmp_path, env=env) as running:
         yield running
 
@@ -49,20 +56,34 @@ def one(value: object) -> dict[str, Any]:
 
 
 async def test_a_fatal_sequence_error_rebuilds_the_producer_and_produce_recovers(
-    sidecar: RunningSidecar, topic_factory: TopicFactory, kafka_bootstrap: str
+    sidecar: RunningSidecar, topic_factory: TopicFactory, kafka_bootstrap: str, producer_engine: str
 ) -> None:
     topic = await topic_factory.create()
     service = sidecar.sidecar.resources.producer
     assert (await sidecar.client.post(f"/producers/{topic}", json=one("a"))).status_code == 200
     broken = service._producer
-    # Force what aiokafka#1017 leads to: the idempotent producer's sequence runs ahead of the broker's.
-    broken._txn_manager._sequence_numbers[TopicPartition(topic, 0)] += 7
-    poisoned = await sidecar.client.post(f"/producers/{topic}", json=one("b"))
-    # The broker refused the batch (OutOfOrderSequenceNumber): not written, so safe to retry.
-    assert poisoned.status_code == 503, poisoned.text
-    assert poisoned.json()["code"] == "kafka-unavailable"
-    assert poisoned.json()["offsets"][0]["error_code"] == 50003
-    assert "OutOfOrderSequenceNumber" in poisoned.json()["offsets"][0]["error"]
+    if producer_engine == "aiokafka":
+        # Force what aiokafka#1017 leads to: the idempotent producer's sequence runs ahead of the broker's.
+        broken._txn_manager._sequence_numbers[TopicPartition(topic, 0)] += 7
+        poisoned = await sidecar.client.post(f"/producers/{topic}", json=one("b"))
+        # The broker refused the batch (OutOfOrderSequenceNumber): not written, so safe to retry.
+        assert poisoned.status_code == 503, poisoned.text
+        assert poisoned.json()["code"] == "kafka-unavailable"
+        assert poisoned.json()["offsets"][0]["error_code"] == 50003
+        assert "OutOfOrderSequenceNumber" in poisoned.json()["offsets"][0]["error"]
+    else:
+        # librdkafka recovers sequence errors itself and raises a fatal error when it cannot; that error
+        # reaches the engine through librdkafka's error callback, as here.
+        from confluent_kafka import KafkaError
+
+        fatal = KafkaError(KafkaError.OUT_OF_ORDER_SEQUENCE_NUMBER, "forced by the test", fatal=True)
+        assert isinstance(service, RdKafkaProducerService)
+        service._error_from_thread(broken, fatal)
+        poisoned = await sidecar.client.post(f"/producers/{topic}", json=one("b"))
+        assert poisoned.status_code == 503, poisoned.text  # the broken client is not used: nothing written
+        assert poisoned.json()["code"] == "kafka-unavailable"
+        assert "nothing was written" in poisoned.json()["detail"]
+        assert "OUT_OF_ORDER_SEQUENCE_NUMBER" in poisoned.json()["detail"]
     assert service.rebuilds == 1
     assert await service.wait_connected(30)
     assert service._producer is not broken
@@ -111,7 +132,13 @@ async def test_audit_goes_through_its_own_producer_to_a_topic_created_at_start(
         )
         assert [r.status_code for r in replies] == [200] * len(replies)
     assert resources.producer.rebuilds == 0
-    business_topics = resources.producer._producer.client.cluster.topics()
+    producer = resources.producer
+    business_topics = (
+        set(producer._partitions)  # the topics it fetched metadata for
+        if isinstance(producer, RdKafkaProducerService)
+        else producer._producer.client.cluster.topics()
+    )
+    assert topics[0] in business_topics
     assert audit_topic not in business_topics, "the business producer never writes the sidecar's own topics"
     (sink,) = resources.services[AUDIT_SINKS]
     assert await sink.flushed(30)
@@ -163,11 +190,11 @@ async def wait_for(what: str, check: Any, timeout: float = 60.0) -> None:
 
 
 async def test_a_dead_broker_fails_produce_fast_and_a_restart_recovers(
-    tmp_path: Path, private_broker: KafkaBroker
+    tmp_path: Path, private_broker: KafkaBroker, producer_engine: str
 ) -> None:
     bootstrap = private_broker.bootstrap_servers
     await create_topic(bootstrap, "orders", 1)
-    env = {"KAFKA_BOOTSTRAP_SERVERS": bootstrap, "REQUEST_TIMEOUT_MS": "30000"}
+    env = {"KAFKA_BOOTSTRAP_SERVERS": bootstrap, "REQUEST_TIMEOUT_MS": "30000", "PRODUCER_ENGINE": producer_engine}
     async with running_sidecar(CONFIG, tmp_path, env=env) as running:
         client = running.client
         assert (await client.post("/producers/orders", json=one(1))).status_code == 200
@@ -198,13 +225,13 @@ async def test_a_dead_broker_fails_produce_fast_and_a_restart_recovers(
 
 
 async def test_audit_records_to_a_missing_topic_never_stall_business_batches(
-    tmp_path: Path, private_broker: KafkaBroker
+    tmp_path: Path, private_broker: KafkaBroker, producer_engine: str
 ) -> None:
     """Issue 11's trigger, made permanent: the audit topic vanishes (and the broker creates no topics)
     while concurrent produce batches are in flight. The business producer never notices."""
     bootstrap = private_broker.bootstrap_servers
     await create_topic(bootstrap, "orders", 2)
-    env = {"KAFKA_BOOTSTRAP_SERVERS": bootstrap, "AUDIT_TOPIC": "audit-gone"}
+    env = {"KAFKA_BOOTSTRAP_SERVERS": bootstrap, "AUDIT_TOPIC": "audit-gone", "PRODUCER_ENGINE": producer_engine}
     async with running_sidecar(CONFIG, tmp_path, env=env) as running:
         resources = running.sidecar.resources
         assert await resources.internal_producer.wait_connected(30)

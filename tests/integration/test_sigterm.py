@@ -25,7 +25,7 @@ server:
   engine: ${SERVER_ENGINE:hypercorn}
 kafka:
   bootstrap_servers: ${KAFKA_BOOTSTRAP_SERVERS}
-  producer: {linger_ms: 20}
+  producer: {linger_ms: 20, engine: "${PRODUCER_ENGINE:aiokafka}"}
 paths:
   - {path: "/producers/{topic}", method: POST, exec: [producer]}
 """
@@ -45,15 +45,23 @@ async def wait_ready(base: str, process: asyncio.subprocess.Process, timeout: fl
     raise AssertionError("sidecar did not become ready")
 
 
-@pytest.mark.parametrize("server", ["hypercorn", "uvicorn"])
+@pytest.mark.parametrize(
+    ("server", "producer_engine"), [("hypercorn", "aiokafka"), ("uvicorn", "aiokafka"), ("hypercorn", "librdkafka")]
+)
 async def test_sigterm_drains_in_flight_requests_and_loses_no_acknowledged_record(
-    tmp_path: Path, kafka_bootstrap: str, topic_factory: TopicFactory, server: str
+    tmp_path: Path, kafka_bootstrap: str, topic_factory: TopicFactory, server: str, producer_engine: str
 ) -> None:
     topic = await topic_factory.create(partitions=2)
     config = tmp_path / "chains.yml"
     config.write_text(CONFIG, encoding="utf-8")
     port = free_port()
-    env = {**os.environ, "SIDECAR_PORT": str(port), "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap, "SERVER_ENGINE": server}
+    env = {
+        **os.environ,
+        "SIDECAR_PORT": str(port),
+        "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
+        "SERVER_ENGINE": server,
+        "PRODUCER_ENGINE": producer_engine,
+    }
     log = (tmp_path / "sidecar.log").open("wb")
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "kafka_sidecar", "run", "-c", str(config), env=env, stdout=log, stderr=log
