@@ -182,7 +182,10 @@ class HttpConnection:
     async def request(
         self, method: str, path: str, body: bytes = b"", content_type: str = "application/json", extra: str = ""
     ) -> tuple[int, bytes]:
-        """``extra``: more header lines, each ending in CRLF."""
+        """``extra``: more header lines, each ending in CRLF. A response saying ``Connection: close`` (the
+        server's keep-alive request limit, Hypercorn's 1000) makes the next request open a new connection."""
+        if self._reader is None or self._writer is None:
+            await self.connect()
         assert self._reader is not None
         assert self._writer is not None
         head = (
@@ -192,15 +195,22 @@ class HttpConnection:
         self._writer.write(head.encode("ascii") + body)
         status_line = await self._reader.readuntil(b"\r\n")
         status = int(status_line.split(b" ", 2)[1])
-        length = 0
+        length, closing = 0, False
         while True:
             line = await self._reader.readuntil(b"\r\n")
             if line == b"\r\n":
                 break
             name, _, value = line.partition(b":")
-            if name.strip().lower() == b"content-length":
+            header = name.strip().lower()
+            if header == b"content-length":
                 length = int(value.strip())
-        return status, await self._reader.readexactly(length) if length else b""
+            elif header == b"connection":
+                closing = value.strip().lower() == b"close"
+        answer = await self._reader.readexactly(length) if length else b""
+        if closing:
+            await self.close()
+            self._reader = self._writer = None
+        return status, answer
 
 
 async def open_connection(base_url: str) -> HttpConnection:

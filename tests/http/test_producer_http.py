@@ -19,6 +19,7 @@ server:
 kafka:
   bootstrap_servers: 127.0.0.1:1
   connect_timeout_ms: 200
+  producer: {engine: "${PRODUCER_ENGINE:aiokafka}"}
   security:
     sasl_password: hunter2-secret
 handlers:
@@ -36,9 +37,10 @@ def _watch_secrets(secret_watch: SecretWatch) -> None:
     secret_watch.add("hunter2-secret")
 
 
-@pytest_asyncio.fixture
-async def client(tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
-    async with running_sidecar(CONFIG, tmp_path, env={}, wait_for_kafka=0) as running:
+@pytest_asyncio.fixture(params=["aiokafka", "librdkafka"])
+async def client(tmp_path: Path, request: pytest.FixtureRequest) -> AsyncIterator[httpx.AsyncClient]:
+    """The sidecar with each producer engine (``kafka.producer.engine``), with no broker to reach."""
+    async with running_sidecar(CONFIG, tmp_path, env={"PRODUCER_ENGINE": request.param}, wait_for_kafka=0) as running:
         yield running.client
 
 

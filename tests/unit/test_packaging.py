@@ -118,7 +118,7 @@ def test_the_testing_wheel_has_the_whole_harness(testing_wheel: zipfile.ZipFile)
 def test_heavy_features_are_extras_and_majors_are_bounded(wheel: zipfile.ZipFile) -> None:
     requires, extras = metadata(wheel)
     core = [r for r in requires if "extra ==" not in r]
-    assert {"protobuf", "jwt", "streams", "test"} <= set(extras)
+    assert {"protobuf", "jwt", "streams", "test", "librdkafka"} <= set(extras)
     for optional in ("protobuf", "grpcio-tools", "pyjwt", "cryptography"):
         assert not [r for r in core if r.lower().startswith(optional)], core
     assert any(r.startswith("PyJWT[crypto]") and 'extra == "jwt"' in r for r in requires)

@@ -119,6 +119,8 @@ def test_idempotency_key_header_is_validated() -> None:
         (b"[" * 100_000, "application/json", ValidationFailed, "body"),
         (rb'{"records":[{"headers":{"h":"\ud800"}}]}', "application/json", ValidationFailed, "records[0].headers.h"),
         (b'{"v":1e999}', "application/json", ValidationFailed, "v"),
+        (b'{"a":{"b":[1,-1E+400]}}', "application/json", ValidationFailed, "a.b[1]"),
+        (b'{"v":1' + b"0" * 400 + b'.5}', "application/json", ValidationFailed, "v"),  # no exponent
         (b'{"v":Infinity}', "application/json", ValidationFailed, "body"),
         (b'{"v":"\xff"}', "application/json", ValidationFailed, "body"),
         (b"{}", "", UnsupportedMediaType, "Content-Type"),
@@ -135,6 +137,8 @@ def test_strict_json_bodies(raw: bytes, content_type: str, error: type[Exception
 def test_strict_json_accepts_what_is_valid() -> None:
     emoji = rb'{"v":"\ud83d\ude00","n":1e300}'
     assert parse_json_body(emoji, "application/vnd.kafka.json.v2+json; charset=UTF-8") == {"v": "😀", "n": 1e300}
+    big = b'{"i":1' + b"0" * 400 + b',"text":"e+999 1e999"}'  # a huge int is exact; strings are text
+    assert parse_json_body(big, "application/json") == {"i": 10**400, "text": "e+999 1e999"}
 
 
 # -- masked config -----------------------------------------------------------------------------
