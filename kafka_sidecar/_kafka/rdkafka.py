@@ -65,7 +65,11 @@ def rdkafka_producer_settings(kafka: KafkaConfig, role: str) -> dict[str, Any]:
         "batch.size": producer.max_batch_size,
         "message.max.bytes": producer.max_request_size,
         "request.timeout.ms": producer.request_timeout_ms,
-        "message.timeout.ms": producer.request_timeout_ms,
+        # librdkafka gives up on a record after message.timeout.ms; aiokafka's idempotent producer never
+        # does. A produce with an Idempotency-Key waits for the real outcome up to the key's window (a
+        # retry learns it), so a record must live at least that long: the reply's own wait is bounded
+        # by request_timeout_ms in ProducerService, not here.
+        "message.timeout.ms": max(producer.request_timeout_ms, int(producer.idempotency_window_s * 1000)),
         "partitioner": "murmur2_random",
         "logger": logging.getLogger("kafka_sidecar.librdkafka"),
         "log_level": 4,

@@ -44,6 +44,7 @@ kafka:
   producer:
     request_timeout_ms: {request_timeout_ms}
     health_check_interval_ms: 500
+    engine: {producer_engine}
 handlers:
   audit:  # the setting of issue 11: audit records to a topic of their own while batches are in flight
     use: audit
@@ -75,6 +76,8 @@ class FaultPlan:
     partitions: int = 3
     settle_timeout_s: float = 90.0
     request_timeout_ms: int = 5000
+    producer_engine: str = "aiokafka"
+    """``kafka.producer.engine`` of the sidecar under test (``librdkafka`` needs its extra)."""
 
 
 @dataclass
@@ -226,7 +229,7 @@ async def run_faults(broker: KafkaBroker, workdir: Path, plan: FaultPlan) -> Fau
     async with serving(Backend(reply=deliveries, keep=False)) as backend:
         config = SIDECAR_CONFIG.format(
             bootstrap=bootstrap, topic=topic, group=f"g-{topic}", backend_url=backend.url,
-            request_timeout_ms=plan.request_timeout_ms,
+            request_timeout_ms=plan.request_timeout_ms, producer_engine=plan.producer_engine,
         )  # fmt: skip
         sidecar = SidecarProcess(config, workdir)
         await asyncio.to_thread(sidecar.start, "/health/ready")
