@@ -41,6 +41,7 @@ from kafka_sidecar._kafka.producer import (
     ProducerService,
     wait_settled,
 )
+from kafka_sidecar._kafka.topics import ensure_topics
 from kafka_sidecar._records import DeliveryReport, OutgoingRecord
 
 log = logging.getLogger(__name__)
@@ -238,8 +239,6 @@ class RdKafkaProducerService(ProducerService):
                       self._role, left, budget)  # fmt: skip
 
     async def _verify_topics(self, producer: Any, topics: list[str]) -> None:
-        from kafka_sidecar._kafka.topics import ensure_topics
-
         client: _Client = producer
         metadata = await asyncio.to_thread(client.rd.list_topics, None, self._kafka.connect_timeout_ms / 1000)
         await ensure_topics(self._kafka, self._role, topics, len(metadata.brokers))
@@ -263,7 +262,8 @@ class RdKafkaProducerService(ProducerService):
         return None if metadata.brokers else f"Kafka at {self._kafka.bootstrap_servers} answered with no brokers"
 
     def _error_from_thread(self, client: _Client, error: Any) -> None:
-        """librdkafka's error callback (polling thread): fatal errors and "all brokers down" matter."""
+        """librdkafka's error callback (on whichever thread serves callbacks: the loop's poll, or a flush
+        on a worker thread): fatal errors and "all brokers down" matter; the rest is logged at debug."""
         from confluent_kafka import KafkaError
 
         if error.fatal():
