@@ -21,14 +21,17 @@ pytestmark = [pytest.mark.kafka, pytest.mark.asyncio]
 CONFIG = """\
 kafka:
   bootstrap_servers: ${KAFKA_BOOTSTRAP_SERVERS}
+  producer: {engine: "${PRODUCER_ENGINE:aiokafka}"}
 paths:
   - {path: "/consumers/deadLetter/active", method: POST, exec: [active-consumer]}
 """
 
 
 @pytest_asyncio.fixture
-async def sidecar(tmp_path: Path, kafka_bootstrap: str) -> AsyncIterator[RunningSidecar]:
-    async with running_sidecar(CONFIG, tmp_path, env={"KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap}) as running:
+async def sidecar(tmp_path: Path, kafka_bootstrap: str, producer_engine: str) -> AsyncIterator[RunningSidecar]:
+    """With each producer engine: dead letters go through the internal producer."""
+    env = {"KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap, "PRODUCER_ENGINE": producer_engine}
+    async with running_sidecar(CONFIG, tmp_path, env=env) as running:
         yield running
 
 
