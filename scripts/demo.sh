@@ -135,10 +135,10 @@ if [[ -z "$BOOTSTRAP" ]]; then
   if ! compgen -G "$CACHE/kafka-*/libs" >/dev/null; then
     echo "downloading the Kafka broker jars once (~45 MB, Maven Central) into $CACHE"
   fi
-  LIBS="$("$PY" -m kafka_sidecar_testing.broker fetch)" || die "could not fetch the Kafka broker jars (see above)"
+  LIBS="$("$PY" -m kafka_sidecar_testing.broker_cli fetch)" || die "could not fetch the Kafka broker jars (see above)"
   echo "broker jars: $LIBS ($(size_of "$LIBS"))"
   echo "starting the broker (log: $WORK/broker.log) ..."
-  "$PY" -m kafka_sidecar_testing.broker run --port 0 >"$WORK/broker.log" 2>&1 &
+  "$PY" -m kafka_sidecar_testing.broker_cli run --port 0 >"$WORK/broker.log" 2>&1 &
   BROKER_PID=$!
   wait_for "Kafka broker" 180 "$BROKER_PID" grep -q '^bootstrap=' "$WORK/broker.log"
   BOOTSTRAP="$(sed -n 's/^bootstrap=//p' "$WORK/broker.log" | head -n 1)"

@@ -39,7 +39,7 @@ step "Kafka broker runtime (Maven Central)"
 if [ ! -d "$CACHE"/kafka-*/libs ] 2>/dev/null; then
   echo "downloading the Kafka broker jars once (~45 MB) into $CACHE"
 fi
-LIBS="$(.venv/bin/python -m kafka_sidecar_testing.broker fetch)"
+LIBS="$(.venv/bin/python -m kafka_sidecar_testing.broker_cli fetch)"
 echo "broker jars: $LIBS ($(size_of "$LIBS"))"
 
 step "browser for the admin console test (Debian chromium, chromium-driver)"

@@ -63,8 +63,8 @@ free_port() { "$PY" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1",
 
 if [[ -z "$BOOTSTRAP" ]]; then
   say "Apache Kafka broker"
-  "$PY" -m kafka_sidecar_testing.broker fetch >/dev/null
-  "$PY" -m kafka_sidecar_testing.broker run --port 0 >"$WORK/broker.log" 2>&1 &
+  "$PY" -m kafka_sidecar_testing.broker_cli fetch >/dev/null
+  "$PY" -m kafka_sidecar_testing.broker_cli run --port 0 >"$WORK/broker.log" 2>&1 &
   PIDS+=($!)
   wait_for "Kafka broker" 180 grep -q '^bootstrap=' "$WORK/broker.log"
   BOOTSTRAP="$(sed -n 's/^bootstrap=//p' "$WORK/broker.log" | head -n 1)"

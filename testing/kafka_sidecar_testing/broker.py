@@ -7,8 +7,8 @@ Everything listens on 127.0.0.1 only.
 
 Command line::
 
-    python -m kafka_sidecar_testing.broker fetch            # download jars, print the libs dir
-    python -m kafka_sidecar_testing.broker run [--port N]   # foreground broker, prints bootstrap=...
+    python -m kafka_sidecar_testing.broker_cli fetch            # download jars, print the libs dir
+    python -m kafka_sidecar_testing.broker_cli run [--port N]   # foreground broker, prints bootstrap=...
 
 Importing this module has no side effects; aiokafka is only imported by :func:`create_topic`.
 """
@@ -21,7 +21,6 @@ import re
 import shutil
 import socket
 import subprocess
-import sys
 import tempfile
 import time
 import uuid
@@ -59,7 +58,6 @@ __all__ = [
     "ensure_kafka_runtime",
     "find_java",
     "find_maven",
-    "main",
 ]
 
 
@@ -489,19 +487,3 @@ class KafkaBroker:
         if path is None or not path.is_file():
             return self._last_log
         return path.read_bytes().decode("utf-8", errors="replace")
-
-
-# --------------------------------------------------------------------------------------------
-# Topics
-# --------------------------------------------------------------------------------------------
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """The command line (see the module docstring); kept here so ``python -m`` finds it."""
-    from kafka_sidecar_testing.broker_cli import main as cli_main
-
-    return cli_main(argv)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,4 +1,4 @@
-"""``python -m kafka_sidecar_testing.broker fetch | run``: the harness from the command line."""
+"""``python -m kafka_sidecar_testing.broker_cli fetch | run``: the harness from the command line."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from kafka_sidecar_testing.kafka_runtime import CACHE_ENV, DEFAULT_KAFKA_VERSION
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m kafka_sidecar_testing.broker",
+        prog="python -m kafka_sidecar_testing.broker_cli",
         description="Fetch and run a real single-node Apache Kafka broker for tests.",
     )
     parser.add_argument("--kafka-version", default=DEFAULT_KAFKA_VERSION, help="default: %(default)s")
@@ -64,3 +64,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokerError as exc:
         print(f"error: {exc}", file=sys.stderr, flush=True)
         return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

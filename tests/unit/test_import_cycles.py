@@ -1,4 +1,4 @@
-"""No import cycles among the core, the first-party handlers and the first-party plugins.
+"""No import cycles among the core, the first-party handlers and plugins, and the test harness.
 
 The import graph comes from grimp (the library behind import-linter). An import inside a function
 counts (it is a cycle that was only hidden); an ``if TYPE_CHECKING:`` import does not (it never runs).
@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import grimp
 
-PACKAGES = ("kafka_sidecar", "kafka_sidecar_handlers", "kafka_sidecar_plugins")
-"""The runtime distribution (the test harness, ``kafka_sidecar_testing``, is a distribution of its own)."""
+PACKAGES = ("kafka_sidecar", "kafka_sidecar_handlers", "kafka_sidecar_plugins", "kafka_sidecar_testing")
+"""The runtime distribution and the test harness (``kafka_sidecar_testing``, a distribution of its own)."""
 
 
 def import_cycles(graph: grimp.ImportGraph) -> list[str]:
