@@ -64,10 +64,10 @@ step "ruff"
 step "mypy --strict"
 .venv/bin/mypy
 step "pytest (the schema-registry tests download Apicurio Registry once, ~300 MB, into $CACHE)"
-# Coverage floor: the line+branch coverage last measured (tests/unit + tests/http alone gave 75 % on
-# 2026-12-04, `pytest tests/unit tests/http --cov`; the whole suite covers more). It only ever rises:
-# raise it when coverage grows, never lower it.
-COVERAGE_FLOOR=75
+# Coverage floor: the line+branch coverage last measured, less a point for run-to-run spread (the whole
+# suite gave 89.3-89.6 % on 2026-12-04, `CI=true ./scripts/test.sh`). It only ever rises: raise it when
+# coverage grows, never lower it.
+COVERAGE_FLOOR=88
 if [ "$#" -eq 0 ]; then
   .venv/bin/pytest --cov --cov-report=term --cov-fail-under="$COVERAGE_FLOOR"
 else
