@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import base64
 import json
+from collections import deque
+from operator import methodcaller
 
 import msgspec
 
@@ -19,12 +21,16 @@ RawJson = msgspec.Raw
 
 _encode = msgspec.json.Encoder().encode
 _skip = msgspec.json.Decoder(type=msgspec.Raw).decode
+_utf8 = methodcaller("decode", "utf-8")
+_starts_with_bom = methodcaller("startswith", b"\xef\xbb\xbf")
 
 
 def _plain(value: object) -> object:
     """What the stdlib encoder writes for msgspec's own types: bytes as base64 text (as msgspec does)."""
     if isinstance(value, bytes | bytearray | memoryview):
         return base64.b64encode(value).decode("ascii")
+    if isinstance(value, msgspec.Struct):
+        return msgspec.structs.asdict(value)
     return json.loads(bytes(value))  # type: ignore[call-overload]
 
 
@@ -51,3 +57,18 @@ def is_json_text(data: bytes) -> bool:
     except (UnicodeDecodeError, msgspec.DecodeError, RecursionError):
         return False
     return not data.startswith(b"\xef\xbb\xbf")
+
+
+def json_texts(texts: list[bytes]) -> list[RawJson] | None:
+    """Each of ``texts`` as :data:`RawJson` when every one passes :func:`is_json_text`; None when any may
+    not (the caller then checks them one by one). One C call per text, no Python frame: a list of ASCII
+    texts (no UTF-8 check or BOM possible) is split by msgspec directly; otherwise each is decoded as
+    UTF-8 first. Whitespace around a text is left out of its :data:`RawJson`."""
+    try:
+        if not all(map(bytes.isascii, texts)):
+            if any(map(_starts_with_bom, texts)):
+                return None
+            deque(map(_utf8, texts), maxlen=0)  # msgspec does not check the UTF-8 of strings it skips over
+        return list(map(_skip, texts))
+    except (UnicodeDecodeError, msgspec.DecodeError, RecursionError):
+        return None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -11,6 +12,7 @@ import pytest
 from aiokafka import TopicPartition
 
 from kafka_sidecar._errors import Conflict, RecordUndecodable
+from kafka_sidecar._json import dumps
 from kafka_sidecar._serdes.builtin import JSON, STRING
 from kafka_sidecar_handlers.active._instance import ActiveInstance, InstanceKey
 from kafka_sidecar_handlers.active._records import PollLimits, gather, owned_pairs, render
@@ -22,10 +24,10 @@ class Message:
     topic: str
     partition: int
     offset: int
-    value: bytes
+    value: bytes | None
     key: bytes | None = None
     timestamp: int = 1
-    headers: tuple[tuple[str, bytes], ...] = ()
+    headers: tuple[tuple[str, bytes | None], ...] = ()
 
 
 @dataclass
@@ -134,7 +136,7 @@ async def test_records_of_partitions_revoked_while_decoding_are_not_returned() -
     consumer.assigned = {TP0}
     kept, body = owned_pairs(instance, records, rendered)
     assert {r.partition for r in kept} == {0}
-    assert [b["partition"] for b in body] == [0, 0]
+    assert [b.partition for b in body] == [0, 0]
 
 
 @pytest.mark.asyncio
@@ -144,7 +146,7 @@ async def test_undecodable_record_ends_the_reply_then_fails_the_next_naming_it()
     instance = instance_with(FakeConsumer(batches=[{TP0: batch}]))
     records = await gather(instance, LIMITS)
     rendered = await render(instance, records, JSON, JSON)
-    assert [r["offset"] for r in rendered] == [0]
+    assert [r.offset for r in rendered] == [0]
     again = await gather(instance, LIMITS)
     with pytest.raises(RecordUndecodable) as caught:
         await render(instance, again, JSON, JSON)
@@ -202,7 +204,7 @@ async def test_auto_commit_instance_commits_returned_records_on_revoke_and_close
     instance = instance_with(consumer, CreateRequest(None, "string", "string", "earliest", True, 1, 1000))
     records = await gather(instance, LIMITS)
     instance.mark_delivered(records)
-    assert [r["value"] for r in await render(instance, records, STRING, STRING)] == ["1" * 10] * 3
+    assert [r.value for r in await render(instance, records, STRING, STRING)] == ["1" * 10] * 3
     await instance.partitions_revoked({TP0})
     assert consumer.commits == [{TP0: 3}]
     await instance.close("test")
@@ -230,3 +232,20 @@ async def test_seek_by_timestamp_past_the_last_record_goes_to_the_end() -> None:
     await instance.seek((), (PartitionTimestamp("t", 1, 10**13),))
     assert ends == [(TP1,)]
     assert consumer.seeks == []
+
+
+@pytest.mark.asyncio
+async def test_a_reply_rendered_at_once_keeps_tombstones_keys_and_headers_in_place() -> None:
+    batch = messages(TP0, 0, 4)
+    batch[0].key, batch[1].value, batch[2].headers = b'"k"', None, (("h", b"v"), ("n", None))
+    batch[3].value = b'{"a": [1, 2]}'
+    instance = instance_with(FakeConsumer(batches=[{TP0: batch}]))
+    rendered = await render(instance, await gather(instance, LIMITS), JSON, JSON)
+    body = json.loads(dumps(rendered))
+    assert [(r["key"], r["value"], r["headers"]) for r in body] == [
+        ("k", 1111111111, {}),
+        (None, None, {}),
+        (None, 1111111111, {"h": "v", "n": ""}),
+        (None, {"a": [1, 2]}, {}),
+    ]
+    assert list(body[0]) == ["topic", "key", "value", "partition", "offset", "timestamp", "headers"]

@@ -7,10 +7,9 @@ import json
 
 import pytest
 
-from kafka_sidecar._json import RawJson, dumps, is_json_text
+from kafka_sidecar._json import RawJson, dumps, is_json_text, json_texts
 
-
-@pytest.mark.parametrize(
+TEXTS = pytest.mark.parametrize(
     ("data", "expected"),
     [
         (b'{"a": [1, 2.5, "\xc3\xa9"], "b": null}', True),
@@ -26,8 +25,34 @@ from kafka_sidecar._json import RawJson, dumps, is_json_text
         (b"[" * 5000 + b"]" * 5000, False),
     ],
 )
+
+
+@TEXTS
 def test_only_plain_utf8_json_text_is_spliced(data: bytes, expected: bool) -> None:
     assert is_json_text(data) is expected
+
+
+@TEXTS
+def test_a_list_checked_at_once_is_spliced_only_when_every_text_would_be(data: bytes, expected: bool) -> None:
+    texts = [b'{"n": 1}', data, b"2"]
+    split = json_texts(texts)
+    assert (split is not None) is expected
+    if split is not None:
+        assert [bytes(part) for part in split] == [text.strip() for text in texts]
+
+
+@pytest.mark.parametrize(
+    "texts",
+    [[b'1,"', b'"'], [b"[1", b"2]"], [b"1,2", b"3"], [b'{"a":', b"1}"], [b"", b"1"]],
+    ids=["string across", "array across", "two in one", "object across", "empty"],
+)
+def test_texts_that_are_valid_only_joined_are_not_taken(texts: list[bytes]) -> None:
+    assert json_texts(texts) is None
+    assert not all(map(is_json_text, texts))
+
+
+def test_an_empty_list_checks_nothing() -> None:
+    assert json_texts([]) == []
 
 
 def test_dumps_splices_raw_json_and_writes_utf8() -> None:

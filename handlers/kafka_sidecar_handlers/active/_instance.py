@@ -19,9 +19,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from operator import attrgetter
 from typing import Any, Protocol
 
 from aiokafka import ConsumerRebalanceListener, TopicPartition
@@ -29,6 +29,7 @@ from aiokafka import errors as kafka_errors
 
 from kafka_sidecar.plugin import Conflict, KafkaRejected, KafkaUnavailable, NotFound, SidecarError
 from kafka_sidecar.plugin import describe_error as describe
+from kafka_sidecar_handlers.active._buffer import FetchedBuffer
 from kafka_sidecar_handlers.active._requests import (
     CreateRequest,
     Partition,
@@ -43,6 +44,10 @@ POSITION_WAIT_S = 0.05
 """How long a poll waits for the client to tell a partition's position (it knows it at once when valid)."""
 V2_INSTANCE_NOT_FOUND = 40403
 V2_ILLEGAL_STATE = 40903
+
+
+_topic_partition = attrgetter("topic", "partition")
+_offset = attrgetter("offset")
 
 
 class Fetched(Protocol):
@@ -125,7 +130,7 @@ class ActiveInstance:
         self.settings = settings
         self.consumer = consumer
         self.lock = asyncio.Lock()
-        self.buffer: deque[Fetched] = deque()
+        self.buffer = FetchedBuffer()
         self.delivered: dict[TopicPartition, int] = {}
         self.closed = False
         self._clock = clock
@@ -147,13 +152,11 @@ class ActiveInstance:
 
     def drop_buffered(self, partitions: set[TopicPartition] | None = None) -> int:
         """Forget buffered records (of ``partitions``, or all); returns how many were dropped."""
+        if partitions is not None:
+            return self.buffer.drop(partitions)
         before = len(self.buffer)
-        if partitions is None:
-            self.buffer.clear()
-        else:
-            kept = [r for r in self.buffer if TopicPartition(r.topic, r.partition) not in partitions]
-            self.buffer = deque(kept)
-        return before - len(self.buffer)
+        self.buffer.clear()
+        return before
 
     async def partitions_revoked(self, revoked: set[TopicPartition]) -> None:
         if self.settings.auto_commit_enable:
@@ -171,10 +174,9 @@ class ActiveInstance:
     def has_source(self) -> bool:
         return bool(self.consumer.subscription()) or self._manual or self._pattern is not None or bool(self.assigned())
 
-    def mark_delivered(self, records: Iterable[Fetched]) -> None:
-        last: dict[tuple[str, int], int] = {}
-        for record in records:  # records come in offset order per partition: the last one counts
-            last[record.topic, record.partition] = record.offset
+    def mark_delivered(self, records: Sequence[Fetched]) -> None:
+        # records come in offset order per partition: the last one counts (a dict built in C keeps it)
+        last = dict(zip(map(_topic_partition, records), map(_offset, records), strict=True))
         for (topic, partition), offset in last.items():
             self.delivered[TopicPartition(topic, partition)] = offset + 1
 

@@ -17,11 +17,16 @@ record stays first in line, so the client decides: seek past it (``POST .../posi
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
+from itertools import repeat
+from operator import attrgetter, is_not
 
+import msgspec
 from aiokafka import errors as kafka_errors
 
+from kafka_sidecar._json import json_texts
 from kafka_sidecar.plugin import RawJson, RecordUndecodable, Serde, is_json_text
 from kafka_sidecar_handlers.active._instance import ActiveInstance, Fetched, illegal_state, kafka_failure
 
@@ -35,8 +40,17 @@ class PollLimits:
     max_poll_records: int
 
 
-def record_size(record: Fetched) -> int:
-    return len(record.key or b"") + len(record.value or b"")
+class ReplyRecord(msgspec.Struct, frozen=True, gc=False):
+    """One record of a ``GET .../records`` reply, fields in Confluent's order; written by msgspec in C.
+    Not tracked by the cyclic GC (``gc=False``): nothing it holds can refer back to it."""
+
+    topic: str
+    key: object
+    value: object
+    partition: int
+    offset: int
+    timestamp: int
+    headers: Mapping[str, str]
 
 
 def headers_text(headers: Sequence[tuple[str, bytes | None]] | None) -> dict[str, str]:
@@ -44,20 +58,6 @@ def headers_text(headers: Sequence[tuple[str, bytes | None]] | None) -> dict[str
     if not headers:
         return {}
     return {name: (value or b"").decode("utf-8", "replace") for name, value in headers}
-
-
-def _take(instance: ActiveInstance, taken: list[Fetched], size: int, limits: PollLimits) -> tuple[int, bool]:
-    """Move buffered records into ``taken`` while they fit; True when the reply is full."""
-    buffer = instance.buffer
-    while buffer:
-        next_size = record_size(buffer[0])
-        if size + next_size > limits.max_bytes:
-            return size, True
-        taken.append(buffer.popleft())
-        size += next_size
-        if size >= limits.max_bytes:
-            return size, True
-    return size, False
 
 
 async def gather(instance: ActiveInstance, limits: PollLimits) -> list[Fetched]:
@@ -68,8 +68,9 @@ async def gather(instance: ActiveInstance, limits: PollLimits) -> list[Fetched]:
     deadline = loop.time() + limits.timeout_s
     taken: list[Fetched] = []
     size = 0
+    buffer = instance.buffer
     while True:
-        size, full = _take(instance, taken, size, limits)
+        size, full = buffer.take(taken, size, limits.max_bytes)
         if full or (limits.min_bytes > 0 and taken and size >= limits.min_bytes):
             return taken
         remaining = deadline - loop.time()
@@ -80,17 +81,79 @@ async def gather(instance: ActiveInstance, limits: PollLimits) -> list[Fetched]:
                 timeout_ms=int(remaining * 1000), max_records=limits.max_poll_records
             )
         except (kafka_errors.KafkaError, TimeoutError) as exc:
-            instance.buffer.extendleft(reversed(taken))
+            buffer.put_back(taken)
             raise kafka_failure("polling Kafka failed", exc) from exc
         for messages in batch.values():
-            instance.buffer.extend(messages)
+            buffer.append(messages)
+
+
+_topic = attrgetter("topic")
+_key = attrgetter("key")
+_value = attrgetter("value")
+_partition = attrgetter("partition")
+_offset = attrgetter("offset")
+_timestamp = attrgetter("timestamp")
+_headers = attrgetter("headers")
+_topic_partition = attrgetter("topic", "partition")
+_present = partial(is_not, None)
+_NO_HEADERS: Mapping[str, str] = {}
 
 
 async def render(
     instance: ActiveInstance, records: Sequence[Fetched], key_serde: Serde, value_serde: Serde
-) -> list[dict[str, object]]:
-    """Decode ``records`` in order; stop before the first undecodable one and put the rest back."""
-    rendered: list[dict[str, object]] = []
+) -> list[ReplyRecord]:
+    """Decode ``records`` in order; stop before the first undecodable one and put the rest back.
+
+    ``binary`` and ``json`` keys and values are handled a whole reply at a time, in C (see
+    :func:`_column`); a reply where that does not hold (other formats, a json text that needs the serde's
+    word) is decoded record by record."""
+    keys = _column(records, _key, key_serde.name)
+    values = _column(records, _value, value_serde.name) if keys is not None else None
+    if keys is None or values is None:
+        return await _render_one_by_one(instance, records, key_serde, value_serde)
+    all_headers = list(map(_headers, records))
+    texts = map(headers_text, all_headers) if any(all_headers) else repeat(_NO_HEADERS)
+    return list(
+        map(
+            ReplyRecord,
+            map(_topic, records),
+            keys,
+            values,
+            map(_partition, records),
+            map(_offset, records),
+            map(_timestamp, records),
+            texts,
+        )
+    )
+
+
+def _column(
+    records: Sequence[Fetched], field: Callable[[Fetched], bytes | None], serde_name: str
+) -> list[object] | None:
+    """The keys (or values) of ``records`` for the reply, when the format allows it without the serde:
+    ``binary`` bytes as they are (the reply encoder writes base64 in C); ``json`` texts checked all at once
+    in C and spliced as they are, tombstones as None. None otherwise."""
+    column: list[object] = list(map(field, records))
+    if serde_name == "binary":
+        return column
+    if serde_name != "json":
+        return None
+    present: list[bytes] = list(filter(_present, column))  # type: ignore[arg-type]
+    if not present:
+        return column
+    texts = json_texts(present)
+    if texts is None:
+        return None
+    if len(present) == len(column):
+        return list(texts)
+    spliced = iter(texts)
+    return [None if data is None else next(spliced) for data in column]
+
+
+async def _render_one_by_one(
+    instance: ActiveInstance, records: Sequence[Fetched], key_serde: Serde, value_serde: Serde
+) -> list[ReplyRecord]:
+    rendered: list[ReplyRecord] = []
     key_format, value_format = key_serde.name, value_serde.name
     for index, record in enumerate(records):
         try:
@@ -101,7 +164,7 @@ async def render(
             if value is _DECODE:
                 value = await value_serde.decode(record.value, record.topic, "value")
         except RecordUndecodable as exc:
-            instance.buffer.extendleft(reversed(records[index:]))
+            instance.buffer.put_back(records[index:])
             if rendered:
                 break
             raise RecordUndecodable(
@@ -111,16 +174,11 @@ async def render(
                 extra={"topic": record.topic, "partition": record.partition, "offset": record.offset},
             ) from exc
         rendered.append(
-            {
-                "topic": record.topic,
-                "key": key,
-                "value": value,
-                "partition": record.partition,
-                "offset": record.offset,
-                "timestamp": record.timestamp,
-                "headers": headers_text(record.headers),
-            }
-        )
+            ReplyRecord(
+                record.topic, key, value, record.partition, record.offset, record.timestamp,
+                headers_text(record.headers),
+            )
+        )  # fmt: skip
     return rendered
 
 
@@ -144,11 +202,11 @@ def _at_once(data: bytes | None, serde_name: str) -> object:
 
 
 def owned_pairs(
-    instance: ActiveInstance, records: Sequence[Fetched], rendered: list[dict[str, object]]
-) -> tuple[list[Fetched], list[dict[str, object]]]:
+    instance: ActiveInstance, records: Sequence[Fetched], rendered: list[ReplyRecord]
+) -> tuple[Sequence[Fetched], list[ReplyRecord]]:
     """Keep only records whose partition is still assigned (a rebalance may have run while decoding)."""
     owned = {(tp.topic, tp.partition) for tp in instance.assigned()}
-    if {(r.topic, r.partition) for r in records} <= owned:
-        return list(records), rendered  # the usual case: nothing was taken away
+    if set(map(_topic_partition, records)) <= owned:
+        return records, rendered  # the usual case: nothing was taken away
     kept = [(r, d) for r, d in zip(records, rendered, strict=False) if (r.topic, r.partition) in owned]
     return [r for r, _ in kept], [d for _, d in kept]
