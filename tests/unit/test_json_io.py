@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 
+import msgspec
 import pytest
 
 from kafka_sidecar._json import RawJson, dumps, is_json_text, json_texts
@@ -72,3 +73,13 @@ def test_bytes_are_written_as_padded_standard_base64(text: str) -> None:
     written = json.loads(dumps({"value": data, "topic": text, "raw": RawJson(b"[1]")}))
     assert written["value"] == base64.b64encode(data).decode("ascii")
     assert written["raw"] == [1]
+
+
+def test_structs_are_written_by_the_stdlib_fallback_too() -> None:
+    """A consumed key decoded by a serde into text with a lone surrogate still gets a reply."""
+
+    class Entry(msgspec.Struct):
+        key: object
+        value: object
+
+    assert dumps([Entry("\ud800", RawJson(b"[1]"))]) == b'[{"key":"\\ud800","value":[1]}]'

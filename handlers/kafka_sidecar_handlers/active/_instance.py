@@ -21,7 +21,6 @@ import logging
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from operator import attrgetter
 from typing import Any, Protocol
 
 from aiokafka import ConsumerRebalanceListener, TopicPartition
@@ -44,10 +43,6 @@ POSITION_WAIT_S = 0.05
 """How long a poll waits for the client to tell a partition's position (it knows it at once when valid)."""
 V2_INSTANCE_NOT_FOUND = 40403
 V2_ILLEGAL_STATE = 40903
-
-
-_topic_partition = attrgetter("topic", "partition")
-_offset = attrgetter("offset")
 
 
 class Fetched(Protocol):
@@ -174,9 +169,10 @@ class ActiveInstance:
     def has_source(self) -> bool:
         return bool(self.consumer.subscription()) or self._manual or self._pattern is not None or bool(self.assigned())
 
-    def mark_delivered(self, records: Sequence[Fetched]) -> None:
-        # records come in offset order per partition: the last one counts (a dict built in C keeps it)
-        last = dict(zip(map(_topic_partition, records), map(_offset, records), strict=True))
+    def mark_delivered(self, records: Iterable[Fetched]) -> None:
+        last: dict[tuple[str, int], int] = {}
+        for record in records:  # records come in offset order per partition: the last one counts
+            last[record.topic, record.partition] = record.offset
         for (topic, partition), offset in last.items():
             self.delivered[TopicPartition(topic, partition)] = offset + 1
 

@@ -94,7 +94,6 @@ _partition = attrgetter("partition")
 _offset = attrgetter("offset")
 _timestamp = attrgetter("timestamp")
 _headers = attrgetter("headers")
-_topic_partition = attrgetter("topic", "partition")
 _present = partial(is_not, None)
 _NO_HEADERS: Mapping[str, str] = {}
 
@@ -206,7 +205,7 @@ def owned_pairs(
 ) -> tuple[Sequence[Fetched], list[ReplyRecord]]:
     """Keep only records whose partition is still assigned (a rebalance may have run while decoding)."""
     owned = {(tp.topic, tp.partition) for tp in instance.assigned()}
-    if set(map(_topic_partition, records)) <= owned:
+    if {(r.topic, r.partition) for r in records} <= owned:
         return records, rendered  # the usual case: nothing was taken away
     kept = [(r, d) for r, d in zip(records, rendered, strict=False) if (r.topic, r.partition) in owned]
     return [r for r, _ in kept], [d for _, d in kept]
