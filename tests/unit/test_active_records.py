@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -11,9 +12,10 @@ from typing import Any
 import pytest
 from aiokafka import TopicPartition
 
+from kafka_sidecar import _json as json_module
 from kafka_sidecar._errors import Conflict, RecordUndecodable
 from kafka_sidecar._json import dumps
-from kafka_sidecar._serdes.builtin import JSON, STRING
+from kafka_sidecar._serdes.builtin import BINARY, JSON, STRING
 from kafka_sidecar_handlers.active._instance import ActiveInstance, InstanceKey
 from kafka_sidecar_handlers.active._records import PollLimits, gather, owned_pairs, render
 from kafka_sidecar_handlers.active._requests import CreateRequest, PartitionOffset, PartitionTimestamp, Subscription
@@ -249,3 +251,23 @@ async def test_a_reply_rendered_at_once_keeps_tombstones_keys_and_headers_in_pla
         (None, {"a": [1, 2]}, {}),
     ]
     assert list(body[0]) == ["topic", "key", "value", "partition", "offset", "timestamp", "headers"]
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("fast_base64", [True, False], ids=["pybase64", "msgspec"])
+async def test_binary_replies_are_the_same_with_and_without_pybase64(
+    fast_base64: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if not fast_base64:
+        monkeypatch.setattr(json_module, "_fast_b64encode", None)
+    batch = messages(TP0, 0, 3)
+    batch[0].key, batch[1].value, batch[2].value = b"\x00\xff", None, bytes(range(256))
+    instance = instance_with(
+        FakeConsumer(batches=[{TP0: batch}]), CreateRequest(None, "binary", "binary", "earliest", False, 1, 1000)
+    )
+    body = json.loads(dumps(await render(instance, await gather(instance, LIMITS), BINARY, BINARY)))
+    assert [(r["key"], r["value"]) for r in body] == [
+        ("AP8=", base64.b64encode(b"1" * 10).decode()),
+        (None, None),
+        (None, base64.b64encode(bytes(range(256))).decode()),
+    ]

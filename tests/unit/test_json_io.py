@@ -8,7 +8,7 @@ import json
 import msgspec
 import pytest
 
-from kafka_sidecar._json import RawJson, dumps, is_json_text, json_texts
+from kafka_sidecar._json import RawJson, base64_texts, dumps, is_json_text, json_texts
 
 TEXTS = pytest.mark.parametrize(
     ("data", "expected"),
@@ -83,3 +83,10 @@ def test_structs_are_written_by_the_stdlib_fallback_too() -> None:
         value: object
 
     assert dumps([Entry("\ud800", RawJson(b"[1]"))]) == b'[{"key":"\\ud800","value":[1]}]'
+
+
+def test_base64_texts_are_what_the_encoder_writes_for_bytes() -> None:
+    data = [bytes(range(256)), b"", b"\xff", b"ab", b"abc"]
+    written = base64_texts(data)
+    assert written is not None, "pybase64 is a test dependency"
+    assert dumps(written) == dumps(data)

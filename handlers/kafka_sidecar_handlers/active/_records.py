@@ -26,7 +26,7 @@ from operator import attrgetter, is_not
 import msgspec
 from aiokafka import errors as kafka_errors
 
-from kafka_sidecar._json import json_texts
+from kafka_sidecar._json import base64_texts, json_texts
 from kafka_sidecar.plugin import RawJson, RecordUndecodable, Serde, is_json_text
 from kafka_sidecar_handlers.active._instance import ActiveInstance, Fetched, illegal_state, kafka_failure
 
@@ -130,16 +130,17 @@ def _column(
     records: Sequence[Fetched], field: Callable[[Fetched], bytes | None], serde_name: str
 ) -> list[object] | None:
     """The keys (or values) of ``records`` for the reply, when the format allows it without the serde:
-    ``binary`` bytes as they are (the reply encoder writes base64 in C); ``json`` texts checked all at once
-    in C and spliced as they are, tombstones as None. None otherwise."""
+    ``binary`` as base64 text written in C (pybase64 when installed, else by the reply encoder); ``json``
+    texts checked in C and spliced as they are; tombstones as None. None otherwise."""
     column: list[object] = list(map(field, records))
-    if serde_name == "binary":
-        return column
-    if serde_name != "json":
+    if serde_name not in ("binary", "json"):
         return None
     present: list[bytes] = list(filter(_present, column))  # type: ignore[arg-type]
     if not present:
         return column
+    if serde_name == "binary":
+        written = base64_texts(present) if len(present) == len(column) else None
+        return column if written is None else list(written)
     texts = json_texts(present)
     if texts is None:
         return None
