@@ -13,7 +13,8 @@ plugin is written against. Grouped by what they are for:
 * REST Proxy v2 media types, parsed once (:func:`v2_embedded_format`, :func:`v2_media_type`);
 * Kafka's topic-name rule, once: :func:`checked_topic_name` and :data:`TOPIC_NAME_PATTERN` (for schemas);
 * JSON in C: :func:`json_dumps` (msgspec), :data:`RawJson` (valid JSON text spliced as is),
-  :func:`is_json_text` (checks JSON text without decoding it);
+  :func:`is_json_text` (checks JSON text without decoding it), :func:`json_texts` and
+  :func:`base64_texts` (a whole column of keys or values at once, no Python frame per item);
 * the cluster view (:func:`cluster_view`) and streamed requests (:data:`REQUEST_BODY_STREAM`,
   :class:`ResponseStream` under :data:`RESPONSE_STREAM`).
 """
@@ -83,7 +84,7 @@ from kafka_sidecar._http.admin import admin_page_route, admin_route, authorize_a
 from kafka_sidecar._http.media import V2_MEDIA_TYPE, v2_embedded_format, v2_media_type
 from kafka_sidecar._http.problems import PROBLEM_MEDIA_TYPE
 from kafka_sidecar._idempotency import IdempotencyCache, idempotency_key, request_fingerprint
-from kafka_sidecar._json import RawJson, is_json_text
+from kafka_sidecar._json import RawJson, base64_texts, is_json_text, json_texts
 from kafka_sidecar._json import dumps as json_dumps
 from kafka_sidecar._kafka.client_settings import java_client_properties, librdkafka_settings
 from kafka_sidecar._kafka.cluster import (
@@ -247,6 +248,7 @@ __all__ = [
     "admin_page_route",
     "admin_route",
     "authorize_admin",
+    "base64_texts",
     "build_document",
     "cancel_and_wait",
     "checked_topic_name",
@@ -267,6 +269,7 @@ __all__ = [
     "java_client_properties",
     "json_dumps",
     "json_object_body",
+    "json_texts",
     "librdkafka_settings",
     "openapi_path",
     "parse_headers",

@@ -26,8 +26,7 @@ from operator import attrgetter, is_not
 import msgspec
 from aiokafka import errors as kafka_errors
 
-from kafka_sidecar._json import base64_texts, json_texts
-from kafka_sidecar.plugin import RawJson, RecordUndecodable, Serde, is_json_text
+from kafka_sidecar.plugin import RawJson, RecordUndecodable, Serde, base64_texts, is_json_text, json_texts
 from kafka_sidecar_handlers.active._instance import ActiveInstance, Fetched, illegal_state, kafka_failure
 
 
