@@ -731,7 +731,7 @@ async def run(args: argparse.Namespace, bootstrap: str, work: Path) -> list[Row]
                     bootstrap,
                     work,
                     name=variant.replace("+", "-"),
-                    engine=next((p for p in variant.split("+") if p in ("uvicorn", "granian")), "hypercorn"),
+                    engine="granian" if "granian" in variant.split("+") else "hypercorn",  # uvicorn: server.engine
                     env_extra=settings.sidecar_env,
                 )
             )
@@ -754,15 +754,23 @@ def variant_name(variant: str) -> str:
 
 
 def variant_config(work: Path, variant: str) -> Path:
-    """The shipped (or bare) config, with ``kafka.producer.engine: librdkafka`` when the variant names it."""
-    config = CONFIGS[BARE if "bare" in variant.split("+") else SHIPPED]
-    if "librdkafka" not in variant.split("+"):
+    """The shipped (or bare) config, with ``kafka.producer.engine: librdkafka`` and/or ``server.engine:
+    uvicorn`` when the variant names them (uvicorn as the sidecar ships it, through ``kafka-sidecar run``)."""
+    parts = variant.split("+")
+    config = CONFIGS[BARE if "bare" in parts else SHIPPED]
+    if "librdkafka" not in parts and "uvicorn" not in parts:
         return config
     text = config.read_text(encoding="utf-8")
-    marker = "  producer:\n    acks: all\n"  # kafka.producer, the first of its kind in both configs
-    assert marker in text, f"the kafka.producer section of {config} moved"
-    path = work / f"{config.stem}-librdkafka.yml"
-    path.write_text(text.replace(marker, marker + "    engine: librdkafka\n", 1), encoding="utf-8")
+    edits = {
+        "librdkafka": ("  producer:\n    acks: all\n", "    engine: librdkafka\n"),  # kafka.producer, first of its kind
+        "uvicorn": ("server:\n", "  engine: uvicorn\n"),
+    }
+    for part, (marker, line) in edits.items():
+        if part in parts:
+            assert marker in text, f"the section {marker.strip()!r} of {config} moved"
+            text = text.replace(marker, marker + line, 1)
+    path = work / f"{config.stem}-{'-'.join(p for p in parts if p in edits)}.yml"
+    path.write_text(text, encoding="utf-8")
     return path
 
 

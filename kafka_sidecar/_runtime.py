@@ -26,6 +26,14 @@ def tune_gc() -> None:
     gc.set_threshold(*GC_THRESHOLDS)
 
 
+def freeze_started_heap() -> None:
+    """Once the sidecar has started: what the start built (Kafka clients, caches, the server) lives as long
+    as the process too; freeze it, so no collection walks it again (a full collection over it measured
+    15-30 ms, a pause in some request's latency)."""
+    gc.collect()
+    gc.freeze()
+
+
 def loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
     """uvloop's event loop factory when uvloop is installed, else None (asyncio's default loop)."""
     if importlib.util.find_spec("uvloop") is None:

@@ -32,6 +32,7 @@ def uvicorn_config(app: Any, server: ServerConfig, graceful_timeout: float) -> A
         log_config=None,  # uvicorn's loggers propagate to the sidecar's root handler: one log format
         log_level="warning",
         access_log=False,
+        proxy_headers=False,  # as Hypercorn: the peer is the client; X-Forwarded-* neither trusted nor parsed
         server_header=False,
         timeout_graceful_shutdown=max(1, int(graceful_timeout)),
         h11_max_incomplete_event_size=max(server.max_header_bytes * 2, 16 * 1024),

@@ -14,7 +14,7 @@ from pathlib import Path
 from kafka_sidecar._blueprint import build_blueprint, discover
 from kafka_sidecar._errors import ConfigError, PluginError, StartFailed, StartupError
 from kafka_sidecar._logs import LEVELS, OperatorLines, configure_logging
-from kafka_sidecar._runtime import loop_factory, tune_gc
+from kafka_sidecar._runtime import freeze_started_heap, loop_factory, tune_gc
 from kafka_sidecar._server import check_bind, serve_sidecar
 from kafka_sidecar._sidecar import Sidecar
 from kafka_sidecar._startup import explain_os_error, preflight
@@ -98,9 +98,14 @@ def _run(config: Path, plugins_dirs: list[str], log_level: str) -> int:
     sidecar = Sidecar(blueprint)
     tune_gc()
     stop = TimedEvent()
+
+    def ready() -> None:
+        freeze_started_heap()
+        lines.log_ready(sidecar.view)
+
     try:
         with asyncio.Runner(loop_factory=loop_factory()) as runner:
-            runner.run(serve_sidecar(sidecar, shutdown=stop, on_ready=lambda: lines.log_ready(sidecar.view)))
+            runner.run(serve_sidecar(sidecar, shutdown=stop, on_ready=ready))
     except OSError as exc:
         explained = explain_os_error(exc, server)
         if explained is None:

@@ -41,7 +41,9 @@ async def read_body(request: Request, limit: int, chunk_timeout: float | None = 
     stream = request.stream().__aiter__()
     while True:
         try:
-            chunk = await asyncio.wait_for(anext(stream), chunk_timeout)
+            # a timer, not wait_for's task per chunk: most bodies are one chunk already received
+            async with asyncio.timeout(chunk_timeout):
+                chunk = await anext(stream)
         except StopAsyncIteration:
             break
         except TimeoutError:
@@ -61,7 +63,7 @@ def to_http_request(request: Request, route: str, body: bytes) -> HttpRequest:
         headers[name] = f"{headers[name]}, {value}" if name in headers else value
     return HttpRequest(
         method=request.method,
-        path=request.url.path,
+        path=request.scope["path"],  # not request.url: building the whole URL costs more than the rest
         route=route,
         path_params={k: str(v) for k, v in request.path_params.items()},
         query=dict(request.query_params),

@@ -487,6 +487,10 @@ class ProducerService:
         producer = self._producer
         if producer is None or (self._fail_fast and self._unreachable is not None):
             raise KafkaUnavailable(f"{self.problem()}; nothing was written")
+        failure = self._failure(producer)
+        if failure is not None:  # broke after the last turn of the loop (librdkafka's fatal error callback): unused
+            self._retire(producer, failure)
+            raise KafkaUnavailable(f"{self.problem()}; nothing was written")
         return producer
 
 

@@ -133,13 +133,19 @@ class _Client:
         self._closed = False
         self._tick_handle = self._loop.call_later(IDLE_POLL_S, self._tick)
 
-    def _tick(self) -> None:
+    def serve(self) -> None:
+        """Serve the callbacks librdkafka has queued (delivery reports, errors), now, on the loop."""
         if self._closed:
             return
         try:
             self.rd.poll(0)
         except Exception:  # a callback raised: the others must still be served
             log.exception("a librdkafka callback failed")
+
+    def _tick(self) -> None:
+        if self._closed:
+            return
+        self.serve()
         self._tick_handle = self._loop.call_later(BUSY_POLL_S if self.waiting else IDLE_POLL_S, self._tick)
 
     def hurry(self) -> None:
@@ -210,11 +216,21 @@ class RdKafkaProducerService(ProducerService):
         self._partitions: dict[str, tuple[float, set[int]]] = {}
         self._max_age_s = kafka.metadata_max_age_ms / 1000
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._loop_thread: int | None = None
+
+    def _require(self) -> Any:
+        """The client, after serving what librdkafka has queued for us: an error it saw since the last
+        tick (all brokers down, a fatal error) decides this request, not the one after it."""
+        client: _Client | None = self._producer
+        if client is not None:
+            client.serve()
+        return super()._require()
 
     # -- engine hooks --------------------------------------------------------------------------
 
     async def _open(self) -> Any:
         self._loop = asyncio.get_running_loop()
+        self._loop_thread = threading.get_ident()
         client = _Client(self._settings, self._error_from_thread)
         try:
             reason = await self._metadata_problem(client, self._kafka.connect_timeout_ms / 1000)
@@ -272,7 +288,9 @@ class RdKafkaProducerService(ProducerService):
             log.debug("Kafka %s (librdkafka): %s", self._role, _describe(error))
             return
         loop = self._loop
-        if loop is not None and not loop.is_closed():
+        if threading.get_ident() == self._loop_thread:
+            self._on_client_error(client, error)  # served by a poll on the loop: take effect before it returns
+        elif loop is not None and not loop.is_closed():
             loop.call_soon_threadsafe(self._on_client_error, client, error)
 
     def _on_client_error(self, client: _Client, error: Any) -> None:

@@ -17,7 +17,7 @@ import logging
 import os
 import time
 import uuid
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from json.encoder import encode_basestring_ascii
 from typing import Literal
@@ -26,6 +26,10 @@ from kafka_sidecar.plugin import Metrics, OutgoingRecord, ProducerService
 from kafka_sidecar.plugin import describe_error as describe
 
 log = logging.getLogger(__name__)
+
+WRITE_SLICE = 16
+"""Audit records built and handed to the producer in one turn of the event loop (a write of a linger's
+worth comes in slices, so requests are not held up behind it; docs/benchmarks.md, produce 1)."""
 audit_log = logging.getLogger("kafka_sidecar.audit")
 
 AuditType = Literal["PRODUCER", "REACTIVE_CONSUMER", "DEAD_LETTER", "ADMIN"]
@@ -236,16 +240,26 @@ class AuditSink:
             while size < self._batch_size and not self._queue.empty():
                 items.append(self._queue.get_nowait())
                 size += _size(items[-1])
-            try:
-                await self._write(_expand(items))
-            except Exception as exc:
-                self.failed += size
-                self._count("failed", size)
-                log.error("audit: writing %d records to %s failed: %s", size, self.target, describe(exc))
-            finally:
-                self._pending -= size
-                for _ in items:
-                    self._queue.task_done()
+            # Built and handed to the producer a slice per turn of the event loop: requests waiting on the
+            # loop get in between, instead of stalling behind a whole linger's worth of audit records.
+            writes = []
+            for part in _slices(items, WRITE_SLICE):
+                writes.append(asyncio.ensure_future(self._write_part(part)))
+                await asyncio.sleep(0)
+            await asyncio.gather(*writes)
+            for _ in items:
+                self._queue.task_done()
+
+    async def _write_part(self, items: list[AuditRecord | DeferredRecords]) -> None:
+        size = sum(_size(item) for item in items)
+        try:
+            await self._write(_expand(items))
+        except Exception as exc:
+            self.failed += size
+            self._count("failed", size)
+            log.error("audit: writing %d records to %s failed: %s", size, self.target, describe(exc))
+        finally:
+            self._pending -= size
 
     async def _write(self, batch: list[AuditRecord]) -> None:
         if not batch:
@@ -274,6 +288,20 @@ class AuditSink:
             self.failed += len(failed)
             self._count("failed", len(failed))
             log.error("audit: %d records not acknowledged by %s: %s", len(failed), self.topic, failed[0].error)
+
+
+def _slices(items: list[AuditRecord | DeferredRecords], most: int) -> Iterator[list[AuditRecord | DeferredRecords]]:
+    """``items`` in order, in runs of at most ``most`` records (an item bigger than that is a run of its own)."""
+    part: list[AuditRecord | DeferredRecords] = []
+    size = 0
+    for item in items:
+        if part and size + _size(item) > most:
+            yield part
+            part, size = [], 0
+        part.append(item)
+        size += _size(item)
+    if part:
+        yield part
 
 
 def _size(item: AuditRecord | DeferredRecords) -> int:
