@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
-from kafka_sidecar._records import ConsumedRecord, DeliveryReport, OutgoingRecord
+from kafka_sidecar._records import AddedHeaders, ConsumedRecord, DeliveryReport, OutgoingRecord
 from kafka_sidecar._stash import Stash, StashKey
 from kafka_sidecar._strict_json import parse_json_body
 
@@ -64,6 +64,9 @@ class Exchange:
     request: HttpRequest | None = None
     records: Sequence[ConsumedRecord] = ()
     stash: Stash = field(default_factory=Stash)
+    added_headers: AddedHeaders = field(default_factory=AddedHeaders)
+    """Consumer exchanges: headers middleware adds to ``records`` without copying them (see
+    :class:`~kafka_sidecar._records.AddedHeaders`); what the backend, dead letters and audit see."""
 
     def http(self) -> HttpRequest:
         """The HTTP request; a programming error to ask for on a consumer exchange."""

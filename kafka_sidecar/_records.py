@@ -58,6 +58,80 @@ class ConsumedRecord:
         return found
 
 
+RecordKey = tuple[str, int, int]
+"""A consumed record's (topic, partition, offset): unique within a batch."""
+
+
+def record_key(record: ConsumedRecord) -> RecordKey:
+    return (record.topic, record.partition, record.offset)
+
+
+class AddedHeaders:
+    """Headers middleware adds to the consumed records of one batch, without copying the records.
+
+    A consumer exchange carries one (``exchange.added_headers``); the reactive consumer keeps the same
+    one for every attempt of a batch, so what a plugin added on the first attempt (a generated
+    correlation id) is still there on a retry. The backend body, the dead-letter copy and the audit
+    record read a record's headers through :meth:`headers`: the fetched ones first, then the added ones
+    (for a repeated name the last wins). Records are keyed by (topic, partition, offset).
+    """
+
+    __slots__ = ("_added",)
+
+    def __init__(self) -> None:
+        self._added: dict[RecordKey, Headers] = {}
+
+    def __bool__(self) -> bool:
+        return bool(self._added)
+
+    def __len__(self) -> int:
+        return len(self._added)
+
+    def add(self, record: ConsumedRecord, name: str, value: bytes) -> None:
+        """Add header ``name`` to ``record`` (after the ones it was fetched with and the ones added before)."""
+        key = record_key(record)
+        self._added[key] = (*self._added.get(key, ()), (name, value))
+
+    def add_each(self, records: Sequence[ConsumedRecord], name: str, values: Sequence[bytes]) -> None:
+        """Header ``name`` for each of ``records``, with the value at the same position in ``values``."""
+        added = self._added
+        for record, value in zip(records, values, strict=True):
+            key = (record.topic, record.partition, record.offset)
+            previous = added.get(key)
+            added[key] = ((name, value),) if previous is None else (*previous, (name, value))
+
+    def of(self, record: ConsumedRecord) -> Headers:
+        """Only the headers added to ``record`` (empty if none)."""
+        return self._added.get((record.topic, record.partition, record.offset), ()) if self._added else ()
+
+    def of_key(self, key: RecordKey) -> Headers:
+        """Only the headers added to the record at ``key`` (empty if none)."""
+        return self._added.get(key, ()) if self._added else ()
+
+    def headers(self, record: ConsumedRecord) -> Headers:
+        """The record's headers as fetched, then the added ones."""
+        added = self.of(record)
+        return record.headers + added if added else record.headers
+
+    def header(self, record: ConsumedRecord, name: str) -> bytes | None:
+        """The last value of header ``name`` (case-insensitive) among fetched and added headers, or None."""
+        lowered = name.lower()
+        found: bytes | None = None
+        for key, value in self.headers(record):
+            if key.lower() == lowered:
+                found = value
+        return found
+
+    def applied(self, record: ConsumedRecord) -> ConsumedRecord:
+        """A copy of ``record`` carrying its added headers (``record`` itself when none were added), for
+        whatever keeps the record beyond the batch (a dead-letter sink, an event)."""
+        added = self.of(record)
+        if not added:
+            return record
+        return ConsumedRecord(record.topic, record.partition, record.offset, record.timestamp_ms, record.key,
+                              record.value, record.headers + added)  # fmt: skip
+
+
 def headers_to_text(headers: Sequence[tuple[str, bytes]]) -> dict[str, str]:
     """Header bytes as text for JSON output; undecodable bytes are replaced, never dropped."""
     return {key: value.decode("utf-8", "replace") for key, value in headers}

@@ -121,7 +121,14 @@ from kafka_sidecar._openapi import (
     generic_operation,
     openapi_path,
 )
-from kafka_sidecar._records import ConsumedRecord, DeliveryReport, OutgoingRecord, headers_to_text
+from kafka_sidecar._records import (
+    AddedHeaders,
+    ConsumedRecord,
+    DeliveryReport,
+    Headers,
+    OutgoingRecord,
+    headers_to_text,
+)
 from kafka_sidecar._registry import ConfigSection, HandlerSpec, NoConfig
 from kafka_sidecar._resources import Resources
 from kafka_sidecar._serdes.base import RecordSerializer, Role, SchemaRef, Serde, SerdeRegistry, SerializeContext
@@ -150,6 +157,7 @@ __all__ = [
     "TOPIC_NAME_PATTERN",
     "TRACEABILITY_HEADER",
     "V2_MEDIA_TYPE",
+    "AddedHeaders",
     "AdminAction",
     "BatchFetched",
     "Chain",
@@ -184,6 +192,7 @@ __all__ = [
     "Handler",
     "HandlerError",
     "HandlerSpec",
+    "Headers",
     "Histogram",
     "HistogramSample",
     "HttpRequest",

@@ -99,8 +99,12 @@ async def test_consumed_records_keep_their_ids_and_missing_ones_are_generated() 
     await handler(exchange, terminal)
     first, second = terminal.seen[0].records
     assert first is given
-    generated = second.header("X-Correlation-Id")
+    assert second is bare  # not copied: the generated id is an added header
+    added = terminal.seen[0].added_headers
+    assert added.of(given) == ()
+    generated = added.header(second, "X-Correlation-Id")
     assert generated is not None
+    assert added.headers(second) == (("X-Correlation-Id", generated),)
     uuid.UUID(generated.decode())
     assert (second.topic, second.partition, second.offset, second.value) == ("orders", 0, 2, b"v")
     backend = exchange.stash[BACKEND_HEADERS]
@@ -118,3 +122,17 @@ async def test_a_batch_sharing_one_id_sends_that_id_to_the_backend() -> None:
     await handler(exchange, Recorder())
     assert exchange.stash[BACKEND_HEADERS] == {"X-Correlation-Id": "same"}
     assert exchange.stash[CORRELATION] == CorrelationIds("same", None, False)
+
+
+@pytest.mark.asyncio
+async def test_a_retried_batch_keeps_the_ids_generated_on_its_first_attempt() -> None:
+    handler = CorrelationHandler(CorrelationConfig(), resources())
+    bare = record(7)
+    first = Exchange("consumer", "c", records=(bare,))
+    await handler(first, Recorder())
+    generated = first.added_headers.header(bare, "X-Correlation-Id")
+    assert generated is not None
+    again = Exchange("consumer", "c", records=(bare,), added_headers=first.added_headers)
+    await handler(again, Recorder())
+    assert again.added_headers.headers(bare) == (("X-Correlation-Id", generated),)
+    assert again.stash[CORRELATION] == CorrelationIds(generated.decode(), None, False)

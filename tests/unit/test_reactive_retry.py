@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import Callable, Sequence
 from typing import Any, cast
 
@@ -231,3 +232,40 @@ async def test_transient_decode_failures_wait_without_using_attempts() -> None:
     assert letters.written == []
     assert stats.last_error is not None
     assert "schema registry unreachable" in stats.last_error
+
+
+async def test_a_generated_correlation_id_reaches_body_retries_and_dead_letter_without_a_record_copy() -> None:
+    from kafka_sidecar._config.model import KafkaConfig, SidecarConfig
+    from kafka_sidecar._kafka.producer import ProducerService
+    from kafka_sidecar._resources import Resources
+    from kafka_sidecar._serdes.base import SerdeRegistry
+    from kafka_sidecar_handlers.reactive._backend import record_entry
+    from kafka_sidecar_plugins.correlation import CorrelationConfig, CorrelationHandler
+
+    resources = Resources(SidecarConfig(), SerdeRegistry(), ProducerService(KafkaConfig()))
+    correlation = CorrelationHandler(CorrelationConfig(), resources)
+    records = _records([b"1", b"2"])
+    bodies: list[list[bytes]] = []
+
+    async def terminal(exchange: Exchange) -> Reply:
+        added = exchange.added_headers
+        assert all(r is records[r.offset] for r in exchange.records)  # the fetched records, not copies
+        bodies.append([record_entry(r, None, r.value, added.of(r)) for r in exchange.records])
+        exchange.stash[DELIVERED] = tuple(
+            RecordOutcome(r, "RETRY" if r.offset == 1 else "SUCCESS", "nope") for r in exchange.records
+        )
+        return Reply()
+
+    letters = FakeDeadLetters()
+    links = [(LinkInfo("correlation", "correlation"), correlation)]
+    chain = compile_chain("c", links, (LinkInfo("backend", "fake"), terminal))
+    ctx = dataclasses.replace(_context(terminal, letters), chain=chain)
+    final, _ = await _run(ctx, records)
+    assert final == {0: "SUCCESS", 1: "DEADLETTER"}
+    ids = [[entry.split(b'"X-Correlation-Id":"', 1)[1][:36] for entry in body] for body in bodies]
+    assert len(ids) == 3
+    assert len(set(ids[0])) == 2
+    assert ids[1] == ids[2] == [ids[0][1]]  # the retried record keeps the id generated on its first attempt
+    (letter,) = letters.written
+    assert letter.record.offset == 1
+    assert letter.record.header("X-Correlation-Id") == ids[0][1]

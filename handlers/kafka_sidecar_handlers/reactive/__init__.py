@@ -148,12 +148,14 @@ class ReactiveConsumer:
         if self._backend is None:
             raise Conflict(f"reactive consumer {self.name!r} is not started")
         decoded = exchange.stash.get(DECODED) or {}
+        added = exchange.added_headers
         entries: list[bytes] = []
         for record in exchange.records:
-            pair = decoded.get(record_id(record))
+            rid = record_id(record)
+            pair = decoded.get(rid)
             if pair is None:  # a middleware changed the records: decode here (an error fails the attempt)
                 pair = await decode_pair(self._key_serde, self._value_serde, record)
-            entries.append(record_entry(record, *pair))
+            entries.append(record_entry(record, *pair, added.of_key(rid) if added else ()))
         body = request_body(self.name, entries, java=self.config.request_format == "java")
         extra = exchange.stash.get(BACKEND_HEADERS) or {}
         outcomes = await self._backend.deliver(body, exchange.records, extra)

@@ -26,6 +26,7 @@ import httpx
 from kafka_sidecar.plugin import (
     ConsumedRecord,
     DeliveryStatus,
+    Headers,
     RecordOutcome,
     UpstreamUnavailable,
     headers_to_text,
@@ -78,10 +79,15 @@ def _json_bytes(data: object) -> bytes:
     return data.text if isinstance(data, RawJson) else dumps(data)
 
 
-def record_entry(record: ConsumedRecord, key: object, value: object) -> bytes:
-    """One record of the request body: topic, partition, offset, timestamp, headers, key, value (JSON
-    written in C by msgspec; JSON text that decoded fine is spliced as it is)."""
-    headers = dumps(headers_to_text(record.headers)) if record.headers else b"{}"
+def record_entry(record: ConsumedRecord, key: object, value: object, added: Headers = ()) -> bytes:
+    """One record of the request body: topic, partition, offset, timestamp, headers (fetched, then
+    ``added`` by middleware), key, value (JSON written in C by msgspec; JSON text that decoded fine is
+    spliced as it is)."""
+    fetched = record.headers
+    if added:
+        headers = dumps(headers_to_text(fetched + added if fetched else added))
+    else:
+        headers = dumps(headers_to_text(fetched)) if fetched else b"{}"
     head = b'{"topic":%b,"partition":%d,"offset":%d,"timestamp":%d,"headers":%b,"key":' % (
         dumps(record.topic), record.partition, record.offset, record.timestamp_ms, headers,
     )  # fmt: skip

@@ -21,6 +21,7 @@ from typing import Literal
 
 from kafka_sidecar.plugin import (
     DELIVERED,
+    AddedHeaders,
     Chain,
     ConsumedRecord,
     DeadLetter,
@@ -84,15 +85,16 @@ async def deliver_batch(
     """Return once every record of ``batch`` is final; ``on_final(record, status)`` in no fixed order."""
     pending: list[ConsumedRecord] = list(batch)
     decoded: dict[RecordId, tuple[object, object]] = {}
+    added = AddedHeaders()  # what middleware adds to the records, kept across the batch's attempts
     attempt = 0
     unreachable = 0
     while pending:
         await ctx.wait_healthy()
         letters, pending, decode_error = await _decode(ctx, pending, decoded, attempt + 1)
-        await _dead_letter(ctx, letters, on_final, stats)
+        await _dead_letter(ctx, letters, on_final, stats, added)
         if not pending:
             return
-        outcomes = None if decode_error is not None else await _attempt(ctx, pending, decoded, attempt + 1)
+        outcomes = None if decode_error is not None else await _attempt(ctx, pending, decoded, added, attempt + 1)
         if outcomes is None or isinstance(outcomes, str):
             # not the records' fault (a schema registry or the backend cannot be reached): wait, no attempt used
             if decode_error is not None:
@@ -103,7 +105,7 @@ async def deliver_batch(
             continue
         unreachable = 0
         attempt += 1
-        pending = await _settle(ctx, outcomes, attempt, on_final, stats)
+        pending = await _settle(ctx, outcomes, attempt, on_final, stats, added)
         if pending:
             stats.retried += len(pending)
             await asyncio.sleep(ctx.retry.backoff_s(attempt))
@@ -177,10 +179,14 @@ def _what_next(ctx: DeliveryContext, attempt: int) -> str:
 
 
 async def _attempt(
-    ctx: DeliveryContext, pending: list[ConsumedRecord], decoded: dict[RecordId, tuple[object, object]], attempt: int
+    ctx: DeliveryContext,
+    pending: list[ConsumedRecord],
+    decoded: dict[RecordId, tuple[object, object]],
+    added: AddedHeaders,
+    attempt: int,
 ) -> tuple[RecordOutcome, ...] | str:
     """One pass through the chain; outcomes in ``pending`` order, or REASON_CONNECT (nothing reached the backend)."""
-    exchange = Exchange(kind="consumer", name=ctx.consumer, records=tuple(pending))
+    exchange = Exchange(kind="consumer", name=ctx.consumer, records=tuple(pending), added_headers=added)
     exchange.stash[DECODED] = decoded
     try:
         await ctx.chain(exchange)
@@ -208,6 +214,7 @@ async def _settle(
     attempt: int,
     on_final: Callable[[ConsumedRecord, str], None],
     stats: DeliveryStats,
+    added: AddedHeaders,
 ) -> list[ConsumedRecord]:
     """Apply the outcomes of one attempt; return the records to try again."""
     again: list[ConsumedRecord] = []
@@ -231,7 +238,7 @@ async def _settle(
             stats.failed_attempts += 1
             stats.last_error = outcome.error
             again.append(record)
-    await _dead_letter(ctx, letters, on_final, stats)
+    await _dead_letter(ctx, letters, on_final, stats, added)
     return again
 
 
@@ -240,8 +247,12 @@ async def _dead_letter(
     letters: list[DeadLetter],
     on_final: Callable[[ConsumedRecord, str], None],
     stats: DeliveryStats,
+    added: AddedHeaders,
 ) -> None:
-    """Write dead letters until the sink stored each one (or drop them on a last attempt)."""
+    """Write dead letters until the sink stored each one (or drop them on a last attempt). A letter's record
+    carries the headers middleware added (a copy, made only for the records dead-lettered)."""
+    if added:
+        letters = [DeadLetter(added.applied(x.record), x.error, x.attempts, x.consumer) for x in letters]
     if ctx.last_attempt:
         for letter in letters:
             log.warning("consumer %s: last attempt failed, dropping %s: %s", ctx.consumer, record_id(letter.record),

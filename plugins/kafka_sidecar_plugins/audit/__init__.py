@@ -27,6 +27,7 @@ from kafka_sidecar.plugin import (
     DELIVERED,
     PRODUCED,
     TRACEABILITY_HEADER,
+    AddedHeaders,
     AdminAction,
     ConsumedRecord,
     DeadLettered,
@@ -205,7 +206,7 @@ class AuditHandler:
                 build = functools.partial(self._delivered_batch, outcomes, default_cid, default_tid, now_ms)
                 self.sink.submit_deferred(DeferredRecords(1, build))
             else:
-                build = functools.partial(self._delivered, outcomes, now_ms)
+                build = functools.partial(self._delivered, outcomes, exchange.added_headers, now_ms)
                 self.sink.submit_deferred(DeferredRecords(len(outcomes), build))
 
     def _produced_batch(
@@ -275,11 +276,14 @@ class AuditHandler:
             batch={"records": records, "failed": failed, "offsets": {str(p): r for p, r in ranges.items()}},
         )
 
-    def _delivered(self, outcomes: Sequence[RecordOutcome], timestamp_ms: int, count: int) -> Iterator[AuditRecord]:
-        """The audit records of the first ``count`` delivered records (run by the sink's writer task)."""
+    def _delivered(
+        self, outcomes: Sequence[RecordOutcome], added: AddedHeaders, timestamp_ms: int, count: int
+    ) -> Iterator[AuditRecord]:
+        """The audit records of the first ``count`` delivered records (run by the sink's writer task); a
+        record's ids may be headers middleware added (a generated correlation id)."""
         for outcome in outcomes[:count]:
             yield self._consumed(
-                outcome.record,
+                added.applied(outcome.record),
                 "REACTIVE_CONSUMER",
                 "SUCCESS" if outcome.status in ("SUCCESS", "DROP") else "FAILURE",
                 outcome=outcome.status,
