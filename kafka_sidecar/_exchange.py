@@ -8,9 +8,9 @@ exchanges; what they share travels on ``exchange.stash`` under typed keys.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, overload
 
 from kafka_sidecar._records import AddedHeaders, ConsumedRecord, DeliveryReport, OutgoingRecord
 from kafka_sidecar._stash import Stash, StashKey
@@ -122,7 +122,40 @@ class RecordOutcome:
     error: str | None = None
 
 
-DELIVERED: StashKey[tuple[RecordOutcome, ...]] = StashKey("delivered")
+class UniformOutcomes(Sequence[RecordOutcome]):
+    """One status for every record of a batch (the backend answered for the whole batch): a sequence of
+    :class:`RecordOutcome` made only when someone walks it. Readers that count may look at ``records``,
+    ``status`` and ``error`` directly (one step per batch instead of one object per record)."""
+
+    __slots__ = ("error", "records", "status")
+
+    def __init__(self, records: Sequence[ConsumedRecord], status: DeliveryStatus, error: str | None = None) -> None:
+        self.records = records
+        self.status: DeliveryStatus = status
+        self.error = error
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    @overload
+    def __getitem__(self, index: int) -> RecordOutcome: ...
+    @overload
+    def __getitem__(self, index: slice) -> UniformOutcomes: ...
+    def __getitem__(self, index: int | slice) -> RecordOutcome | UniformOutcomes:
+        if isinstance(index, slice):
+            return UniformOutcomes(self.records[index], self.status, self.error)
+        return RecordOutcome(self.records[index], self.status, self.error)
+
+    def __iter__(self) -> Iterator[RecordOutcome]:
+        status, error = self.status, self.error
+        for record in self.records:
+            yield RecordOutcome(record, status, error)
+
+    def __repr__(self) -> str:
+        return f"UniformOutcomes({len(self.records)} records, {self.status}, error={self.error!r})"
+
+
+DELIVERED: StashKey[Sequence[RecordOutcome]] = StashKey("delivered")
 """Set by a consumer terminal after delivery; audit and metrics middleware read it after ``call_next``."""
 BACKEND_HEADERS: StashKey[dict[str, str]] = StashKey("backend-headers")
 """HTTP headers middleware wants on the call to the backend (correlation ids, trace context, a token)."""

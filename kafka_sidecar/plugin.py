@@ -77,6 +77,7 @@ from kafka_sidecar._exchange import (
     RecordOutcome,
     Reply,
     ResponseStream,
+    UniformOutcomes,
 )
 from kafka_sidecar._headers import parse_headers
 from kafka_sidecar._hookspecs import hookimpl
@@ -248,6 +249,7 @@ __all__ = [
     "TooManyRequests",
     "TopicInfo",
     "Unauthorized",
+    "UniformOutcomes",
     "UnsupportedMediaType",
     "UpstreamRejected",
     "UpstreamTimeout",

@@ -43,6 +43,7 @@ from kafka_sidecar.plugin import (
     SidecarError,
     SidecarView,
     StashKey,
+    UniformOutcomes,
     hookimpl,
 )
 
@@ -255,11 +256,16 @@ class TracingHandler:
             reply = await call_next(exchange)
             outcomes = exchange.stash.get(DELIVERED) or ()
             counts: dict[str, int] = {}
-            for outcome in outcomes:
-                counts[outcome.status] = counts.get(outcome.status, 0) + 1
+            if isinstance(outcomes, UniformOutcomes):  # one status for the batch
+                counts[outcomes.status] = len(outcomes)
+                failed = bool(outcomes.error) and len(outcomes) > 0
+            else:
+                for outcome in outcomes:
+                    counts[outcome.status] = counts.get(outcome.status, 0) + 1
+                failed = any(outcome.error for outcome in outcomes)
             for status, count in counts.items():
                 span.set_attribute(f"kafka_sidecar.delivered.{status.lower()}", count)
-            if any(outcome.error for outcome in outcomes):
+            if failed:
                 span.set_status(Status(StatusCode.ERROR, "some records were not accepted by the backend"))
             return reply
 

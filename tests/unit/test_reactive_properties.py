@@ -81,13 +81,13 @@ async def _deliver_all(
     done = asyncio.Event()
 
     async def runner(
-        batch: Sequence[ConsumedRecord], on_final: Callable[[ConsumedRecord, str], None], stats: DeliveryStats
+        batch: Sequence[ConsumedRecord], on_final: Callable[[Sequence[ConsumedRecord], str], None], stats: DeliveryStats
     ) -> None:
         for _ in range(yields()):  # let other lanes interleave
             await asyncio.sleep(0)
         for record in batch:
             delivered.append(record)
-            on_final(record, "success")
+            on_final([record], "success")
 
     def on_change(worker: PartitionWorker) -> None:
         if worker.tracker.committable() == last + 1:
@@ -156,3 +156,35 @@ def test_tracker_follows_the_position_only_past_finished_records(
     assert tracker.committable() == position
     assert tracker.register(position)
     assert tracker.committable() == position
+
+
+@settings(max_examples=300, deadline=None)
+@given(offsets=offsets_strategy, data=st.data())
+def test_tracker_runs_register_and_finish_like_single_offsets(offsets: list[int], data: st.DataObject) -> None:
+    """Runs (a fetched run registered at once, a batch finished at once) commit exactly what the same
+    offsets registered and finished one by one would, in any order and split."""
+    cut = data.draw(st.integers(min_value=0, max_value=len(offsets)))
+    runs, single = OffsetTracker(), OffsetTracker()
+    assert runs.register_run(offsets[:cut])
+    assert not runs.register_run([offsets[-1], offsets[-1]])  # not increasing: nothing registered
+    assert runs.register_run(offsets[cut:])
+    assert not runs.register_run(offsets[:1])  # seen already
+    for offset in offsets:
+        single.register(offset)
+    order = data.draw(st.permutations(offsets))
+    finished: set[int] = set()
+    while order:
+        size = data.draw(st.integers(min_value=1, max_value=len(order)))
+        chunk, order = order[:size], order[size:]
+        if data.draw(st.booleans()):
+            chunk = sorted(chunk)
+        runs.finish_run(chunk)
+        for offset in chunk:
+            single.finish(offset)
+        finished.update(chunk)
+        prefix = 0
+        while prefix < len(offsets) and offsets[prefix] in finished:
+            prefix += 1
+        assert runs.committable() == single.committable() == (offsets[prefix - 1] + 1 if prefix else None)
+        assert runs.in_flight == single.in_flight == len(offsets) - prefix
+        assert runs.lowest_unfinished == single.lowest_unfinished

@@ -74,9 +74,10 @@ async def _run(ctx: DeliveryContext, records: list[ConsumedRecord]) -> tuple[dic
     final: dict[int, str] = {}
     stats = DeliveryStats()
 
-    def on_final(record: ConsumedRecord, status: str) -> None:
-        assert record.offset not in final, "a record was finalised twice"
-        final[record.offset] = status
+    def on_final(records: Sequence[ConsumedRecord], status: str) -> None:
+        for record in records:
+            assert record.offset not in final, "a record was finalised twice"
+            final[record.offset] = status
 
     await asyncio.wait_for(deliver_batch(ctx, records, on_final, stats), 5)
     return final, stats
@@ -161,14 +162,14 @@ async def test_key_lanes_keep_per_key_order_and_commit_contiguously() -> None:
     finished: set[int] = set()
     gates: dict[int, asyncio.Event] = {}
 
-    async def runner(batch: Sequence[ConsumedRecord], on_final: Callable[[ConsumedRecord, str], None],
+    async def runner(batch: Sequence[ConsumedRecord], on_final: Callable[[Sequence[ConsumedRecord], str], None],
                      stats: DeliveryStats) -> None:  # fmt: skip
         for record in batch:
             started.append((record.key, record.offset))
             gate = gates.setdefault(record.offset, asyncio.Event())
             await gate.wait()
             finished.add(record.offset)
-            on_final(record, "SUCCESS")
+            on_final([record], "SUCCESS")
 
     worker = PartitionWorker("t", 0, 4, BatchLimits(1, 1 << 20, 0), runner, lambda w: None)
     keys = [b"a", b"b", b"a", b"b", b"d"]  # crc32 % 4: a -> lane 3, b -> 1, d -> 0

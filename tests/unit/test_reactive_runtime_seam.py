@@ -89,13 +89,13 @@ def slow_six_runtime(consumer: InMemoryConsumer) -> tuple[ConsumerRuntime, async
     release_six = asyncio.Event()
 
     async def runner(
-        batch: Sequence[ConsumedRecord], on_final: Callable[[ConsumedRecord, str], None], stats: DeliveryStats
+        batch: Sequence[ConsumedRecord], on_final: Callable[[Sequence[ConsumedRecord], str], None], stats: DeliveryStats
     ) -> None:
         for record in batch:
             if record.offset == 6:
                 await release_six.wait()  # offset 6 is slow: nothing past 5 may be committed meanwhile
             delivered.append(record.offset)
-            on_final(record, "success")
+            on_final([record], "success")
 
     def make_worker(topic: str, partition: int) -> PartitionWorker:
         return PartitionWorker(topic, partition, 1, BatchLimits(1, 1 << 20, 0.0), runner, runtime.on_change)

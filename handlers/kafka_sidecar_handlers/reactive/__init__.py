@@ -34,6 +34,7 @@ from kafka_sidecar.plugin import (
     SerdeRegistry,
     SidecarConfig,
     SidecarView,
+    UniformOutcomes,
     UnsupportedMediaType,
     dead_letter_topic,
     hookimpl,
@@ -47,6 +48,7 @@ from kafka_sidecar_handlers.reactive._delivery import (
     DECODED,
     DeliveryContext,
     DeliveryStats,
+    OnFinal,
     decode_pair,
     deliver_batch,
     record_id,
@@ -161,8 +163,11 @@ class ReactiveConsumer:
         outcomes = await self._backend.deliver(body, exchange.records, extra)
         exchange.stash[DELIVERED] = outcomes
         counts: dict[str, int] = {}
-        for outcome in outcomes:
-            counts[outcome.status] = counts.get(outcome.status, 0) + 1
+        if isinstance(outcomes, UniformOutcomes):
+            counts[outcomes.status] = len(outcomes)
+        else:
+            for outcome in outcomes:
+                counts[outcome.status] = counts.get(outcome.status, 0) + 1
         return Reply(status=200, body={"consumer": self.name, "outcomes": counts})
 
     # -- pieces ----------------------------------------------------------------------------------
@@ -191,9 +196,7 @@ class ReactiveConsumer:
         config = self.config
         limits = BatchLimits(config.batch_max_records, config.batch_max_bytes, config.batch_max_wait_ms / 1000)
 
-        async def run(
-            batch: Sequence[ConsumedRecord], on_final: Callable[[ConsumedRecord, str], None], stats: DeliveryStats
-        ) -> None:
+        async def run(batch: Sequence[ConsumedRecord], on_final: OnFinal, stats: DeliveryStats) -> None:
             await deliver_batch(ctx, batch, on_final, stats)
 
         return PartitionWorker(topic, partition, config.lanes, limits, run, on_change)

@@ -28,6 +28,7 @@ from kafka_sidecar.plugin import (
     DeliveryStatus,
     Headers,
     RecordOutcome,
+    UniformOutcomes,
     UpstreamUnavailable,
     headers_to_text,
 )
@@ -122,7 +123,7 @@ class BackendClient:
 
     async def deliver(
         self, body: bytes, records: Sequence[ConsumedRecord], extra_headers: Mapping[str, str]
-    ) -> tuple[RecordOutcome, ...]:
+    ) -> Sequence[RecordOutcome]:
         """POST one batch and read the per-record outcomes; raises UpstreamUnavailable to retry."""
         try:
             response = await self._client.post(self.endpoint, content=body, headers={**self._headers, **extra_headers})
@@ -151,10 +152,11 @@ class BackendClient:
         return response.status_code < 400
 
 
-def parse_reply(content: bytes, records: Sequence[ConsumedRecord]) -> tuple[RecordOutcome, ...]:
-    """Outcomes in the order of ``records``; raises :class:`MalformedReply`."""
+def parse_reply(content: bytes, records: Sequence[ConsumedRecord]) -> Sequence[RecordOutcome]:
+    """Outcomes in the order of ``records`` (one :class:`UniformOutcomes` when the reply speaks for the
+    whole batch); raises :class:`MalformedReply`."""
     if not content.strip():
-        return tuple(RecordOutcome(r, "SUCCESS") for r in records)
+        return UniformOutcomes(records, "SUCCESS")
     try:
         data: object = json.loads(content)
     except (ValueError, UnicodeDecodeError) as exc:
@@ -163,8 +165,7 @@ def parse_reply(content: bytes, records: Sequence[ConsumedRecord]) -> tuple[Reco
         entries = data.get("statuses", data.get("results"))
         if entries is None and "status" in data:
             status = _status(data.get("status"), "status")
-            error = _error(data.get("error"))
-            return tuple(RecordOutcome(r, status, error) for r in records)
+            return UniformOutcomes(records, status, _error(data.get("error")))
         data = entries
     if not isinstance(data, list):
         raise MalformedReply("expected a list of statuses, an object with 'statuses', or {'status': ...}")

@@ -31,6 +31,7 @@ from kafka_sidecar.plugin import (
     ReportingSink,
     Serde,
     StashKey,
+    UniformOutcomes,
     is_json_text,
 )
 from kafka_sidecar_handlers.reactive._backend import REASON_CONNECT, RawJson, failure_reason
@@ -41,6 +42,9 @@ log = logging.getLogger(__name__)
 RecordId = tuple[str, int, int]
 DECODED: StashKey[dict[RecordId, tuple[object, object]]] = StashKey("reactive-decoded")
 """Decoded (key, value) per record of the exchange, keyed by (topic, partition, offset)."""
+
+OnFinal = Callable[[Sequence[ConsumedRecord], str], None]
+"""Told which records became final, with which status (SUCCESS, DROP, DEADLETTER); the caller commits from these."""
 
 UNREACHABLE_MAX_WAIT_S = 5.0
 DLQ_RETRY_MAX_WAIT_S = 5.0
@@ -79,11 +83,12 @@ class DeliveryContext:
 async def deliver_batch(
     ctx: DeliveryContext,
     batch: Sequence[ConsumedRecord],
-    on_final: Callable[[ConsumedRecord, str], None],
+    on_final: OnFinal,
     stats: DeliveryStats,
 ) -> None:
-    """Return once every record of ``batch`` is final; ``on_final(record, status)`` in no fixed order."""
-    pending: list[ConsumedRecord] = list(batch)
+    """Return once every record of ``batch`` is final; ``on_final(records, status)`` in no fixed order (each
+    record once; a whole batch the backend accepted at once in one call, in offset order)."""
+    pending: Sequence[ConsumedRecord] = batch
     decoded: dict[RecordId, tuple[object, object]] = {}
     added = AddedHeaders()  # what middleware adds to the records, kept across the batch's attempts
     attempt = 0
@@ -113,11 +118,12 @@ async def deliver_batch(
 
 async def _decode(
     ctx: DeliveryContext,
-    records: list[ConsumedRecord],
+    records: Sequence[ConsumedRecord],
     decoded: dict[RecordId, tuple[object, object]],
     attempt: int,
-) -> tuple[list[DeadLetter], list[ConsumedRecord], str | None]:
-    """Decode what is not yet decoded: undecodable records become dead letters at once."""
+) -> tuple[list[DeadLetter], Sequence[ConsumedRecord], str | None]:
+    """Decode what is not yet decoded: undecodable records become dead letters at once (``records``
+    itself comes back when every record is kept)."""
     letters: list[DeadLetter] = []
     keep: list[ConsumedRecord] = []
     transient: str | None = None
@@ -139,7 +145,7 @@ async def _decode(
                 keep.append(record)
                 continue
         keep.append(record)
-    return letters, keep, transient
+    return letters, (records if len(keep) == len(records) else keep), transient
 
 
 async def decode_pair(key_serde: Serde, value_serde: Serde, record: ConsumedRecord) -> tuple[object, object]:
@@ -180,11 +186,11 @@ def _what_next(ctx: DeliveryContext, attempt: int) -> str:
 
 async def _attempt(
     ctx: DeliveryContext,
-    pending: list[ConsumedRecord],
+    pending: Sequence[ConsumedRecord],
     decoded: dict[RecordId, tuple[object, object]],
     added: AddedHeaders,
     attempt: int,
-) -> tuple[RecordOutcome, ...] | str:
+) -> Sequence[RecordOutcome] | str:
     """One pass through the chain; outcomes in ``pending`` order, or REASON_CONNECT (nothing reached the backend)."""
     exchange = Exchange(kind="consumer", name=ctx.consumer, records=tuple(pending), added_headers=added)
     exchange.stash[DECODED] = decoded
@@ -199,12 +205,12 @@ async def _attempt(
             log.exception("consumer %s: the chain failed; %s", ctx.consumer, _what_next(ctx, attempt))
         else:
             log.warning("consumer %s: delivery failed (%s); %s", ctx.consumer, error, _what_next(ctx, attempt))
-        return tuple(RecordOutcome(r, "RETRY", error) for r in pending)
+        return UniformOutcomes(pending, "RETRY", error)
     outcomes = exchange.stash.get(DELIVERED)
     if outcomes is None or len(outcomes) != len(pending):
         error = "the chain answered without delivering the batch"
         log.error("consumer %s: %s; %s", ctx.consumer, error, _what_next(ctx, attempt))
-        return tuple(RecordOutcome(r, "RETRY", error) for r in pending)
+        return UniformOutcomes(pending, "RETRY", error)
     return outcomes
 
 
@@ -212,21 +218,28 @@ async def _settle(
     ctx: DeliveryContext,
     outcomes: Sequence[RecordOutcome],
     attempt: int,
-    on_final: Callable[[ConsumedRecord, str], None],
+    on_final: OnFinal,
     stats: DeliveryStats,
     added: AddedHeaders,
 ) -> list[ConsumedRecord]:
     """Apply the outcomes of one attempt; return the records to try again."""
+    if isinstance(outcomes, UniformOutcomes) and outcomes.status in ("SUCCESS", "DROP"):
+        if outcomes.status == "SUCCESS":  # the common case: the whole batch at once
+            stats.delivered += len(outcomes)
+        else:
+            stats.dropped += len(outcomes)
+        on_final(outcomes.records, outcomes.status)
+        return []
     again: list[ConsumedRecord] = []
     letters: list[DeadLetter] = []
+    succeeded: list[ConsumedRecord] = []
+    dropped: list[ConsumedRecord] = []
     for outcome in outcomes:
         record = outcome.record
         if outcome.status == "SUCCESS":
-            stats.delivered += 1
-            on_final(record, "SUCCESS")
+            succeeded.append(record)
         elif outcome.status == "DROP":
-            stats.dropped += 1
-            on_final(record, "DROP")
+            dropped.append(record)
         elif outcome.status == "DEADLETTER" or attempt >= ctx.retry.max_attempts:
             stats.last_error = outcome.error
             reason = outcome.error or ("backend asked for the dead-letter topic" if outcome.status == "DEADLETTER"
@@ -238,6 +251,12 @@ async def _settle(
             stats.failed_attempts += 1
             stats.last_error = outcome.error
             again.append(record)
+    stats.delivered += len(succeeded)
+    stats.dropped += len(dropped)
+    if succeeded:
+        on_final(succeeded, "SUCCESS")
+    if dropped:
+        on_final(dropped, "DROP")
     await _dead_letter(ctx, letters, on_final, stats, added)
     return again
 
@@ -245,7 +264,7 @@ async def _settle(
 async def _dead_letter(
     ctx: DeliveryContext,
     letters: list[DeadLetter],
-    on_final: Callable[[ConsumedRecord, str], None],
+    on_final: OnFinal,
     stats: DeliveryStats,
     added: AddedHeaders,
 ) -> None:
@@ -257,8 +276,9 @@ async def _dead_letter(
         for letter in letters:
             log.warning("consumer %s: last attempt failed, dropping %s: %s", ctx.consumer, record_id(letter.record),
                         letter.error)  # fmt: skip
-            stats.dropped += 1
-            on_final(letter.record, "DROP")
+        stats.dropped += len(letters)
+        if letters:
+            on_final([letter.record for letter in letters], "DROP")
         return
     waits = 0
     while letters:
@@ -268,12 +288,15 @@ async def _dead_letter(
             receipts = []
             log.warning("consumer %s: dead-letter write failed: %s", ctx.consumer, exc)
         failed: list[DeadLetter] = []
+        stored: list[ConsumedRecord] = []
         for index, letter in enumerate(letters):
             if index < len(receipts) and receipts[index].stored:
-                stats.dead_lettered += 1
-                on_final(letter.record, "DEADLETTER")
+                stored.append(letter.record)
             else:
                 failed.append(letter)
+        stats.dead_lettered += len(stored)
+        if stored:
+            on_final(stored, "DEADLETTER")
         letters = failed
         if letters:
             waits += 1

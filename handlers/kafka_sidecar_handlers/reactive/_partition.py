@@ -16,16 +16,16 @@ import zlib
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from operator import attrgetter
 
 from kafka_sidecar.plugin import ConsumedRecord
-from kafka_sidecar_handlers.reactive._delivery import DeliveryStats
+from kafka_sidecar_handlers.reactive._delivery import DeliveryStats, OnFinal
 from kafka_sidecar_handlers.reactive._offsets import OffsetTracker
 
 log = logging.getLogger(__name__)
 
-BatchRunner = Callable[
-    [Sequence[ConsumedRecord], Callable[[ConsumedRecord, str], None], DeliveryStats], Awaitable[None]
-]
+BatchRunner = Callable[[Sequence[ConsumedRecord], OnFinal, DeliveryStats], Awaitable[None]]
+_OFFSET = attrgetter("offset")
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,8 +93,14 @@ class PartitionWorker:
 
     def offer(self, records: Sequence[ConsumedRecord]) -> None:
         """Fetched records, in offset order: each is now owed an outcome before its offset is committed."""
-        register = self.tracker.register
         single = self._lanes[0] if len(self._lanes) == 1 else None
+        if single is not None and records and self.tracker.register_run(list(map(_OFFSET, records))):
+            single.queue.extend(records)  # the common case: one lane, a run beyond every offset seen
+            self.buffered += len(records)
+            self.fetched_to = records[-1].offset + 1
+            single.wake.set()
+            return
+        register = self.tracker.register
         woken: set[int] = set()
         for record in records:
             if not register(record.offset):
@@ -163,8 +169,8 @@ class PartitionWorker:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
 
-    def _finish(self, record: ConsumedRecord, status: str) -> None:
-        self.tracker.finish(record.offset)
+    def _finish(self, records: Sequence[ConsumedRecord], status: str) -> None:
+        self.tracker.finish_run(list(map(_OFFSET, records)))
         if not self._change_pending:  # one notification per burst of finished records
             self._change_pending = True
             asyncio.get_running_loop().call_soon(self._notify)

@@ -14,7 +14,7 @@ import contextlib
 import logging
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -86,8 +86,8 @@ class ReplayJob:
             "finished_at": self.finished_at,
         }
 
-    def count(self, record: ConsumedRecord, status: str) -> None:
-        self.outcomes[status] = self.outcomes.get(status, 0) + 1
+    def count(self, records: Sequence[ConsumedRecord], status: str) -> None:
+        self.outcomes[status] = self.outcomes.get(status, 0) + len(records)
 
 
 async def run_replay(

@@ -40,6 +40,7 @@ from kafka_sidecar.plugin import (
     Resources,
     ServiceSpec,
     StashKey,
+    UniformOutcomes,
     hookimpl,
 )
 from kafka_sidecar_plugins.audit._sink import (
@@ -230,10 +231,15 @@ class AuditHandler:
     ) -> Iterator[AuditRecord]:
         """One audit record for a whole delivered batch: counts per outcome, offset ranges, the first error."""
         # counted in C (map, Counter, min/max); a Python step only per partition and per failed record
-        records = list(map(_RECORD, outcomes))
-        statuses = Counter(map(_STATUS, outcomes))
+        if isinstance(outcomes, UniformOutcomes):  # one status for the batch: no outcome object per record
+            records = list(outcomes.records)
+            statuses = Counter({outcomes.status: len(records)})
+            error = outcomes.error if outcomes.status not in ("SUCCESS", "DROP") else None
+        else:
+            records = list(map(_RECORD, outcomes))
+            statuses = Counter(map(_STATUS, outcomes))
+            error = next((o.error for o in outcomes if o.error and o.status not in ("SUCCESS", "DROP")), None)
         failed = len(outcomes) - statuses.get("SUCCESS", 0) - statuses.get("DROP", 0)
-        error = next((o.error for o in outcomes if o.error and o.status not in ("SUCCESS", "DROP")), None)
         partitions = set(map(_PARTITION, records))
         if len(partitions) == 1:
             offsets = list(map(_OFFSET, records))

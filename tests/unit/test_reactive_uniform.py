@@ -1,0 +1,101 @@
+"""One status for a whole batch (``UniformOutcomes``): the same outcomes as one ``RecordOutcome`` per
+record, for every reader (delivery, metrics, audit), without building them (no broker)."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from collections.abc import Sequence
+from typing import Any
+
+import pytest
+
+from kafka_sidecar._config.model import KafkaConfig, ServiceConfig, SidecarConfig
+from kafka_sidecar._exchange import DELIVERED, Exchange, RecordOutcome, Reply, UniformOutcomes
+from kafka_sidecar._kafka.producer import ProducerService
+from kafka_sidecar._metrics.registry import MetricsRegistry
+from kafka_sidecar._records import ConsumedRecord
+from kafka_sidecar._resources import Resources
+from kafka_sidecar._serdes.base import SerdeRegistry
+from kafka_sidecar_handlers.reactive._backend import parse_reply
+from kafka_sidecar_handlers.reactive._delivery import DeliveryStats, deliver_batch
+from kafka_sidecar_plugins.audit import AUDIT_SINKS, AuditConfig, AuditHandler, AuditSinks
+from kafka_sidecar_plugins.metrics import MetricsConfig, MetricsHandler, PrometheusExporter
+
+RECORDS = tuple(ConsumedRecord("t", p, o, 1, None, b"{}") for p, o in ((0, 10), (0, 11), (1, 4)))
+
+
+def test_uniform_outcomes_are_the_per_record_outcomes() -> None:
+    uniform = UniformOutcomes(RECORDS, "DEADLETTER", "poison")
+    expected = tuple(RecordOutcome(r, "DEADLETTER", "poison") for r in RECORDS)
+    assert tuple(uniform) == expected
+    assert len(uniform) == 3
+    assert uniform[1] == expected[1]
+    assert uniform[-1] == expected[-1]
+    assert tuple(uniform[1:]) == expected[1:]
+    assert list(reversed(uniform)) == list(reversed(expected))
+    with pytest.raises(IndexError):
+        uniform[3]
+
+
+def test_a_reply_for_the_whole_batch_is_one_uniform_outcome() -> None:
+    empty = parse_reply(b"", RECORDS)
+    assert isinstance(empty, UniformOutcomes)
+    assert tuple(empty) == tuple(RecordOutcome(r, "SUCCESS") for r in RECORDS)
+    dropped = parse_reply(b'{"status": "drop", "error": "stale"}', RECORDS)
+    assert isinstance(dropped, UniformOutcomes)
+    assert tuple(dropped) == tuple(RecordOutcome(r, "DROP", "stale") for r in RECORDS)
+
+
+@pytest.mark.asyncio
+async def test_a_batch_accepted_at_once_is_final_in_one_call_in_offset_order() -> None:
+    from test_reactive_retry import FakeDeadLetters, _context  # the delivery fakes
+
+    async def terminal(exchange: Exchange) -> Reply:
+        exchange.stash[DELIVERED] = UniformOutcomes(exchange.records, "SUCCESS")
+        return Reply()
+
+    calls: list[tuple[list[int], str]] = []
+
+    def on_final(records: Sequence[ConsumedRecord], status: str) -> None:
+        calls.append(([r.offset for r in records], status))
+
+    stats = DeliveryStats()
+    records = [dataclasses.replace(r, partition=0, offset=i) for i, r in enumerate(RECORDS)]
+    await asyncio.wait_for(deliver_batch(_context(terminal, FakeDeadLetters()), records, on_final, stats), 5)
+    assert calls == [([0, 1, 2], "SUCCESS")]
+    assert stats.delivered == 3
+
+
+def _render(outcomes: Sequence[RecordOutcome]) -> str:
+    res = Resources(SidecarConfig(), SerdeRegistry(), ProducerService(KafkaConfig()))
+    handler = MetricsHandler(MetricsConfig(), res)
+
+    async def terminal(exchange: Exchange) -> Reply:
+        exchange.stash[DELIVERED] = outcomes
+        return Reply()
+
+    asyncio.run(handler(Exchange("consumer", "c", records=RECORDS), terminal))
+    registry: MetricsRegistry = res.metrics.registry
+    return "\n".join(
+        line for line in PrometheusExporter(registry).render().decode().splitlines() if "records_total" in line
+    )
+
+
+@pytest.mark.parametrize(("status", "error"), [("SUCCESS", None), ("RETRY", "backend 503")])
+def test_metrics_count_a_uniform_batch_as_its_records(status: Any, error: str | None) -> None:
+    uniform = _render(UniformOutcomes(RECORDS, status, error))
+    assert uniform == _render(tuple(RecordOutcome(r, status, error) for r in RECORDS))
+    assert f'outcome="{status}",topic="t"}} 3' in uniform
+
+
+@pytest.mark.parametrize(("status", "error"), [("SUCCESS", None), ("DEADLETTER", "poison")])
+def test_a_batch_audit_record_of_a_uniform_batch_is_that_of_its_records(status: Any, error: str | None) -> None:
+    res = Resources(SidecarConfig(service=ServiceConfig(id="svc")), SerdeRegistry(), ProducerService(KafkaConfig()))
+    res.services[AUDIT_SINKS] = AuditSinks(res)
+    handler = AuditHandler(AuditConfig(granularity="batch"), res)
+    uniform = list(handler._delivered_batch(UniformOutcomes(RECORDS, status, error), "c", None, 7, 1))
+    each = list(handler._delivered_batch(tuple(RecordOutcome(r, status, error) for r in RECORDS), "c", None, 7, 1))
+    assert uniform == each
+    assert uniform[0].batch == {"records": 3, "failed": 0 if status == "SUCCESS" else 3,
+                                "offsets": {"0": [10, 11], "1": [4, 4]}}  # fmt: skip
