@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import repeat
+from operator import attrgetter
 
 Headers = tuple[tuple[str, bytes], ...]
 
@@ -58,6 +60,7 @@ class ConsumedRecord:
         return found
 
 
+_TOPIC, _PARTITION, _OFFSET = attrgetter("topic"), attrgetter("partition"), attrgetter("offset")
 RecordKey = tuple[str, int, int]
 """A consumed record's (topic, partition, offset): unique within a batch."""
 
@@ -95,6 +98,10 @@ class AddedHeaders:
     def add_each(self, records: Sequence[ConsumedRecord], name: str, values: Sequence[bytes]) -> None:
         """Header ``name`` for each of ``records``, with the value at the same position in ``values``."""
         added = self._added
+        if not added:  # the first header of the batch: keys and header tuples built in C
+            keys = zip(map(_TOPIC, records), map(_PARTITION, records), map(_OFFSET, records), strict=True)
+            added.update(zip(keys, zip(zip(repeat(name), values), strict=False), strict=True))
+            return
         for record, value in zip(records, values, strict=True):
             key = (record.topic, record.partition, record.offset)
             previous = added.get(key)

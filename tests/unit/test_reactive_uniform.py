@@ -99,3 +99,25 @@ def test_a_batch_audit_record_of_a_uniform_batch_is_that_of_its_records(status: 
     assert uniform == each
     assert uniform[0].batch == {"records": 3, "failed": 0 if status == "SUCCESS" else 3,
                                 "offsets": {"0": [10, 11], "1": [4, 4]}}  # fmt: skip
+
+
+def test_added_headers_come_after_the_fetched_ones_without_copying_records() -> None:
+    from kafka_sidecar._records import AddedHeaders
+
+    given = ConsumedRecord("t", 0, 1, 1, None, b"{}", (("source", b"web"),))
+    bare = ConsumedRecord("t", 0, 2, 1, None, b"{}")
+    other = ConsumedRecord("u", 0, 2, 1, None, b"{}")  # the same offset in another topic is another record
+    added = AddedHeaders()
+    assert not added
+    assert added.headers(given) == given.headers
+    assert added.applied(bare) is bare
+    added.add_each([given, bare], "X-Correlation-Id", [b"c-1", b"c-2"])
+    added.add(bare, "X-Tenant", b"acme")
+    added.add_each([bare], "X-Correlation-Id", [b"c-3"])
+    assert added.headers(given) == (("source", b"web"), ("X-Correlation-Id", b"c-1"))
+    assert added.headers(bare) == (("X-Correlation-Id", b"c-2"), ("X-Tenant", b"acme"), ("X-Correlation-Id", b"c-3"))
+    assert added.header(bare, "x-correlation-id") == b"c-3"  # the last wins, names case-insensitive
+    assert added.headers(other) == ()
+    assert added.applied(given) == dataclasses.replace(given, headers=added.headers(given))
+    with pytest.raises(ValueError, match="zip"):
+        AddedHeaders().add_each([given, bare], "X-Correlation-Id", [b"one"])

@@ -19,6 +19,7 @@ import os
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from operator import attrgetter
 
 from kafka_sidecar.plugin import (
     BACKEND_HEADERS,
@@ -39,6 +40,7 @@ from kafka_sidecar.plugin import (
 
 log = logging.getLogger(__name__)
 _CID, _TID = CORRELATION_HEADER.lower(), TRACEABILITY_HEADER.lower()
+_HEADERS = attrgetter("headers")
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,6 +109,9 @@ class CorrelationHandler:
         missing: list[ConsumedRecord] = []
         records = exchange.records
         added = exchange.added_headers
+        if not added and not any(map(_HEADERS, records)):  # no record has any header (checked in C)
+            missing = list(records)
+            records = ()
         for record in records:
             headers = record.headers
             if added:  # a retry: the ids generated on an earlier attempt of this batch are kept
