@@ -121,3 +121,18 @@ def test_added_headers_come_after_the_fetched_ones_without_copying_records() -> 
     assert added.applied(given) == dataclasses.replace(given, headers=added.headers(given))
     with pytest.raises(ValueError, match="zip"):
         AddedHeaders().add_each([given, bare], "X-Correlation-Id", [b"one"])
+
+
+def test_a_json_batch_spliced_as_is_gives_the_body_of_the_decoded_path() -> None:
+    from kafka_sidecar_handlers.reactive._backend import RawJson, record_entry, record_entry_as_is
+
+    records = [
+        ConsumedRecord("t", 0, 1, 5, b'"k"', b'{"n": 1}', (("source", b"web"),)),
+        ConsumedRecord("t", 0, 2, 5, None, None),
+        ConsumedRecord("t", 0, 3, 5, b"7", b"[true]"),
+    ]
+    for record in records:
+        key = None if record.key is None else RawJson(record.key)
+        value = None if record.value is None else RawJson(record.value)
+        for added in ((), (("X-Correlation-Id", b"c-1"),)):
+            assert record_entry_as_is(record, added) == record_entry(record, key, value, added)

@@ -40,11 +40,12 @@ from kafka_sidecar.plugin import (
     hookimpl,
 )
 from kafka_sidecar_handlers.reactive._admin import ReactiveAdmin
-from kafka_sidecar_handlers.reactive._backend import BackendClient, record_entry, request_body
+from kafka_sidecar_handlers.reactive._backend import BackendClient, record_entry, record_entry_as_is, request_body
 from kafka_sidecar_handlers.reactive._check import check_reactive
 from kafka_sidecar_handlers.reactive._config import ReactiveConsumerConfig
 from kafka_sidecar_handlers.reactive._control import PartitionRef, SeekRequest
 from kafka_sidecar_handlers.reactive._delivery import (
+    AS_IS,
     DECODED,
     DeliveryContext,
     DeliveryStats,
@@ -149,15 +150,14 @@ class ReactiveConsumer:
         """Deliver the exchange's records to the backend (the last link of the consumer chain)."""
         if self._backend is None:
             raise Conflict(f"reactive consumer {self.name!r} is not started")
-        decoded = exchange.stash.get(DECODED) or {}
         added = exchange.added_headers
-        entries: list[bytes] = []
-        for record in exchange.records:
-            rid = record_id(record)
-            pair = decoded.get(rid)
-            if pair is None:  # a middleware changed the records: decode here (an error fails the attempt)
-                pair = await decode_pair(self._key_serde, self._value_serde, record)
-            entries.append(record_entry(record, *pair, added.of_key(rid) if added else ()))
+        if exchange.stash.get(AS_IS) is exchange.records:  # JSON text as it is (a middleware kept the records)
+            if added:
+                entries = [record_entry_as_is(record, added.of(record)) for record in exchange.records]
+            else:
+                entries = list(map(record_entry_as_is, exchange.records))
+        else:
+            entries = await self._entries(exchange)
         body = request_body(self.name, entries, java=self.config.request_format == "java")
         extra = exchange.stash.get(BACKEND_HEADERS) or {}
         outcomes = await self._backend.deliver(body, exchange.records, extra)
@@ -169,6 +169,19 @@ class ReactiveConsumer:
             for outcome in outcomes:
                 counts[outcome.status] = counts.get(outcome.status, 0) + 1
         return Reply(status=200, body={"consumer": self.name, "outcomes": counts})
+
+    async def _entries(self, exchange: Exchange) -> list[bytes]:
+        """The body entries from the records decoded before the chain ran (``DECODED``)."""
+        decoded = exchange.stash.get(DECODED) or {}
+        added = exchange.added_headers
+        entries: list[bytes] = []
+        for record in exchange.records:
+            rid = record_id(record)
+            pair = decoded.get(rid)
+            if pair is None:  # a middleware changed the records: decode here (an error fails the attempt)
+                pair = await decode_pair(self._key_serde, self._value_serde, record)
+            entries.append(record_entry(record, *pair, added.of_key(rid) if added else ()))
+        return entries
 
     # -- pieces ----------------------------------------------------------------------------------
 

@@ -17,6 +17,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from operator import attrgetter
 from typing import Literal
 
 from kafka_sidecar.plugin import (
@@ -42,6 +43,10 @@ log = logging.getLogger(__name__)
 RecordId = tuple[str, int, int]
 DECODED: StashKey[dict[RecordId, tuple[object, object]]] = StashKey("reactive-decoded")
 """Decoded (key, value) per record of the exchange, keyed by (topic, partition, offset)."""
+AS_IS: StashKey[Sequence[ConsumedRecord]] = StashKey("reactive-json-as-is")
+"""The exchange's records when every key and value is JSON text or null (json formats, checked for the
+whole batch): the terminal splices their bytes as they are, with no decoded entry per record."""
+_KEY, _VALUE = attrgetter("key"), attrgetter("value")
 
 OnFinal = Callable[[Sequence[ConsumedRecord], str], None]
 """Told which records became final, with which status (SUCCESS, DROP, DEADLETTER); the caller commits from these."""
@@ -91,15 +96,21 @@ async def deliver_batch(
     pending: Sequence[ConsumedRecord] = batch
     decoded: dict[RecordId, tuple[object, object]] = {}
     added = AddedHeaders()  # what middleware adds to the records, kept across the batch's attempts
+    as_is = _json_as_is(ctx, batch)  # the common case: nothing to decode, nothing undecodable
     attempt = 0
     unreachable = 0
     while pending:
         await ctx.wait_healthy()
-        letters, pending, decode_error = await _decode(ctx, pending, decoded, attempt + 1)
-        await _dead_letter(ctx, letters, on_final, stats, added)
-        if not pending:
-            return
-        outcomes = None if decode_error is not None else await _attempt(ctx, pending, decoded, added, attempt + 1)
+        letters: list[DeadLetter] = []
+        decode_error: str | None = None
+        if not as_is:
+            letters, pending, decode_error = await _decode(ctx, pending, decoded, attempt + 1)
+            await _dead_letter(ctx, letters, on_final, stats, added)
+            if not pending:
+                return
+        outcomes = (
+            None if decode_error is not None else await _attempt(ctx, pending, decoded, added, attempt + 1, as_is)
+        )
         if outcomes is None or isinstance(outcomes, str):
             # not the records' fault (a schema registry or the backend cannot be reached): wait, no attempt used
             if decode_error is not None:
@@ -114,6 +125,17 @@ async def deliver_batch(
         if pending:
             stats.retried += len(pending)
             await asyncio.sleep(ctx.retry.backoff_s(attempt))
+
+
+def _json_as_is(ctx: DeliveryContext, records: Sequence[ConsumedRecord]) -> bool:
+    """Both formats json and every key and value JSON text (checked in C) or null."""
+    if ctx.key_serde.name != "json" or ctx.value_serde.name != "json":
+        return False
+    return all(map(_json_or_null, map(_KEY, records))) and all(map(_json_or_null, map(_VALUE, records)))
+
+
+def _json_or_null(data: bytes | None) -> bool:
+    return data is None or is_json_text(data)
 
 
 async def _decode(
@@ -190,10 +212,14 @@ async def _attempt(
     decoded: dict[RecordId, tuple[object, object]],
     added: AddedHeaders,
     attempt: int,
+    as_is: bool = False,
 ) -> Sequence[RecordOutcome] | str:
     """One pass through the chain; outcomes in ``pending`` order, or REASON_CONNECT (nothing reached the backend)."""
     exchange = Exchange(kind="consumer", name=ctx.consumer, records=tuple(pending), added_headers=added)
-    exchange.stash[DECODED] = decoded
+    if as_is:
+        exchange.stash[AS_IS] = exchange.records
+    else:
+        exchange.stash[DECODED] = decoded
     try:
         await ctx.chain(exchange)
     except Exception as exc:
