@@ -77,31 +77,56 @@ class AddedHeaders:
     correlation id) is still there on a retry. The backend body, the dead-letter copy and the audit
     record read a record's headers through :meth:`headers`: the fetched ones first, then the added ones
     (for a repeated name the last wins). Records are keyed by (topic, partition, offset).
+
+    The first :meth:`add_each` of a batch is kept as one column (the records, the name, the values)
+    until something asks for a single record's headers; a writer that walks the same records in order
+    reads it position by position (:meth:`column`), with no per-record key or tuple at all.
     """
 
-    __slots__ = ("_added",)
+    __slots__ = ("_added", "_column")
 
     def __init__(self) -> None:
         self._added: dict[RecordKey, Headers] = {}
+        self._column: tuple[Sequence[ConsumedRecord], str, Sequence[bytes]] | None = None
 
     def __bool__(self) -> bool:
-        return bool(self._added)
+        return self._column is not None or bool(self._added)
 
     def __len__(self) -> int:
-        return len(self._added)
+        return len(self._keyed())
+
+    def column(self, records: Sequence[ConsumedRecord]) -> tuple[str, Sequence[bytes]] | None:
+        """``(name, values)`` when the only added headers are one header for each of exactly ``records``
+        (the same sequence object), the value at the record's position; else None."""
+        column = self._column
+        if column is not None and column[0] is records:
+            return column[1], column[2]
+        return None
+
+    def _keyed(self) -> dict[RecordKey, Headers]:
+        """The headers by record key (a column kept so far is spread out first)."""
+        column = self._column
+        if column is not None:
+            self._column = None
+            records, name, values = column
+            keys = zip(map(_TOPIC, records), map(_PARTITION, records), map(_OFFSET, records), strict=True)
+            self._added.update(zip(keys, zip(zip(repeat(name), values), strict=False), strict=True))
+        return self._added
 
     def add(self, record: ConsumedRecord, name: str, value: bytes) -> None:
         """Add header ``name`` to ``record`` (after the ones it was fetched with and the ones added before)."""
+        added = self._keyed()
         key = record_key(record)
-        self._added[key] = (*self._added.get(key, ()), (name, value))
+        added[key] = (*added.get(key, ()), (name, value))
 
     def add_each(self, records: Sequence[ConsumedRecord], name: str, values: Sequence[bytes]) -> None:
         """Header ``name`` for each of ``records``, with the value at the same position in ``values``."""
-        added = self._added
-        if not added:  # the first header of the batch: keys and header tuples built in C
-            keys = zip(map(_TOPIC, records), map(_PARTITION, records), map(_OFFSET, records), strict=True)
-            added.update(zip(keys, zip(zip(repeat(name), values), strict=False), strict=True))
+        if len(records) != len(values):
+            raise ValueError(f"add_each: {len(records)} records but {len(values)} values (zip)")
+        if self._column is None and not self._added:  # the first header of the batch: kept as a column
+            self._column = (records, name, values)
             return
+        added = self._keyed()
         for record, value in zip(records, values, strict=True):
             key = (record.topic, record.partition, record.offset)
             previous = added.get(key)
@@ -109,11 +134,13 @@ class AddedHeaders:
 
     def of(self, record: ConsumedRecord) -> Headers:
         """Only the headers added to ``record`` (empty if none)."""
-        return self._added.get((record.topic, record.partition, record.offset), ()) if self._added else ()
+        if not self:
+            return ()
+        return self._keyed().get((record.topic, record.partition, record.offset), ())
 
     def of_key(self, key: RecordKey) -> Headers:
         """Only the headers added to the record at ``key`` (empty if none)."""
-        return self._added.get(key, ()) if self._added else ()
+        return self._keyed().get(key, ()) if self else ()
 
     def headers(self, record: ConsumedRecord) -> Headers:
         """The record's headers as fetched, then the added ones."""

@@ -136,3 +136,21 @@ def test_a_json_batch_spliced_as_is_gives_the_body_of_the_decoded_path() -> None
         value = None if record.value is None else RawJson(record.value)
         for added in ((), (("X-Correlation-Id", b"c-1"),)):
             assert record_entry_as_is(record, added) == record_entry(record, key, value, added)
+
+
+def test_one_added_header_per_record_as_a_column_gives_the_same_body() -> None:
+    from kafka_sidecar._records import AddedHeaders
+    from kafka_sidecar_handlers.reactive._backend import as_is_entries_with_column, record_entry_as_is
+
+    records = (ConsumedRecord("t", 0, 1, 5, b'"k"', b"{}"), ConsumedRecord("t", 0, 2, 5, None, None))
+    added = AddedHeaders()
+    added.add_each(records, "X-Correlation-Id", [b"c-1", b"c-2"])
+    assert added.column(records) == ("X-Correlation-Id", [b"c-1", b"c-2"])
+    assert added.column(list(records)) is None  # only for the very records it was added to
+    entries = as_is_entries_with_column(records, "X-Correlation-Id", [b"c-1", b"c-2"])
+    assert entries == [record_entry_as_is(r, added.of(r)) for r in records]
+    assert added.column(records) is None  # asked per record: spread out, still the same headers
+    assert added.headers(records[1]) == (("X-Correlation-Id", b"c-2"),)
+    assert as_is_entries_with_column(records, "X-Correlation-Id", [b"c-1", b'say "hi"']) is None  # needs escaping
+    fetched = (dataclasses.replace(records[0], headers=(("a", b"b"),)), records[1])
+    assert as_is_entries_with_column(fetched, "X-Correlation-Id", [b"c-1", b"c-2"]) is None

@@ -40,7 +40,13 @@ from kafka_sidecar.plugin import (
     hookimpl,
 )
 from kafka_sidecar_handlers.reactive._admin import ReactiveAdmin
-from kafka_sidecar_handlers.reactive._backend import BackendClient, record_entry, record_entry_as_is, request_body
+from kafka_sidecar_handlers.reactive._backend import (
+    BackendClient,
+    as_is_entries_with_column,
+    record_entry,
+    record_entry_as_is,
+    request_body,
+)
 from kafka_sidecar_handlers.reactive._check import check_reactive
 from kafka_sidecar_handlers.reactive._config import ReactiveConsumerConfig
 from kafka_sidecar_handlers.reactive._control import PartitionRef, SeekRequest
@@ -151,11 +157,15 @@ class ReactiveConsumer:
         if self._backend is None:
             raise Conflict(f"reactive consumer {self.name!r} is not started")
         added = exchange.added_headers
-        if exchange.stash.get(AS_IS) is exchange.records:  # JSON text as it is (a middleware kept the records)
-            if added:
-                entries = [record_entry_as_is(record, added.of(record)) for record in exchange.records]
-            else:
-                entries = list(map(record_entry_as_is, exchange.records))
+        records = exchange.records
+        if exchange.stash.get(AS_IS) is records:  # JSON text as it is (a middleware kept the records)
+            column = added.column(records)
+            entries = as_is_entries_with_column(records, *column) if column is not None else None
+            if entries is None:
+                if added:
+                    entries = [record_entry_as_is(record, added.of(record)) for record in records]
+                else:
+                    entries = list(map(record_entry_as_is, records))
         else:
             entries = await self._entries(exchange)
         body = request_body(self.name, entries, java=self.config.request_format == "java")

@@ -17,8 +17,11 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from itertools import repeat
+from operator import attrgetter
 from typing import cast
 
 import httpx
@@ -44,6 +47,7 @@ REASON_STATUS = "status"
 REASON_MALFORMED = "malformed"
 REASON_TRANSPORT = "transport"
 MAX_ERROR_TEXT = 2000
+_HEADERS = attrgetter("headers")
 
 
 class MalformedReply(ValueError):
@@ -90,17 +94,44 @@ def record_entry(record: ConsumedRecord, key: object, value: object, added: Head
 def record_entry_as_is(record: ConsumedRecord, added: Headers = ()) -> bytes:
     """:func:`record_entry` of a record whose key and value are known to be JSON text or null (checked for
     the whole batch): their bytes spliced as they are."""
+    return _entry_as_is_with(record, _headers_json(record, added))
+
+
+_PLAIN_TEXT = re.compile(rb"[ !#-\[\]-~]*")
+"""Printable ASCII without quote or backslash: JSON string content as it is."""
+
+
+def as_is_entries_with_column(
+    records: Sequence[ConsumedRecord], name: str, values: Sequence[bytes]
+) -> list[bytes] | None:
+    """The entries of :func:`record_entry_as_is` for records fetched without headers, each with one added
+    header ``name`` (its value at the record's position), when every value is plain text (checked once,
+    in C, over the whole batch): each headers object written by one byte join. None otherwise."""
+    if any(map(_HEADERS, records)) or not _PLAIN_TEXT.fullmatch(b"".join(values)):
+        return None
+    head, tail = b"{" + dumps(name) + b':"', b'"}'
+    headers = map(b"".join, zip(repeat(head), values, repeat(tail)))
+    return list(map(_entry_as_is_with, records, headers))
+
+
+def _entry_as_is_with(record: ConsumedRecord, headers: bytes) -> bytes:
     key, value = record.key, record.value
-    return b"".join((_entry_head(record, added), b"null" if key is None else key, b',"value":',
+    return b"".join((_head(record, headers), b"null" if key is None else key, b',"value":',
                      b"null" if value is None else value, b"}"))  # fmt: skip
 
 
 def _entry_head(record: ConsumedRecord, added: Headers) -> bytes:
+    return _head(record, _headers_json(record, added))
+
+
+def _headers_json(record: ConsumedRecord, added: Headers) -> bytes:
     fetched = record.headers
     if added:
-        headers = dumps(headers_to_text(fetched + added if fetched else added))
-    else:
-        headers = dumps(headers_to_text(fetched)) if fetched else b"{}"
+        return dumps(headers_to_text(fetched + added if fetched else added))
+    return dumps(headers_to_text(fetched)) if fetched else b"{}"
+
+
+def _head(record: ConsumedRecord, headers: bytes) -> bytes:
     return b'{"topic":%b,"partition":%d,"offset":%d,"timestamp":%d,"headers":%b,"key":' % (
         dumps(record.topic), record.partition, record.offset, record.timestamp_ms, headers,
     )  # fmt: skip

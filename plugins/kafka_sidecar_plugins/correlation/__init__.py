@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 import os
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from operator import attrgetter
 
@@ -106,18 +106,18 @@ class CorrelationHandler:
     def _from_records(self, exchange: Exchange) -> CorrelationIds:
         cids: set[str] = set()
         tids: set[str] = set()
-        missing: list[ConsumedRecord] = []
+        lacking: list[ConsumedRecord] = []
         records = exchange.records
         added = exchange.added_headers
+        every: Sequence[ConsumedRecord] = ()
         if not added and not any(map(_HEADERS, records)):  # no record has any header (checked in C)
-            missing = list(records)
-            records = ()
+            every, records = records, ()  # all missing: their ids become one column of the batch's records
         for record in records:
             headers = record.headers
             if added:  # a retry: the ids generated on an earlier attempt of this batch are kept
                 headers = added.headers(record)
             if not headers:
-                missing.append(record)
+                lacking.append(record)
                 continue
             raw = raw_tid = None
             for name, value in headers:  # one pass; the last of a repeated header wins
@@ -129,10 +129,11 @@ class CorrelationHandler:
             if raw:
                 cids.add(raw.decode("utf-8", "replace"))
             else:
-                missing.append(record)
+                lacking.append(record)
             if raw_tid:
                 tids.add(raw_tid.decode("utf-8", "replace"))
         distinct = len(cids)
+        missing = every or lacking
         if missing and self._config.generate:
             # The batch's missing ids come from one random draw; each becomes an added header of its
             # record (no record copy), which the backend payload, a dead-letter copy and the audit read.
