@@ -136,6 +136,17 @@ def produce(bootstrap: str, topic: str, values: list[object]) -> None:
     asyncio.run(produce_raw(bootstrap, topic, records))
 
 
+def click_in_table(browser: webdriver.Chrome, css: str) -> None:
+    """Click a button in a table row; the page rebuilds its tables every 2 s, so a row found just before
+    may be gone by the click (StaleElementReferenceException): find it again until the click lands."""
+
+    def attempt() -> bool:
+        browser.find_element(By.CSS_SELECTOR, css).click()
+        return True
+
+    eventually(attempt, f"a click on {css}", timeout=10)
+
+
 def partition_row(browser: webdriver.Chrome, consumer: str, topic: str) -> WebElement:
     return browser.find_element(By.CSS_SELECTOR, f'#consumer-{consumer} tr[data-topic="{topic}"][data-partition="0"]')
 
@@ -369,11 +380,11 @@ def test_console_shows_a_stream_processor_and_stops_it(
         assert "<i id=from-log>" in browser.find_element(By.CSS_SELECTOR, row_css + " td.lines").text
         assert browser.find_element(By.CSS_SELECTOR, "#ksqldb-table tbody").text == "none configured"
 
-        browser.find_element(By.CSS_SELECTOR, row_css + " button.reset").click()  # refused while running
+        click_in_table(browser, row_css + " button.reset")  # refused while running
         eventually(lambda: "stop it before a reset" in browser.find_element(By.ID, "error").text,
                    "the reset refused while running", page_error=page_says)  # fmt: skip
 
-        browser.find_element(By.CSS_SELECTOR, row_css + " button.stop").click()
+        click_in_table(browser, row_css + " button.stop")
         eventually(lambda: browser.find_element(By.CSS_SELECTOR, row_css + '[data-state="stopped"]'),
                    "the processor row in state stopped", page_error=page_says)  # fmt: skip
         assert httpx.get(f"{sidecar.base_url}/admin/processors/sleeper").json()["state"] == "stopped"
@@ -382,11 +393,11 @@ def test_console_shows_a_stream_processor_and_stops_it(
 
         state.mkdir(parents=True, exist_ok=True)
         (state / "store.sst").write_bytes(b"local state")
-        browser.find_element(By.CSS_SELECTOR, row_css + " button.reset").click()
+        click_in_table(browser, row_css + " button.reset")
         eventually(lambda: not state.exists(), "the local state removed by Reset", page_error=page_says)
         assert not browser.find_element(By.ID, "error").is_displayed()
 
-        browser.find_element(By.CSS_SELECTOR, row_css + " button.start").click()
+        click_in_table(browser, row_css + " button.start")
         again = eventually(lambda: browser.find_element(By.CSS_SELECTOR, row_css + '[data-state="running"]'),
                            "the processor row running again", page_error=page_says)  # fmt: skip
         assert int(again.find_element(By.CSS_SELECTOR, "td.pid").text) != pid
@@ -466,13 +477,13 @@ def test_console_shows_a_ksqldb_consumer_and_pauses_and_resumes_it(
         assert len(backend.received) == 3
         assert shown("gap") == "no"
 
-        browser.find_element(By.CSS_SELECTOR, row_css + " button.pause").click()
+        click_in_table(browser, row_css + " button.pause")
         eventually(lambda: browser.find_element(By.CSS_SELECTOR, row_css + '[data-paused="true"]'), "paused shown",
                    page_error=page_says)  # fmt: skip
         assert shown("state") == "paused"
         assert httpx.get(f"{sidecar.base_url}/admin/ksqldb/views").json()["paused"] is True
 
-        browser.find_element(By.CSS_SELECTOR, row_css + " button.resume").click()
+        click_in_table(browser, row_css + " button.resume")
         eventually(lambda: browser.find_element(By.CSS_SELECTOR, row_css + '[data-paused="false"]'), "resumed shown",
                    page_error=page_says)  # fmt: skip
         produce(kafka_bootstrap, topic, [{"n": n} for n in range(3, 5)])
@@ -480,14 +491,14 @@ def test_console_shows_a_ksqldb_consumer_and_pauses_and_resumes_it(
         assert len(backend.received) == 5
 
         assert httpx.get(f"{sidecar.base_url}/admin/ksqldb/views").json()["restarts"] == 0
-        browser.find_element(By.CSS_SELECTOR, row_css + " button.restart").click()
+        click_in_table(browser, row_css + " button.restart")
         eventually(lambda: httpx.get(f"{sidecar.base_url}/admin/ksqldb/views").json()["restarts"] == 1,
                    "the restart done", page_error=page_says)  # fmt: skip
         eventually(lambda: browser.find_element(By.CSS_SELECTOR, row_css + '[data-state="streaming"]'),
                    "the ksqlDB row streaming after restart", page_error=page_says)  # fmt: skip
 
         before = len(backend.received)
-        browser.find_element(By.CSS_SELECTOR, row_css + " button.from-start").click()
+        click_in_table(browser, row_css + " button.from-start")
         eventually(lambda: len(backend.received) >= before + 5, "the 5 rows delivered again from the start",
                    page_error=page_says)  # fmt: skip
         assert httpx.get(f"{sidecar.base_url}/admin/ksqldb/views").json()["restarts"] == 2
