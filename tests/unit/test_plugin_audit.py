@@ -304,3 +304,23 @@ async def test_batch_granularity_is_the_default_one_audit_record_per_request_wit
     assert (delivered["topic"], delivered["partition"], delivered["offset"]) == ("orders", 1, 5)
     assert delivered["batch"] == {"records": 2, "failed": 1, "offsets": {"1": [5, 6]}}
     assert all(b"VALUE-NEVER-AUDITED" not in (r.value or b"") for r in producer.sent)
+
+
+@pytest.mark.asyncio
+async def test_an_exchange_whose_audit_cannot_be_built_is_counted_as_dropped_and_logged(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    handler, _ = make(FakeProducer())
+
+    def broken(exchange: object) -> None:
+        raise ValueError("unexpected stash value")
+
+    handler._audit_exchange = broken  # type: ignore[method-assign]
+    with caplog.at_level(logging.ERROR):
+        for _ in range(2):
+            reply = await handler(http_exchange(), Producing())
+            assert reply.status == 207  # the exchange itself is not affected
+    assert handler.sink.dropped == 2
+    errors = [m for m in caplog.messages if "building audit records failed" in m]
+    assert len(errors) == 1  # logged once, then counted
+    assert "ValueError: unexpected stash value" in errors[0]

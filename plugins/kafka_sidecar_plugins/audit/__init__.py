@@ -181,8 +181,9 @@ class AuditHandler:
         finally:
             try:
                 self._audit_exchange(exchange)
-            except Exception:
-                log.exception("audit: building audit records failed (the exchange is not affected)")
+            except Exception as exc:  # the exchange is not affected; the loss is counted and logged
+                log.debug("audit: building audit records failed", exc_info=True)
+                self.sink.not_built(exc)
 
     def _audit_exchange(self, exchange: Exchange) -> None:
         ids = exchange.stash.get(CORRELATION)

@@ -190,12 +190,16 @@ class AuditSink:
         if accepted < deferred.count:
             self._drop(deferred.count - max(accepted, 0))
 
-    def _drop(self, amount: int) -> None:
+    def not_built(self, error: Exception) -> None:
+        """An exchange whose audit records could not be built: counted as one dropped, logged like a drop."""
+        self._drop(1, f"building audit records failed ({type(error).__name__}: {error})")
+
+    def _drop(self, amount: int, why: str = "audit queue is full") -> None:
         before = self.dropped
         self.dropped += amount
         self._count("dropped", amount)
         if before == 0 or before // 1000 != self.dropped // 1000:
-            log.error("audit queue is full: %d audit records dropped so far", self.dropped)
+            log.error("%s: %d audit records dropped so far", why, self.dropped)
 
     async def start(self) -> None:
         if self._task is None:
