@@ -166,7 +166,10 @@ async def test_backpressure_pauses_fetching_instead_of_buffering(
 
     backend = Backend(reply=reply)
     env = {"KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap}
-    config = sidecar_yaml(topic, group, backend, batch_max_records=5, max_buffered_records=10, request_timeout_ms=20000)
+    config = sidecar_yaml(
+        topic, group, backend, batch_max_records=5, max_buffered_records=10, fetch_max_records=5,
+        request_timeout_ms=20000,
+    )  # fmt: skip
     async with serving(backend), running_sidecar(config, tmp_path, env=env) as rs:
         status: dict[str, Any] = {}
 
@@ -181,7 +184,7 @@ async def test_backpressure_pauses_fetching_instead_of_buffering(
             await asyncio.sleep(0.05)
         partition = status["partitions"][0]
         assert partition["paused"] is False  # not an operator's pause: backpressure
-        assert partition["buffered"] <= 10 + 5  # the limit plus at most one fetch of max_poll_records
+        assert partition["buffered"] <= 10 + 5  # the limit plus at most one poll (fetch_max_records)
         assert partition["position"] <= 5 + 10 + 5
         assert len(backend.calls) == 1
         release.set()

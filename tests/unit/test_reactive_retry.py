@@ -270,3 +270,33 @@ async def test_a_generated_correlation_id_reaches_body_retries_and_dead_letter_w
     (letter,) = letters.written
     assert letter.record.offset == 1
     assert letter.record.header("X-Correlation-Id") == ids[0][1]
+
+
+async def test_a_batch_is_cut_at_max_records_or_max_bytes_and_the_rest_stays_queued() -> None:
+    async def runner(batch: Sequence[ConsumedRecord], on_final: Callable[[Sequence[ConsumedRecord], str], None],
+                     stats: DeliveryStats) -> None:  # fmt: skip
+        raise AssertionError("not started")
+
+    worker = PartitionWorker("t", 0, 1, BatchLimits(3, 10, 0), runner, lambda w: None)
+    sizes = [4, 4, 4, 1, 20, 1]  # key b"k" (1 byte) + value of size - 1, a tombstone for size 1
+    worker.offer([ConsumedRecord("t", 0, i, 1, b"k", b"v" * (n - 1) if n > 1 else None) for i, n in enumerate(sizes)])
+    lane = worker._lanes[0]
+    taken = [[r.offset for r in worker._take(lane)] for _ in range(4)]
+    assert taken == [[0, 1], [2, 3], [4], [5]]  # 4+4 fits 10, +4 does not; a larger record goes alone
+    assert lane.queue == []
+
+
+async def test_fetched_records_become_consumed_records_with_or_without_headers() -> None:
+    from aiokafka.structs import ConsumerRecord
+
+    from kafka_sidecar_handlers.reactive._runtime import to_record, to_records
+
+    def fetched(offset: int, headers: tuple[tuple[str, bytes | None], ...] = (), ts: int | None = 5) -> Any:
+        return ConsumerRecord("t", 1, offset, ts, 0, b'"k"', b"{}", None, 3, 2, headers)
+
+    plain = [fetched(0), fetched(1)]
+    assert to_records(plain) == [ConsumedRecord("t", 1, n, 5, b'"k"', b"{}") for n in (0, 1)]
+    mixed = [fetched(0), fetched(1, (("a", b"x"), ("b", None))), fetched(2, ts=None)]
+    assert to_records(mixed) == [to_record(m) for m in mixed]
+    assert to_records(mixed)[1].headers == (("a", b"x"), ("b", b""))
+    assert to_records(mixed)[2].timestamp_ms == -1

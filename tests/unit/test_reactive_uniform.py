@@ -4,10 +4,10 @@ record, for every reader (delivery, metrics, audit), without building them (no b
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 from collections.abc import Sequence
 from typing import Any
 
+import msgspec
 import pytest
 
 from kafka_sidecar._config.model import KafkaConfig, ServiceConfig, SidecarConfig
@@ -61,7 +61,7 @@ async def test_a_batch_accepted_at_once_is_final_in_one_call_in_offset_order() -
         calls.append(([r.offset for r in records], status))
 
     stats = DeliveryStats()
-    records = [dataclasses.replace(r, partition=0, offset=i) for i, r in enumerate(RECORDS)]
+    records = [msgspec.structs.replace(r, partition=0, offset=i) for i, r in enumerate(RECORDS)]
     await asyncio.wait_for(deliver_batch(_context(terminal, FakeDeadLetters()), records, on_final, stats), 5)
     assert calls == [([0, 1, 2], "SUCCESS")]
     assert stats.delivered == 3
@@ -118,7 +118,7 @@ def test_added_headers_come_after_the_fetched_ones_without_copying_records() -> 
     assert added.headers(bare) == (("X-Correlation-Id", b"c-2"), ("X-Tenant", b"acme"), ("X-Correlation-Id", b"c-3"))
     assert added.header(bare, "x-correlation-id") == b"c-3"  # the last wins, names case-insensitive
     assert added.headers(other) == ()
-    assert added.applied(given) == dataclasses.replace(given, headers=added.headers(given))
+    assert added.applied(given) == msgspec.structs.replace(given, headers=added.headers(given))
     with pytest.raises(ValueError, match="zip"):
         AddedHeaders().add_each([given, bare], "X-Correlation-Id", [b"one"])
 
@@ -140,17 +140,25 @@ def test_a_json_batch_spliced_as_is_gives_the_body_of_the_decoded_path() -> None
 
 def test_one_added_header_per_record_as_a_column_gives_the_same_body() -> None:
     from kafka_sidecar._records import AddedHeaders
-    from kafka_sidecar_handlers.reactive._backend import as_is_entries_with_column, record_entry_as_is
+    from kafka_sidecar_handlers.reactive._backend import as_is_body, record_entry_as_is, request_body
 
     records = (ConsumedRecord("t", 0, 1, 5, b'"k"', b"{}"), ConsumedRecord("t", 0, 2, 5, None, None))
+    values = (records[0], ConsumedRecord("t", 0, 2, 5, b"[1]", b'"v"'))
     added = AddedHeaders()
     added.add_each(records, "X-Correlation-Id", [b"c-1", b"c-2"])
     assert added.column(records) == ("X-Correlation-Id", [b"c-1", b"c-2"])
     assert added.column(list(records)) is None  # only for the very records it was added to
-    entries = as_is_entries_with_column(records, "X-Correlation-Id", [b"c-1", b"c-2"])
-    assert entries == [record_entry_as_is(r, added.of(r)) for r in records]
+    for java in (False, True):
+        body = as_is_body("c", values, ("X-Correlation-Id", [b"c-1", b"c-2"]), java)
+        assert body == request_body("c", [record_entry_as_is(r, added.of(r)) for r in values], java)
+        assert as_is_body("c", values, None, java) == request_body("c", [record_entry_as_is(r) for r in values], java)
     assert added.column(records) is None  # asked per record: spread out, still the same headers
     assert added.headers(records[1]) == (("X-Correlation-Id", b"c-2"),)
-    assert as_is_entries_with_column(records, "X-Correlation-Id", [b"c-1", b'say "hi"']) is None  # needs escaping
-    fetched = (dataclasses.replace(records[0], headers=(("a", b"b"),)), records[1])
-    assert as_is_entries_with_column(fetched, "X-Correlation-Id", [b"c-1", b"c-2"]) is None
+    assert as_is_body("c", values, ("X-Correlation-Id", [b"c-1", b'say "hi"'])) is None  # needs escaping
+    fetched = (msgspec.structs.replace(values[0], headers=(("a", b"b"),)), values[1])
+    assert as_is_body("c", fetched, ("X-Correlation-Id", [b"c-1", b"c-2"])) is None
+    assert as_is_body("c", records) is None  # a tombstone: written record by record
+    mixed = (values[0], msgspec.structs.replace(values[1], key=None))
+    assert as_is_body("c", mixed) is None  # some keys null, some not: record by record
+    nulls = [msgspec.structs.replace(r, key=None) for r in values]
+    assert as_is_body("c", nulls) == request_body("c", [record_entry_as_is(r) for r in nulls])

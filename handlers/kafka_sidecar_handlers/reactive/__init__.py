@@ -42,7 +42,7 @@ from kafka_sidecar.plugin import (
 from kafka_sidecar_handlers.reactive._admin import ReactiveAdmin
 from kafka_sidecar_handlers.reactive._backend import (
     BackendClient,
-    as_is_entries_with_column,
+    as_is_body,
     record_entry,
     record_entry_as_is,
     request_body,
@@ -158,17 +158,17 @@ class ReactiveConsumer:
             raise Conflict(f"reactive consumer {self.name!r} is not started")
         added = exchange.added_headers
         records = exchange.records
+        java = self.config.request_format == "java"
+        body: bytes | None = None
         if exchange.stash.get(AS_IS) is records:  # JSON text as it is (a middleware kept the records)
             column = added.column(records)
-            entries = as_is_entries_with_column(records, *column) if column is not None else None
-            if entries is None:
-                if added:
-                    entries = [record_entry_as_is(record, added.of(record)) for record in records]
-                else:
-                    entries = list(map(record_entry_as_is, records))
+            if column is not None or not added:
+                body = as_is_body(self.name, records, column, java)
+            if body is None:
+                entries = [record_entry_as_is(record, added.of(record) if added else ()) for record in records]
+                body = request_body(self.name, entries, java)
         else:
-            entries = await self._entries(exchange)
-        body = request_body(self.name, entries, java=self.config.request_format == "java")
+            body = request_body(self.name, await self._entries(exchange), java)
         extra = exchange.stash.get(BACKEND_HEADERS) or {}
         outcomes = await self._backend.deliver(body, exchange.records, extra)
         exchange.stash[DELIVERED] = outcomes

@@ -95,7 +95,11 @@ class ReactiveConsumerConfig:
     )
     key_lanes: int = field(default=8, metadata=doc("Parallel lanes per partition in key mode."))
     max_buffered_records: int = field(
-        default=2000, metadata=doc("Per partition: fetched but undelivered records before fetching pauses.")
+        default=5000, metadata=doc("Per partition: fetched but undelivered records before fetching pauses.")
+    )
+    fetch_max_records: int = field(
+        default=2000,
+        metadata=doc("Most records one poll of the Kafka client returns (all partitions); batches are cut from them."),
     )
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     dead_letter_suffix: str = field(default=DEFAULT_SUFFIX, metadata=doc("Dead-letter topic = topic + suffix."))
@@ -113,6 +117,13 @@ class ReactiveConsumerConfig:
     )
     drain_timeout_ms: int = field(
         default=10000, metadata=doc("On stop or revoke: how long in-flight batches may finish.")
+    )
+    commit_interval_ms: int = field(
+        default=50,
+        metadata=doc(
+            "Shortest time between two offset commits: progress made meanwhile joins the next commit "
+            "(0: one commit per finished batch). Only final records are ever committed."
+        ),
     )
     session_timeout_ms: int = field(default=10000, metadata=doc("Group session timeout."))
     heartbeat_interval_ms: int = field(default=3000, metadata=doc("Group heartbeat interval."))
@@ -133,10 +144,10 @@ class ReactiveConsumerConfig:
             raise ValueError(f"backend_url must be an http(s) URL, got {self.backend_url!r}")
         if not self.backend_path.startswith("/"):
             raise ValueError("backend_path must start with '/'")
-        for name in ("batch_max_records", "batch_max_bytes", "key_lanes", "max_buffered_records"):
+        for name in ("batch_max_records", "batch_max_bytes", "key_lanes", "max_buffered_records", "fetch_max_records"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1")
-        for name in ("batch_max_wait_ms", "drain_timeout_ms"):
+        for name in ("batch_max_wait_ms", "drain_timeout_ms", "commit_interval_ms"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must not be negative")
         if self.request_timeout_ms < 1 or self.health_interval_ms < 1 or self.lag_interval_ms < 1:

@@ -18,7 +18,7 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from operator import attrgetter
-from typing import Literal
+from typing import Literal, cast
 
 from kafka_sidecar.plugin import (
     DELIVERED,
@@ -34,6 +34,7 @@ from kafka_sidecar.plugin import (
     StashKey,
     UniformOutcomes,
     is_json_text,
+    json_texts,
 )
 from kafka_sidecar_handlers.reactive._backend import REASON_CONNECT, RawJson, failure_reason
 from kafka_sidecar_handlers.reactive._config import RetryPolicy
@@ -131,11 +132,13 @@ def _json_as_is(ctx: DeliveryContext, records: Sequence[ConsumedRecord]) -> bool
     """Both formats json and every key and value JSON text (checked in C) or null."""
     if ctx.key_serde.name != "json" or ctx.value_serde.name != "json":
         return False
-    return all(map(_json_or_null, map(_KEY, records))) and all(map(_json_or_null, map(_VALUE, records)))
+    return _all_json_or_null(list(map(_KEY, records))) and _all_json_or_null(list(map(_VALUE, records)))
 
 
-def _json_or_null(data: bytes | None) -> bool:
-    return data is None or is_json_text(data)
+def _all_json_or_null(texts: list[bytes | None]) -> bool:
+    """Every one JSON text (:func:`is_json_text`) or None: one C call per text, no Python frame."""
+    present = [text for text in texts if text is not None] if None in texts else texts
+    return json_texts(cast("list[bytes]", present)) is not None
 
 
 async def _decode(

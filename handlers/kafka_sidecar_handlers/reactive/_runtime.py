@@ -15,6 +15,8 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable
+from itertools import starmap
+from operator import attrgetter
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
@@ -49,7 +51,7 @@ def aiokafka_consumer(runtime: ConsumerRuntime) -> AIOKafkaConsumer:
         session_timeout_ms=config.session_timeout_ms,
         heartbeat_interval_ms=config.heartbeat_interval_ms,
         max_partition_fetch_bytes=config.max_partition_fetch_bytes,
-        max_poll_records=config.batch_max_records,
+        max_poll_records=config.fetch_max_records,
     )
 
 
@@ -64,6 +66,18 @@ def to_record(message: Any) -> ConsumedRecord:
         message.value,
         tuple((k, bytes(v) if v is not None else b"") for k, v in headers) if headers else (),
     )
+
+
+_FIELDS = attrgetter("topic", "partition", "offset", "timestamp", "key", "value")
+_HEADERS, _TIMESTAMP = attrgetter("headers"), attrgetter("timestamp")
+
+
+def to_records(messages: list[Any]) -> list[ConsumedRecord]:
+    """The client's records of one partition as consumed records. The common case (no headers,
+    every timestamp set) is built by one ``map`` (no Python frame per record); the rest record by record."""
+    if any(map(_HEADERS, messages)) or None in map(_TIMESTAMP, messages):
+        return [to_record(m) for m in messages]
+    return list(starmap(ConsumedRecord, map(_FIELDS, messages)))
 
 
 class ConsumerRuntime(ConsumerRebalanceListener):  # type: ignore[misc]
@@ -152,7 +166,7 @@ class ConsumerRuntime(ConsumerRebalanceListener):  # type: ignore[misc]
                 worker = self.workers.get(tp)
                 if worker is None or not messages:
                     continue
-                worker.offer([to_record(m) for m in messages])
+                worker.offer(to_records(messages))
                 self.sync_fetch(worker)
             await self._follow_positions()
 
@@ -252,6 +266,8 @@ class ConsumerRuntime(ConsumerRebalanceListener):  # type: ignore[misc]
             if self.consumer is None:
                 continue
             await self.commit(list(self.workers.values()))
+            if self.config.commit_interval_ms:  # what becomes final meanwhile joins the next commit
+                await asyncio.sleep(self.config.commit_interval_ms / 1000)
 
     async def commit(self, workers: list[PartitionWorker]) -> None:
         offsets: dict[TopicPartition, OffsetAndMetadata] = {}

@@ -55,8 +55,8 @@ def _new_ids(count: int) -> list[bytes]:
     """``count`` distinct version-4 UUID texts (ASCII bytes, as headers carry them) from one random read:
     74 random bits shared by the batch (all but the version, variant and the last 12 hex digits), and the
     index in those 12 digits."""
-    head = str(uuid.UUID(bytes=os.urandom(16), version=4))[:24].encode()
-    return [b"%b%012x" % (head, index) for index in range(count)]
+    head = str(uuid.UUID(bytes=os.urandom(16), version=4))[:24].encode()  # hex digits and dashes: no "%"
+    return list(map((head + b"%012x").__mod__, range(count)))  # one C call per id, no Python frame
 
 
 def new_id() -> str:
