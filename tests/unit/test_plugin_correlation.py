@@ -136,3 +136,19 @@ async def test_a_retried_batch_keeps_the_ids_generated_on_its_first_attempt() ->
     await handler(again, Recorder())
     assert again.added_headers.headers(bare) == (("X-Correlation-Id", generated),)
     assert again.stash[CORRELATION] == CorrelationIds(generated.decode(), None, False)
+
+
+def test_batch_ids_are_distinct_version_4_uuid_texts_for_any_batch_size() -> None:
+    from kafka_sidecar_plugins.correlation import _IdMaker
+
+    make = _IdMaker()
+    seen: set[bytes] = set()
+    for count in (3, 1, 700, 5):  # growing past and shrinking below the index texts made so far
+        ids = make(count)
+        assert len(ids) == count == len(set(ids))
+        for text in (ids[0], ids[-1]):
+            parsed = uuid.UUID(text.decode())
+            assert parsed.version == 4
+            assert str(parsed).encode() == text
+        assert not seen & set(ids)  # each batch draws a new random head
+        seen.update(ids)
