@@ -8,7 +8,7 @@ exchanges; what they share travels on ``exchange.stash`` under typed keys.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal, overload
 
@@ -51,6 +51,8 @@ class Reply:
 _JSON_BODY: StashKey[object] = StashKey("json-body")
 RESPONSE_HEADERS: StashKey[dict[str, str]] = StashKey("response-headers")
 """Headers that middleware wants on the HTTP response; the HTTP adapter adds them."""
+AFTER_RESPONSE: StashKey[list[Callable[[], Awaitable[None]]]] = StashKey("after-response")
+"""Jobs the HTTP adapter runs once the response has been sent (see :meth:`Exchange.after_response`)."""
 OUTGOING_HEADERS: StashKey[list[tuple[str, bytes]]] = StashKey("outgoing-record-headers")
 """Headers middleware wants on every record produced by this exchange (a per-record value wins)."""
 
@@ -92,6 +94,18 @@ class Exchange:
 
     def add_response_header(self, name: str, value: str) -> None:
         self.stash.setdefault(RESPONSE_HEADERS, {})[name] = value
+
+    def after_response(self, job: Callable[[], Awaitable[None]]) -> None:
+        """Run ``job()`` once this exchange's HTTP response has been sent, off the request's critical path
+        (work for the caller's next request, done while the caller reads this one's answer).
+
+        Jobs run in the order given, after the last byte of a normal (non-streamed) response has been
+        handed to the server; the connection's next request may already be served meanwhile, so a job
+        shares state with it only under a lock. A failing job is logged, never seen by the caller. The
+        ASGI test client waits for the jobs before it returns the response. HTTP exchanges only.
+        """
+        self.http()
+        self.stash.setdefault(AFTER_RESPONSE, []).append(job)
 
     def add_record_header(self, name: str, value: bytes) -> None:
         self.stash.setdefault(OUTGOING_HEADERS, []).append((name, value))

@@ -6,7 +6,9 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Protocol, runtime_checkable
+from urllib.parse import parse_qsl
 
+from starlette.background import BackgroundTask
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
@@ -16,6 +18,7 @@ from kafka_sidecar._chain import Chain
 from kafka_sidecar._config.model import ServerConfig
 from kafka_sidecar._errors import PayloadTooLarge, RequestTimeout, SidecarError
 from kafka_sidecar._exchange import (
+    AFTER_RESPONSE,
     REQUEST_BODY_STREAM,
     RESPONSE_HEADERS,
     RESPONSE_STREAM,
@@ -32,44 +35,63 @@ log = logging.getLogger(__name__)
 
 async def read_body(request: Request, limit: int, chunk_timeout: float | None = None) -> bytes:
     """The whole body, refusing more than ``limit`` bytes (413) without reading past it, and a body whose
-    next piece takes longer than ``chunk_timeout`` seconds to arrive (408)."""
+    next piece takes longer than ``chunk_timeout`` seconds to arrive (408).
+
+    Read from the ASGI messages under one timer, re-armed after each piece: most bodies are one message
+    already received, so this costs one timer per request (not one per piece plus the end of the stream).
+    """
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise PayloadTooLarge(f"request body of {declared} bytes exceeds the limit of {limit} bytes", field="body")
+    receive = request.receive
     chunks: list[bytes] = []
     size = 0
-    stream = request.stream().__aiter__()
-    while True:
-        try:
-            # a timer, not wait_for's task per chunk: most bodies are one chunk already received
-            async with asyncio.timeout(chunk_timeout):
-                chunk = await anext(stream)
-        except StopAsyncIteration:
-            break
-        except TimeoutError:
-            raise RequestTimeout(
-                f"the request body stalled: nothing arrived for {chunk_timeout:g}s ({size} bytes read)", field="body"
-            ) from None
-        size += len(chunk)
-        if size > limit:
-            raise PayloadTooLarge(f"request body exceeds the limit of {limit} bytes", field="body")
-        chunks.append(chunk)
-    return b"".join(chunks)
+    try:
+        async with asyncio.timeout(chunk_timeout) as timer:
+            while True:
+                message = await receive()
+                kind = message["type"]
+                if kind == "http.disconnect":
+                    raise ClientDisconnect()
+                if kind != "http.request":
+                    continue
+                chunk: bytes = message.get("body", b"")
+                if chunk:
+                    size += len(chunk)
+                    if size > limit:
+                        raise PayloadTooLarge(f"request body exceeds the limit of {limit} bytes", field="body")
+                    chunks.append(chunk)
+                    if chunk_timeout is not None:
+                        timer.reschedule(asyncio.get_running_loop().time() + chunk_timeout)
+                if not message.get("more_body", False):
+                    break
+    except TimeoutError:
+        raise RequestTimeout(
+            f"the request body stalled: nothing arrived for {chunk_timeout:g}s ({size} bytes read)", field="body"
+        ) from None
+    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
 def to_http_request(request: Request, route: str, body: bytes) -> HttpRequest:
+    """The request as the chain sees it, read from the ASGI scope directly (what Starlette's ``Request``
+    properties would give, without building their objects): header names as the server lower-cased them,
+    a repeated header joined with ``, ``, the query's last value per name."""
+    scope = request.scope
     headers: dict[str, str] = {}
-    for name, value in request.headers.items():
+    for raw_name, raw_value in scope["headers"]:
+        name, value = raw_name.decode("latin-1"), raw_value.decode("latin-1")
         headers[name] = f"{headers[name]}, {value}" if name in headers else value
+    query_string: bytes = scope.get("query_string", b"")
+    client = scope.get("client")
     return HttpRequest(
-        method=request.method,
-        path=request.scope["path"],  # not request.url: building the whole URL costs more than the rest
+        method=scope["method"],
+        path=scope["path"],  # not request.url: building the whole URL costs more than the rest
         route=route,
-        path_params={k: str(v) for k, v in request.path_params.items()},
-        query=dict(request.query_params),
+        path_params={k: str(v) for k, v in scope.get("path_params", {}).items()},
+        query=dict(parse_qsl(query_string.decode("latin-1"), keep_blank_values=True)) if query_string else {},
         headers=headers,
         body=body,
-        client_host=request.client.host if request.client else None,
+        client_host=client[0] if client else None,
     )
 
 
@@ -78,10 +100,21 @@ def to_response(reply: Reply, exchange: Exchange) -> Response:
     extra = exchange.stash.get(RESPONSE_HEADERS)
     if extra:
         headers.update(extra)
+    jobs = exchange.stash.get(AFTER_RESPONSE)
+    after = BackgroundTask(_run_after_response, jobs, exchange.name) if jobs else None
     if reply.status == 204 or (reply.body is None and reply.status >= 200 and reply.status != 200):
-        return Response(status_code=reply.status, headers=headers)
+        return Response(status_code=reply.status, headers=headers, background=after)
     content = reply.body if isinstance(reply.body, bytes) else _json.dumps(reply.body)
-    return Response(content, reply.status, headers=headers, media_type=reply.media_type)
+    return Response(content, reply.status, headers=headers, media_type=reply.media_type, background=after)
+
+
+async def _run_after_response(jobs: list[Callable[[], Awaitable[None]]], route: str) -> None:
+    """The exchange's :meth:`~Exchange.after_response` jobs in order; a failing one is logged, the rest still run."""
+    for job in jobs:
+        try:
+            await job()
+        except Exception:
+            log.exception("a job run after the response to %s failed", route)
 
 
 @runtime_checkable

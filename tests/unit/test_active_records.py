@@ -11,13 +11,21 @@ from typing import Any
 
 import pytest
 from aiokafka import TopicPartition
+from aiokafka import errors as kafka_errors
 
 from kafka_sidecar import _json as json_module
-from kafka_sidecar._errors import Conflict, RecordUndecodable
+from kafka_sidecar._errors import Conflict, KafkaUnavailable, RecordUndecodable
 from kafka_sidecar._json import dumps
 from kafka_sidecar._serdes.builtin import BINARY, JSON, STRING
 from kafka_sidecar_handlers.active._instance import ActiveInstance, InstanceKey
-from kafka_sidecar_handlers.active._records import PollLimits, gather, owned_pairs, render
+from kafka_sidecar_handlers.active._records import (
+    PollLimits,
+    gather,
+    owned_pairs,
+    prepare_next,
+    render,
+    take_prepared,
+)
 from kafka_sidecar_handlers.active._requests import CreateRequest, PartitionOffset, PartitionTimestamp, Subscription
 
 
@@ -64,6 +72,9 @@ class FakeConsumer:
 
     def seek(self, tp: TopicPartition, offset: int) -> None:
         self.seeks.append((tp, offset))
+
+    def unsubscribe(self) -> None:
+        self.topics = frozenset()
 
 
 SETTINGS = CreateRequest(None, "json", "json", "earliest", False, 1, 1000)
@@ -271,3 +282,133 @@ async def test_binary_replies_are_the_same_with_and_without_pybase64(
         (None, None),
         (None, base64.b64encode(bytes(range(256))).decode()),
     ]
+
+
+# -- reading ahead: the next reply fetched and written while the client reads this one ---------------
+
+
+async def poll_as_usual(instance: ActiveInstance, limits: PollLimits = LIMITS) -> bytes:
+    records = await gather(instance, limits)
+    kept, body = owned_pairs(instance, records, await render(instance, records, JSON, JSON))
+    instance.mark_delivered(kept)
+    return dumps(body)
+
+
+@pytest.mark.asyncio
+async def test_a_reply_read_ahead_is_the_one_the_poll_would_have_answered_and_counts_as_delivered() -> None:
+    def fresh() -> tuple[FakeConsumer, ActiveInstance]:
+        consumer = FakeConsumer(batches=[{TP0: messages(TP0, 0, 3), TP1: messages(TP1, 0, 2)}])
+        return consumer, instance_with(consumer)
+
+    consumer, instance = fresh()
+    await prepare_next(instance, 100, "json", "json")
+    assert consumer.polls == 1
+    assert len(instance.buffer) == 5
+    prepared = take_prepared(instance, LIMITS)
+    assert prepared is not None
+    assert not instance.buffer, "taken: the buffer is empty"
+    assert instance.buffer.prepared is None
+    instance.mark_delivered_up_to(prepared.last_offsets)
+    assert instance.delivered == {TP0: 3, TP1: 2}
+
+    _, usual = fresh()
+    assert prepared.body == await poll_as_usual(usual)
+    assert usual.delivered == instance.delivered
+
+
+@pytest.mark.asyncio
+async def test_reading_ahead_hands_out_nothing_and_commits_nothing() -> None:
+    consumer = FakeConsumer(batches=[{TP0: messages(TP0, 0, 3)}, {TP0: messages(TP0, 3, 4)}])
+    instance = instance_with(consumer)
+    await poll_as_usual(instance)
+    await prepare_next(instance, 100, "json", "json")  # the client has not asked for offsets 3..6 yet
+    assert [r.offset for r in instance.buffer] == [3, 4, 5, 6]
+    await instance.commit(())
+    assert consumer.commits == [{TP0: (3, "")}], "an empty-body commit covers only the records returned"
+
+
+@pytest.mark.asyncio
+async def test_a_read_ahead_reply_is_used_only_when_the_poll_would_answer_exactly_it() -> None:
+    consumer = FakeConsumer(batches=[{TP0: messages(TP0, 0, 5)}])
+    instance = instance_with(consumer)
+    await prepare_next(instance, 100, "json", "json")
+    assert take_prepared(instance, PollLimits(0.2, 30, 1, 100)) is None, "max_bytes holds only part of it"
+    assert take_prepared(instance, PollLimits(0.2, 1000, -1, 100)) is None, "fetch.min.bytes -1 waits for more"
+    assert take_prepared(instance, PollLimits(0.2, 1000, 60, 100)) is None, "fetch.min.bytes not reached"
+    assert len(instance.buffer) == 5, "nothing changed"
+    assert instance.buffer.prepared is not None
+    consumer.assigned = {TP1}
+    assert take_prepared(instance, LIMITS) is None, "its partition was taken away meanwhile"
+    consumer.assigned = {TP0, TP1}
+    first = await gather(instance, PollLimits(0.2, 30, 1, 100))
+    assert [r.offset for r in first] == [0, 1, 2]
+    assert instance.buffer.prepared is None, "a poll that took part of the buffer forgets the prepared reply"
+
+
+def is_forgotten(instance: ActiveInstance) -> bool:
+    return instance.buffer.prepared is None
+
+
+@pytest.mark.asyncio
+async def test_seek_rebalance_and_subscription_changes_forget_a_read_ahead_reply() -> None:
+    for change in ("seek", "revoke", "subscribe", "unsubscribe"):
+        consumer = FakeConsumer(batches=[{TP0: messages(TP0, 0, 2), TP1: messages(TP1, 0, 2)}])
+        instance = instance_with(consumer)
+        await prepare_next(instance, 100, "json", "json")
+        assert instance.buffer.prepared is not None
+        if change == "seek":
+            await instance.seek((PartitionOffset("t", 1, 0),), ())
+        elif change == "revoke":
+            await instance.partitions_revoked({TP1})
+        elif change == "subscribe":
+            instance.subscribe(Subscription(("t",), None))
+        else:
+            await instance.unsubscribe()
+        assert is_forgotten(instance), change
+        assert take_prepared(instance, LIMITS) is None, change
+
+
+@pytest.mark.asyncio
+async def test_a_closed_instance_or_records_already_buffered_are_not_read_ahead() -> None:
+    consumer = FakeConsumer(batches=[{TP0: messages(TP0, 0, 5)}, {TP0: messages(TP0, 5, 5)}])
+    instance = instance_with(consumer)
+    await gather(instance, PollLimits(0.2, 30, 1, 100))  # three taken, two left in the buffer
+    await prepare_next(instance, 100, "json", "json")
+    assert consumer.polls == 1
+    assert instance.buffer.prepared is None
+    instance.closed = True
+    instance.buffer.clear()
+    await prepare_next(instance, 100, "json", "json")
+    assert consumer.polls == 1
+
+
+@pytest.mark.asyncio
+async def test_a_kafka_error_met_while_reading_ahead_is_answered_by_the_next_poll() -> None:
+    class Failing(FakeConsumer):
+        async def getmany(
+            self, timeout_ms: int = 0, max_records: int | None = None
+        ) -> dict[TopicPartition, list[Message]]:
+            self.polls += 1
+            if self.polls == 1:
+                raise kafka_errors.KafkaConnectionError("broker went away")
+            return await super().getmany(timeout_ms, max_records)
+
+    consumer = Failing()
+    instance = instance_with(consumer)
+    await prepare_next(instance, 100, "json", "json")
+    with pytest.raises(KafkaUnavailable, match="broker went away"):
+        await gather(instance, LIMITS)
+    assert await gather(instance, PollLimits(0.05, 1000, 1, 100)) == [], "reported once"
+
+
+@pytest.mark.asyncio
+async def test_formats_that_need_the_serde_are_read_ahead_but_rendered_by_the_poll() -> None:
+    consumer = FakeConsumer(batches=[{TP0: messages(TP0, 0, 3)}])
+    instance = instance_with(consumer)
+    await prepare_next(instance, 100, "string", "string")
+    assert len(instance.buffer) == 3
+    assert instance.buffer.prepared is None
+    records = await gather(instance, LIMITS)
+    assert consumer.polls == 1
+    assert [r.offset for r in records] == [0, 1, 2]
+    assert [r.value for r in await render(instance, records, STRING, STRING)] == ["1" * 10] * 3

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Literal
 
 from kafka_sidecar.plugin import (
@@ -27,7 +28,14 @@ from kafka_sidecar_handlers.active import _deadletter as active_deadletter
 from kafka_sidecar_handlers.active._check import check_active
 from kafka_sidecar_handlers.active._instance import ActiveInstance, not_found
 from kafka_sidecar_handlers.active._instances import InstanceManager, ManagerSettings
-from kafka_sidecar_handlers.active._records import PollLimits, gather, owned_pairs, render
+from kafka_sidecar_handlers.active._records import (
+    PollLimits,
+    gather,
+    owned_pairs,
+    prepare_next,
+    render,
+    take_prepared,
+)
 from kafka_sidecar_handlers.active._requests import (
     CreateDefaults,
     check_content_type,
@@ -182,7 +190,7 @@ class ActiveConsumerHandler:
         request = exchange.http()
         media = _control_media_type(request)
         if op == "records":
-            return await self._records(instance, request)
+            return await self._records(instance, exchange)
         if op == "subscribe":
             instance.subscribe(parse_subscription(exchange.json_body()))
         elif op == "subscription":
@@ -208,7 +216,8 @@ class ActiveConsumerHandler:
             return Reply(body={"offsets": await instance.committed(partitions)}, media_type=media)
         return Reply(status=204)
 
-    async def _records(self, instance: ActiveInstance, request: HttpRequest) -> Reply:
+    async def _records(self, instance: ActiveInstance, exchange: Exchange) -> Reply:
+        request = exchange.http()
         settings = instance.settings
         media = response_media_type(request.headers.get("accept", ""), (settings.key_format, settings.value_format))
         timeout = query_int(request.query, "timeout")
@@ -219,16 +228,26 @@ class ActiveConsumerHandler:
             raise ValidationFailed("must be a positive number of bytes", field="max_bytes")
         limits = PollLimits(wait_ms / 1000, max_bytes, settings.fetch_min_bytes, self._config.max_poll_records)
         await instance.maybe_auto_commit()
-        records = await gather(instance, limits)
-        rendered = await render(
-            instance,
-            records,
-            self._serdes.get(settings.key_format, field="keyFormat"),
-            self._serdes.get(settings.value_format, field="valueFormat"),
-        )
-        kept, body = owned_pairs(instance, records[: len(rendered)], rendered)
-        instance.mark_delivered(kept)
+        body: object
+        prepared = take_prepared(instance, limits)
+        if prepared is not None:
+            instance.mark_delivered_up_to(prepared.last_offsets)
+            body = prepared.body
+        else:
+            records = await gather(instance, limits)
+            rendered = await render(
+                instance,
+                records,
+                self._serdes.get(settings.key_format, field="keyFormat"),
+                self._serdes.get(settings.value_format, field="valueFormat"),
+            )
+            kept, body = owned_pairs(instance, records[: len(rendered)], rendered)
+            instance.mark_delivered(kept)
         await instance.follow_positions()
+        # the next reply is fetched and written while the client reads this one
+        exchange.after_response(
+            partial(prepare_next, instance, limits.max_poll_records, settings.key_format, settings.value_format)
+        )
         return Reply(body=body, media_type=media)
 
     async def _dead_letter(self, exchange: Exchange) -> Reply:

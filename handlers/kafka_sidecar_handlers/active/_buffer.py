@@ -1,13 +1,16 @@
 """Records fetched but not yet handed out, kept as aiokafka's own lists (one per partition and fetch).
 
 A poll takes whole lists while they fit (their sizes summed in C), and slices only the list where the
-reply fills up; records are never moved one by one.
+reply fills up; records are never moved one by one. The buffer may also hold its whole content already
+written as a reply (:class:`PreparedReply`, made after a response while the client reads it); any change
+to the buffer forgets that.
 """
 
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from itertools import chain
 from operator import attrgetter
 from typing import TYPE_CHECKING
@@ -31,11 +34,25 @@ def records_size(records: Sequence[Fetched]) -> int:
     return sum(map(len, filter(None, map(_key, records)))) + sum(map(len, filter(None, map(_value, records))))
 
 
+@dataclass(frozen=True, slots=True)
+class PreparedReply:
+    """Every buffered record, in order, rendered and encoded as one ``GET .../records`` reply body."""
+
+    records: list[Fetched]
+    size: int
+    """Key plus value bytes of ``records``."""
+    body: bytes
+    last_offsets: Mapping[tuple[str, int], int]
+    """The last record's offset per ``(topic, partition)``."""
+
+
 class FetchedBuffer:
     """A queue of records in fetch order, held as the lists they were fetched in."""
 
     def __init__(self) -> None:
         self._chunks: deque[Sequence[Fetched]] = deque()
+        self.prepared: PreparedReply | None = None
+        """The buffer's whole content as a reply, while the buffer is unchanged (None after any change)."""
 
     def __len__(self) -> int:
         return sum(map(len, self._chunks))
@@ -50,18 +67,22 @@ class FetchedBuffer:
         """Queue ``records`` (one partition's fetched list, as it is) behind what is buffered."""
         if records:
             self._chunks.append(records)
+            self.prepared = None
 
     def put_back(self, records: Sequence[Fetched]) -> None:
         """Put ``records`` first in line again (records taken but not handed out)."""
         if records:
             self._chunks.appendleft(records)
+            self.prepared = None
 
     def clear(self) -> None:
         self._chunks.clear()
+        self.prepared = None
 
     def drop(self, partitions: set[TopicPartition]) -> int:
         """Forget the buffered records of ``partitions``; returns how many were dropped."""
         before = len(self)
+        self.prepared = None
         wanted = {(tp.topic, tp.partition) for tp in partitions}
         self._chunks = deque(
             kept for chunk in self._chunks if (kept := [r for r in chunk if (r.topic, r.partition) not in wanted])
@@ -72,6 +93,8 @@ class FetchedBuffer:
         """Move records into ``taken`` while ``size`` plus theirs stays within ``max_bytes``; returns the new
         size and True when the reply is full (the next record would not fit, or ``max_bytes`` is reached)."""
         chunks = self._chunks
+        if chunks:
+            self.prepared = None
         while chunks:
             chunk = chunks[0]
             chunk_size = records_size(chunk)

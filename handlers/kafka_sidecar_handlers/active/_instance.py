@@ -73,6 +73,14 @@ class InstanceKey:
         return f"{self.group}/{self.name}"
 
 
+def last_offsets(records: Iterable[Fetched]) -> dict[tuple[str, int], int]:
+    """The last offset of ``records`` per ``(topic, partition)`` (records come in offset order per partition)."""
+    last: dict[tuple[str, int], int] = {}
+    for record in records:
+        last[record.topic, record.partition] = record.offset
+    return last
+
+
 def not_found(key: InstanceKey) -> NotFound:
     return NotFound(
         f"consumer instance {key.name!r} not found in group {key.group!r} (it may have expired)",
@@ -127,6 +135,8 @@ class ActiveInstance:
         self.lock = asyncio.Lock()
         self.buffer = FetchedBuffer()
         self.delivered: dict[TopicPartition, int] = {}
+        self.deferred_poll_error: BaseException | None = None
+        """A Kafka error met while reading ahead (``_records.prepare_next``): the next poll raises it."""
         self.closed = False
         self._clock = clock
         self.last_used = clock()
@@ -170,9 +180,10 @@ class ActiveInstance:
         return bool(self.consumer.subscription()) or self._manual or self._pattern is not None or bool(self.assigned())
 
     def mark_delivered(self, records: Iterable[Fetched]) -> None:
-        last: dict[tuple[str, int], int] = {}
-        for record in records:  # records come in offset order per partition: the last one counts
-            last[record.topic, record.partition] = record.offset
+        self.mark_delivered_up_to(last_offsets(records))
+
+    def mark_delivered_up_to(self, last: Mapping[tuple[str, int], int]) -> None:
+        """Records were handed out up to ``last[(topic, partition)]`` (that offset included)."""
         for (topic, partition), offset in last.items():
             self.delivered[TopicPartition(topic, partition)] = offset + 1
 

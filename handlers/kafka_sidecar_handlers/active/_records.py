@@ -26,8 +26,17 @@ from operator import attrgetter, is_not
 import msgspec
 from aiokafka import errors as kafka_errors
 
-from kafka_sidecar.plugin import RawJson, RecordUndecodable, Serde, base64_texts, is_json_text, json_texts
-from kafka_sidecar_handlers.active._instance import ActiveInstance, Fetched, illegal_state, kafka_failure
+from kafka_sidecar.plugin import (
+    RawJson,
+    RecordUndecodable,
+    Serde,
+    base64_texts,
+    is_json_text,
+    json_dumps,
+    json_texts,
+)
+from kafka_sidecar_handlers.active._buffer import PreparedReply, records_size
+from kafka_sidecar_handlers.active._instance import ActiveInstance, Fetched, illegal_state, kafka_failure, last_offsets
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +85,9 @@ async def gather(instance: ActiveInstance, limits: PollLimits) -> list[Fetched]:
         if remaining <= 0:
             return taken
         try:
+            if (deferred := instance.deferred_poll_error) is not None:
+                instance.deferred_poll_error = None
+                raise deferred
             batch = await instance.consumer.getmany(
                 timeout_ms=int(remaining * 1000), max_records=limits.max_poll_records
             )
@@ -84,6 +96,46 @@ async def gather(instance: ActiveInstance, limits: PollLimits) -> list[Fetched]:
             raise kafka_failure("polling Kafka failed", exc) from exc
         for messages in batch.values():
             buffer.append(messages)
+
+
+def take_prepared(instance: ActiveInstance, limits: PollLimits) -> PreparedReply | None:
+    """The reply :func:`prepare_next` made, when this poll would answer exactly that: every buffered record
+    fits ``max_bytes`` and reaches ``fetch.min.bytes`` (so :func:`gather` would take them all and return at
+    once), and all their partitions are still assigned. The buffer is then emptied (the caller holds the
+    instance lock and hands the records out); otherwise nothing changes and the poll runs as usual."""
+    prepared = instance.buffer.prepared
+    if prepared is None or prepared.size > limits.max_bytes:
+        return None
+    if limits.min_bytes <= 0 or prepared.size < limits.min_bytes:
+        return None
+    owned = {(tp.topic, tp.partition) for tp in instance.assigned()}
+    if not prepared.last_offsets.keys() <= owned:
+        return None
+    instance.buffer.clear()
+    return prepared
+
+
+async def prepare_next(instance: ActiveInstance, max_poll_records: int, key_format: str, value_format: str) -> None:
+    """After a reply, while the client reads it: with nothing buffered, move what the consumer has already
+    fetched into the buffer (no wait; the poll that would do it next is the same call) and write it as the
+    next reply (:class:`PreparedReply`), when its formats need no serde. Runs under the instance lock;
+    anything that changes the buffer (a poll taking part of it, seek, assign, a rebalance) forgets it."""
+    async with instance.lock:
+        if instance.closed or instance.buffer or not instance.has_source():
+            return
+        try:
+            batch = await instance.consumer.getmany(timeout_ms=0, max_records=max_poll_records)
+        except (kafka_errors.KafkaError, TimeoutError) as exc:
+            instance.deferred_poll_error = exc  # aiokafka reports it once: the next poll answers it
+            return
+        for messages in batch.values():
+            instance.buffer.append(messages)
+        records = list(instance.buffer)
+        rendered = _render_at_once(records, key_format, value_format) if records else None
+        if rendered is not None:
+            instance.buffer.prepared = PreparedReply(
+                records, records_size(records), json_dumps(rendered), last_offsets(records)
+            )
 
 
 _topic = attrgetter("topic")
@@ -105,10 +157,18 @@ async def render(
     ``binary`` and ``json`` keys and values are handled a whole reply at a time, in C (see
     :func:`_column`); a reply where that does not hold (other formats, a json text that needs the serde's
     word) is decoded record by record."""
-    keys = _column(records, _key, key_serde.name)
-    values = _column(records, _value, value_serde.name) if keys is not None else None
-    if keys is None or values is None:
+    rendered = _render_at_once(records, key_serde.name, value_serde.name)
+    if rendered is None:
         return await _render_one_by_one(instance, records, key_serde, value_serde)
+    return rendered
+
+
+def _render_at_once(records: Sequence[Fetched], key_format: str, value_format: str) -> list[ReplyRecord] | None:
+    """The reply records of ``records`` without the serdes (see :func:`_column`); None when that does not hold."""
+    keys = _column(records, _key, key_format)
+    values = _column(records, _value, value_format) if keys is not None else None
+    if keys is None or values is None:
+        return None
     all_headers = list(map(_headers, records))
     texts = map(headers_text, all_headers) if any(all_headers) else repeat(_NO_HEADERS)
     return list(
