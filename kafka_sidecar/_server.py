@@ -44,6 +44,7 @@ def hypercorn_config(server: ServerConfig) -> HypercornConfig:
     # share of it, stopping consumers and flushing producers the rest (Sidecar.stop).
     config.graceful_timeout = server.shutdown_timeout_s * DRAIN_SHARE
     config.accesslog = None
+    config.include_server_header = False  # as with uvicorn: no server name and version on every response
     # Over max_concurrent_requests a client gets 429; connections beyond what is being accepted wait in
     # the listen queue instead of being refused.
     config.backlog = server.listen_backlog

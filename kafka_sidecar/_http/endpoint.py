@@ -61,10 +61,10 @@ async def read_body(request: Request, limit: int, chunk_timeout: float | None = 
                     if size > limit:
                         raise PayloadTooLarge(f"request body exceeds the limit of {limit} bytes", field="body")
                     chunks.append(chunk)
-                    if chunk_timeout is not None:
-                        timer.reschedule(asyncio.get_running_loop().time() + chunk_timeout)
                 if not message.get("more_body", False):
                     break
+                if chunk and chunk_timeout is not None:  # the next piece gets the whole time again
+                    timer.reschedule(asyncio.get_running_loop().time() + chunk_timeout)
     except TimeoutError:
         raise RequestTimeout(
             f"the request body stalled: nothing arrived for {chunk_timeout:g}s ({size} bytes read)", field="body"

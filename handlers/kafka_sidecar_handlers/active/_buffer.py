@@ -63,6 +63,11 @@ class FetchedBuffer:
     def __iter__(self) -> Iterator[Fetched]:
         return chain.from_iterable(self._chunks)
 
+    def last_offsets(self) -> dict[tuple[str, int], int]:
+        """The last buffered offset per ``(topic, partition)``: each list is one partition's, in offset order,
+        so one step per list."""
+        return {(chunk[-1].topic, chunk[-1].partition): chunk[-1].offset for chunk in self._chunks}
+
     def append(self, records: Sequence[Fetched]) -> None:
         """Queue ``records`` (one partition's fetched list, as it is) behind what is buffered."""
         if records:

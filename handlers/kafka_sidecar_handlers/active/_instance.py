@@ -194,7 +194,8 @@ class ActiveInstance:
             return
         for tp, offset in list(self.delivered.items()):
             try:
-                position = await asyncio.wait_for(self.consumer.position(tp), POSITION_WAIT_S)
+                async with asyncio.timeout(POSITION_WAIT_S):  # in this task: no task per partition, as wait_for
+                    position = await self.consumer.position(tp)
             except (kafka_errors.KafkaError, TimeoutError):
                 continue  # no longer assigned, or its position is being reset: stays at the last record
             if position > offset and tp in self.delivered:

@@ -36,7 +36,7 @@ from kafka_sidecar.plugin import (
     json_texts,
 )
 from kafka_sidecar_handlers.active._buffer import PreparedReply, records_size
-from kafka_sidecar_handlers.active._instance import ActiveInstance, Fetched, illegal_state, kafka_failure, last_offsets
+from kafka_sidecar_handlers.active._instance import ActiveInstance, Fetched, illegal_state, kafka_failure
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,9 +133,8 @@ async def prepare_next(instance: ActiveInstance, max_poll_records: int, key_form
         records = list(instance.buffer)
         rendered = _render_at_once(records, key_format, value_format) if records else None
         if rendered is not None:
-            instance.buffer.prepared = PreparedReply(
-                records, records_size(records), json_dumps(rendered), last_offsets(records)
-            )
+            buffer = instance.buffer
+            buffer.prepared = PreparedReply(records, records_size(records), json_dumps(rendered), buffer.last_offsets())
 
 
 _topic = attrgetter("topic")
