@@ -8,6 +8,7 @@ that followed by ``subscription(s)``, ``assignments``, ``positions[/beginning|en
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 
 from kafka_sidecar.plugin import V2_MEDIA_TYPE
@@ -53,6 +54,7 @@ def resource(route: str) -> str | None:
     return None
 
 
+@functools.cache  # routes come from chains.yml and methods from their route: a handful of pairs
 def operation(route: str, method: str) -> str | None:
     found = resource(route)
     return OPERATIONS.get((found, method.upper())) if found else None

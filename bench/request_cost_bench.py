@@ -1,0 +1,137 @@
+"""CPU per request of the chain's plugin hooks and of the HTTP adapter, without a broker or a server.
+
+A trivial terminal (it answers ``{"ok": 1}`` at once) behind the shipped plugins, one at a time and all
+together, each called ``--requests`` times in this process:
+
+* **chain**: the compiled chain called with an exchange (the plugins' per-request hooks alone);
+* **app**: the whole ASGI app (Starlette, the request/response adapter, the limits, the chain) called with
+  a scope, a one-message body and a ``send`` that drops what it gets; no server and no socket.
+
+The audit plugin's writer (one Kafka record per request) and the HTTP server are not in these figures:
+the suite's ``produce1`` scenario has both. Run another checkout first on ``PYTHONPATH`` for a
+before/after. Not part of the test suite::
+
+    .venv/bin/python bench/request_cost_bench.py [--requests 20000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from kafka_sidecar import Sidecar
+from kafka_sidecar._http.app import create_app
+from kafka_sidecar._runtime import loop_factory
+from kafka_sidecar.plugin import Exchange, HandlerSpec, HttpRequest, Reply, hookimpl
+
+PLUGINS = {
+    "metrics": "{use: metrics}",
+    "correlation": "{use: correlation}",
+    "tracing": "{use: tracing}",
+    "logging": "{use: logging-context, config: {format: json, install: false}}",
+    "audit": "{use: audit, config: {target: log}}",
+    "validation": "{use: validation}",
+}
+BODY = b'{"records":[{"key":"key-0","value":"' + b"x" * 1024 + b'"}]}'
+HEADERS = {"host": "127.0.0.1:8442", "content-type": "application/json", "content-length": str(len(BODY))}
+
+
+class Answer:
+    def __init__(self, config: object, resources: object) -> None:
+        pass
+
+    async def __call__(self, exchange: Exchange) -> Reply:
+        return Reply(body={"ok": 1})
+
+
+class AnswerPlugin:
+    @hookimpl
+    def kafka_sidecar_register_handlers(self, register: Callable[[HandlerSpec[object]], None]) -> None:
+        register(HandlerSpec(name="answer", factory=Answer, kind="terminal"))
+
+
+def config(chain: list[str]) -> str:
+    handlers = "".join(f"  {name}: {PLUGINS[name]}\n" for name in chain) + "  answer: {use: answer}\n"
+    exec_ = ", ".join([*chain, "answer"])
+    return (
+        'kafka: {bootstrap_servers: "127.0.0.1:1"}\n'
+        f"handlers:\n{handlers}"
+        f'paths:\n  - {{path: "/producers/{{topic}}", method: POST, exec: [{exec_}]}}\n'
+    )
+
+
+def per_call(count: int, run: Callable[[], Any]) -> Callable[[], Any]:
+    async def measure() -> float:
+        for _ in range(count // 10):
+            await run()
+        started = time.process_time()
+        for _ in range(count):
+            await run()
+        return (time.process_time() - started) / count * 1e6
+
+    return measure
+
+
+async def measure(chain: list[str], folder: Path, count: int) -> tuple[float, float]:
+    path = folder / "chains.yml"
+    path.write_text(config(chain), encoding="utf-8")
+    sidecar = Sidecar.from_file(path, extra_plugins=[(AnswerPlugin(), "answer")])
+    app = create_app(sidecar, manage_lifecycle=False)
+    await sidecar.start()
+    try:
+        compiled = sidecar.routes[0].chain
+        request = HttpRequest(
+            "POST", "/producers/t", "/producers/{topic}", {"topic": "t"}, {}, HEADERS, BODY, "127.0.0.1"
+        )
+
+        async def through_chain() -> None:
+            await compiled(Exchange("http", "/producers/{topic}", request))
+
+        scope = {
+            "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST", "scheme": "http",
+            "path": "/producers/t", "raw_path": b"/producers/t", "query_string": b"", "root_path": "",
+            "headers": [(k.encode(), v.encode()) for k, v in HEADERS.items()],
+            "client": ("127.0.0.1", 50000), "server": ("127.0.0.1", 8442),
+        }  # fmt: skip
+
+        async def send(message: object) -> None:
+            pass
+
+        async def through_app() -> None:
+            messages = [{"type": "http.request", "body": BODY, "more_body": False}]
+
+            async def receive() -> dict[str, object]:
+                return messages.pop()
+
+            await app(dict(scope), receive, send)
+
+        return await per_call(count, through_chain)(), await per_call(count, through_app)()
+    finally:
+        await sidecar.stop()
+
+
+async def main(args: argparse.Namespace) -> None:
+    variants = [[], *([name] for name in PLUGINS), list(PLUGINS)]
+    with tempfile.TemporaryDirectory() as folder:
+        results = [(chain, await measure(chain, Path(folder), args.requests)) for chain in variants]
+    base_chain, base_app = results[0][1]
+    print(f"CPU µs per request, {args.requests} requests each (trivial terminal, no broker, no server)")
+    print(f"{'chain':52} {'chain':>8} {'+hooks':>8} {'app':>8}")
+    for chain, (in_chain, in_app) in results:
+        name = " + ".join(chain) or "(terminal only)"
+        print(f"{name:52} {in_chain:8.1f} {in_chain - base_chain:8.1f} {in_app:8.1f}")
+    print(f"HTTP adapter and Starlette (app - chain, terminal only): {base_app - base_chain:.1f} µs")
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--requests", type=int, default=20000)
+    arguments = parser.parse_args()
+    factory = loop_factory()
+    with asyncio.Runner(loop_factory=factory) as runner:
+        runner.run(main(arguments))
