@@ -81,6 +81,10 @@ class ActiveConsumerConfig:
         default=5000, metadata={"doc": "Auto-commit instances commit what they returned at most this often."}
     )
     max_poll_records: int = field(default=500, metadata={"doc": "Records fetched from Kafka per internal poll."})
+    read_ahead: bool = field(
+        default=True,
+        metadata={"doc": "After each records reply, fetch and write the next one while the client reads it."},
+    )
     session_timeout_ms: int = field(default=10000, metadata={"doc": "Group session timeout of instances."})
     heartbeat_interval_ms: int = field(default=1000, metadata={"doc": "Group heartbeat interval of instances."})
     start_timeout_ms: int = field(default=10000, metadata={"doc": "How long creating an instance may wait for Kafka."})
@@ -244,10 +248,10 @@ class ActiveConsumerHandler:
             kept, body = owned_pairs(instance, records[: len(rendered)], rendered)
             instance.mark_delivered(kept)
         await instance.follow_positions()
-        # the next reply is fetched and written while the client reads this one
-        exchange.after_response(
-            partial(prepare_next, instance, limits.max_poll_records, settings.key_format, settings.value_format)
-        )
+        if self._config.read_ahead:  # the next reply is fetched and written while the client reads this one
+            exchange.after_response(
+                partial(prepare_next, instance, limits.max_poll_records, settings.key_format, settings.value_format)
+            )
         return Reply(body=body, media_type=media)
 
     async def _dead_letter(self, exchange: Exchange) -> Reply:
