@@ -87,6 +87,11 @@ def test_metrics_count_a_uniform_batch_as_its_records(status: Any, error: str | 
     uniform = _render(UniformOutcomes(RECORDS, status, error))
     assert uniform == _render(tuple(RecordOutcome(r, status, error) for r in RECORDS))
     assert f'outcome="{status}",topic="t"}} 3' in uniform
+    mixed = (*RECORDS, msgspec.structs.replace(RECORDS[0], topic="u", offset=99))  # two topics in one batch
+    two = _render(UniformOutcomes(mixed, status, error))
+    assert two == _render(tuple(RecordOutcome(r, status, error) for r in mixed))
+    assert f'outcome="{status}",topic="t"}} 3' in two
+    assert f'outcome="{status}",topic="u"}} 1' in two
 
 
 @pytest.mark.parametrize(("status", "error"), [("SUCCESS", None), ("DEADLETTER", "poison")])
@@ -154,7 +159,12 @@ def test_one_added_header_per_record_as_a_column_gives_the_same_body() -> None:
         assert as_is_body("c", values, None, java) == request_body("c", [record_entry_as_is(r) for r in values], java)
     assert added.column(records) is None  # asked per record: spread out, still the same headers
     assert added.headers(records[1]) == (("X-Correlation-Id", b"c-2"),)
-    assert as_is_body("c", values, ("X-Correlation-Id", [b"c-1", b'say "hi"'])) is None  # needs escaping
+    for text in (b'say "hi"', b"a\\b", b"tab\there", b"del\x7f", "café".encode()):  # needs escaping
+        assert as_is_body("c", values, ("X-Correlation-Id", [b"c-1", text])) is None
+    printable = bytes(range(0x20, 0x7F)).replace(b'"', b"").replace(b"\\", b"")  # every byte kept as it is
+    body = as_is_body("c", values, ("X-Correlation-Id", [b"c-1", printable]))
+    assert body == request_body("c", [record_entry_as_is(r, added.of(r)) for r in values[:1]] + [
+        record_entry_as_is(values[1], (("X-Correlation-Id", printable),))])  # fmt: skip
     fetched = (msgspec.structs.replace(values[0], headers=(("a", b"b"),)), values[1])
     assert as_is_body("c", fetched, ("X-Correlation-Id", [b"c-1", b"c-2"])) is None
     assert as_is_body("c", records) is None  # a tombstone: written record by record

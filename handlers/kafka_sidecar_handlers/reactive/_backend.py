@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import repeat
@@ -99,8 +98,9 @@ def record_entry_as_is(record: ConsumedRecord, added: Headers = ()) -> bytes:
     return _entry_as_is_with(record, _headers_json(record, added))
 
 
-_PLAIN_TEXT = re.compile(rb"[ !#-\[\]-~]*")
-"""Printable ASCII without quote or backslash: JSON string content as it is."""
+_PLAIN_CHARS = bytes(range(0x20, 0x7F)).replace(b'"', b"").replace(b"\\", b"")
+"""Printable ASCII without quote or backslash: JSON string content as it is (deleted by ``translate``
+in C, so text made only of these leaves nothing; half the time of a regular expression's match)."""
 _TOPIC, _PARTITION, _OFFSET = attrgetter("topic"), attrgetter("partition"), attrgetter("offset")
 _TIMESTAMP, _KEY, _VALUE = attrgetter("timestamp_ms"), attrgetter("key"), attrgetter("value")
 _NULL = msgspec.Raw(b"null")
@@ -155,7 +155,7 @@ def as_is_body(
         headers = repeat(_NO_HEADERS, len(values))
     else:
         name, texts = column
-        if not _PLAIN_TEXT.fullmatch(b"".join(texts)):
+        if b"".join(texts).translate(None, _PLAIN_CHARS):
             return None
         headers = map(msgspec.Raw, map(b"".join, zip(repeat(b"{" + dumps(name) + b':"'), texts, repeat(b'"}'))))
     entries = list(map(_Entry, map(_TOPIC, records), map(_PARTITION, records), map(_OFFSET, records),

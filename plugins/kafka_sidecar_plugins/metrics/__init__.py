@@ -24,6 +24,7 @@ from kafka_sidecar.plugin import (
     PRODUCED,
     AdminAction,
     ConfigSection,
+    ConsumedRecord,
     DeadLettered,
     Exchange,
     HandlerSpec,
@@ -175,13 +176,22 @@ class MetricsHandler:
             self._m.batch_latency.observe(consumer, value=time.perf_counter() - started)
             self._count_outcomes(consumer, exchange.stash.get(DELIVERED) or ())
 
+    def _count_topics(self, consumer: str, records: Sequence[ConsumedRecord], status: str) -> None:
+        """``records`` counted per topic: a batch from one topic (the usual case) by one ``list.count``
+        (identity first, in C; about half a ``Counter``'s time), else by a ``Counter``."""
+        topics = list(map(_TOPIC, records))
+        if topics and topics.count(topics[0]) == len(topics):
+            self._m.consumed.inc(consumer, topics[0], status, amount=len(topics))
+            return
+        for topic, count in Counter(topics).items():
+            self._m.consumed.inc(consumer, topic, status, amount=count)
+
     def _count_outcomes(self, consumer: str, outcomes: Sequence[RecordOutcome]) -> None:
         """Per batch: one counter update per (topic, outcome), not one per record."""
         counts: dict[tuple[str, str], int] = {}
         errors = 0
         if isinstance(outcomes, UniformOutcomes):  # one status for the batch: counted per topic, in C
-            for topic, count in Counter(map(_TOPIC, outcomes.records)).items():
-                self._m.consumed.inc(consumer, topic, outcomes.status, amount=count)
+            self._count_topics(consumer, outcomes.records, outcomes.status)
             if outcomes.error is not None:
                 self._m.backend_errors.inc(consumer, "record", amount=len(outcomes))
             return
