@@ -6,8 +6,9 @@ same batches of 1 KiB JSON records (500 per batch by default, no fetched headers
 suite's load generator writes them). The terminal does what the reactive consumer's terminal does
 with what the chain left: it writes the backend body (``as_is_body``, with the correlation column when
 there is one), reads the backend headers and answers ``SUCCESS`` for the whole batch; no HTTP call.
-The audit's writer task runs against an in-memory producer seam that acknowledges at once, and is
-given its turns inside the measured CPU time.
+The audit's writer task runs against an in-memory producer seam that acknowledges at once (or, with
+``--bootstrap``, writes to that broker through the real internal producer), and is given its turns
+inside the measured CPU time.
 
 Variants: ``none`` (terminal only), each plugin alone, ``all``, and ``all-<plugin>`` (all but one);
 rounds interleave the variants so a busy machine slows them alike. The figure is process CPU µs per
@@ -45,6 +46,7 @@ from kafka_sidecar.testing import RunningSidecar, running_sidecar
 from kafka_sidecar_handlers.reactive._backend import as_is_body
 from kafka_sidecar_plugins.audit import AUDIT_SINKS
 
+AUDIT_TOPIC = "sidecar-audit"
 PLUGINS = ("metrics", "correlation", "tracing", "logging", "audit")
 """The shipped ``default-consumer`` chain (chains.yml), outermost first."""
 
@@ -81,17 +83,17 @@ class BenchPlugin:
         register(HandlerSpec(name="bench-source", factory=BenchSource, kind="source"))
 
 
-def config(chain: Sequence[str]) -> str:
+def config(chain: Sequence[str], bootstrap: str) -> str:
     return f"""
 kafka:
-  bootstrap_servers: 127.0.0.1:1
+  bootstrap_servers: {bootstrap}
   connect_timeout_ms: 2000
 handlers:
   metrics: {{use: metrics}}
   correlation: {{use: correlation}}
   tracing: {{use: tracing}}
   logging: {{use: logging-context, config: {{format: json, install: false}}}}
-  audit: {{use: audit, config: {{target: kafka, topic: sidecar-audit, key: hash}}}}
+  audit: {{use: audit, config: {{target: kafka, topic: {AUDIT_TOPIC}, key: hash}}}}
   source: {{use: bench-source}}
 consumers:
   bench:
@@ -139,14 +141,24 @@ async def main(args: argparse.Namespace) -> None:
     work = batches(args.batches, args.batch)
     records = args.batches * args.batch
     cpu: dict[str, list[float]] = {name: [] for name in variants}
+    if args.bootstrap:
+        from kafka_sidecar_testing.topics import create_topic
+
+        await create_topic(args.bootstrap, AUDIT_TOPIC, 1, exist_ok=True)
     async with AsyncExitStack() as stack:
         chains: dict[str, tuple[RunningSidecar, Chain]] = {}
         for name, chain in variants.items():
             folder = Path(stack.enter_context(tempfile.TemporaryDirectory()))
             rs = await stack.enter_async_context(
-                running_sidecar(config(chain), folder, wait_for_kafka=0, extra_plugins=[(BenchPlugin(), "bench")])
+                running_sidecar(
+                    config(chain, args.bootstrap or "127.0.0.1:1"),
+                    folder,
+                    wait_for_kafka=30 if args.bootstrap else 0,
+                    extra_plugins=[(BenchPlugin(), "bench")],
+                )
             )
-            use_fake_producer(rs)
+            if not args.bootstrap:
+                use_fake_producer(rs)
             source = rs.sidecar.consumers[0].source
             if not isinstance(source, BenchSource) or source.chain is None:
                 raise SystemExit("the bench source was not attached to its chain")
@@ -157,7 +169,9 @@ async def main(args: argparse.Namespace) -> None:
             for name, (rs, compiled) in chains.items():
                 cpu[name].append(await run_round(rs, compiled, work) / records * 1e6)
     base = statistics.median(cpu["none"])
-    print(f"consumer chain, {args.batches} batches of {args.batch} records x {args.rounds} rounds, CPU us per record")
+    audit = f"audit to {args.bootstrap}" if args.bootstrap else "audit to a fake producer seam"
+    print(f"consumer chain ({audit}), {args.batches} batches of {args.batch} records x {args.rounds} rounds")
+    print("CPU us per record")
     print(f"  {'variant':12} {'median':>7} {'min':>7} {'max':>7} {'over none':>10}")
     for name, samples in cpu.items():
         med = statistics.median(samples)
@@ -169,5 +183,6 @@ if __name__ == "__main__":
     parser.add_argument("--batches", type=int, default=400)
     parser.add_argument("--batch", type=int, default=500)
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--bootstrap", default="", help="the audit writes to this broker (default: a fake seam)")
     parser.add_argument("--only", default="", help="comma-separated variants to run besides 'none' (e.g. all,audit)")
     asyncio.run(main(parser.parse_args()))
