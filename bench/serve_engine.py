@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 from kafka_sidecar import Sidecar, create_app
-from kafka_sidecar._runtime import loop_factory, tune_gc
+from kafka_sidecar._runtime import loop_factory, tune_gc, tune_malloc
 
 
 def main(engine: str, config: Path) -> None:
@@ -22,6 +22,7 @@ def main(engine: str, config: Path) -> None:
     sidecar = Sidecar.from_file(config)
     app = create_app(sidecar)
     tune_gc()
+    tune_malloc()
     if engine == "uvicorn":
         import uvicorn
 
@@ -51,6 +52,7 @@ def main(engine: str, config: Path) -> None:
 def app_from_env() -> object:
     """Granian imports its app by name in its worker process."""
     tune_gc()
+    tune_malloc()
     return create_app(Sidecar.from_file(Path(os.environ["BENCH_SIDECAR_CONFIG"])))
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 from kafka_sidecar._blueprint import build_blueprint, discover
 from kafka_sidecar._errors import ConfigError, PluginError, StartFailed, StartupError
 from kafka_sidecar._logs import LEVELS, OperatorLines, configure_logging
-from kafka_sidecar._runtime import freeze_started_heap, loop_factory, tune_gc
+from kafka_sidecar._runtime import freeze_started_heap, loop_factory, tune_gc, tune_malloc
 from kafka_sidecar._server import check_bind, serve_sidecar
 from kafka_sidecar._sidecar import Sidecar
 from kafka_sidecar._startup import explain_os_error, preflight
@@ -97,6 +97,7 @@ def _run(config: Path, plugins_dirs: list[str], log_level: str) -> int:
     preflight(blueprint.config)
     sidecar = Sidecar(blueprint)
     tune_gc()
+    tune_malloc()
     stop = TimedEvent()
 
     def ready() -> None:
