@@ -13,8 +13,15 @@ import os
 import sys
 from pathlib import Path
 
-from kafka_sidecar import Sidecar, create_app
-from kafka_sidecar._runtime import loop_factory, tune_gc, tune_malloc
+from kafka_sidecar import Sidecar, _runtime, create_app
+from kafka_sidecar._runtime import loop_factory, tune_gc
+
+
+def _tune_malloc() -> None:
+    """As ``kafka-sidecar run`` does; a checkout older than ``tune_malloc`` (``suite.py --sidecar-src``) has none."""
+    tune = getattr(_runtime, "tune_malloc", None)
+    if tune is not None:
+        tune()
 
 
 def main(engine: str, config: Path) -> None:
@@ -22,7 +29,7 @@ def main(engine: str, config: Path) -> None:
     sidecar = Sidecar.from_file(config)
     app = create_app(sidecar)
     tune_gc()
-    tune_malloc()
+    _tune_malloc()
     if engine == "uvicorn":
         import uvicorn
 
@@ -52,7 +59,7 @@ def main(engine: str, config: Path) -> None:
 def app_from_env() -> object:
     """Granian imports its app by name in its worker process."""
     tune_gc()
-    tune_malloc()
+    _tune_malloc()
     return create_app(Sidecar.from_file(Path(os.environ["BENCH_SIDECAR_CONFIG"])))
 
 
