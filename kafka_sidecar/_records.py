@@ -1,4 +1,12 @@
-"""Kafka records as they leave and arrive: frozen, byte-level, independent of any client library."""
+"""Kafka records as they leave and arrive: frozen, byte-level, independent of any client library.
+
+The produce path makes one :class:`OutgoingRecord` and one :class:`DeliveryReport` per record, so both
+are frozen ``msgspec.Struct`` types: built in C (0.08 µs each against 0.7 to 0.8 µs for a frozen
+dataclass; docs/benchmarks.md, "Produce path, fourth round") and not tracked by the cyclic GC (they hold
+only text, bytes, numbers and tuples of those, so they can never be part of a cycle). They behave as the
+frozen dataclasses they replaced: keyword or positional construction, equality, ``repr``, read-only
+fields (``msgspec.structs.replace`` makes a changed copy).
+"""
 
 from __future__ import annotations
 
@@ -12,8 +20,7 @@ import msgspec
 Headers = tuple[tuple[str, bytes], ...]
 
 
-@dataclass(frozen=True, slots=True)
-class OutgoingRecord:
+class OutgoingRecord(msgspec.Struct, frozen=True, gc=False):
     """A fully serialized record, ready to be sent."""
 
     topic: str
@@ -24,8 +31,7 @@ class OutgoingRecord:
     timestamp_ms: int | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class DeliveryReport:
+class DeliveryReport(msgspec.Struct, frozen=True, gc=False):
     """What the broker said about one record; ``error_code`` 0 means acknowledged."""
 
     topic: str
