@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mappin
 from dataclasses import dataclass, field
 from typing import Literal, overload
 
-from kafka_sidecar._records import AddedHeaders, ConsumedRecord, DeliveryReport, OutgoingRecord
+from kafka_sidecar._records import AddedHeaders, ConsumedRecord, DeliveryReport, OutgoingRecord, count_acknowledged
 from kafka_sidecar._stash import Stash, StashKey
 from kafka_sidecar._strict_json import parse_json_body
 
@@ -118,6 +118,11 @@ class Produced:
     topic: str
     records: tuple[OutgoingRecord, ...]
     reports: tuple[DeliveryReport, ...]
+
+    @property
+    def acknowledged(self) -> int:
+        """How many of ``reports`` the broker acknowledged (counted in C, no Python step per record)."""
+        return count_acknowledged(self.reports)
 
 
 PRODUCED: StashKey[Produced] = StashKey("produced")

@@ -220,7 +220,7 @@ class TracingHandler:
             produced = exchange.stash.get(PRODUCED)
             if produced is not None:
                 span.set_attribute("messaging.batch.message_count", len(produced.reports))
-                failed = sum(1 for report in produced.reports if not report.acknowledged)
+                failed = len(produced.reports) - produced.acknowledged
                 if len(produced.reports) == 1 and produced.reports[0].acknowledged:
                     report = produced.reports[0]
                     span.set_attribute("messaging.destination.partition.id", str(report.partition))

@@ -157,7 +157,7 @@ class MetricsHandler:
             self._m.http_requests.inc(request.method, request.route, str(status))
             produced = exchange.stash.get(PRODUCED)
             if produced is not None:
-                ok = sum(1 for report in produced.reports if report.acknowledged)
+                ok = produced.acknowledged
                 if ok:
                     self._m.produced.inc(produced.topic, amount=ok)
                 if ok < len(produced.reports):
