@@ -77,6 +77,16 @@ def assert_problem(response: httpx.Response, status: int, field: str | None) -> 
         ({"records": [{"value": 1}, {"value": 2, "headers": {"\ud800": "x"}}]}, "records[1].headers.\\ud800"),
         ({"records": [{"value": 1}, {"value": 2, "correlationId": "\ud800"}]}, "records[1].correlationId"),
         ({"records": [{"value": "a"}, {"value": "\ud800"}], "valueFormat": "string"}, "records[1].value"),
+        # the first problem in record order wins, whichever column it is in (keys and values are encoded
+        # column by column while nothing fails)
+        ({"records": [{}, {"value": 5}], "valueFormat": "string"}, "records[0].value"),
+        ({"records": [{"value": "a"}, {"key": 5, "value": "b"}], "keyFormat": "string"}, "records[1].key"),
+        (
+            {"records": [{"value": "a", "headers": {"h": 1}}, {"value": 5}], "valueFormat": "string"},
+            "records[0].headers.h",
+        ),
+        ({"records": [{"value": 5}, {"value": "a", "headers": {"h": 1}}], "valueFormat": "string"}, "records[0].value"),
+        ({"records": [{"value": 1}, {"value": 2, "headers": 0}]}, "records[1].headers"),  # falsy, still checked
     ],
 )
 async def test_bad_bodies_are_4xx_naming_the_field(client: httpx.AsyncClient, body: object, field: str) -> None:
