@@ -75,7 +75,8 @@ ACTIVE_QUERY = "timeout=1000&max_bytes=8388608"
 ALL_SCENARIOS = ("produce100", "produce1", "active-binary", "active-json", "reactive")
 VARIANTS = ("uvicorn", "granian", "librdkafka", "bare+librdkafka", "uvicorn+librdkafka")
 """``--engines``: the shipped config (or ``bare+...`` the bare one) under another ASGI server
-(bench/serve_engine.py) and/or with the librdkafka producer engine, ``+``-joined."""
+(bench/serve_engine.py) and/or with the librdkafka producer engine, ``+``-joined; ``before+...`` runs the
+variant from ``--before-src`` (an A/B in the same reps)."""
 CONFIGS = {SHIPPED: REPO / "chains.yml", BARE: REPO / "bench" / "chains-bare.yml"}
 
 
@@ -732,7 +733,7 @@ async def run(args: argparse.Namespace, bootstrap: str, work: Path) -> list[Row]
                     work,
                     name=variant.replace("+", "-"),
                     engine="granian" if "granian" in variant.split("+") else "hypercorn",  # uvicorn: server.engine
-                    env_extra=settings.sidecar_env,
+                    env_extra=sidecar_env(args.before_src) if "before" in variant.split("+") else settings.sidecar_env,
                 )
             )
             for variant in args.engines
@@ -750,7 +751,7 @@ def variant_name(variant: str) -> str:
     """``bare+librdkafka`` -> ``sidecar bare (librdkafka)``; ``uvicorn`` -> ``sidecar shipped (uvicorn)``."""
     parts = variant.split("+")
     system = BARE if "bare" in parts else SHIPPED
-    return f"{system} ({'+'.join(p for p in parts if p != 'bare')})"
+    return f"{system} ({'+'.join(p for p in parts if p != 'bare') or 'hypercorn'})"
 
 
 def variant_config(work: Path, variant: str) -> Path:
@@ -829,8 +830,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--out", type=Path, default=REPO / "bench" / "results", help="where JSON and PNG plots go")
     parser.add_argument("--sidecar-src", type=Path, default=None,
                         help="run the sidecar processes from this checkout (a before/after run)")  # fmt: skip
+    parser.add_argument("--before-src", type=Path, default=None,
+                        help="the checkout an engine variant with 'before' runs (before+bare+librdkafka): "
+                        "an A/B interleaved in every rep")  # fmt: skip
     parser.add_argument("--smoke", action="store_true", help="a few records per scenario, no Java tools")
     args = parser.parse_args(argv)
+    if any("before" in variant.split("+") for variant in args.engines) and args.before_src is None:
+        parser.error("an engine variant with 'before' needs --before-src")
     if args.smoke:
         args.duration, args.warmup, args.consume_records, args.java, args.idle_wait = 0.5, 0.2, 1000, False, 0.2
         args.engines = []
