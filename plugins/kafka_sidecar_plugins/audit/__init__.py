@@ -19,7 +19,6 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from itertools import compress
 from operator import attrgetter
 
 from kafka_sidecar.plugin import (
@@ -215,28 +214,17 @@ class AuditHandler:
     def _produced_batch(
         self, produced: Produced, cid: str | None, tid: str | None, timestamp_ms: int, count: int
     ) -> Iterator[AuditRecord]:
-        """One audit record for a whole produce request (run by the sink's writer task). When every record
-        was acknowledged (the usual case) the offset ranges are found in C: min/max per partition."""
-        reports = produced.reports
+        """One audit record for a whole produce request (run by the sink's writer task)."""
         ranges: dict[int, list[int]] = {}
         failed = 0
         error: str | None = None
-        partitions = list(map(_PARTITION, reports))
-        if produced.acknowledged == len(reports) and None not in partitions:
-            offsets = list(map(_OFFSET, reports))
-            for partition in dict.fromkeys(partitions):  # in order of first appearance
-                mine = offsets if len(partitions) == partitions.count(partition) else [
-                    *compress(offsets, map(partition.__eq__, partitions))
-                ]  # fmt: skip
-                ranges[partition] = [min(mine), max(mine)]
-        else:
-            for report in reports:
-                if report.acknowledged and report.partition is not None and report.offset is not None:
-                    _widen(ranges, report.partition, report.offset)
-                else:
-                    failed += 1
-                    error = error or report.error or f"error code {report.error_code}"
-        yield self._batch_record("PRODUCER", produced.topic, ranges, len(reports), failed, cid, tid,
+        for report in produced.reports:
+            if report.acknowledged and report.partition is not None and report.offset is not None:
+                _widen(ranges, report.partition, report.offset)
+            else:
+                failed += 1
+                error = error or report.error or f"error code {report.error_code}"
+        yield self._batch_record("PRODUCER", produced.topic, ranges, len(produced.reports), failed, cid, tid,
                                  None, error, timestamp_ms)  # fmt: skip
 
     def _delivered_batch(
