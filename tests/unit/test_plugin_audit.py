@@ -21,7 +21,7 @@ from kafka_sidecar._resources import Resources
 from kafka_sidecar._serdes.base import SerdeRegistry
 from kafka_sidecar.plugin import CORRELATION, CorrelationIds
 from kafka_sidecar_plugins.audit import AUDIT_SINKS, AuditConfig, AuditHandler, AuditSinks
-from kafka_sidecar_plugins.audit._sink import AuditRecord, uuid4_texts
+from kafka_sidecar_plugins.audit._sink import AuditRecord, audit_json, uuid4_texts
 from kafka_sidecar_plugins.metrics import PrometheusExporter
 
 
@@ -209,10 +209,18 @@ def test_one_sink_per_distinct_config_whatever_the_build_order() -> None:
         AuditRecord("ADMIN", "svc", "SUCCESS", action="set-log-level root", outcome="DEBUG"),
     ],
 )
-def test_the_fast_json_text_is_exactly_what_json_dumps_writes(record: AuditRecord) -> None:
-    text = record.to_json_text("generated-id", 1234)
-    expected = {**record.to_json(), "id": record.id or "generated-id", "timestamp": record.timestamp_ms or 1234}
-    assert text == json.dumps(expected, separators=(",", ":"))
+def test_the_written_json_is_the_records_content_key_for_key_in_order(record: AuditRecord) -> None:
+    (text,) = audit_json([record], 1234)
+    written = json.loads(text)
+    expected = {**record.to_json(), "id": written["id"], "timestamp": record.timestamp_ms or 1234}
+    assert list(written.items()) == list(expected.items())
+    assert written["id"] == record.id or uuid.UUID(written["id"]).version == 4
+
+
+def test_records_encoded_together_come_out_one_each_in_order() -> None:
+    records = [AuditRecord("ADMIN", "svc", "SUCCESS", outcome=f"line\n{n}", id=str(n)) for n in range(50)]
+    texts = audit_json(records, 1)
+    assert [json.loads(text)["outcome"] for text in texts] == [f"line\n{n}" for n in range(50)]
 
 
 def test_generated_audit_ids_are_distinct_version_4_uuids() -> None:

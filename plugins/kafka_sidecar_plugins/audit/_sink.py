@@ -12,15 +12,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
-import json
 import logging
 import os
 import time
 import uuid
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from json.encoder import encode_basestring_ascii
 from typing import Literal
+
+import msgspec
 
 from kafka_sidecar.plugin import Metrics, OutgoingRecord, ProducerService
 from kafka_sidecar.plugin import describe_error as describe
@@ -28,8 +28,12 @@ from kafka_sidecar.plugin import describe_error as describe
 log = logging.getLogger(__name__)
 
 WRITE_SLICE = 16
-"""Audit records built and handed to the producer in one turn of the event loop (a write of a linger's
+"""Audit records handed to an aiokafka producer in one turn of the event loop (a write of a linger's
 worth comes in slices, so requests are not held up behind it; docs/benchmarks.md, produce 1)."""
+WRITE_SLICES = {"aiokafka": WRITE_SLICE, "librdkafka": 128}
+"""The slice by producer engine: about the same time per turn (0.3 ms). librdkafka takes a record in ~2 µs
+of C, aiokafka in ~20 µs of Python; every slice is a ``send_batch`` with its own fixed cost, so the
+fewer the better (docs/benchmarks.md, "The audit writer per audit record")."""
 audit_log = logging.getLogger("kafka_sidecar.audit")
 
 AuditType = Literal["PRODUCER", "REACTIVE_CONSUMER", "DEAD_LETTER", "ADMIN"]
@@ -79,35 +83,42 @@ class AuditRecord:
             body["batch"] = self.batch
         return body
 
-    def to_json_text(self, new_id: str, now_ms: int) -> str:
-        """``json.dumps(self.to_json(), separators=(",", ":"))``, exactly, without the generic encoder.
 
-        ``new_id`` and ``now_ms`` stand in for an empty ``id`` and a zero ``timestamp_ms``.
-        """
-        text = (
-            f'{{"id":{_text(self.id or new_id)},"serviceId":{_text(self.service_id)},'
-            f'"auditType":{_text(self.audit_type)},"topic":{_text(self.topic)},"partition":{_int(self.partition)},'
-            f'"offset":{_int(self.offset)},"correlationId":{_text(self.correlation_id)},'
-            f'"traceabilityId":{_text(self.traceability_id)},"key":{_text(self.key)},'
-            f'"auditStatus":{_text(self.status)},"timestamp":{self.timestamp_ms or now_ms}'
-        )
-        for name, value in (("outcome", self.outcome), ("error", self.error), ("action", self.action)):
-            if value is not None:
-                text += f',"{name}":{encode_basestring_ascii(value)}'
-        if self.batch is not None:
-            text += f',"batch":{_compact(self.batch)}'
-        return text + "}"
+class _AuditJson(msgspec.Struct, omit_defaults=True, rename="camel", gc=False):
+    """An audit record as written: every field below ``timestamp`` always (``null`` when unset), the
+    rest only when set; the same keys in the same order as :meth:`AuditRecord.to_json`."""
 
-
-_compact = json.JSONEncoder(separators=(",", ":")).encode
-
-
-def _text(value: str | None) -> str:
-    return "null" if value is None else encode_basestring_ascii(value)
+    id: str
+    service_id: str
+    audit_type: str
+    topic: str | None
+    partition: int | None
+    offset: int | None
+    correlation_id: str | None
+    traceability_id: str | None
+    key: str | None
+    audit_status: str
+    timestamp: int
+    outcome: str | None = None
+    error: str | None = None
+    action: str | None = None
+    batch: Mapping[str, object] | None = None
 
 
-def _int(value: int | None) -> str:
-    return "null" if value is None else int.__repr__(value)
+_json_lines = msgspec.json.Encoder().encode_lines
+
+
+def audit_json(records: Sequence[AuditRecord], now_ms: int) -> list[bytes]:
+    """Each record's JSON (UTF-8), as :meth:`AuditRecord.to_json` gives it, encoded in one C call: a
+    missing ``id`` is a fresh version 4 UUID, a missing ``timestamp_ms`` is ``now_ms``."""
+    ids = uuid4_texts(len(records))
+    wire = [
+        _AuditJson(r.id or new_id, r.service_id, r.audit_type, r.topic, r.partition, r.offset, r.correlation_id,
+                   r.traceability_id, r.key, r.status, r.timestamp_ms or now_ms, r.outcome, r.error, r.action, r.batch)
+        for r, new_id in zip(records, ids, strict=True)
+    ]  # fmt: skip
+    # JSON text never holds a raw newline (it is escaped inside strings): one line per record
+    return _json_lines(wire).split(b"\n")[:-1]
 
 
 def uuid4_texts(count: int) -> list[str]:
@@ -149,14 +160,21 @@ class AuditSink:
         queue_size: int,
         batch_size: int = 500,
         linger_s: float = 0.0,
+        write_slice: int = WRITE_SLICE,
     ) -> None:
         self._producer = producer
         self._metrics = metrics
         self.target = target
         self.topic = topic
-        self._queue: asyncio.Queue[AuditRecord | DeferredRecords] = asyncio.Queue()
+        self._queued: list[AuditRecord | DeferredRecords] = []
+        """Waiting for the writer, which takes them all at once (one wake-up per drain, not one per item)."""
+        self._wakeup: asyncio.Future[None] | None = None
+        self._idle = asyncio.Event()
+        """Set while every queued record is written or failed."""
+        self._idle.set()
         self._capacity = queue_size
         self._pending = 0
+        self._write_slice = write_slice
         self._batch_size = batch_size
         self._linger_s = linger_s
         self._task: asyncio.Task[None] | None = None
@@ -176,7 +194,7 @@ class AuditSink:
             self._drop(1)
             return
         self._pending += 1
-        self._queue.put_nowait(record)
+        self._enqueue(record)
 
     def submit_deferred(self, deferred: DeferredRecords) -> None:
         """Queue ``deferred.count`` records built later by the writer (as many as there is room for)."""
@@ -184,11 +202,16 @@ class AuditSink:
         accepted = min(room, deferred.count)
         if accepted > 0:
             self._pending += accepted
-            self._queue.put_nowait(
-                deferred if accepted == deferred.count else DeferredRecords(accepted, deferred.build)
-            )
+            self._enqueue(deferred if accepted == deferred.count else DeferredRecords(accepted, deferred.build))
         if accepted < deferred.count:
             self._drop(deferred.count - max(accepted, 0))
+
+    def _enqueue(self, item: AuditRecord | DeferredRecords) -> None:
+        self._queued.append(item)
+        self._idle.clear()
+        wakeup, self._wakeup = self._wakeup, None
+        if wakeup is not None and not wakeup.done():
+            wakeup.set_result(None)
 
     def not_built(self, error: Exception) -> None:
         """An exchange whose audit records could not be built: counted as one dropped, logged like a drop."""
@@ -212,7 +235,7 @@ class AuditSink:
             return
         cancelled = False
         try:
-            await asyncio.wait_for(self._queue.join(), max(drain_timeout, 0.0))
+            await asyncio.wait_for(self._idle.wait(), max(drain_timeout, 0.0))
         except (TimeoutError, asyncio.CancelledError) as exc:
             # Out of time (our own drain timeout, or the sidecar's shutdown budget cancelled us).
             cancelled = isinstance(exc, asyncio.CancelledError)
@@ -229,30 +252,43 @@ class AuditSink:
     async def flushed(self, timeout: float) -> bool:
         """Wait until every queued record is written or failed (tests, shutdown)."""
         try:
-            await asyncio.wait_for(self._queue.join(), timeout)
+            await asyncio.wait_for(self._idle.wait(), timeout)
         except TimeoutError:
             return False
         return True
 
     async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
         while True:
-            items = [await self._queue.get()]
-            size = _size(items[0])
-            if self._linger_s > 0 and size < self._batch_size:
+            if not self._queued:
+                self._wakeup = loop.create_future()
+                await self._wakeup
+            if self._linger_s > 0 and self._pending < self._batch_size:
                 # let the next batches' audit records join this write: one produce request, not one each
                 await asyncio.sleep(self._linger_s)
-            while size < self._batch_size and not self._queue.empty():
-                items.append(self._queue.get_nowait())
-                size += _size(items[-1])
+            items = self._take()
             # Built and handed to the producer a slice per turn of the event loop: requests waiting on the
             # loop get in between, instead of stalling behind a whole linger's worth of audit records.
             writes = []
-            for part in _slices(items, WRITE_SLICE):
+            for part in _slices(items, self._write_slice):
                 writes.append(asyncio.ensure_future(self._write_part(part)))
                 await asyncio.sleep(0)
             await asyncio.gather(*writes)
-            for _ in items:
-                self._queue.task_done()
+            if self._pending == 0:
+                self._idle.set()
+
+    def _take(self) -> list[AuditRecord | DeferredRecords]:
+        """The queued items of the next write: all of them, or the first ``batch_size`` records' worth."""
+        queued = self._queued
+        if self._pending <= self._batch_size:  # counts every queued record (and those being written)
+            self._queued = []
+            return queued
+        size = taken = 0
+        while taken < len(queued) and (taken == 0 or size + _size(queued[taken]) <= self._batch_size):
+            size += _size(queued[taken])
+            taken += 1
+        self._queued = queued[taken:]
+        return queued[:taken]
 
     async def _write_part(self, items: list[AuditRecord | DeferredRecords]) -> None:
         size = sum(_size(item) for item in items)
@@ -268,21 +304,17 @@ class AuditSink:
     async def _write(self, batch: list[AuditRecord]) -> None:
         if not batch:
             return
-        ids, now_ms = uuid4_texts(len(batch)), int(time.time() * 1000)
+        texts = audit_json(batch, int(time.time() * 1000))
         if self.target == "log":
-            for record, new_id in zip(batch, ids, strict=True):
-                audit_log.info(record.to_json_text(new_id, now_ms))
+            for text in texts:
+                audit_log.info(text.decode("utf-8"))
             self.written += len(batch)
             self._count("written", len(batch))
             return
         topic = self.topic
         outgoing = [
-            OutgoingRecord(
-                topic,
-                record.correlation_id.encode("utf-8") if record.correlation_id else None,
-                record.to_json_text(new_id, now_ms).encode("ascii"),
-            )
-            for record, new_id in zip(batch, ids, strict=True)
+            OutgoingRecord(topic, record.correlation_id.encode("utf-8") if record.correlation_id else None, text)
+            for record, text in zip(batch, texts, strict=True)
         ]
         reports = await self._producer.send_batch(outgoing)
         failed = [report for report in reports if not report.acknowledged]
