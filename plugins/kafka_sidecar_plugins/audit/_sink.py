@@ -30,10 +30,11 @@ log = logging.getLogger(__name__)
 WRITE_SLICE = 16
 """Audit records handed to an aiokafka producer in one turn of the event loop (a write of a linger's
 worth comes in slices, so requests are not held up behind it; docs/benchmarks.md, produce 1)."""
-WRITE_SLICES = {"aiokafka": WRITE_SLICE, "librdkafka": 128}
-"""The slice by producer engine: about the same time per turn (0.3 ms). librdkafka takes a record in ~2 µs
-of C, aiokafka in ~20 µs of Python; every slice is a ``send_batch`` with its own fixed cost, so the
-fewer the better (docs/benchmarks.md, "The audit writer per audit record")."""
+WRITE_SLICES = {"aiokafka": WRITE_SLICE, "librdkafka": 64}
+"""The slice by producer engine, for about the same work per turn (~0.4-0.5 ms): an audit record is built
+in ~4 µs, then taken by librdkafka in a few µs of C or by aiokafka in ~20 µs of Python. Every slice is a
+``send_batch`` with its own fixed cost, so the fewer the better (docs/benchmarks.md, "The audit writer
+per audit record")."""
 audit_log = logging.getLogger("kafka_sidecar.audit")
 
 AuditType = Literal["PRODUCER", "REACTIVE_CONSUMER", "DEAD_LETTER", "ADMIN"]
