@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 import pytest
 
-from kafka_sidecar._config.model import KafkaConfig, ServiceConfig, SidecarConfig
+from kafka_sidecar._config.model import KafkaConfig, ProducerEngine, ProducerSettings, ServiceConfig, SidecarConfig
 from kafka_sidecar._errors import KafkaUnavailable
 from kafka_sidecar._events import AdminAction, DeadLettered
 from kafka_sidecar._exchange import DELIVERED, PRODUCED, Exchange, HttpRequest, Produced, RecordOutcome, Reply
@@ -332,3 +332,38 @@ async def test_an_exchange_whose_audit_cannot_be_built_is_counted_as_dropped_and
     errors = [m for m in caplog.messages if "building audit records failed" in m]
     assert len(errors) == 1  # logged once, then counted
     assert "ValueError: unexpected stash value" in errors[0]
+
+
+class CallRecordingProducer(FakeProducer):
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls: list[int] = []
+
+    async def send_batch(
+        self, records: Sequence[OutgoingRecord], *, ack_timeout: float | None = None
+    ) -> list[DeliveryReport]:
+        self.calls.append(len(records))
+        return await super().send_batch(records, ack_timeout=ack_timeout)
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize(("engine", "calls"), [("aiokafka", [16, 16, 8]), ("librdkafka", [40])])
+async def test_what_is_queued_goes_out_in_one_write_in_the_engines_slices_in_order(
+    engine: ProducerEngine, calls: list[int]
+) -> None:
+    producer = CallRecordingProducer()
+    config = SidecarConfig(
+        service=ServiceConfig(id="svc-1"), kafka=KafkaConfig(producer=ProducerSettings(engine=engine))
+    )
+    res = Resources(config, SerdeRegistry(), ProducerService(KafkaConfig()), internal_producer=producer)
+    sink, _ = AuditSinks(res).get(AuditConfig(linger_ms=0))
+    for n in range(40):  # queued before the writer's first turn: one write takes them all
+        sink.submit(AuditRecord("ADMIN", "svc-1", "SUCCESS", action=f"action {n}"))
+    await sink.start()
+    try:
+        assert await sink.flushed(5)
+    finally:
+        await sink.stop()
+    assert producer.calls == calls
+    assert [json.loads(r.value or b"")["action"] for r in producer.sent] == [f"action {n}" for n in range(40)]
+    assert (sink.written, sink.failed, sink.dropped) == (40, 0, 0)
