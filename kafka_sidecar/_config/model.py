@@ -123,6 +123,12 @@ def _check_readable(settings: object, *keys: str) -> None:
             raise ValueError(f"{key}: cannot read {path!r}")
 
 
+def _check_kafka_engine(engine: str) -> None:
+    """A producer or consumer engine is usable here (librdkafka needs the ``librdkafka`` extra)."""
+    if engine == "librdkafka" and importlib.util.find_spec("confluent_kafka") is None:
+        raise ValueError("engine librdkafka needs confluent-kafka: pip install 'kafka-sidecar[librdkafka]'")
+
+
 Acks = Literal["all", "1", "0", -1, 0, 1]
 ProducerEngine = Literal["aiokafka", "librdkafka"]
 Compression = Literal["none", "gzip", "snappy", "lz4", "zstd"]
@@ -162,12 +168,28 @@ class ProducerSettings:
     )
 
     def __post_init__(self) -> None:
-        if self.engine == "librdkafka" and importlib.util.find_spec("confluent_kafka") is None:
-            raise ValueError("engine librdkafka needs confluent-kafka: pip install 'kafka-sidecar[librdkafka]'")
+        _check_kafka_engine(self.engine)
         if self.request_timeout_ms <= 0 or self.health_check_interval_ms <= 0:
             raise ValueError("request_timeout_ms and health_check_interval_ms must be positive")
         if self.idempotency_window_s <= 0 or self.idempotency_max_keys <= 0:
             raise ValueError("idempotency_window_s and idempotency_max_keys must be positive")
+
+
+ConsumerEngine = Literal["aiokafka", "librdkafka"]
+
+
+@dataclass(frozen=True, slots=True)
+class ConsumerSettings:
+    engine: ConsumerEngine = field(
+        default="aiokafka",
+        metadata=doc(
+            "Kafka client of the reactive consumers: aiokafka, or librdkafka (the C client, less CPU per record; "
+            "extra 'librdkafka'; docs/reactive-consumer.md#consumer-engines). The active consumer always uses aiokafka."
+        ),
+    )
+
+    def __post_init__(self) -> None:
+        _check_kafka_engine(self.engine)
 
 
 SecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
@@ -261,6 +283,7 @@ class KafkaConfig:
         default=5000, metadata=doc("Readiness probe and start-up: how long to wait for the broker.")
     )
     producer: ProducerSettings = field(default_factory=ProducerSettings)
+    consumer: ConsumerSettings = field(default_factory=ConsumerSettings)
     security: SecuritySettings = field(default_factory=SecuritySettings)
 
 

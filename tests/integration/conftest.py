@@ -45,3 +45,11 @@ def producer_engine(request: pytest.FixtureRequest) -> str:
     """``kafka.producer.engine`` for a test that runs with both producer engines: configs read it as
     ``${PRODUCER_ENGINE:aiokafka}``; pass ``{"PRODUCER_ENGINE": producer_engine}`` in the sidecar's env."""
     return str(request.param)
+
+
+@pytest.fixture(params=["aiokafka", "librdkafka"])
+def consumer_engine(request: pytest.FixtureRequest) -> str:
+    """``kafka.consumer.engine`` for a reactive test that runs with both consumer engines:
+    ``test_reactive_support.sidecar_yaml`` reads it as ``${CONSUMER_ENGINE:aiokafka}``; pass
+    ``{"CONSUMER_ENGINE": consumer_engine}`` in the sidecar's env."""
+    return str(request.param)

@@ -40,11 +40,13 @@ async def _stays(condition: Callable[[], bool], seconds: float) -> None:
         await asyncio.sleep(0.05)
 
 
-async def test_pause_resume_partitions_and_lag(kafka_bootstrap: str, topic_factory: Any, tmp_path: Path) -> None:
+async def test_pause_resume_partitions_and_lag(
+    kafka_bootstrap: str, consumer_engine: str, topic_factory: Any, tmp_path: Path
+) -> None:
     topic = await topic_factory.create(partitions=2)
     group = new_group()
     backend = Backend()
-    env = {"KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap}
+    env = {"KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap, "CONSUMER_ENGINE": consumer_engine}
     async with serving(backend), running_sidecar(sidecar_yaml(topic, group, backend), tmp_path, env=env) as rs:
         actions: list[AdminAction] = []
         rs.sidecar.resources.events.subscribe(AdminAction, actions.append)
@@ -90,14 +92,16 @@ async def test_pause_resume_partitions_and_lag(kafka_bootstrap: str, topic_facto
     ]  # fmt: skip
 
 
-async def test_seek_by_timestamp_and_beginning(kafka_bootstrap: str, topic_factory: Any, tmp_path: Path) -> None:
+async def test_seek_by_timestamp_beginning_offset_and_end(
+    kafka_bootstrap: str, consumer_engine: str, topic_factory: Any, tmp_path: Path
+) -> None:
     topic = await topic_factory.create(partitions=1)
     group = new_group()
     now = int(time.time() * 1000)
     await produce(kafka_bootstrap, topic, json_values(5), partition=0, timestamp_ms=now - 60_000)
     await produce(kafka_bootstrap, topic, json_values(5, start=5), partition=0, timestamp_ms=now - 30_000)
     backend = Backend()
-    env = {"KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap}
+    env = {"KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap, "CONSUMER_ENGINE": consumer_engine}
     async with serving(backend), running_sidecar(sidecar_yaml(topic, group, backend), tmp_path, env=env) as rs:
         await wait_committed(kafka_bootstrap, group, {0: 10}, exact=True)
         reply = await rs.client.post(f"{BASE}/seek", json={"timestamp": now - 45_000})
@@ -111,6 +115,19 @@ async def test_seek_by_timestamp_and_beginning(kafka_bootstrap: str, topic_facto
         assert reply.json()["partitions"][0]["offset"] == 0
         await wait_for(lambda: len(backend.offsets()[0]) == 25, 20, "everything again")
         assert backend.offsets()[0][15:] == list(range(10))
+        await wait_committed(kafka_bootstrap, group, {0: 10}, exact=True)
+
+        reply = await rs.client.post(f"{BASE}/seek", json={"offset": 8})
+        assert reply.json()["partitions"][0]["offset"] == 8
+        await wait_for(lambda: len(backend.offsets()[0]) == 27, 20, "offsets 8 and 9 again")
+        assert backend.offsets()[0][25:] == [8, 9]
+        await wait_committed(kafka_bootstrap, group, {0: 10}, exact=True)
+
+        reply = await rs.client.post(f"{BASE}/seek", json={"position": "end"})
+        assert reply.json()["partitions"][0]["offset"] == 10
+        await produce(kafka_bootstrap, topic, json_values(1, start=10), partition=0)
+        await wait_committed(kafka_bootstrap, group, {0: 11}, exact=True)
+        assert backend.offsets()[0][27:] == [10]  # nothing before the end again, the new record once
 
         bad = await rs.client.post(f"{BASE}/seek", json={"offset": -1})
         assert bad.status_code == 422

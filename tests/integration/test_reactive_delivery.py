@@ -42,13 +42,13 @@ def _watch_secrets(secret_watch: SecretWatch) -> None:
 
 
 async def test_every_record_delivered_in_order_and_committed(
-    kafka_bootstrap: str, topic_factory: Any, tmp_path: Path
+    kafka_bootstrap: str, consumer_engine: str, topic_factory: Any, tmp_path: Path
 ) -> None:
     topic = await topic_factory.create(partitions=3)
     group = new_group()
     await produce(kafka_bootstrap, topic, json_values(150))
     backend = Backend()
-    env = {"KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap}
+    env = {"KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap, "CONSUMER_ENGINE": consumer_engine}
     config = sidecar_yaml(topic, group, backend, backend_token="s3cret", backend_headers={"x-team": "orders"})
     async with serving(backend), running_sidecar(config, tmp_path, env=env) as rs:
         await wait_for(lambda: len({(r["partition"], r["offset"]) for r in backend.records()}) >= 150, 30,
@@ -73,6 +73,7 @@ async def test_every_record_delivered_in_order_and_committed(
     assert backend.headers[0]["content-type"] == "application/json"
     # the control API's lag and committed offsets are the broker's
     assert status["state"] == "running"
+    assert status["engine"] == consumer_engine
     reported = {p["partition"]: p for p in status["partitions"]}
     for partition, end in ends.items():
         assert reported[partition]["committed"] == end
@@ -80,7 +81,9 @@ async def test_every_record_delivered_in_order_and_committed(
         assert reported[partition]["lag"] == 0
 
 
-async def test_mixed_statuses_dlq_and_drop(kafka_bootstrap: str, topic_factory: Any, tmp_path: Path) -> None:
+async def test_mixed_statuses_dlq_and_drop(
+    kafka_bootstrap: str, consumer_engine: str, topic_factory: Any, tmp_path: Path
+) -> None:
     topic = await topic_factory.create(partitions=2)
     group = new_group()
     values = json_values(40)
@@ -103,7 +106,7 @@ async def test_mixed_statuses_dlq_and_drop(kafka_bootstrap: str, topic_factory: 
         return statuses(body, decide)
 
     backend = Backend(reply=reply)
-    env = {"KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap}
+    env = {"KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap, "CONSUMER_ENGINE": consumer_engine}
     config = sidecar_yaml(topic, group, backend)
     async with serving(backend):
         async with running_sidecar(config, tmp_path, env=env):
@@ -192,7 +195,7 @@ async def test_java_style_reply_and_undecodable_records(
 
 
 async def test_key_mode_keeps_per_key_order_with_parallel_lanes(
-    kafka_bootstrap: str, topic_factory: Any, tmp_path: Path
+    kafka_bootstrap: str, consumer_engine: str, topic_factory: Any, tmp_path: Path
 ) -> None:
     topic = await topic_factory.create(partitions=1, prefix="keyed")
     group = new_group()
@@ -210,7 +213,7 @@ async def test_key_mode_keeps_per_key_order_with_parallel_lanes(
         return Response(status_code=200)
 
     backend = Backend(reply=reply)
-    env = {"KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap}
+    env = {"KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap, "CONSUMER_ENGINE": consumer_engine}
     config = sidecar_yaml(
         "", group, backend, topics=None, topic_pattern=r"keyed-.*" + topic[-8:], concurrency="key", key_lanes=4,
         batch_max_records=5, key_format="string",
@@ -228,7 +231,7 @@ async def test_key_mode_keeps_per_key_order_with_parallel_lanes(
 
 
 async def test_stop_drains_the_in_flight_batch_and_commits(
-    kafka_bootstrap: str, topic_factory: Any, tmp_path: Path
+    kafka_bootstrap: str, consumer_engine: str, topic_factory: Any, tmp_path: Path
 ) -> None:
     topic = await topic_factory.create(partitions=1)
     group = new_group()
@@ -242,7 +245,7 @@ async def test_stop_drains_the_in_flight_batch_and_commits(
         return Response(status_code=200)
 
     backend = Backend(reply=reply)
-    env = {"KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap}
+    env = {"KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap, "CONSUMER_ENGINE": consumer_engine}
     config = sidecar_yaml(topic, group, backend, batch_max_records=8, batch_max_wait_ms=500)
     async with serving(backend):
         async with running_sidecar(config, tmp_path, env=env) as rs:

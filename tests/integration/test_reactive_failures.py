@@ -31,12 +31,14 @@ def _distinct(backend: Backend) -> set[tuple[int, int]]:
     return {(r["partition"], r["offset"]) for r in backend.records()}
 
 
-async def test_backend_down_then_up_loses_nothing(kafka_bootstrap: str, topic_factory: Any, tmp_path: Path) -> None:
+async def test_backend_down_then_up_loses_nothing(
+    kafka_bootstrap: str, consumer_engine: str, topic_factory: Any, tmp_path: Path
+) -> None:
     topic = await topic_factory.create(partitions=2)
     group = new_group()
     await produce(kafka_bootstrap, topic, json_values(30))
     backend = Backend()
-    env = {"KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap}
+    env = {"KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap, "CONSUMER_ENGINE": consumer_engine}
     config = sidecar_yaml(topic, group, backend, retry={"max_attempts": 1, "initial_backoff_ms": 20})
     async with running_sidecar(config, tmp_path, env=env) as rs:
         # nobody listens on the backend port: the consumer keeps trying without spending attempts
@@ -98,7 +100,7 @@ async def test_slow_and_garbage_replies_are_retried(kafka_bootstrap: str, topic_
 
 
 async def test_commit_never_passes_an_unfinished_record(
-    kafka_bootstrap: str, topic_factory: Any, tmp_path: Path
+    kafka_bootstrap: str, consumer_engine: str, topic_factory: Any, tmp_path: Path
 ) -> None:
     topic = await topic_factory.create(partitions=1)
     group = new_group()
@@ -119,7 +121,7 @@ async def test_commit_never_passes_an_unfinished_record(
         return statuses(body, decide)
 
     backend = Backend(reply=reply)
-    env = {"KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap}
+    env = {"KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap, "CONSUMER_ENGINE": consumer_engine}
     config = sidecar_yaml(
         topic, group, backend, batch_max_records=4,
         retry={"max_attempts": 1000, "initial_backoff_ms": 20, "max_backoff_ms": 20, "jitter": 0},
@@ -153,7 +155,7 @@ async def test_unhealthy_backend_pauses_delivery(kafka_bootstrap: str, topic_fac
 
 
 async def test_backpressure_pauses_fetching_instead_of_buffering(
-    kafka_bootstrap: str, topic_factory: Any, tmp_path: Path
+    kafka_bootstrap: str, consumer_engine: str, topic_factory: Any, tmp_path: Path
 ) -> None:
     topic = await topic_factory.create(partitions=1)
     group = new_group()
@@ -165,7 +167,7 @@ async def test_backpressure_pauses_fetching_instead_of_buffering(
         return Response(status_code=200)
 
     backend = Backend(reply=reply)
-    env = {"KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap}
+    env = {"KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap, "CONSUMER_ENGINE": consumer_engine}
     config = sidecar_yaml(
         topic, group, backend, batch_max_records=5, max_buffered_records=10, fetch_max_records=5,
         request_timeout_ms=20000,

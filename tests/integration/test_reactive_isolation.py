@@ -47,7 +47,12 @@ async def _committed_aborted_committed(bootstrap: str, topic: str) -> None:
     ids=["default", "read_committed", "read_uncommitted"],
 )
 async def test_aborted_records_reach_the_backend_only_when_reading_uncommitted(
-    kafka_bootstrap: str, topic_factory: Any, tmp_path: Path, isolation: str | None, expected: list[int]
+    kafka_bootstrap: str,
+    consumer_engine: str,
+    topic_factory: Any,
+    tmp_path: Path,
+    isolation: str | None,
+    expected: list[int],
 ) -> None:
     topic = await topic_factory.create(partitions=1)
     await _committed_aborted_committed(kafka_bootstrap, topic)
@@ -56,7 +61,9 @@ async def test_aborted_records_reach_the_backend_only_when_reading_uncommitted(
     config = sidecar_yaml(topic, group, backend, isolation_level=isolation)
     async with (
         serving(backend),
-        running_sidecar(config, tmp_path, env={"KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap}) as rs,
+        running_sidecar(
+            config, tmp_path, env={"KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap, "CONSUMER_ENGINE": consumer_engine}
+        ) as rs,
     ):
         # One partition, delivered in order: once the last record (n=2) has arrived, n=1 had its chance before it.
         await wait_for(lambda: any(r["value"]["n"] == 2 for r in backend.records()), 30, "the last record")

@@ -47,7 +47,9 @@ def _check_order(backend: Backend, path: str) -> None:
         assert first_seen == sorted(first_seen), f"{path} partition {partition} delivered out of order"
 
 
-async def test_two_sidecars_one_group_rebalance(kafka_bootstrap: str, topic_factory: Any, tmp_path: Path) -> None:
+async def test_two_sidecars_one_group_rebalance(
+    kafka_bootstrap: str, consumer_engine: str, topic_factory: Any, tmp_path: Path
+) -> None:
     topic = await topic_factory.create(partitions=4)
     group = f"g-{uuid.uuid4().hex[:8]}"
     await produce(kafka_bootstrap, topic, json_values(400))
@@ -57,7 +59,7 @@ async def test_two_sidecars_one_group_rebalance(kafka_bootstrap: str, topic_fact
         return Response(status_code=200)
 
     backend = Backend(reply=slow_ack)
-    env = {"KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap}
+    env = {"KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap, "CONSUMER_ENGINE": consumer_engine}
     (tmp_path / "a").mkdir()
     (tmp_path / "b").mkdir()
     config_a = sidecar_yaml(topic, group, backend, backend_path="/a", batch_max_records=5)
@@ -88,8 +90,8 @@ def _write_config(path: Path, text: str) -> Path:
 
 
 @contextmanager
-def _sidecar_process(config: Path, bootstrap: str, log: Path) -> Iterator[subprocess.Popen[bytes]]:
-    env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": bootstrap}
+def _sidecar_process(config: Path, bootstrap: str, log: Path, engine: str) -> Iterator[subprocess.Popen[bytes]]:
+    env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": bootstrap, "CONSUMER_ENGINE": engine}
     with log.open("ab") as out:
         process = subprocess.Popen(
             [sys.executable, "-m", "kafka_sidecar", "run", "-c", str(config), "--log-level", "INFO"],
@@ -104,7 +106,7 @@ def _sidecar_process(config: Path, bootstrap: str, log: Path) -> Iterator[subpro
 
 
 async def test_sigkill_mid_batch_then_restart_redelivers(
-    kafka_bootstrap: str, topic_factory: Any, tmp_path: Path
+    kafka_bootstrap: str, consumer_engine: str, topic_factory: Any, tmp_path: Path
 ) -> None:
     topic = await topic_factory.create(partitions=2)
     group = f"g-{uuid.uuid4().hex[:8]}"
@@ -125,7 +127,7 @@ async def test_sigkill_mid_batch_then_restart_redelivers(
     config = _write_config(tmp_path, sidecar_yaml(topic, group, backend, batch_max_records=10))
     log = tmp_path / "sidecar.log"
     async with serving(backend):
-        with _sidecar_process(config, kafka_bootstrap, log) as first:
+        with _sidecar_process(config, kafka_bootstrap, log, consumer_engine) as first:
             await wait_for(lambda: state["held"] == 1, 60, "the third batch to be in flight")
             first.send_signal(signal.SIGKILL)
             assert await asyncio.to_thread(first.wait, 10) == -signal.SIGKILL
@@ -133,7 +135,7 @@ async def test_sigkill_mid_batch_then_restart_redelivers(
         hold.set()
         at_kill = await committed(kafka_bootstrap, group)
         calls_at_kill = len(backend.calls)
-        with _sidecar_process(config, kafka_bootstrap, log) as second:
+        with _sidecar_process(config, kafka_bootstrap, log, consumer_engine) as second:
             ends = await end_offsets(kafka_bootstrap, topic, 2)
             await wait_committed(kafka_bootstrap, group, ends, timeout=60)
             second.send_signal(signal.SIGTERM)

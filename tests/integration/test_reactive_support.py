@@ -126,6 +126,7 @@ def sidecar_yaml(topic: str, group: str, backend: Backend, **extra: Any) -> str:
     config = {k: v for k, v in config.items() if v is not None}
     return (
         "kafka:\n  bootstrap_servers: ${KAFKA_BOOTSTRAP_SERVERS}\n"
+        "  consumer:\n    engine: ${CONSUMER_ENGINE:aiokafka}\n"  # the consumer_engine fixture (conftest.py)
         "handlers:\n  orders-in:\n    use: reactive-consumer\n    config: " + json.dumps(config) + "\n"
         "consumers:\n  orders:\n    exec: [orders-in]\n"
     )

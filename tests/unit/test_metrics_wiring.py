@@ -13,7 +13,7 @@ import textwrap
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import httpx
 import pytest
@@ -26,6 +26,7 @@ from kafka_sidecar._metrics.registry import MetricsRegistry
 from kafka_sidecar._records import ConsumedRecord
 from kafka_sidecar._sidecar import Sidecar
 from kafka_sidecar.testing import running_sidecar
+from kafka_sidecar_handlers.reactive._client import ConsumerClient
 from kafka_sidecar_handlers.reactive._config import ReactiveConsumerConfig
 from kafka_sidecar_handlers.reactive._delivery import DeliveryStats
 from kafka_sidecar_handlers.reactive._lag import ConsumerGauges, LagReporter
@@ -87,7 +88,7 @@ def _runtime(kafka: FakeKafka, partitions: int) -> ConsumerRuntime:
         raise AssertionError("no assignment in these tests")
 
     runtime = ConsumerRuntime("orders", config, KafkaConfig(), no_new_workers)
-    runtime.consumer = kafka
+    runtime.consumer = cast(ConsumerClient, kafka)  # the lag reporter's calls only
     for partition in range(partitions):
         worker = PartitionWorker(TOPIC, partition, 1, BatchLimits(10, 1000, 0.01), never, runtime.on_change)
         runtime.workers[TopicPartition(TOPIC, partition)] = worker

@@ -289,7 +289,7 @@ async def test_a_batch_is_cut_at_max_records_or_max_bytes_and_the_rest_stays_que
 async def test_fetched_records_become_consumed_records_with_or_without_headers() -> None:
     from aiokafka.structs import ConsumerRecord
 
-    from kafka_sidecar_handlers.reactive._runtime import to_record, to_records
+    from kafka_sidecar_handlers.reactive._aiokafka import to_record, to_records
 
     def fetched(offset: int, headers: tuple[tuple[str, bytes | None], ...] = (), ts: int | None = 5) -> Any:
         return ConsumerRecord("t", 1, offset, ts, 0, b'"k"', b"{}", None, 3, 2, headers)

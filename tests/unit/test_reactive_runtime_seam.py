@@ -9,8 +9,7 @@ behaviour is covered in tests/integration/test_reactive_*.py.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import pytest
@@ -18,6 +17,7 @@ from aiokafka import TopicPartition
 
 from kafka_sidecar._config.model import KafkaConfig
 from kafka_sidecar._records import ConsumedRecord
+from kafka_sidecar_handlers.reactive._client import RebalanceListener
 from kafka_sidecar_handlers.reactive._config import ReactiveConsumerConfig
 from kafka_sidecar_handlers.reactive._delivery import DeliveryStats
 from kafka_sidecar_handlers.reactive._partition import BatchLimits, PartitionWorker
@@ -26,21 +26,12 @@ from kafka_sidecar_handlers.reactive._runtime import ConsumerRuntime
 TP = TopicPartition("orders", 0)
 
 
-@dataclass(frozen=True)
-class Message:
-    topic: str
-    partition: int
-    offset: int
-    key: bytes | None
-    value: bytes | None
-    timestamp: int = 0
-    headers: tuple[tuple[str, bytes], ...] = ()
-
-
 class InMemoryConsumer:
-    """What ConsumerRuntime uses of AIOKafkaConsumer, kept in memory."""
+    """A :class:`ConsumerClient` kept in memory (what the runtime uses of it)."""
 
-    def __init__(self, messages: list[Message], end: int | None = None) -> None:
+    engine = "in-memory"
+
+    def __init__(self, messages: list[ConsumedRecord], end: int | None = None) -> None:
         self.pending = messages
         self.end = end
         """Where the position lands once every message is handed out (past trailing control markers)."""
@@ -49,16 +40,16 @@ class InMemoryConsumer:
         self.listener: Any = None
         self.topics: list[str] = []
         self.commits: list[dict[TopicPartition, int]] = []
-        self.committed = asyncio.Event()
+        self.commit_seen = asyncio.Event()
         self.stopped = False
 
-    def subscribe(self, topics: list[str] | None = None, pattern: str | None = None, listener: Any = None) -> None:
-        self.topics, self.listener = list(topics or ()), listener
+    def subscribe(self, topics: Sequence[str], pattern: str | None, listener: RebalanceListener) -> None:
+        self.topics, self.listener = list(topics), listener
 
     async def start(self) -> None:
         await self.listener.on_partitions_assigned([TP])
 
-    async def getmany(self, timeout_ms: int) -> dict[TopicPartition, list[Message]]:
+    async def fetch(self, timeout_ms: int) -> dict[TopicPartition, list[ConsumedRecord]]:
         self.polls += 1
         if not self.pending:
             await asyncio.sleep(timeout_ms / 1000)  # a broker's long poll with nothing new
@@ -67,16 +58,31 @@ class InMemoryConsumer:
         self.fetch_position = self.end if self.end is not None else batch[-1].offset + 1
         return {TP: batch}
 
-    async def position(self, tp: TopicPartition) -> int:
+    async def position(self, tp: TopicPartition) -> int | None:
         return self.fetch_position
 
-    async def commit(self, offsets: dict[TopicPartition, Any]) -> None:
-        self.commits.append({tp: meta.offset for tp, meta in offsets.items()})
-        self.committed.set()
+    async def commit(self, offsets: Mapping[TopicPartition, int]) -> None:
+        self.commits.append(dict(offsets))
+        self.commit_seen.set()
 
-    def pause(self, *tps: TopicPartition) -> None: ...
+    def pause(self, tp: TopicPartition) -> None: ...
 
-    def resume(self, *tps: TopicPartition) -> None: ...
+    def resume(self, tp: TopicPartition) -> None: ...
+
+    async def seek(self, tp: TopicPartition, offset: int) -> None:
+        raise NotImplementedError
+
+    async def end_offsets(self, tps: Sequence[TopicPartition]) -> dict[TopicPartition, int]:
+        raise NotImplementedError
+
+    async def beginning_offsets(self, tps: Sequence[TopicPartition]) -> dict[TopicPartition, int]:
+        raise NotImplementedError
+
+    async def offsets_for_times(self, times: Mapping[TopicPartition, int]) -> dict[TopicPartition, int | None]:
+        raise NotImplementedError
+
+    async def committed(self, tp: TopicPartition) -> int | None:
+        raise NotImplementedError
 
     async def stop(self) -> None:
         self.stopped = True
@@ -106,21 +112,21 @@ def slow_six_runtime(consumer: InMemoryConsumer) -> tuple[ConsumerRuntime, async
 
 async def commits_reach(consumer: InMemoryConsumer, offset: int) -> None:
     while consumer.commits[-1] != {TP: offset}:
-        await asyncio.wait_for(consumer.committed.wait(), 10)
-        consumer.committed.clear()
+        await asyncio.wait_for(consumer.commit_seen.wait(), 10)
+        consumer.commit_seen.clear()
 
 
 @pytest.mark.asyncio
 async def test_runtime_delivers_commits_contiguously_and_leaves_through_the_seam() -> None:
-    consumer = InMemoryConsumer([Message("orders", 0, offset, b"k", b"v") for offset in (5, 6, 7)])
+    consumer = InMemoryConsumer([ConsumedRecord("orders", 0, offset, 0, b"k", b"v") for offset in (5, 6, 7)])
     runtime, release_six, delivered = slow_six_runtime(consumer)
     runtime.start()
     try:
-        await asyncio.wait_for(consumer.committed.wait(), 10)
+        await asyncio.wait_for(consumer.commit_seen.wait(), 10)
         assert consumer.topics == ["orders"]
         assert runtime.state == "running"
         assert consumer.commits == [{TP: 6}]  # 5 delivered; 6 still in flight
-        consumer.committed.clear()
+        consumer.commit_seen.clear()
         release_six.set()
         await commits_reach(consumer, 8)
     finally:
@@ -135,17 +141,17 @@ async def test_runtime_delivers_commits_contiguously_and_leaves_through_the_seam
 @pytest.mark.asyncio
 async def test_the_commit_follows_the_position_past_markers_only_once_every_record_is_final() -> None:
     """Offsets 5 and 6 are records; 7 is a transaction's commit marker the client skips (position 8)."""
-    consumer = InMemoryConsumer([Message("orders", 0, offset, b"k", b"v") for offset in (5, 6)], end=8)
+    consumer = InMemoryConsumer([ConsumedRecord("orders", 0, offset, 0, b"k", b"v") for offset in (5, 6)], end=8)
     runtime, release_six, delivered = slow_six_runtime(consumer)
     runtime.start()
     try:
-        await asyncio.wait_for(consumer.committed.wait(), 10)
+        await asyncio.wait_for(consumer.commit_seen.wait(), 10)
         polls, deadline = consumer.polls, asyncio.get_running_loop().time() + 10
         while consumer.polls < polls + 3:  # a few idle polls, each reading the position (8)
             assert asyncio.get_running_loop().time() < deadline, "the fetch loop stopped polling"
             await asyncio.sleep(0.01)
         assert consumer.commits == [{TP: 6}]  # never past the record still owed a result, whatever the position
-        consumer.committed.clear()
+        consumer.commit_seen.clear()
         release_six.set()
         await commits_reach(consumer, 8)
         assert runtime.workers[TP].fetched_to == 8

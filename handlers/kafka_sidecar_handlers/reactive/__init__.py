@@ -329,6 +329,9 @@ class ReactiveConsumer:
             "name": self.name,
             "group": self.config.group,
             "state": runtime.state if runtime is not None else "created",
+            "engine": self._sidecar.kafka.consumer.engine
+            if runtime is None or runtime.consumer is None
+            else runtime.consumer.engine,
             "paused": bool(runtime and runtime.paused_all),
             "backend": self.config.endpoint,
             "backend_healthy": self.backend_healthy,

@@ -21,8 +21,8 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from kafka_sidecar.plugin import ConsumedRecord, KafkaConfig, ValidationFailed, consumer_kwargs
+from kafka_sidecar_handlers.reactive._aiokafka import to_record
 from kafka_sidecar_handlers.reactive._delivery import DeliveryContext, DeliveryStats, deliver_batch
-from kafka_sidecar_handlers.reactive._runtime import to_record
 
 log = logging.getLogger(__name__)
 

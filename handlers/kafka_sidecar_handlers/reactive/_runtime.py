@@ -1,7 +1,8 @@
-"""The running part of a reactive consumer: the aiokafka consumer, fetch loop, commits and rebalances.
+"""The running part of a reactive consumer: the Kafka client, fetch loop, commits and rebalances.
 
+* The client is an engine behind :class:`ConsumerClient` (``kafka.consumer.engine``: aiokafka or librdkafka).
 * Fetching never buffers without bound: a partition with ``max_buffered_records`` fetched but not yet
-  delivered is paused in aiokafka and resumed as its lanes catch up.
+  delivered is paused in the client and resumed as its lanes catch up.
 * Commits happen after records become final, contiguously per partition (see ``OffsetTracker``).
 * On revoke, each partition's in-flight batch may finish (``drain_timeout_ms``), then it is abandoned;
   what is final is committed before the partition goes to its new owner.
@@ -15,15 +16,11 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable
-from itertools import starmap
-from operator import attrgetter
-from typing import Any
 
-from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
-from aiokafka.errors import KafkaError
-from aiokafka.structs import OffsetAndMetadata
+from aiokafka import TopicPartition
 
-from kafka_sidecar.plugin import BatchFetched, Conflict, ConsumedRecord, KafkaConfig, consumer_kwargs
+from kafka_sidecar.plugin import BatchFetched, Conflict, KafkaConfig
+from kafka_sidecar_handlers.reactive._client import ConsumerClient
 from kafka_sidecar_handlers.reactive._config import ReactiveConsumerConfig
 from kafka_sidecar_handlers.reactive._control import PartitionRef, SeekRequest, select
 from kafka_sidecar_handlers.reactive._partition import PartitionWorker
@@ -31,57 +28,27 @@ from kafka_sidecar_handlers.reactive._partition import PartitionWorker
 log = logging.getLogger(__name__)
 
 FETCH_TIMEOUT_MS = 200
-POSITION_WAIT_S = 0.05
-"""How long the fetch loop waits for the client to know a partition's position (right after assignment)."""
 CONNECT_RETRY_MAX_S = 5.0
 
 WorkerFactory = Callable[[str, int], PartitionWorker]
-ConsumerFactory = Callable[["ConsumerRuntime"], Any]
-"""Builds the (not yet started) Kafka consumer of a runtime; the seam unit tests use instead of a broker."""
+ConsumerFactory = Callable[["ConsumerRuntime"], ConsumerClient]
+"""Builds the (not yet started) Kafka client of a runtime; the seam unit tests use instead of a broker."""
 
 
-def aiokafka_consumer(runtime: ConsumerRuntime) -> AIOKafkaConsumer:
-    """The production consumer factory: an aiokafka consumer in the runtime's group."""
-    config = runtime.config
-    return AIOKafkaConsumer(
-        **consumer_kwargs(runtime.kafka, f"reactive-{runtime.name}"),
-        group_id=config.group,
-        auto_offset_reset=config.auto_offset_reset,
-        isolation_level=config.isolation_level,
-        session_timeout_ms=config.session_timeout_ms,
-        heartbeat_interval_ms=config.heartbeat_interval_ms,
-        max_partition_fetch_bytes=config.max_partition_fetch_bytes,
-        max_poll_records=config.fetch_max_records,
-    )
+def engine_client(runtime: ConsumerRuntime) -> ConsumerClient:
+    """The production factory: a client of the engine ``kafka.consumer.engine`` names, in the runtime's group."""
+    if runtime.kafka.consumer.engine == "librdkafka":
+        from kafka_sidecar_handlers.reactive._rdkafka import rdkafka_client
+
+        return rdkafka_client(runtime.name, runtime.config, runtime.kafka)
+    from kafka_sidecar_handlers.reactive._aiokafka import aiokafka_client
+
+    return aiokafka_client(runtime.name, runtime.config, runtime.kafka)
 
 
-def to_record(message: Any) -> ConsumedRecord:
-    headers = message.headers
-    return ConsumedRecord(  # positional: measurably cheaper per record than keywords
-        message.topic,
-        message.partition,
-        message.offset,
-        message.timestamp if message.timestamp is not None else -1,
-        message.key,
-        message.value,
-        tuple((k, bytes(v) if v is not None else b"") for k, v in headers) if headers else (),
-    )
-
-
-_FIELDS = attrgetter("topic", "partition", "offset", "timestamp", "key", "value")
-_HEADERS, _TIMESTAMP = attrgetter("headers"), attrgetter("timestamp")
-
-
-def to_records(messages: list[Any]) -> list[ConsumedRecord]:
-    """The client's records of one partition as consumed records. The common case (no headers,
-    every timestamp set) is built by one ``map`` (no Python frame per record); the rest record by record."""
-    if any(map(_HEADERS, messages)) or None in map(_TIMESTAMP, messages):
-        return [to_record(m) for m in messages]
-    return list(starmap(ConsumedRecord, map(_FIELDS, messages)))
-
-
-class ConsumerRuntime(ConsumerRebalanceListener):  # type: ignore[misc]
-    """Owns the aiokafka consumer of one reactive consumer, from start to leaving the group."""
+class ConsumerRuntime:
+    """Owns the Kafka client of one reactive consumer, from start to leaving the group; it is the client's
+    rebalance listener."""
 
     def __init__(
         self,
@@ -89,7 +56,7 @@ class ConsumerRuntime(ConsumerRebalanceListener):  # type: ignore[misc]
         config: ReactiveConsumerConfig,
         kafka: KafkaConfig,
         make_worker: WorkerFactory,
-        make_consumer: ConsumerFactory = aiokafka_consumer,
+        make_consumer: ConsumerFactory = engine_client,
     ) -> None:
         self.name = name
         self.config = config
@@ -97,7 +64,7 @@ class ConsumerRuntime(ConsumerRebalanceListener):  # type: ignore[misc]
         self._make_worker = make_worker
         self._make_consumer = make_consumer
         self.workers: dict[TopicPartition, PartitionWorker] = {}
-        self.consumer: Any = None
+        self.consumer: ConsumerClient | None = None
         self.state = "created"
         self.paused_all = False
         self.last_error: str | None = None
@@ -145,13 +112,13 @@ class ConsumerRuntime(ConsumerRebalanceListener):  # type: ignore[misc]
         self.state = "stopped"
 
     async def _main(self) -> None:
-        await self._connect()
+        consumer = await self._connect()
         self.state = "running"
         while not self._stopping:
             await self._apply_seeks()
             started_ns = time.time_ns()
             try:
-                fetched = await self.consumer.getmany(timeout_ms=FETCH_TIMEOUT_MS)
+                fetched = await consumer.fetch(FETCH_TIMEOUT_MS)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
@@ -162,36 +129,31 @@ class ConsumerRuntime(ConsumerRebalanceListener):  # type: ignore[misc]
             if fetched and self.on_fetch is not None:
                 counts = tuple((tp.topic, tp.partition, len(m)) for tp, m in fetched.items() if m)
                 self.on_fetch(BatchFetched(self.name, self.config.group, counts, started_ns, time.time_ns()))
-            for tp, messages in fetched.items():
+            for tp, records in fetched.items():
                 worker = self.workers.get(tp)
-                if worker is None or not messages:
+                if worker is None or not records:
                     continue
-                worker.offer(to_records(messages))
+                worker.offer(records)
                 self.sync_fetch(worker)
-            await self._follow_positions()
+            await self._follow_positions(consumer)
 
-    async def _follow_positions(self) -> None:
+    async def _follow_positions(self, consumer: ConsumerClient) -> None:
         """Partitions with nothing in flight follow the client's fetch position, so the commit also moves past
         offsets that are no records (transaction markers, aborted records under read_committed). Safe at any
-        moment: aiokafka moves the position only inside ``getmany``, whose records this loop has already
+        moment: a client moves the position only inside ``fetch``, whose records this loop has already
         registered with the partition's tracker before it awaits anything."""
         for tp, worker in list(self.workers.items()):
             if worker.tracker.in_flight:
                 continue  # finishing those records moves the commit (up to the position they saw)
-            try:
-                position = await asyncio.wait_for(self.consumer.position(tp), POSITION_WAIT_S)
-            except (TimeoutError, KafkaError):
-                continue  # no position yet (assignment in progress) or no longer assigned: next poll
-            worker.observe_position(position)
+            position = await consumer.position(tp)
+            if position is not None:  # None: no position yet (assignment in progress), or no longer assigned
+                worker.observe_position(position)
 
-    async def _connect(self) -> None:
+    async def _connect(self) -> ConsumerClient:
         wait = 0.2
         while True:
             consumer = self._make_consumer(self)
-            if self.config.topic_pattern:
-                consumer.subscribe(pattern=self.config.topic_pattern, listener=self)
-            else:
-                consumer.subscribe(topics=list(self.config.topics), listener=self)
+            consumer.subscribe(self.config.topics, self.config.topic_pattern, self)
             try:
                 await consumer.start()
             except asyncio.CancelledError:
@@ -211,7 +173,7 @@ class ConsumerRuntime(ConsumerRebalanceListener):  # type: ignore[misc]
             self._commit_wanted.set()  # progress made while connecting (assignment can come first)
             for worker in self.workers.values():
                 self.sync_fetch(worker)
-            return
+            return consumer
 
     # -- rebalance listener ----------------------------------------------------------------------
 
@@ -270,11 +232,11 @@ class ConsumerRuntime(ConsumerRebalanceListener):  # type: ignore[misc]
                 await asyncio.sleep(self.config.commit_interval_ms / 1000)
 
     async def commit(self, workers: list[PartitionWorker]) -> None:
-        offsets: dict[TopicPartition, OffsetAndMetadata] = {}
+        offsets: dict[TopicPartition, int] = {}
         for worker in workers:
             committable = worker.tracker.committable()
             if committable is not None and committable != worker.last_committed:
-                offsets[TopicPartition(worker.topic, worker.partition)] = OffsetAndMetadata(committable, "")
+                offsets[TopicPartition(worker.topic, worker.partition)] = committable
         if not offsets or self.consumer is None:
             return
         try:
@@ -286,7 +248,7 @@ class ConsumerRuntime(ConsumerRebalanceListener):  # type: ignore[misc]
         for worker in workers:
             tp = TopicPartition(worker.topic, worker.partition)
             if tp in offsets:
-                worker.last_committed = offsets[tp].offset
+                worker.last_committed = offsets[tp]
 
     # -- flow control ----------------------------------------------------------------------------
 
@@ -355,9 +317,12 @@ class ConsumerRuntime(ConsumerRebalanceListener):  # type: ignore[misc]
         try:
             if not all(idle):
                 raise Conflict("a batch is still in flight after drain_timeout_ms; try again")
-            targets = await self._resolve(tps, request)
+            consumer = self.consumer
+            if consumer is None:
+                raise Conflict(f"consumer {self.name!r} is not connected")
+            targets = await self._resolve(consumer, tps, request)
             for tp, worker in zip(tps, workers, strict=True):
-                self.consumer.seek(tp, targets[tp])
+                await consumer.seek(tp, targets[tp])
                 worker.clear_buffer(targets[tp])
             await self.commit(workers)
         finally:
@@ -365,17 +330,19 @@ class ConsumerRuntime(ConsumerRebalanceListener):  # type: ignore[misc]
                 worker.release()
         return {ref: targets[tp] for ref, tp in zip(refs, tps, strict=True)}
 
-    async def _resolve(self, tps: list[TopicPartition], request: SeekRequest) -> dict[TopicPartition, int]:
+    @staticmethod
+    async def _resolve(
+        consumer: ConsumerClient, tps: list[TopicPartition], request: SeekRequest
+    ) -> dict[TopicPartition, int]:
         target = request.target
         if target.kind == "offset":
             assert target.value is not None
             return dict.fromkeys(tps, target.value)
-        ends: dict[TopicPartition, int] = await self.consumer.end_offsets(tps)
+        ends = await consumer.end_offsets(tps)
         if target.kind == "end":
             return ends
         if target.kind == "beginning":
-            starts: dict[TopicPartition, int] = await self.consumer.beginning_offsets(tps)
-            return starts
+            return await consumer.beginning_offsets(tps)
         assert target.value is not None
-        found = await self.consumer.offsets_for_times(dict.fromkeys(tps, target.value))
-        return {tp: (found[tp].offset if found.get(tp) is not None else ends[tp]) for tp in tps}
+        found = await consumer.offsets_for_times(dict.fromkeys(tps, target.value))
+        return {tp: (offset if (offset := found.get(tp)) is not None else ends[tp]) for tp in tps}

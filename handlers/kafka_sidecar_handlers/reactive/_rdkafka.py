@@ -1,0 +1,381 @@
+"""The librdkafka engine of the reactive consumer (``kafka.consumer.engine: librdkafka``, extra
+``librdkafka``): :class:`~kafka_sidecar_handlers.reactive._client.ConsumerClient` over
+``confluent_kafka.Consumer``.
+
+* One thread of its own (:class:`_Owner`) makes every ``consume()`` call, one per :meth:`fetch`, and
+  turns the messages into consumed records there (``_rdkafka_records``), so positions move only while
+  the runtime waits for a fetch, as with aiokafka. Seeks and ``close()`` run on that thread too.
+* Rebalances are served by librdkafka inside ``consume()`` on that thread: the callback hands the change to
+  the runtime on the event loop and blocks until its drain and commit are done, so a revoked
+  partition's final records are committed before the partition goes, and nothing is committed that the
+  backend did not accept.
+* Pause and resume are applied by that thread before its next ``consume()``: librdkafka's pause waits for
+  the partition's own thread, which waits while a rebalance callback runs, so on the loop it could stall
+  the very drain the callback waits for.
+* Blocking calls (sync commit, watermarks, offsets for times, committed offsets, metadata) run on
+  worker threads, never on the loop; position is local and quick.
+* Offsets are stored and committed only by the runtime (``enable.auto.commit`` and
+  ``enable.auto.offset.store`` off).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextlib
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable, Coroutine, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from aiokafka import TopicPartition
+
+from kafka_sidecar._errors import KafkaUnavailable
+from kafka_sidecar._kafka.client_settings import librdkafka_settings
+from kafka_sidecar.plugin import ConsumedRecord, KafkaConfig
+from kafka_sidecar_handlers.reactive._client import RebalanceListener
+from kafka_sidecar_handlers.reactive._config import ReactiveConsumerConfig
+from kafka_sidecar_handlers.reactive._rdkafka_records import grouped_records, split_errors
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+CLOSE_WAIT_S = 10.0
+"""Longest wait for ``close()`` (leaving the group) and the thread's end when stopping."""
+REBALANCE_MARGIN_S = 5.0
+"""How much longer than ``drain_timeout_ms`` a rebalance callback waits for the runtime."""
+ERROR_LOG_INTERVAL_S = 30.0
+SERVE_TICK_S = 0.01
+"""How often a waiting rebalance callback looks whether the runtime is done."""
+
+
+def rdkafka_consumer_settings(name: str, config: ReactiveConsumerConfig, kafka: KafkaConfig) -> dict[str, Any]:
+    """The librdkafka configuration equivalent to what the aiokafka engine gives ``AIOKafkaConsumer``."""
+    return {
+        **librdkafka_settings(kafka, f"reactive-{name}"),
+        "group.id": config.group,
+        "enable.auto.commit": False,
+        "enable.auto.offset.store": False,
+        "auto.offset.reset": config.auto_offset_reset,
+        "isolation.level": config.isolation_level,
+        "session.timeout.ms": config.session_timeout_ms,
+        "heartbeat.interval.ms": config.heartbeat_interval_ms,
+        "max.partition.fetch.bytes": config.max_partition_fetch_bytes,
+        "topic.metadata.refresh.interval.ms": kafka.metadata_max_age_ms,
+        "logger": logging.getLogger("kafka_sidecar.librdkafka"),
+        "log_level": 4,
+    }
+
+
+def librdkafka_pattern(pattern: str) -> str:
+    """librdkafka takes a subscription starting with ``^`` as a regular expression; aiokafka matches a
+    pattern at the start of a topic name, so an unanchored pattern is anchored there."""
+    return pattern if pattern.startswith("^") else f"^({pattern})"
+
+
+@dataclass(frozen=True, slots=True)
+class _Job:
+    loop: asyncio.AbstractEventLoop
+    future: asyncio.Future[Any]
+    call: Callable[[], Any]
+    during_rebalance: bool
+    """May run while a rebalance callback waits for the runtime (a commit the runtime's drain makes)."""
+
+    def run(self) -> None:
+        try:
+            result = self.call()
+        except BaseException as exc:  # answered to the caller, who decides
+            _answer(self.loop, self.future, None, exc)
+        else:
+            _answer(self.loop, self.future, result, None)
+
+
+class _Owner:
+    """One daemon thread running the jobs given to it, in order, each answered on the event loop.
+
+    While a rebalance callback (inside ``consume()`` on this thread) waits for the runtime, this thread
+    runs the jobs marked ``during_rebalance`` (commits) meanwhile: librdkafka holds a commit made on
+    any other thread until the callback returns, which would wait for that very commit."""
+
+    def __init__(self, name: str) -> None:
+        self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
+        self._deferred: list[_Job | None] = []
+        self.thread = threading.Thread(target=self._main, name=name, daemon=True)
+        self.thread.start()
+
+    def run(self, call: Callable[[], T], *, during_rebalance: bool = False) -> asyncio.Future[T]:
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[T] = loop.create_future()
+        self._jobs.put(_Job(loop, future, call, during_rebalance))
+        return future
+
+    def finish(self) -> None:
+        """No jobs after those queued: the thread ends once they are done."""
+        self._jobs.put(None)
+
+    def _main(self) -> None:
+        while True:
+            job = self._deferred.pop(0) if self._deferred else self._jobs.get()
+            if job is None:
+                return
+            job.run()
+
+    def serve_until(self, done: concurrent.futures.Future[None], timeout: float) -> bool:
+        """On this thread, inside a rebalance callback: run rebalance-safe jobs until ``done`` (True) or
+        ``timeout`` (False); other jobs wait for the callback to return."""
+        deadline = time.monotonic() + timeout
+        while not done.done():
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False
+            try:
+                job = self._jobs.get(timeout=min(left, SERVE_TICK_S))
+            except queue.Empty:
+                continue
+            if job is not None and job.during_rebalance:
+                job.run()
+            else:
+                self._deferred.append(job)
+        return True
+
+
+def _answer(
+    loop: asyncio.AbstractEventLoop, future: asyncio.Future[Any], result: Any, error: BaseException | None
+) -> None:
+    def settle() -> None:
+        if future.done():  # the caller gave up (cancelled)
+            return
+        if error is not None:
+            future.set_exception(error)
+        else:
+            future.set_result(result)
+
+    with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits any more
+        loop.call_soon_threadsafe(settle)
+
+
+def _rd(tp: TopicPartition, offset: int | None = None) -> Any:
+    from confluent_kafka import TopicPartition as RdTopicPartition
+
+    return (
+        RdTopicPartition(tp.topic, tp.partition) if offset is None else RdTopicPartition(tp.topic, tp.partition, offset)
+    )
+
+
+def _checked(partitions: list[Any]) -> list[Any]:
+    from confluent_kafka import KafkaException
+
+    for found in partitions:
+        if found.error is not None:
+            raise KafkaException(found.error)
+    return partitions
+
+
+class RdKafkaClient:
+    """A :class:`ConsumerClient` on librdkafka (see the module's notes for the threads)."""
+
+    engine = "librdkafka"
+
+    def __init__(self, name: str, settings: dict[str, Any], config: ReactiveConsumerConfig, kafka: KafkaConfig) -> None:
+        self._name = name
+        self._settings = settings
+        self._max_records = config.fetch_max_records
+        self._rebalance_wait_s = config.drain_timeout_ms / 1000 + REBALANCE_MARGIN_S
+        self._timeout_s = kafka.connect_timeout_ms / 1000
+        self._topics: list[str] = []
+        self._listener: RebalanceListener | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._owner: _Owner | None = None
+        self._rd: Any = None
+        self._errors_logged: dict[int, float] = {}
+        self._flow: dict[TopicPartition, bool] = {}
+        """Pauses (True) and resumes (False) wanted since the last ``consume()``, applied before the next."""
+        self._flow_lock = threading.Lock()
+
+    def subscribe(self, topics: Sequence[str], pattern: str | None, listener: RebalanceListener) -> None:
+        self._topics = [librdkafka_pattern(pattern)] if pattern else list(topics)
+        self._listener = listener
+
+    async def start(self) -> None:
+        from confluent_kafka import Consumer, KafkaException
+
+        self._loop = asyncio.get_running_loop()
+        rd = Consumer(self._settings)
+        try:
+            metadata = await asyncio.to_thread(rd.list_topics, None, self._timeout_s)
+        except KafkaException as exc:
+            await asyncio.to_thread(rd.close)
+            raise KafkaUnavailable(f"Kafka metadata request failed: {exc.args[0].str()}") from exc
+        if not metadata.brokers:
+            await asyncio.to_thread(rd.close)
+            raise KafkaUnavailable("Kafka answered with no brokers")
+        rd.subscribe(self._topics, on_assign=self._on_assign, on_revoke=self._on_revoke, on_lost=self._on_revoke)
+        self._rd = rd
+        self._owner = _Owner(f"reactive-{self._name}-librdkafka")
+
+    async def stop(self) -> None:
+        """Close in the owning thread (leaving the group serves the last revoke there), bounded."""
+        owner, rd = self._owner, self._rd
+        if owner is None:
+            return
+        self._owner = None
+        closed = owner.run(rd.close)
+        owner.finish()
+        try:
+            await asyncio.wait_for(asyncio.shield(closed), CLOSE_WAIT_S)
+        except TimeoutError:
+            log.warning("consumer %s: librdkafka did not close within %.0fs; left behind", self._name, CLOSE_WAIT_S)
+        except Exception as exc:
+            log.warning("consumer %s: closing librdkafka failed: %s", self._name, exc)
+        await asyncio.to_thread(owner.thread.join, 1.0)
+
+    # -- fetching (the owning thread) ------------------------------------------------------------
+
+    async def fetch(self, timeout_ms: int) -> dict[TopicPartition, list[ConsumedRecord]]:
+        if self._owner is None:
+            raise KafkaUnavailable("the consumer is not started")
+        return await self._owner.run(lambda: self._poll(timeout_ms / 1000))
+
+    def _poll(self, timeout_s: float) -> dict[TopicPartition, list[ConsumedRecord]]:
+        """What is there now; else wait for the first message and take what came with it (``consume(n, t)``
+        alone would wait for all ``n``)."""
+        self._apply_flow()
+        consume, most = self._rd.consume, self._max_records
+        messages = consume(most, 0)
+        if not messages:
+            messages = consume(1, timeout_s)
+            if not messages:
+                return {}
+            if most > 1:
+                messages.extend(consume(most - 1, 0))
+        records, errors = split_errors(messages)
+        for error in errors:
+            self._log_error(error)
+        return grouped_records(records) if records else {}
+
+    def _apply_flow(self) -> None:
+        from confluent_kafka import KafkaException
+
+        with self._flow_lock:
+            wanted, self._flow = self._flow, {}
+        for tp, paused in wanted.items():
+            try:
+                (self._rd.pause if paused else self._rd.resume)([_rd(tp)])
+            except KafkaException as exc:  # revoked meanwhile: nothing to pause or resume
+                log.debug("consumer %s: %s %s: %s", self._name, "pause" if paused else "resume", tp, exc)
+
+    def _log_error(self, error: Any) -> None:
+        now = time.monotonic()
+        if now - self._errors_logged.get(error.code(), 0.0) >= ERROR_LOG_INTERVAL_S:
+            self._errors_logged[error.code()] = now
+            log.warning("consumer %s: librdkafka: %s: %s", self._name, error.name(), error.str())
+
+    def _on_assign(self, rd: Any, partitions: list[Any]) -> None:
+        """Take the partitions unpaused (a pause left from an earlier assignment no longer holds), then
+        let the runtime make their workers (it pauses what it wants again)."""
+        assert self._listener is not None
+        self._forget_flow(partitions)
+        rd.assign(partitions)
+        with contextlib.suppress(Exception):
+            rd.resume(partitions)
+        self._tell(self._listener.on_partitions_assigned, partitions)
+
+    def _on_revoke(self, rd: Any, partitions: list[Any]) -> None:
+        """Let the runtime drain and commit the partitions; pauses it asked for meanwhile go with them."""
+        assert self._listener is not None
+        self._tell(self._listener.on_partitions_revoked, partitions)
+        self._forget_flow(partitions)
+
+    def _forget_flow(self, partitions: list[Any]) -> None:
+        with self._flow_lock:
+            for p in partitions:
+                self._flow.pop(TopicPartition(p.topic, p.partition), None)
+
+    def _tell(self, method: Callable[[list[TopicPartition]], Coroutine[Any, Any, None]], partitions: list[Any]) -> None:
+        """Run a listener method on the event loop and wait for it (bounded), serving its commits: we are
+        inside ``consume()`` on the owning thread, and librdkafka hands the partitions over when this returns."""
+        loop, owner = self._loop, self._owner
+        if loop is None or loop.is_closed() or owner is None:
+            return
+        tps = [TopicPartition(p.topic, p.partition) for p in partitions]
+        try:
+            done = asyncio.run_coroutine_threadsafe(method(tps), loop)
+        except RuntimeError:  # the loop is gone
+            return
+        if not owner.serve_until(done, self._rebalance_wait_s):
+            done.cancel()
+            log.warning("consumer %s: the rebalance of %s took longer than %.0fs; going on", self._name, tps,
+                        self._rebalance_wait_s)  # fmt: skip
+        elif done.exception() is not None:
+            log.error("consumer %s: the rebalance listener failed: %r", self._name, done.exception())
+
+    async def seek(self, tp: TopicPartition, offset: int) -> None:
+        if self._owner is None:
+            raise KafkaUnavailable("the consumer is not started")
+        await self._owner.run(lambda: self._rd.seek(_rd(tp, offset)))
+
+    # -- on the event loop ----------------------------------------------------------------------
+
+    async def position(self, tp: TopicPartition) -> int | None:
+        if self._rd is None:
+            return None
+        try:
+            found = self._rd.position([_rd(tp)])
+        except Exception:
+            return None
+        offset = int(found[0].offset)
+        return offset if offset >= 0 and found[0].error is None else None
+
+    def pause(self, tp: TopicPartition) -> None:
+        with self._flow_lock:
+            self._flow[tp] = True
+
+    def resume(self, tp: TopicPartition) -> None:
+        with self._flow_lock:
+            self._flow[tp] = False
+
+    # -- blocking calls (worker threads) ---------------------------------------------------------
+
+    async def commit(self, offsets: Mapping[TopicPartition, int]) -> None:
+        """On the owning thread (also while a rebalance callback waits there: see :class:`_Owner`)."""
+        if self._owner is None:
+            raise KafkaUnavailable("the consumer is not started")
+        wanted = [_rd(tp, offset) for tp, offset in offsets.items()]
+        await self._owner.run(
+            lambda: _checked(self._rd.commit(offsets=wanted, asynchronous=False)), during_rebalance=True
+        )
+
+    async def end_offsets(self, tps: Sequence[TopicPartition]) -> dict[TopicPartition, int]:
+        return {tp: marks[1] for tp, marks in (await self._watermarks(tps)).items()}
+
+    async def beginning_offsets(self, tps: Sequence[TopicPartition]) -> dict[TopicPartition, int]:
+        return {tp: marks[0] for tp, marks in (await self._watermarks(tps)).items()}
+
+    async def _watermarks(self, tps: Sequence[TopicPartition]) -> dict[TopicPartition, tuple[int, int]]:
+        def ask() -> dict[TopicPartition, tuple[int, int]]:
+            marks: dict[TopicPartition, tuple[int, int]] = {}
+            for tp in tps:
+                low, high = self._rd.get_watermark_offsets(_rd(tp), self._timeout_s, False)
+                marks[tp] = (int(low), int(high))
+            return marks
+
+        return await asyncio.to_thread(ask)
+
+    async def offsets_for_times(self, times: Mapping[TopicPartition, int]) -> dict[TopicPartition, int | None]:
+        wanted = [_rd(tp, timestamp) for tp, timestamp in times.items()]
+        found = await asyncio.to_thread(lambda: _checked(self._rd.offsets_for_times(wanted, self._timeout_s)))
+        offsets = {(p.topic, p.partition): int(p.offset) for p in found}
+        return {tp: (o if (o := offsets.get((tp.topic, tp.partition), -1)) >= 0 else None) for tp in times}
+
+    async def committed(self, tp: TopicPartition) -> int | None:
+        found = await asyncio.to_thread(lambda: _checked(self._rd.committed([_rd(tp)], self._timeout_s)))
+        offset = int(found[0].offset)
+        return offset if offset >= 0 else None
+
+
+def rdkafka_client(name: str, config: ReactiveConsumerConfig, kafka: KafkaConfig) -> RdKafkaClient:
+    """The librdkafka client of reactive consumer ``name`` (in its group, not started)."""
+    return RdKafkaClient(name, rdkafka_consumer_settings(name, config, kafka), config, kafka)

@@ -1,0 +1,70 @@
+"""librdkafka (confluent-kafka) messages as consumed records, grouped per partition, without a Python
+frame per record: every column is read by a C-level ``map(methodcaller(...))`` and the records are built
+by ``map(ConsumedRecord, ...)``; only records with headers take a per-record path."""
+
+from __future__ import annotations
+
+from itertools import groupby
+from operator import attrgetter, itemgetter, methodcaller
+from typing import Any
+
+from aiokafka import TopicPartition
+
+from kafka_sidecar.plugin import ConsumedRecord
+
+_TOPIC, _PARTITION, _OFFSET = methodcaller("topic"), methodcaller("partition"), methodcaller("offset")
+_KEY, _VALUE, _HEADERS = methodcaller("key"), methodcaller("value"), methodcaller("headers")
+_TIMESTAMP, _SECOND = methodcaller("timestamp"), itemgetter(1)
+_ERROR = methodcaller("error")
+_PLACE = attrgetter("topic", "partition")
+
+
+def to_record(message: Any) -> ConsumedRecord:
+    """One message, headers included (values of None become b"")."""
+    headers = message.headers()
+    return ConsumedRecord(
+        message.topic(),
+        message.partition(),
+        message.offset(),
+        message.timestamp()[1],  # -1 when the broker gave none (TIMESTAMP_NOT_AVAILABLE)
+        message.key(),
+        message.value(),
+        tuple((k, v if v is not None else b"") for k, v in headers) if headers else (),
+    )
+
+
+def to_records(messages: list[Any]) -> list[ConsumedRecord]:
+    """Records (not error events) as consumed records, in the order given."""
+    if any(map(_HEADERS, messages)):
+        return [to_record(m) for m in messages]
+    return list(
+        map(
+            ConsumedRecord,
+            map(_TOPIC, messages),
+            map(_PARTITION, messages),
+            map(_OFFSET, messages),
+            map(_SECOND, map(_TIMESTAMP, messages)),
+            map(_KEY, messages),
+            map(_VALUE, messages),
+        )
+    )
+
+
+def split_errors(messages: list[Any]) -> tuple[list[Any], list[Any]]:
+    """(records, error events) of one ``consume()``: librdkafka reports consumer errors as messages."""
+    if not any(map(_ERROR, messages)):
+        return messages, []
+    return [m for m in messages if m.error() is None], [m.error() for m in messages if m.error() is not None]
+
+
+def grouped_records(messages: list[Any]) -> dict[TopicPartition, list[ConsumedRecord]]:
+    """The records of one ``consume()`` per partition, each partition's in offset order (librdkafka
+    returns a partition's messages in order; runs of one partition are joined)."""
+    grouped: dict[TopicPartition, list[ConsumedRecord]] = {}
+    for place, run in groupby(to_records(messages), _PLACE):
+        found = grouped.get(place)
+        if found is None:
+            grouped[TopicPartition(*place)] = list(run)
+        else:
+            found.extend(run)
+    return grouped

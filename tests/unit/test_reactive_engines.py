@@ -1,0 +1,153 @@
+"""kafka.consumer.engine: the engine setting picks the reactive consumer's Kafka client; librdkafka's
+messages become the same consumed records as aiokafka's (headers, missing timestamps, null key/value),
+grouped per partition in order; librdkafka's settings mirror the reactive config; a missing extra is a
+located config problem that ``kafka-sidecar check`` reports."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+from aiokafka import TopicPartition
+from confluent_kafka import KafkaError, Message
+
+from kafka_sidecar._blueprint import build_blueprint
+from kafka_sidecar._config.model import ConsumerSettings, KafkaConfig, SecuritySettings
+from kafka_sidecar._errors import ConfigError
+from kafka_sidecar._records import ConsumedRecord
+from kafka_sidecar.cli import main
+from kafka_sidecar_handlers.reactive._aiokafka import AiokafkaClient
+from kafka_sidecar_handlers.reactive._config import ReactiveConsumerConfig
+from kafka_sidecar_handlers.reactive._partition import PartitionWorker
+from kafka_sidecar_handlers.reactive._rdkafka import (
+    RdKafkaClient,
+    librdkafka_pattern,
+    rdkafka_consumer_settings,
+)
+from kafka_sidecar_handlers.reactive._rdkafka_records import grouped_records, split_errors, to_records
+from kafka_sidecar_handlers.reactive._runtime import ConsumerRuntime, engine_client
+
+CONFIG = ReactiveConsumerConfig(group="g", backend_url="http://127.0.0.1:9", topics=("orders",))
+
+
+def message(
+    partition: int,
+    offset: int,
+    *,
+    key: bytes | None = b'"k"',
+    value: bytes | None = b"{}",
+    headers: list[tuple[str, str | bytes | None]] | None = None,
+    timestamp: tuple[int, int] = (1, 1700),
+) -> Message:
+    return Message(
+        topic="orders", partition=partition, offset=offset, key=key, value=value, headers=headers, timestamp=timestamp
+    )
+
+
+def test_plain_messages_become_consumed_records_in_order() -> None:
+    messages = [message(0, 5), message(0, 6, key=None, value=None), message(0, 7, timestamp=(0, -1))]
+    assert to_records(messages) == [
+        ConsumedRecord("orders", 0, 5, 1700, b'"k"', b"{}"),
+        ConsumedRecord("orders", 0, 6, 1700, None, None),  # null key and value (a tombstone) stay None
+        ConsumedRecord("orders", 0, 7, -1, b'"k"', b"{}"),  # no timestamp from the broker: -1, as on aiokafka
+    ]
+
+
+def test_headers_are_kept_and_a_null_header_value_becomes_empty_bytes() -> None:
+    messages = [message(0, 1), message(0, 2, headers=[("a", b"x"), ("b", None), ("a", b"y")])]
+    records = to_records(messages)
+    assert records[0].headers == ()
+    assert records[1].headers == (("a", b"x"), ("b", b""), ("a", b"y"))
+    assert records[1].header("A") == b"y"
+    assert records[1] == ConsumedRecord("orders", 0, 2, 1700, b'"k"', b"{}", (("a", b"x"), ("b", b""), ("a", b"y")))
+
+
+def test_records_are_grouped_per_partition_keeping_each_partitions_order() -> None:
+    interleaved = [message(1, 10), message(1, 11), message(0, 3), message(1, 12), message(2, 0), message(0, 4)]
+    grouped = grouped_records(interleaved)
+    assert {tp: [r.offset for r in records] for tp, records in grouped.items()} == {
+        TopicPartition("orders", 1): [10, 11, 12],
+        TopicPartition("orders", 0): [3, 4],
+        TopicPartition("orders", 2): [0],
+    }
+    assert all(isinstance(tp, TopicPartition) for tp in grouped)
+    assert grouped_records([]) == {}
+
+
+def test_error_events_are_told_apart_from_records() -> None:
+    error = Message(error=KafkaError(KafkaError.UNKNOWN_TOPIC_OR_PART))
+    records, errors = split_errors([message(0, 1), error, message(0, 2)])
+    assert [m.offset() for m in records] == [1, 2]
+    assert [e.code() for e in errors] == [KafkaError.UNKNOWN_TOPIC_OR_PART]
+    plain = [message(0, 1)]
+    assert split_errors(plain) == (plain, [])
+
+
+def test_librdkafka_settings_mirror_the_reactive_config_and_the_shared_security(tmp_path: Path) -> None:
+    password = tmp_path / "password"
+    password.write_text("s3cret\n", encoding="utf-8")
+    kafka = KafkaConfig(
+        bootstrap_servers="b1:9093",
+        metadata_max_age_ms=60000,
+        security=SecuritySettings(
+            protocol="SASL_SSL", sasl_mechanism="SCRAM-SHA-256", sasl_username="u", sasl_password_file=str(password)
+        ),
+    )
+    config = ReactiveConsumerConfig(
+        group="orders-service", backend_url="http://127.0.0.1:9", topics=("orders",), auto_offset_reset="latest",
+        isolation_level="read_uncommitted", session_timeout_ms=7000, heartbeat_interval_ms=700,
+        max_partition_fetch_bytes=65536,
+    )  # fmt: skip
+    settings = rdkafka_consumer_settings("orders", config, kafka)
+    assert settings["group.id"] == "orders-service"
+    assert settings["enable.auto.commit"] is False, "only the runtime commits, and only final records"
+    assert settings["enable.auto.offset.store"] is False
+    assert (settings["auto.offset.reset"], settings["isolation.level"]) == ("latest", "read_uncommitted")
+    assert (settings["session.timeout.ms"], settings["heartbeat.interval.ms"]) == (7000, 700)
+    assert settings["max.partition.fetch.bytes"] == 65536
+    assert settings["topic.metadata.refresh.interval.ms"] == 60000
+    assert (settings["bootstrap.servers"], settings["client.id"]) == ("b1:9093", "kafka-sidecar-reactive-orders")
+    assert (settings["security.protocol"], settings["sasl.mechanism"]) == ("SASL_SSL", "SCRAM-SHA-256")
+    assert (settings["sasl.username"], settings["sasl.password"]) == ("u", "s3cret")
+    assert rdkafka_consumer_settings("o", CONFIG, KafkaConfig())["isolation.level"] == "read_committed"
+
+
+def test_a_topic_pattern_is_anchored_at_the_start_like_aiokafkas_match() -> None:
+    assert librdkafka_pattern(r"orders\..*") == r"^(orders\..*)"
+    assert librdkafka_pattern("^orders-[0-9]+$") == "^orders-[0-9]+$"
+
+
+@pytest.mark.asyncio
+async def test_the_engine_setting_picks_the_client() -> None:
+    def no_workers(topic: str, partition: int) -> PartitionWorker:
+        raise AssertionError("not started")
+
+    default = engine_client(ConsumerRuntime("o", CONFIG, KafkaConfig(), no_workers))
+    assert isinstance(default, AiokafkaClient)
+    assert default.engine == "aiokafka"
+    kafka = KafkaConfig(consumer=ConsumerSettings(engine="librdkafka"))
+    chosen = engine_client(ConsumerRuntime("o", CONFIG, kafka, no_workers))
+    assert isinstance(chosen, RdKafkaClient)
+    assert chosen.engine == "librdkafka"
+
+
+def test_the_librdkafka_engine_without_its_extra_is_refused_by_check(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for loaded in [m for m in sys.modules if m == "confluent_kafka" or m.startswith("confluent_kafka.")]:
+        monkeypatch.delitem(sys.modules, loaded)
+    monkeypatch.setitem(sys.modules, "confluent_kafka", None)  # as on a machine without the extra
+    path = tmp_path / "chains.yml"
+    path.write_text(
+        "kafka:\n  bootstrap_servers: 127.0.0.1:9\n  consumer:\n    engine: librdkafka\n"
+        'paths:\n  - {path: "/producers/{topic}", method: POST, exec: [producer]}\n',
+        encoding="utf-8",
+    )
+    with pytest.raises(ConfigError) as caught:
+        build_blueprint(path, env={})
+    (problem,) = caught.value.problems
+    assert (problem.file, problem.line, problem.path) == (str(path), 4, "kafka.consumer")
+    assert "pip install 'kafka-sidecar[librdkafka]'" in problem.message
+    assert main(["check", str(path)]) == 2
+    assert "kafka-sidecar[librdkafka]" in capsys.readouterr().err
