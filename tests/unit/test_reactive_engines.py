@@ -107,6 +107,7 @@ def test_librdkafka_settings_mirror_the_reactive_config_and_the_shared_security(
     assert (settings["session.timeout.ms"], settings["heartbeat.interval.ms"]) == (7000, 700)
     assert settings["max.partition.fetch.bytes"] == 65536
     assert settings["topic.metadata.refresh.interval.ms"] == 60000
+    assert settings["queued.min.messages"] == 2 * config.fetch_max_records  # prefetch bounded by the config
     assert (settings["bootstrap.servers"], settings["client.id"]) == ("b1:9093", "kafka-sidecar-reactive-orders")
     assert (settings["security.protocol"], settings["sasl.mechanism"]) == ("SASL_SSL", "SCRAM-SHA-256")
     assert (settings["sasl.username"], settings["sasl.password"]) == ("u", "s3cret")
