@@ -195,11 +195,14 @@ DELIVERY_500 = {
 
 
 @contextlib.asynccontextmanager
-async def in_process_consumer(bootstrap: str, use: str, config: Mapping[str, object]) -> AsyncIterator[Any]:
-    """A started sidecar in this process with one consumer (handler type ``use`` with ``config``); yields
-    the consumer's source (its handler instance), stopped when the block exits."""
+async def in_process_consumer(
+    bootstrap: str, use: str, config: Mapping[str, object], *, engine: str = "aiokafka"
+) -> AsyncIterator[Any]:
+    """A started sidecar in this process with one consumer (handler type ``use`` with ``config``, Kafka
+    client ``engine``: ``kafka.consumer.engine``); yields the consumer's source (its handler instance),
+    stopped when the block exits."""
     text = (
-        f"kafka:\n  bootstrap_servers: {bootstrap}\n"
+        f"kafka:\n  bootstrap_servers: {bootstrap}\n  consumer:\n    engine: {engine}\n"
         f"handlers:\n  source:\n    use: {use}\n    config: {json.dumps(config)}\n"
         "consumers:\n  bench:\n    exec: [source]\n"
     )

@@ -1,6 +1,6 @@
 """Reactive consumer throughput vs a raw aiokafka consumer, on the same topic in the same run.
 
-    .venv/bin/python bench/reactive_consumer_bench.py [--bootstrap HOST:PORT] [--records 60000]
+    .venv/bin/python bench/reactive_consumer_bench.py [--bootstrap HOST:PORT] [--records 60000] [--engine librdkafka]
 
 Without ``--bootstrap`` (or ``$KAFKA_SIDECAR_BOOTSTRAP``) a local test broker is started. The topic
 gets ``--partitions`` partitions of ``--records`` JSON records of about 1 KiB. Then:
@@ -29,12 +29,14 @@ from consuming import DELIVERY_500, ack_backend, fill_topic, in_process_consumer
 from kafka_sidecar_testing.broker import create_topic
 
 
-async def _sidecar_rate(bootstrap: str, topic: str, records: int, backend_port: int, value_format: str) -> float:
+async def _sidecar_rate(
+    bootstrap: str, topic: str, records: int, backend_port: int, value_format: str, engine: str
+) -> float:
     config = {
         "topics": [topic], "group": f"bench-{uuid.uuid4().hex[:8]}", "backend_url": f"http://127.0.0.1:{backend_port}",
         "value_format": value_format, **DELIVERY_500,
     }  # fmt: skip
-    async with in_process_consumer(bootstrap, "reactive-consumer", config) as source:
+    async with in_process_consumer(bootstrap, "reactive-consumer", config, engine=engine) as source:
 
         def workers() -> list[Any]:
             return list(source.runtime.workers.values()) if source.runtime is not None else []
@@ -59,8 +61,9 @@ async def _main(args: argparse.Namespace) -> None:
               f"in {time.perf_counter() - began:.1f}s")  # fmt: skip
         raw = (await read_raw(bootstrap, topic, args.partitions, args.records)).rate
         print(f"raw aiokafka consumer read:      {raw:>10,.0f} records/s")
-        reactive = await _sidecar_rate(bootstrap, topic, args.records, port, args.format)
-        print(f"reactive consumer delivered:     {reactive:>10,.0f} records/s  (batch 500, format {args.format})")
+        reactive = await _sidecar_rate(bootstrap, topic, args.records, port, args.format, args.engine)
+        print(f"reactive consumer delivered:     {reactive:>10,.0f} records/s  (batch 500, format {args.format}, "
+              f"engine {args.engine})")  # fmt: skip
         print(f"ratio reactive / raw:            {reactive / raw:>10.2f}")
         admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
         await admin.start()
@@ -74,6 +77,9 @@ def main() -> int:
     parser.add_argument("--records", type=int, default=60000)
     parser.add_argument("--partitions", type=int, default=6)
     parser.add_argument("--format", default="json", help="value_format of the reactive consumer (json, binary, ...)")
+    parser.add_argument(
+        "--engine", default="aiokafka", choices=("aiokafka", "librdkafka"), help="kafka.consumer.engine"
+    )
     asyncio.run(_main(parser.parse_args()))
     return 0
 

@@ -75,8 +75,9 @@ ACTIVE_QUERY = "timeout=1000&max_bytes=8388608"
 ALL_SCENARIOS = ("produce100", "produce1", "active-binary", "active-json", "reactive")
 VARIANTS = ("uvicorn", "granian", "librdkafka", "bare+librdkafka", "uvicorn+librdkafka")
 """``--engines``: the shipped config (or ``bare+...`` the bare one) under another ASGI server
-(bench/serve_engine.py) and/or with the librdkafka producer engine, ``+``-joined; ``before+...`` runs the
-variant from ``--before-src`` (an A/B in the same reps)."""
+(bench/serve_engine.py) and/or with the librdkafka Kafka engines (``kafka.producer.engine`` and
+``kafka.consumer.engine``), ``+``-joined; ``before+...`` runs the variant from ``--before-src`` (an A/B in
+the same reps). Every variant runs every scenario but the active consumer's (it has no engine choice)."""
 CONFIGS = {SHIPPED: REPO / "chains.yml", BARE: REPO / "bench" / "chains-bare.yml"}
 
 
@@ -104,6 +105,15 @@ class Row:
     @property
     def cpu_us_per_record(self) -> float:
         return self.cpu_seconds * 1e6 / self.records if self.records else math.nan
+
+
+@dataclass(frozen=True, slots=True)
+class Variant:
+    """How an ``--engines`` variant's sidecar runs: its config, ASGI server and environment."""
+
+    config: Path
+    server: str
+    env: dict[str, str]
 
 
 @dataclass(slots=True)
@@ -569,17 +579,19 @@ class Backend:
             writer.close()
 
 
-async def reactive_sidecar(s: Settings, system: str, row: Row, topic: str) -> bytes:
+async def reactive_sidecar(s: Settings, variant: Variant, row: Row, topic: str) -> bytes:
     """The sidecar's reactive consumer delivering the topic to :class:`Backend`; returns a full batch body."""
     backend = Backend()
     await backend.start()
     env = {
-        **s.sidecar_env,
+        **variant.env,
         "DEMO_CONSUMER_ENABLED": "true", "DEMO_TOPIC": topic, "DEMO_CONSUMER_GROUP": f"bench-{uuid.uuid4().hex[:8]}",
         "BACKEND_URL": f"http://127.0.0.1:{backend.port}",
     }  # fmt: skip
     try:
-        with sidecar_process(CONFIGS[system], s.bootstrap, s.work, env_extra=env, name=f"reactive-{row.rep}") as side:
+        with sidecar_process(
+            variant.config, s.bootstrap, s.work, env_extra=env, name=f"reactive-{row.rep}", engine=variant.server
+        ) as side:
             backend.pid = side.pid
             await consuming.watch(lambda: backend.total, s.consume_records)
             row.peak_rss_mb = rss_mb(side.pid, "VmHWM")
@@ -644,6 +656,7 @@ async def run_rep(
     scenarios: Sequence[str],
     sidecars: dict[str, SidecarProcess],
     engines: dict[str, SidecarProcess],
+    variants: dict[str, Variant],
 ) -> list[Row]:
     rows: list[Row] = []
 
@@ -692,8 +705,8 @@ async def run_rep(
     if "reactive" in scenarios:
         topic = await fill_topic(s, "reactive", json_values=True)
         batch = b""
-        for system in sidecars:
-            batch = await reactive_sidecar(s, system, r := row("reactive", system), topic) or batch
+        for system in [*sidecars, *engines]:
+            batch = await reactive_sidecar(s, variants[system], r := row("reactive", system), topic) or batch
             done(r)
         await consume_raw(s, r := row("reactive", RAW), topic)
         done(r)
@@ -716,6 +729,14 @@ async def run(args: argparse.Namespace, bootstrap: str, work: Path) -> list[Row]
         producer_kwargs(build_blueprint(CONFIGS[SHIPPED], env=env).config.kafka, "bench"),
     )  # fmt: skip
     rows: list[Row] = []
+    variants = {system: Variant(CONFIGS[system], "hypercorn", settings.sidecar_env) for system in args.systems}
+    for variant in args.engines:
+        parts = variant.split("+")
+        variants[variant_name(variant)] = Variant(
+            variant_config(work, variant),
+            "granian" if "granian" in parts else "hypercorn",  # uvicorn: server.engine
+            sidecar_env(args.before_src) if "before" in parts else settings.sidecar_env,
+        )
     with contextlib.ExitStack() as stack:
         sidecars = {
             system: stack.enter_context(
@@ -726,24 +747,21 @@ async def run(args: argparse.Namespace, bootstrap: str, work: Path) -> list[Row]
             for system in args.systems
         }
         engines = {
-            variant_name(variant): stack.enter_context(
+            name: stack.enter_context(
                 sidecar_process(
-                    variant_config(work, variant),
-                    bootstrap,
-                    work,
-                    name=variant.replace("+", "-"),
-                    engine="granian" if "granian" in variant.split("+") else "hypercorn",  # uvicorn: server.engine
-                    env_extra=sidecar_env(args.before_src) if "before" in variant.split("+") else settings.sidecar_env,
+                    variant.config, bootstrap, work, name=name.replace(" ", "-"), engine=variant.server,
+                    env_extra=variant.env,
                 )
             )
-            for variant in args.engines
-        }
+            for name, variant in variants.items()
+            if name not in sidecars
+        }  # fmt: skip
         await asyncio.sleep(args.idle_wait)
         for system, sidecar in sidecars.items():
             rows.append(Row("idle", system, 0, rss_mb=rss_mb(sidecar.pid)))
             print(f"idle RSS {system}: {rows[-1].rss_mb:.1f} MB")
         for rep in range(1, args.reps + 1):
-            rows.extend(await run_rep(settings, rep, args.scenarios, sidecars, engines))
+            rows.extend(await run_rep(settings, rep, args.scenarios, sidecars, engines, variants))
     return rows
 
 
@@ -755,21 +773,27 @@ def variant_name(variant: str) -> str:
 
 
 def variant_config(work: Path, variant: str) -> Path:
-    """The shipped (or bare) config, with ``kafka.producer.engine: librdkafka`` and/or ``server.engine:
-    uvicorn`` when the variant names them (uvicorn as the sidecar ships it, through ``kafka-sidecar run``)."""
+    """The shipped (or bare) config, with ``kafka.producer.engine`` and ``kafka.consumer.engine:
+    librdkafka`` and/or ``server.engine: uvicorn`` when the variant names them (uvicorn as the sidecar ships
+    it, through ``kafka-sidecar run``)."""
     parts = variant.split("+")
     config = CONFIGS[BARE if "bare" in parts else SHIPPED]
     if "librdkafka" not in parts and "uvicorn" not in parts:
         return config
     text = config.read_text(encoding="utf-8")
     edits = {
-        "librdkafka": ("  producer:\n    acks: all\n", "    engine: librdkafka\n"),  # kafka.producer, first of its kind
-        "uvicorn": ("server:\n", "  engine: uvicorn\n"),
+        # kafka.producer (first of its kind) gets an engine, and a kafka.consumer section goes before it
+        "librdkafka": (
+            "  producer:\n    acks: all\n",
+            "    engine: librdkafka\n",
+            "  consumer:\n    engine: librdkafka\n",
+        ),
+        "uvicorn": ("server:\n", "  engine: uvicorn\n", ""),
     }
-    for part, (marker, line) in edits.items():
+    for part, (marker, after, before) in edits.items():
         if part in parts:
             assert marker in text, f"the section {marker.strip()!r} of {config} moved"
-            text = text.replace(marker, marker + line, 1)
+            text = text.replace(marker, before + marker + after, 1)
     path = work / f"{config.stem}-{'-'.join(p for p in parts if p in edits)}.yml"
     path.write_text(text, encoding="utf-8")
     return path

@@ -1,12 +1,14 @@
 """kafka.consumer.engine: the engine setting picks the reactive consumer's Kafka client; librdkafka's
 messages become the same consumed records as aiokafka's (headers, missing timestamps, null key/value),
 grouped per partition in order; librdkafka's settings mirror the reactive config; a missing extra is a
-located config problem that ``kafka-sidecar check`` reports."""
+located config problem that ``kafka-sidecar check`` reports; the librdkafka engine's pause gate holds a
+paused partition's records in order and pauses librdkafka only past its limit."""
 
 from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 from aiokafka import TopicPartition
@@ -25,6 +27,7 @@ from kafka_sidecar_handlers.reactive._rdkafka import (
     librdkafka_pattern,
     rdkafka_consumer_settings,
 )
+from kafka_sidecar_handlers.reactive._rdkafka_gate import FetchGate, rd_partition
 from kafka_sidecar_handlers.reactive._rdkafka_records import grouped_records, split_errors, to_records
 from kafka_sidecar_handlers.reactive._runtime import ConsumerRuntime, engine_client
 
@@ -152,3 +155,82 @@ def test_the_librdkafka_engine_without_its_extra_is_refused_by_check(
     assert "pip install 'kafka-sidecar[librdkafka]'" in problem.message
     assert main(["check", str(path)]) == 2
     assert "kafka-sidecar[librdkafka]" in capsys.readouterr().err
+
+
+class RecordingClient:
+    """Stands in for the librdkafka consumer under a FetchGate: records pause/resume/seek, knows positions."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, int, int]] = []
+        self.positions: dict[int, int] = {}
+
+    def pause(self, partitions: list[Any]) -> None:
+        self.calls += [("pause", p.partition, -1) for p in partitions]
+
+    def resume(self, partitions: list[Any]) -> None:
+        self.calls += [("resume", p.partition, -1) for p in partitions]
+
+    def position(self, partitions: list[Any]) -> list[Any]:
+        return [rd_partition(TopicPartition(p.topic, p.partition), self.positions.get(p.partition, -1001))
+                for p in partitions]  # fmt: skip
+
+    def seek(self, partition: Any) -> None:
+        self.calls.append(("seek", partition.partition, partition.offset))
+
+
+def fetched(partition: int, *offsets: int) -> dict[TopicPartition, list[ConsumedRecord]]:
+    return {
+        TopicPartition("orders", partition): [ConsumedRecord("orders", partition, o, 0, None, b"{}") for o in offsets]
+    }
+
+
+def offsets_of(out: dict[TopicPartition, list[ConsumedRecord]]) -> dict[int, list[int]]:
+    return {tp.partition: [r.offset for r in records] for tp, records in out.items()}
+
+
+def test_a_paused_partitions_records_are_held_in_order_and_handed_over_on_resume() -> None:
+    rd = RecordingClient()
+    gate = FetchGate(rd, hold_limit=4)
+    p0, p1 = TopicPartition("orders", 0), TopicPartition("orders", 1)
+    gate.apply({p0: True})
+    assert offsets_of(gate.sift({**fetched(0, 1, 2), **fetched(1, 7)})) == {1: [7]}
+    assert gate.holds(p0)
+    assert not gate.holds(p1)
+    assert not gate.releasable()
+    assert offsets_of(gate.sift(fetched(0, 3))) == {}
+    assert rd.calls == [], "below the limit nothing is paused in librdkafka (its prefetch is kept)"
+    gate.apply({p0: False})
+    assert gate.releasable()
+    assert offsets_of(gate.sift(fetched(0, 4, 5))) == {0: [1, 2, 3, 4, 5]}  # held first, then the new ones
+    assert not gate.holds(p0)
+    assert rd.calls == []
+
+
+def test_past_the_limit_librdkafka_pauses_and_a_resume_seeks_to_just_after_the_held_records() -> None:
+    rd = RecordingClient()
+    gate = FetchGate(rd, hold_limit=3)
+    p0 = TopicPartition("orders", 0)
+    gate.apply({p0: True})
+    gate.sift(fetched(0, 10, 11, 12))
+    assert rd.calls == [("pause", 0, -1)]
+    gate.sift(fetched(0, 13))  # what was already consumed before the pause took effect is held too
+    rd.positions[0] = 14
+    gate.apply({p0: False})
+    assert rd.calls[1:] == [("resume", 0, -1), ("seek", 0, 14)]  # the seek wakes librdkafka's fetcher
+    assert offsets_of(gate.sift({})) == {0: [10, 11, 12, 13]}
+
+
+def test_a_seek_drops_held_records_and_a_revoke_forgets_everything() -> None:
+    rd = RecordingClient()
+    gate = FetchGate(rd, hold_limit=2)
+    p0, p1 = TopicPartition("orders", 0), TopicPartition("orders", 1)
+    gate.apply({p0: True, p1: True})
+    gate.sift({**fetched(0, 1, 2), **fetched(1, 5)})
+    gate.drop_held(p0)
+    assert not gate.holds(p0)
+    assert rd.calls == [("pause", 0, -1), ("resume", 0, -1)]  # fetch again from wherever the seek goes
+    assert offsets_of(gate.sift(fetched(0, 3))) == {}, "still paused by the runtime: held again"
+    gate.forget([p0, p1])
+    assert not gate.holds(p0)
+    assert not gate.holds(p1)
+    assert offsets_of(gate.sift({**fetched(0, 9), **fetched(1, 9)})) == {0: [9], 1: [9]}

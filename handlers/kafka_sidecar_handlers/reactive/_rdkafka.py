@@ -4,16 +4,16 @@
 
 * One thread of its own (:class:`_Owner`) makes every ``consume()`` call, one per :meth:`fetch`, and
   turns the messages into consumed records there (``_rdkafka_records``), so positions move only while
-  the runtime waits for a fetch, as with aiokafka. Seeks and ``close()`` run on that thread too.
+  the runtime waits for a fetch, as with aiokafka. Seeks, commits and ``close()`` run on that thread too.
 * Rebalances are served by librdkafka inside ``consume()`` on that thread: the callback hands the change to
   the runtime on the event loop and blocks until its drain and commit are done, so a revoked
   partition's final records are committed before the partition goes, and nothing is committed that the
-  backend did not accept.
-* Pause and resume are applied by that thread before its next ``consume()``: librdkafka's pause waits for
-  the partition's own thread, which waits while a rebalance callback runs, so on the loop it could stall
-  the very drain the callback waits for.
-* Blocking calls (sync commit, watermarks, offsets for times, committed offsets, metadata) run on
-  worker threads, never on the loop; position is local and quick.
+  backend did not accept. librdkafka holds a commit made on another thread until the callback returns,
+  so the waiting callback runs the runtime's commits itself (:class:`_Owner`).
+* Pauses and resumes are applied by that thread (:class:`FetchGate`: a paused partition's records are
+  held back first, librdkafka pauses it only past a limit), before and while a fetch waits.
+* Blocking look-ups (watermarks, offsets for times, committed offsets, metadata) run on worker threads,
+  never on the loop; position is local and quick.
 * Offsets are stored and committed only by the runtime (``enable.auto.commit`` and
   ``enable.auto.offset.store`` off).
 """
@@ -38,6 +38,7 @@ from kafka_sidecar._kafka.client_settings import librdkafka_settings
 from kafka_sidecar.plugin import ConsumedRecord, KafkaConfig
 from kafka_sidecar_handlers.reactive._client import RebalanceListener
 from kafka_sidecar_handlers.reactive._config import ReactiveConsumerConfig
+from kafka_sidecar_handlers.reactive._rdkafka_gate import FetchGate, rd_partition
 from kafka_sidecar_handlers.reactive._rdkafka_records import grouped_records, split_errors
 
 log = logging.getLogger(__name__)
@@ -53,6 +54,12 @@ PREFETCH_KIB = 16384
 FETCH_QUEUE_BACKOFF_MS = 10
 """How soon librdkafka fetches again once its queue has room (its default, 1000 ms, starves a fast reader:
 measured 162k records/s with it, 458k with 10 ms; bench/consumer_client_bench.py)."""
+FETCH_WAIT_MAX_MS = 100
+"""How long the broker may hold a fetch for partitions with nothing new. librdkafka has one fetch in flight
+per broker, so a partition resumed meanwhile waits for it: with the default (500 ms) a reader held back by
+its backend stalled for that long after each resume."""
+WAIT_SLICE_S = 0.01
+"""While a fetch waits for records, how soon a commit or a resume the runtime asked for takes effect."""
 SERVE_TICK_S = 0.01
 """How often a waiting rebalance callback looks whether the runtime is done."""
 
@@ -75,6 +82,7 @@ def rdkafka_consumer_settings(name: str, config: ReactiveConsumerConfig, kafka: 
         "queued.max.messages.kbytes": PREFETCH_KIB,
         "queued.min.messages": 2 * config.fetch_max_records,
         "fetch.queue.backoff.ms": FETCH_QUEUE_BACKOFF_MS,
+        "fetch.wait.max.ms": FETCH_WAIT_MAX_MS,
         "logger": logging.getLogger("kafka_sidecar.librdkafka"),
         "log_level": 4,
     }
@@ -133,6 +141,19 @@ class _Owner:
                 return
             job.run()
 
+    def serve_pending(self) -> None:
+        """On this thread, between two waits of a fetch: run the rebalance-safe jobs (commits) queued
+        meanwhile, so a commit does not wait for the fetch to end; other jobs wait for it."""
+        while True:
+            try:
+                job = self._jobs.get_nowait()
+            except queue.Empty:
+                return
+            if job is not None and job.during_rebalance:
+                job.run()
+            else:
+                self._deferred.append(job)
+
     def serve_until(self, done: concurrent.futures.Future[None], timeout: float) -> bool:
         """On this thread, inside a rebalance callback: run rebalance-safe jobs until ``done`` (True) or
         ``timeout`` (False); other jobs wait for the callback to return."""
@@ -167,14 +188,6 @@ def _answer(
         loop.call_soon_threadsafe(settle)
 
 
-def _rd(tp: TopicPartition, offset: int | None = None) -> Any:
-    from confluent_kafka import TopicPartition as RdTopicPartition
-
-    return (
-        RdTopicPartition(tp.topic, tp.partition) if offset is None else RdTopicPartition(tp.topic, tp.partition, offset)
-    )
-
-
 def _checked(partitions: list[Any]) -> list[Any]:
     from confluent_kafka import KafkaException
 
@@ -204,6 +217,10 @@ class RdKafkaClient:
         self._flow: dict[TopicPartition, bool] = {}
         """Pauses (True) and resumes (False) wanted since the last ``consume()``, applied before the next."""
         self._flow_lock = threading.Lock()
+        self._gate: FetchGate | None = None
+        self._hold_limit = max(config.fetch_max_records, config.max_buffered_records // 2)
+        """Records of a paused partition held back before librdkafka pauses it: the runtime resumes a
+        partition once half its buffer is delivered, so about what it takes then."""
 
     def subscribe(self, topics: Sequence[str], pattern: str | None, listener: RebalanceListener) -> None:
         self._topics = [librdkafka_pattern(pattern)] if pattern else list(topics)
@@ -224,6 +241,7 @@ class RdKafkaClient:
             raise KafkaUnavailable("Kafka answered with no brokers")
         rd.subscribe(self._topics, on_assign=self._on_assign, on_revoke=self._on_revoke, on_lost=self._on_revoke)
         self._rd = rd
+        self._gate = FetchGate(rd, self._hold_limit)
         self._owner = _Owner(f"reactive-{self._name}-librdkafka")
 
     async def stop(self) -> None:
@@ -250,32 +268,41 @@ class RdKafkaClient:
         return await self._owner.run(lambda: self._poll(timeout_ms / 1000))
 
     def _poll(self, timeout_s: float) -> dict[TopicPartition, list[ConsumedRecord]]:
-        """What is there now; else wait for the first message and take what came with it (``consume(n, t)``
-        alone would wait for all ``n``)."""
+        """What is there now; else wait for the first message (in slices, applying commits, pauses and
+        resumes the runtime asks for meanwhile) and take what came with it (``consume(n, t)`` alone would
+        wait for all ``n``). Paused partitions' records are held back (:class:`FetchGate`)."""
+        gate = self._gate
+        assert gate is not None
         self._apply_flow()
         consume, most = self._rd.consume, self._max_records
         messages = consume(most, 0)
-        if not messages:
-            messages = consume(1, timeout_s)
-            if not messages:
+        deadline = time.monotonic() + timeout_s
+        while not messages and not gate.releasable():
+            left = deadline - time.monotonic()
+            if left <= 0:
                 return {}
-            if most > 1:
+            messages = consume(1, min(left, WAIT_SLICE_S))
+            if messages and most > 1:
                 messages.extend(consume(most - 1, 0))
+            elif not messages:
+                self._between_waits()
         records, errors = split_errors(messages)
         for error in errors:
             self._log_error(error)
-        return grouped_records(records) if records else {}
+        return gate.sift(grouped_records(records) if records else {})
+
+    def _between_waits(self) -> None:
+        """While a fetch waits: commits and resumes the runtime asked for take effect now."""
+        if self._owner is not None:
+            self._owner.serve_pending()
+        if self._flow:
+            self._apply_flow()
 
     def _apply_flow(self) -> None:
-        from confluent_kafka import KafkaException
-
         with self._flow_lock:
             wanted, self._flow = self._flow, {}
-        for tp, paused in wanted.items():
-            try:
-                (self._rd.pause if paused else self._rd.resume)([_rd(tp)])
-            except KafkaException as exc:  # revoked meanwhile: nothing to pause or resume
-                log.debug("consumer %s: %s %s: %s", self._name, "pause" if paused else "resume", tp, exc)
+        if wanted and self._gate is not None:
+            self._gate.apply(wanted)
 
     def _log_error(self, error: Any) -> None:
         now = time.monotonic()
@@ -300,9 +327,12 @@ class RdKafkaClient:
         self._forget_flow(partitions)
 
     def _forget_flow(self, partitions: list[Any]) -> None:
+        tps = [TopicPartition(p.topic, p.partition) for p in partitions]
         with self._flow_lock:
-            for p in partitions:
-                self._flow.pop(TopicPartition(p.topic, p.partition), None)
+            for tp in tps:
+                self._flow.pop(tp, None)
+        if self._gate is not None:
+            self._gate.forget(tps)
 
     def _tell(self, method: Callable[[list[TopicPartition]], Coroutine[Any, Any, None]], partitions: list[Any]) -> None:
         """Run a listener method on the event loop and wait for it (bounded), serving its commits: we are
@@ -325,7 +355,12 @@ class RdKafkaClient:
     async def seek(self, tp: TopicPartition, offset: int) -> None:
         if self._owner is None:
             raise KafkaUnavailable("the consumer is not started")
-        await self._owner.run(lambda: self._rd.seek(_rd(tp, offset)))
+        await self._owner.run(lambda: self._seek(tp, offset))
+
+    def _seek(self, tp: TopicPartition, offset: int) -> None:
+        if self._gate is not None:
+            self._gate.drop_held(tp)
+        self._rd.seek(rd_partition(tp, offset))
 
     async def thread_cpu_seconds(self) -> float:
         """CPU seconds of the thread owning ``consume()`` so far (bench/consumer_client_bench.py)."""
@@ -336,10 +371,11 @@ class RdKafkaClient:
     # -- on the event loop ----------------------------------------------------------------------
 
     async def position(self, tp: TopicPartition) -> int | None:
-        if self._rd is None:
+        """librdkafka's position, unless records of ``tp`` are held back (it is past them then)."""
+        if self._rd is None or self._gate is None or self._gate.holds(tp):
             return None
         try:
-            found = self._rd.position([_rd(tp)])
+            found = self._rd.position([rd_partition(tp)])
         except Exception:
             return None
         offset = int(found[0].offset)
@@ -359,7 +395,7 @@ class RdKafkaClient:
         """On the owning thread (also while a rebalance callback waits there: see :class:`_Owner`)."""
         if self._owner is None:
             raise KafkaUnavailable("the consumer is not started")
-        wanted = [_rd(tp, offset) for tp, offset in offsets.items()]
+        wanted = [rd_partition(tp, offset) for tp, offset in offsets.items()]
         await self._owner.run(
             lambda: _checked(self._rd.commit(offsets=wanted, asynchronous=False)), during_rebalance=True
         )
@@ -374,20 +410,20 @@ class RdKafkaClient:
         def ask() -> dict[TopicPartition, tuple[int, int]]:
             marks: dict[TopicPartition, tuple[int, int]] = {}
             for tp in tps:
-                low, high = self._rd.get_watermark_offsets(_rd(tp), self._timeout_s, False)
+                low, high = self._rd.get_watermark_offsets(rd_partition(tp), self._timeout_s, False)
                 marks[tp] = (int(low), int(high))
             return marks
 
         return await asyncio.to_thread(ask)
 
     async def offsets_for_times(self, times: Mapping[TopicPartition, int]) -> dict[TopicPartition, int | None]:
-        wanted = [_rd(tp, timestamp) for tp, timestamp in times.items()]
+        wanted = [rd_partition(tp, timestamp) for tp, timestamp in times.items()]
         found = await asyncio.to_thread(lambda: _checked(self._rd.offsets_for_times(wanted, self._timeout_s)))
         offsets = {(p.topic, p.partition): int(p.offset) for p in found}
         return {tp: (o if (o := offsets.get((tp.topic, tp.partition), -1)) >= 0 else None) for tp in times}
 
     async def committed(self, tp: TopicPartition) -> int | None:
-        found = await asyncio.to_thread(lambda: _checked(self._rd.committed([_rd(tp)], self._timeout_s)))
+        found = await asyncio.to_thread(lambda: _checked(self._rd.committed([rd_partition(tp)], self._timeout_s)))
         offset = int(found[0].offset)
         return offset if offset >= 0 else None
 
