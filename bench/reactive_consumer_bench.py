@@ -24,14 +24,14 @@ from typing import Any
 
 from aiokafka.admin import AIOKafkaAdminClient
 from common import kafka_bootstrap
-from consuming import DELIVERY_500, ack_backend, fill_topic, in_process_consumer, read_raw, watch
+from consuming import DELIVERY_500, Window, ack_backend, fill_topic, in_process_consumer, read_raw, watch
 
 from kafka_sidecar_testing.broker import create_topic
 
 
 async def _sidecar_rate(
     bootstrap: str, topic: str, records: int, backend_port: int, value_format: str, engine: str
-) -> float:
+) -> Window:
     config = {
         "topics": [topic], "group": f"bench-{uuid.uuid4().hex[:8]}", "backend_url": f"http://127.0.0.1:{backend_port}",
         "value_format": value_format, **DELIVERY_500,
@@ -41,12 +41,11 @@ async def _sidecar_rate(
         def workers() -> list[Any]:
             return list(source.runtime.workers.values()) if source.runtime is not None else []
 
-        window = await watch(
+        return await watch(
             lambda: sum(w.stats.delivered for w in workers()),
             records,
             done=lambda: all(w.last_committed == w.fetched_to for w in workers()),
         )
-    return window.rate
 
 
 async def _main(args: argparse.Namespace) -> None:
@@ -61,9 +60,10 @@ async def _main(args: argparse.Namespace) -> None:
               f"in {time.perf_counter() - began:.1f}s")  # fmt: skip
         raw = (await read_raw(bootstrap, topic, args.partitions, args.records)).rate
         print(f"raw aiokafka consumer read:      {raw:>10,.0f} records/s")
-        reactive = await _sidecar_rate(bootstrap, topic, args.records, port, args.format, args.engine)
+        window = await _sidecar_rate(bootstrap, topic, args.records, port, args.format, args.engine)
+        reactive = window.rate
         print(f"reactive consumer delivered:     {reactive:>10,.0f} records/s  (batch 500, format {args.format}, "
-              f"engine {args.engine})")  # fmt: skip
+              f"engine {args.engine}; {window.cpu_us_per_record:.1f} CPU µs/record in this process)")  # fmt: skip
         print(f"ratio reactive / raw:            {reactive / raw:>10.2f}")
         admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
         await admin.start()

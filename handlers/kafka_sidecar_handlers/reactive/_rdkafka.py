@@ -2,14 +2,14 @@
 ``librdkafka``): :class:`~kafka_sidecar_handlers.reactive._client.ConsumerClient` over
 ``confluent_kafka.Consumer``.
 
-* One thread of its own (:class:`_Owner`) makes every ``consume()`` call, one per :meth:`fetch`, and
+* One thread of its own (:class:`Owner`) makes every ``consume()`` call, one per :meth:`fetch`, and
   turns the messages into consumed records there (``_rdkafka_records``), so positions move only while
   the runtime waits for a fetch, as with aiokafka. Seeks, commits and ``close()`` run on that thread too.
 * Rebalances are served by librdkafka inside ``consume()`` on that thread: the callback hands the change to
   the runtime on the event loop and blocks until its drain and commit are done, so a revoked
   partition's final records are committed before the partition goes, and nothing is committed that the
   backend did not accept. librdkafka holds a commit made on another thread until the callback returns,
-  so the waiting callback runs the runtime's commits itself (:class:`_Owner`).
+  so the waiting callback runs the runtime's commits itself (:class:`Owner`).
 * Pauses and resumes are applied by that thread (:class:`FetchGate`: a paused partition's records are
   held back first, librdkafka pauses it only past a limit), before and while a fetch waits.
 * Blocking look-ups (watermarks, offsets for times, committed offsets, metadata) run on worker threads,
@@ -21,15 +21,12 @@
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import contextlib
 import logging
-import queue
 import threading
 import time
 from collections.abc import Callable, Coroutine, Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any
 
 from aiokafka import TopicPartition
 
@@ -39,10 +36,10 @@ from kafka_sidecar.plugin import ConsumedRecord, KafkaConfig
 from kafka_sidecar_handlers.reactive._client import RebalanceListener
 from kafka_sidecar_handlers.reactive._config import ReactiveConsumerConfig
 from kafka_sidecar_handlers.reactive._rdkafka_gate import FetchGate, rd_partition
+from kafka_sidecar_handlers.reactive._rdkafka_owner import Owner
 from kafka_sidecar_handlers.reactive._rdkafka_records import grouped_records, split_errors
 
 log = logging.getLogger(__name__)
-T = TypeVar("T")
 
 CLOSE_WAIT_S = 10.0
 """Longest wait for ``close()`` (leaving the group) and the thread's end when stopping."""
@@ -60,8 +57,6 @@ per broker, so a partition resumed meanwhile waits for it: with the default (500
 its backend stalled for that long after each resume."""
 WAIT_SLICE_S = 0.01
 """While a fetch waits for records, how soon a commit or a resume the runtime asked for takes effect."""
-SERVE_TICK_S = 0.01
-"""How often a waiting rebalance callback looks whether the runtime is done."""
 
 
 def rdkafka_consumer_settings(name: str, config: ReactiveConsumerConfig, kafka: KafkaConfig) -> dict[str, Any]:
@@ -94,100 +89,6 @@ def librdkafka_pattern(pattern: str) -> str:
     return pattern if pattern.startswith("^") else f"^({pattern})"
 
 
-@dataclass(frozen=True, slots=True)
-class _Job:
-    loop: asyncio.AbstractEventLoop
-    future: asyncio.Future[Any]
-    call: Callable[[], Any]
-    during_rebalance: bool
-    """May run while a rebalance callback waits for the runtime (a commit the runtime's drain makes)."""
-
-    def run(self) -> None:
-        try:
-            result = self.call()
-        except BaseException as exc:  # answered to the caller, who decides
-            _answer(self.loop, self.future, None, exc)
-        else:
-            _answer(self.loop, self.future, result, None)
-
-
-class _Owner:
-    """One daemon thread running the jobs given to it, in order, each answered on the event loop.
-
-    While a rebalance callback (inside ``consume()`` on this thread) waits for the runtime, this thread
-    runs the jobs marked ``during_rebalance`` (commits) meanwhile: librdkafka holds a commit made on
-    any other thread until the callback returns, which would wait for that very commit."""
-
-    def __init__(self, name: str) -> None:
-        self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
-        self._deferred: list[_Job | None] = []
-        self.thread = threading.Thread(target=self._main, name=name, daemon=True)
-        self.thread.start()
-
-    def run(self, call: Callable[[], T], *, during_rebalance: bool = False) -> asyncio.Future[T]:
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[T] = loop.create_future()
-        self._jobs.put(_Job(loop, future, call, during_rebalance))
-        return future
-
-    def finish(self) -> None:
-        """No jobs after those queued: the thread ends once they are done."""
-        self._jobs.put(None)
-
-    def _main(self) -> None:
-        while True:
-            job = self._deferred.pop(0) if self._deferred else self._jobs.get()
-            if job is None:
-                return
-            job.run()
-
-    def serve_pending(self) -> None:
-        """On this thread, between two waits of a fetch: run the rebalance-safe jobs (commits) queued
-        meanwhile, so a commit does not wait for the fetch to end; other jobs wait for it."""
-        while True:
-            try:
-                job = self._jobs.get_nowait()
-            except queue.Empty:
-                return
-            if job is not None and job.during_rebalance:
-                job.run()
-            else:
-                self._deferred.append(job)
-
-    def serve_until(self, done: concurrent.futures.Future[None], timeout: float) -> bool:
-        """On this thread, inside a rebalance callback: run rebalance-safe jobs until ``done`` (True) or
-        ``timeout`` (False); other jobs wait for the callback to return."""
-        deadline = time.monotonic() + timeout
-        while not done.done():
-            left = deadline - time.monotonic()
-            if left <= 0:
-                return False
-            try:
-                job = self._jobs.get(timeout=min(left, SERVE_TICK_S))
-            except queue.Empty:
-                continue
-            if job is not None and job.during_rebalance:
-                job.run()
-            else:
-                self._deferred.append(job)
-        return True
-
-
-def _answer(
-    loop: asyncio.AbstractEventLoop, future: asyncio.Future[Any], result: Any, error: BaseException | None
-) -> None:
-    def settle() -> None:
-        if future.done():  # the caller gave up (cancelled)
-            return
-        if error is not None:
-            future.set_exception(error)
-        else:
-            future.set_result(result)
-
-    with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits any more
-        loop.call_soon_threadsafe(settle)
-
-
 def _checked(partitions: list[Any]) -> list[Any]:
     from confluent_kafka import KafkaException
 
@@ -211,7 +112,7 @@ class RdKafkaClient:
         self._topics: list[str] = []
         self._listener: RebalanceListener | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._owner: _Owner | None = None
+        self._owner: Owner | None = None
         self._rd: Any = None
         self._errors_logged: dict[int, float] = {}
         self._flow: dict[TopicPartition, bool] = {}
@@ -242,7 +143,7 @@ class RdKafkaClient:
         rd.subscribe(self._topics, on_assign=self._on_assign, on_revoke=self._on_revoke, on_lost=self._on_revoke)
         self._rd = rd
         self._gate = FetchGate(rd, self._hold_limit)
-        self._owner = _Owner(f"reactive-{self._name}-librdkafka")
+        self._owner = Owner(f"reactive-{self._name}-librdkafka")
 
     async def stop(self) -> None:
         """Close in the owning thread (leaving the group serves the last revoke there), bounded."""
@@ -392,7 +293,7 @@ class RdKafkaClient:
     # -- blocking calls (worker threads) ---------------------------------------------------------
 
     async def commit(self, offsets: Mapping[TopicPartition, int]) -> None:
-        """On the owning thread (also while a rebalance callback waits there: see :class:`_Owner`)."""
+        """On the owning thread (also while a rebalance callback waits there: see :class:`Owner`)."""
         if self._owner is None:
             raise KafkaUnavailable("the consumer is not started")
         wanted = [rd_partition(tp, offset) for tp, offset in offsets.items()]

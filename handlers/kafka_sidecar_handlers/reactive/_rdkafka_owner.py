@@ -1,0 +1,116 @@
+"""The thread that owns a librdkafka consumer (``_rdkafka.py``): every call that must not run elsewhere.
+
+Jobs are run in order and answered on the event loop. librdkafka serves rebalance callbacks inside
+``consume()`` on this thread, and holds a commit made on any other thread until such a callback returns;
+the callback waits for the runtime's drain, which commits. So while a callback waits
+(:meth:`Owner.serve_until`), and between the slices of a fetch's wait (:meth:`Owner.serve_pending`), this
+thread runs the jobs marked ``during_rebalance`` (commits) itself; the others wait their turn.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextlib
+import queue
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+SERVE_TICK_S = 0.01
+"""How often a waiting rebalance callback looks whether the runtime is done."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Job:
+    loop: asyncio.AbstractEventLoop
+    future: asyncio.Future[Any]
+    call: Callable[[], Any]
+    during_rebalance: bool
+    """May run while a rebalance callback waits for the runtime (a commit the runtime's drain makes)."""
+
+    def run(self) -> None:
+        try:
+            result = self.call()
+        except BaseException as exc:  # answered to the caller, who decides
+            _answer(self.loop, self.future, None, exc)
+        else:
+            _answer(self.loop, self.future, result, None)
+
+
+class Owner:
+    """One daemon thread running the jobs given to it, in order, each answered on the event loop; commits
+    also while a rebalance callback or a fetch waits on it (see the module)."""
+
+    def __init__(self, name: str) -> None:
+        self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
+        self._deferred: list[_Job | None] = []
+        self.thread = threading.Thread(target=self._main, name=name, daemon=True)
+        self.thread.start()
+
+    def run(self, call: Callable[[], T], *, during_rebalance: bool = False) -> asyncio.Future[T]:
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[T] = loop.create_future()
+        self._jobs.put(_Job(loop, future, call, during_rebalance))
+        return future
+
+    def finish(self) -> None:
+        """No jobs after those queued: the thread ends once they are done."""
+        self._jobs.put(None)
+
+    def _main(self) -> None:
+        while True:
+            job = self._deferred.pop(0) if self._deferred else self._jobs.get()
+            if job is None:
+                return
+            job.run()
+
+    def serve_pending(self) -> None:
+        """On this thread, between two waits of a fetch: run the rebalance-safe jobs (commits) queued
+        meanwhile, so a commit does not wait for the fetch to end; other jobs wait for it."""
+        while True:
+            try:
+                job = self._jobs.get_nowait()
+            except queue.Empty:
+                return
+            if job is not None and job.during_rebalance:
+                job.run()
+            else:
+                self._deferred.append(job)
+
+    def serve_until(self, done: concurrent.futures.Future[None], timeout: float) -> bool:
+        """On this thread, inside a rebalance callback: run rebalance-safe jobs until ``done`` (True) or
+        ``timeout`` (False); other jobs wait for the callback to return."""
+        deadline = time.monotonic() + timeout
+        while not done.done():
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False
+            try:
+                job = self._jobs.get(timeout=min(left, SERVE_TICK_S))
+            except queue.Empty:
+                continue
+            if job is not None and job.during_rebalance:
+                job.run()
+            else:
+                self._deferred.append(job)
+        return True
+
+
+def _answer(
+    loop: asyncio.AbstractEventLoop, future: asyncio.Future[Any], result: Any, error: BaseException | None
+) -> None:
+    def settle() -> None:
+        if future.done():  # the caller gave up (cancelled)
+            return
+        if error is not None:
+            future.set_exception(error)
+        else:
+            future.set_result(result)
+
+    with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits any more
+        loop.call_soon_threadsafe(settle)
