@@ -30,9 +30,7 @@ from typing import Any
 
 from aiokafka import TopicPartition
 
-from kafka_sidecar._errors import KafkaUnavailable
-from kafka_sidecar._kafka.client_settings import librdkafka_settings
-from kafka_sidecar.plugin import ConsumedRecord, KafkaConfig
+from kafka_sidecar.plugin import ConsumedRecord, KafkaConfig, KafkaUnavailable, librdkafka_settings
 from kafka_sidecar_handlers.reactive._client import RebalanceListener
 from kafka_sidecar_handlers.reactive._config import ReactiveConsumerConfig
 from kafka_sidecar_handlers.reactive._rdkafka_gate import FetchGate, rd_partition
