@@ -46,11 +46,13 @@ async def _until(condition: Callable[[], Awaitable[bool]], timeout: float, what:
         await asyncio.sleep(0.05)
 
 
-async def test_lag_and_paused_state_follow_the_broker(kafka_bootstrap: str, topic_factory: Any, tmp_path: Path) -> None:
+async def test_lag_and_paused_state_follow_the_broker(
+    kafka_bootstrap: str, consumer_engine: str, topic_factory: Any, tmp_path: Path
+) -> None:
     topic = await topic_factory.create(partitions=2)
     group = f"g-{uuid.uuid4().hex[:8]}"
     backend = Backend()
-    env = {"KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap}
+    env = {"KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap, "CONSUMER_ENGINE": consumer_engine}
     config_yaml = _with_metrics(sidecar_yaml(topic, group, backend, lag_interval_ms=100))
     async with serving(backend), running_sidecar(config_yaml, tmp_path, env=env) as rs:
         client: httpx.AsyncClient = rs.client

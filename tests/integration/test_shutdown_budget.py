@@ -23,7 +23,7 @@ BUDGET_S = 4
 
 
 async def test_sigterm_exits_within_the_budget_although_everything_hangs(
-    tmp_path: Path, kafka_bootstrap: str, topic_factory: TopicFactory
+    tmp_path: Path, kafka_bootstrap: str, consumer_engine: str, topic_factory: TopicFactory
 ) -> None:
     topic = await topic_factory.create()
     hang = asyncio.Event()
@@ -40,6 +40,7 @@ async def test_sigterm_exits_within_the_budget_although_everything_hangs(
     config = (
         f"server:\n  port: ${{SIDECAR_PORT}}\n  shutdown_timeout_s: {BUDGET_S}\n"
         "kafka:\n  bootstrap_servers: ${KAFKA_BOOTSTRAP_SERVERS}\n"
+        f"  consumer: {{engine: {consumer_engine}}}\n"
         "handlers:\n"
         f"  in: {{use: reactive-consumer, config: {json.dumps(consumer)}}}\n"
         "  audit: {use: audit, config: {target: kafka, topic: audit-budget}}\n"
