@@ -45,6 +45,8 @@ kafka:
     request_timeout_ms: {request_timeout_ms}
     health_check_interval_ms: 500
     engine: {producer_engine}
+  consumer:
+    engine: {consumer_engine}
 handlers:
   audit:  # the setting of issue 11: audit records to a topic of their own while batches are in flight
     use: audit
@@ -78,6 +80,8 @@ class FaultPlan:
     request_timeout_ms: int = 5000
     producer_engine: str = "aiokafka"
     """``kafka.producer.engine`` of the sidecar under test (``librdkafka`` needs its extra)."""
+    consumer_engine: str = "aiokafka"
+    """``kafka.consumer.engine`` of its reactive consumer (``librdkafka`` needs its extra)."""
 
 
 @dataclass
@@ -230,6 +234,7 @@ async def run_faults(broker: KafkaBroker, workdir: Path, plan: FaultPlan) -> Fau
         config = SIDECAR_CONFIG.format(
             bootstrap=bootstrap, topic=topic, group=f"g-{topic}", backend_url=backend.url,
             request_timeout_ms=plan.request_timeout_ms, producer_engine=plan.producer_engine,
+            consumer_engine=plan.consumer_engine,
         )  # fmt: skip
         sidecar = SidecarProcess(config, workdir)
         await asyncio.to_thread(sidecar.start, "/health/ready")

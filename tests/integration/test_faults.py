@@ -19,7 +19,10 @@ async def test_broker_kills_lose_nothing_acknowledged_and_leave_nothing_stuck(
 ) -> None:
     broker = KafkaBroker(ensure_kafka_runtime(), tmp_path / "broker")
     broker.start()
-    plan = FaultPlan(kills=2, traffic_s=12, down_s=1.5, settle_timeout_s=45, producer_engine=producer_engine)
+    plan = FaultPlan(
+        kills=2, traffic_s=12, down_s=1.5, settle_timeout_s=45,
+        producer_engine=producer_engine, consumer_engine=producer_engine,
+    )  # fmt: skip
     try:
         report = await run_faults(broker, tmp_path, plan)
     finally:
