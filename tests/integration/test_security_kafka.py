@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 from aiokafka import AIOKafkaConsumer
+from test_reactive_support import Backend, serving, wait_for
 
 from kafka_sidecar._config.model import KafkaConfig, SecuritySettings
 from kafka_sidecar._kafka.diagnose import diagnose_connection
@@ -126,6 +127,47 @@ async def test_produce_and_consume_over_sasl_ssl_scram(
     security = secure_kafka.scram(alice, mechanism)
     kafka = KafkaConfig(bootstrap_servers=secure_kafka.broker.sasl_ssl_bootstrap, security=security)
     assert await consume_values(kafka, topic, 3) == [b'"a"', b'"b"', b'"c"']
+
+
+def with_reactive_consumer(yaml: str, topic: str, backend: Backend, engine: str) -> str:
+    """The config plus a reactive consumer of ``topic`` (group ``sec-...``, which the ACLs allow) on ``engine``."""
+    consumer = (
+        f"  consumer:\n    engine: {engine}\n"
+        "handlers:\n"
+        "  orders-in:\n    use: reactive-consumer\n"
+        f"    config: {{topics: [{topic}], group: sec-{uuid.uuid4().hex[:8]}, backend_url: {backend.url}, "
+        "backend_path: /deliver, batch_max_wait_ms: 5}\n"
+    )
+    return yaml.replace("handlers:\n", consumer, 1) + "consumers:\n  orders:\n    exec: [orders-in]\n"
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("mode", ["mtls", "scram"])
+async def test_the_reactive_consumer_reads_over_mutual_tls_and_sasl_ssl(
+    secure_kafka: SecureKafka, tmp_path: Path, mode: str, consumer_engine: str
+) -> None:
+    """Both consumer engines get their TLS and SASL settings from ``kafka.security`` (librdkafka's through the
+    same settings as the librdkafka producer)."""
+    topic = await secure_kafka.new_topic()
+    backend = Backend()
+    if mode == "mtls":
+        base = mtls_yaml(secure_kafka)
+    else:
+        secret_file = tmp_path / "sasl-password"
+        secret_file.write_text(secure_kafka.alice.password + "\n", encoding="utf-8")
+        base = scram_yaml(
+            secure_kafka, secure_kafka.alice.name, "SCRAM-SHA-512", {"sasl_password_file": str(secret_file)}
+        )
+    async with (
+        serving(backend),
+        running_sidecar(with_reactive_consumer(base, topic, backend, consumer_engine), tmp_path) as rs,
+    ):
+        status, body = await produce(rs.client, topic, [{"n": 1}, {"n": 2}, {"n": 3}])
+        assert status == 200, body
+        await wait_for(lambda: len(backend.records()) >= 3, 30, "three records at the backend")
+        consumer = (await rs.client.get("/admin/consumers/reactive/orders")).json()
+    assert [r["value"] for r in backend.records()] == [{"n": 1}, {"n": 2}, {"n": 3}]
+    assert consumer["engine"] == consumer_engine
 
 
 async def readiness_names(client: Any, *needles: str, timeout: float = 20.0) -> str:
