@@ -132,16 +132,22 @@ class RdKafkaClient:
         rd = Consumer(self._settings)
         try:
             metadata = await asyncio.to_thread(rd.list_topics, None, self._timeout_s)
-        except KafkaException as exc:
-            await asyncio.to_thread(rd.close)
-            raise KafkaUnavailable(f"Kafka metadata request failed: {exc.args[0].str()}") from exc
+        except BaseException as exc:  # unreachable, or stopped while connecting: this client is not kept
+            self._discard(rd)
+            if isinstance(exc, KafkaException):
+                raise KafkaUnavailable(f"Kafka metadata request failed: {exc.args[0].str()}") from exc
+            raise
         if not metadata.brokers:
-            await asyncio.to_thread(rd.close)
+            self._discard(rd)
             raise KafkaUnavailable("Kafka answered with no brokers")
         rd.subscribe(self._topics, on_assign=self._on_assign, on_revoke=self._on_revoke, on_lost=self._on_revoke)
         self._rd = rd
         self._gate = FetchGate(rd, self._hold_limit)
         self._owner = Owner(f"reactive-{self._name}-librdkafka")
+
+    def _discard(self, rd: Any) -> None:
+        """Close a client that never started, on a thread of its own (nobody waits for it)."""
+        threading.Thread(target=rd.close, name=f"reactive-{self._name}-close", daemon=True).start()
 
     async def stop(self) -> None:
         """Close in the owning thread (leaving the group serves the last revoke there), bounded."""
