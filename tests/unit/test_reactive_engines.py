@@ -16,7 +16,7 @@ from confluent_kafka import KafkaError, Message
 
 from kafka_sidecar._blueprint import build_blueprint
 from kafka_sidecar._config.model import ConsumerSettings, KafkaConfig, SecuritySettings
-from kafka_sidecar._errors import ConfigError
+from kafka_sidecar._errors import ConfigError, KafkaUnavailable
 from kafka_sidecar._records import ConsumedRecord
 from kafka_sidecar.cli import main
 from kafka_sidecar_handlers.reactive._aiokafka import AiokafkaClient
@@ -234,3 +234,26 @@ def test_a_seek_drops_held_records_and_a_revoke_forgets_everything() -> None:
     assert not gate.holds(p0)
     assert not gate.holds(p1)
     assert offsets_of(gate.sift({**fetched(0, 9), **fetched(1, 9)})) == {0: [9], 1: [9]}
+
+
+class NoListener:
+    async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
+        raise AssertionError("never assigned")
+
+    async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
+        raise AssertionError("never assigned")
+
+
+@pytest.mark.asyncio
+async def test_the_librdkafka_client_without_a_broker_fails_to_start_with_a_clear_error() -> None:
+    from kafka_sidecar_handlers.reactive._rdkafka import rdkafka_client
+    from kafka_sidecar_testing.net import free_port
+
+    kafka = KafkaConfig(bootstrap_servers=f"127.0.0.1:{free_port()}", connect_timeout_ms=500)
+    client = rdkafka_client("orders", CONFIG, kafka)
+    client.subscribe(CONFIG.topics, None, NoListener())
+    with pytest.raises(KafkaUnavailable, match="Kafka metadata request failed"):
+        await client.start()  # the runtime retries with a back-off
+    await client.stop()  # nothing started: nothing to close, no error
+    with pytest.raises(KafkaUnavailable):
+        await client.fetch(10)
