@@ -1,6 +1,6 @@
-"""The container image runs the engines measured fastest (uvicorn, librdkafka), installs the extras they
-need, and the shipped chains.yml picks them from the image's environment; without that environment (a
-pip install) the pure-Python defaults stay."""
+"""The container image runs the engines measured fastest (uvicorn, librdkafka for producers and reactive
+consumers), installs the extras they need, and the shipped chains.yml picks them from the image's
+environment; without that environment (a pip install) the pure-Python defaults stay."""
 
 from __future__ import annotations
 
@@ -46,11 +46,13 @@ def test_the_image_installs_the_extra_of_every_engine_it_names() -> None:
 def test_the_shipped_config_runs_the_images_engines_in_the_image() -> None:
     config = build_blueprint(SHIPPED, env=image_env(build_args())).config
     assert (config.server.engine, config.kafka.producer.engine) == ("uvicorn", "librdkafka")
+    assert config.kafka.consumer.engine == "librdkafka"
 
 
 def test_without_the_images_environment_the_pure_python_engines_stay() -> None:
     config = build_blueprint(SHIPPED, env={}).config
     assert (config.server.engine, config.kafka.producer.engine) == ("hypercorn", "aiokafka")
+    assert config.kafka.consumer.engine == "aiokafka"
 
 
 SLIM_BUILDS = [
@@ -68,4 +70,6 @@ def test_the_documented_slim_build_names_engines_its_extras_provide(line: str) -
     env = image_env(args)
     assert all(ENGINE_EXTRA[engine] is None for engine in env.values())
     config = build_blueprint(SHIPPED, env=env).config
-    assert (config.server.engine, config.kafka.producer.engine) == ("hypercorn", "aiokafka")
+    assert (config.server.engine, config.kafka.producer.engine, config.kafka.consumer.engine) == (
+        "hypercorn", "aiokafka", "aiokafka",
+    )  # fmt: skip
