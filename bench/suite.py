@@ -75,10 +75,19 @@ ACTIVE_QUERY = "timeout=1000&max_bytes=8388608"
 ALL_SCENARIOS = ("produce100", "produce1", "active-binary", "active-json", "reactive")
 VARIANTS = ("uvicorn", "granian", "librdkafka", "bare+librdkafka", "uvicorn+librdkafka")
 """``--engines``: the shipped config (or ``bare+...`` the bare one) under another ASGI server
-(bench/serve_engine.py) and/or with the librdkafka Kafka engines (``kafka.producer.engine`` and
-``kafka.consumer.engine``), ``+``-joined; ``before+...`` runs the variant from ``--before-src`` (an A/B in
-the same reps). Every variant runs every scenario but the active consumer's (it has no engine choice)."""
+(uvicorn through ``server.engine``, granian through bench/serve_engine.py) and/or with the librdkafka Kafka
+engines (``kafka.producer.engine`` and ``kafka.consumer.engine``), ``+``-joined; ``before+...`` runs the
+variant from ``--before-src`` (an A/B in the same reps; that checkout must know the engine keys). Every
+variant runs every scenario but the active consumer's (it has no engine choice)."""
 CONFIGS = {SHIPPED: REPO / "chains.yml", BARE: REPO / "bench" / "chains-bare.yml"}
+DEFAULT_ENGINES = {
+    "SIDECAR_SERVER_ENGINE": "hypercorn", "SIDECAR_PRODUCER_ENGINE": "aiokafka", "SIDECAR_CONSUMER_ENGINE": "aiokafka",
+}  # fmt: skip
+"""What both configs run without a variant (the environment they read the engines from)."""
+ENGINE_ENV = {
+    "uvicorn": {"SIDECAR_SERVER_ENGINE": "uvicorn"},
+    "librdkafka": {"SIDECAR_PRODUCER_ENGINE": "librdkafka", "SIDECAR_CONSUMER_ENGINE": "librdkafka"},
+}
 
 
 @dataclass(slots=True)
@@ -729,19 +738,22 @@ async def run(args: argparse.Namespace, bootstrap: str, work: Path) -> list[Row]
         producer_kwargs(build_blueprint(CONFIGS[SHIPPED], env=env).config.kafka, "bench"),
     )  # fmt: skip
     rows: list[Row] = []
-    variants = {system: Variant(CONFIGS[system], "hypercorn", settings.sidecar_env) for system in args.systems}
+    variants = {
+        system: Variant(CONFIGS[system], "hypercorn", {**settings.sidecar_env, **DEFAULT_ENGINES})
+        for system in args.systems
+    }
     for variant in args.engines:
         parts = variant.split("+")
         variants[variant_name(variant)] = Variant(
-            variant_config(work, variant),
+            CONFIGS[BARE if "bare" in parts else SHIPPED],
             "granian" if "granian" in parts else "hypercorn",  # uvicorn: server.engine
-            sidecar_env(args.before_src) if "before" in parts else settings.sidecar_env,
+            {**(sidecar_env(args.before_src) if "before" in parts else settings.sidecar_env), **variant_env(variant)},
         )
     with contextlib.ExitStack() as stack:
         sidecars = {
             system: stack.enter_context(
                 sidecar_process(
-                    CONFIGS[system], bootstrap, work, name=system.split()[-1], env_extra=settings.sidecar_env
+                    CONFIGS[system], bootstrap, work, name=system.split()[-1], env_extra=variants[system].env
                 )
             )
             for system in args.systems
@@ -772,31 +784,15 @@ def variant_name(variant: str) -> str:
     return f"{system} ({'+'.join(p for p in parts if p != 'bare') or 'hypercorn'})"
 
 
-def variant_config(work: Path, variant: str) -> Path:
-    """The shipped (or bare) config, with ``kafka.producer.engine`` and ``kafka.consumer.engine:
-    librdkafka`` and/or ``server.engine: uvicorn`` when the variant names them (uvicorn as the sidecar ships
-    it, through ``kafka-sidecar run``)."""
-    parts = variant.split("+")
-    config = CONFIGS[BARE if "bare" in parts else SHIPPED]
-    if "librdkafka" not in parts and "uvicorn" not in parts:
-        return config
-    text = config.read_text(encoding="utf-8")
-    edits = {
-        # kafka.producer (first of its kind) gets an engine, and a kafka.consumer section goes before it
-        "librdkafka": (
-            "  producer:\n    acks: all\n",
-            "    engine: librdkafka\n",
-            "  consumer:\n    engine: librdkafka\n",
-        ),
-        "uvicorn": ("server:\n", "  engine: uvicorn\n", ""),
-    }
-    for part, (marker, after, before) in edits.items():
-        if part in parts:
-            assert marker in text, f"the section {marker.strip()!r} of {config} moved"
-            text = text.replace(marker, before + marker + after, 1)
-    path = work / f"{config.stem}-{'-'.join(p for p in parts if p in edits)}.yml"
-    path.write_text(text, encoding="utf-8")
-    return path
+def variant_env(variant: str) -> dict[str, str]:
+    """The engines a variant names, as the environment both configs read them from (``SIDECAR_*_ENGINE``):
+    ``uvicorn`` (``server.engine``, as the sidecar ships it, through ``kafka-sidecar run``), ``librdkafka``
+    (``kafka.producer.engine`` and ``kafka.consumer.engine``); the rest stay at the defaults, whatever the
+    caller's environment says."""
+    env = dict(DEFAULT_ENGINES)
+    for part in variant.split("+"):
+        env.update(ENGINE_ENV.get(part, {}))
+    return env
 
 
 def sidecar_env(source: Path | None) -> dict[str, str]:
