@@ -6,6 +6,7 @@ import asyncio
 import hashlib
 import json
 import logging
+import sys
 import uuid
 from collections.abc import Sequence
 
@@ -367,3 +368,28 @@ async def test_what_is_queued_goes_out_in_one_write_in_the_engines_slices_in_ord
     assert producer.calls == calls
     assert [json.loads(r.value or b"")["action"] for r in producer.sent] == [f"action {n}" for n in range(40)]
     assert (sink.written, sink.failed, sink.dropped) == (40, 0, 0)
+
+
+class ProducingThese:
+    def __init__(self, records: tuple[OutgoingRecord, ...]) -> None:
+        self.records = records
+
+    async def __call__(self, exchange: Exchange) -> Reply:
+        reports = tuple(DeliveryReport("orders", 0, n) for n in range(len(self.records)))
+        exchange.stash[PRODUCED] = Produced("orders", self.records, reports)
+        return Reply(200, {})
+
+
+@pytest.mark.asyncio
+async def test_a_queued_batch_audit_record_keeps_no_record_alive() -> None:
+    """Batch granularity: what waits for the writer (up to linger_ms) holds no consumed or produced record,
+    so a busy consumer's batches (values and all) are freed when delivered, not a linger later."""
+    handler, _ = make(FakeProducer(), granularity="batch")  # not started: everything stays queued
+    consumed_records = (consumed(5, b"c-5"), consumed(6))
+    produced_records = (OutgoingRecord("orders", None, b"v1"), OutgoingRecord("orders", None, b"v2"))
+    held = (*consumed_records, produced_records)  # a Produced holds its records' tuple
+    before = [sys.getrefcount(r) for r in held]
+    await handler(Exchange("consumer", "c", records=consumed_records), Delivering())
+    await handler(http_exchange(), ProducingThese(produced_records))
+    assert handler.sink._pending == 2, "both audit records are queued"
+    assert [sys.getrefcount(r) for r in held] == before

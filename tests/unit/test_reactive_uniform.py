@@ -99,11 +99,15 @@ def test_a_batch_audit_record_of_a_uniform_batch_is_that_of_its_records(status: 
     res = Resources(SidecarConfig(service=ServiceConfig(id="svc")), SerdeRegistry(), ProducerService(KafkaConfig()))
     res.services[AUDIT_SINKS] = AuditSinks(res)
     handler = AuditHandler(AuditConfig(granularity="batch"), res)
-    uniform = list(handler._delivered_batch(UniformOutcomes(RECORDS, status, error), "c", None, 7, 1))
-    each = list(handler._delivered_batch(tuple(RecordOutcome(r, status, error) for r in RECORDS), "c", None, 7, 1))
+    uniform = handler._delivered_batch(UniformOutcomes(RECORDS, status, error), "c", None, 7)
+    each = handler._delivered_batch(tuple(RecordOutcome(r, status, error) for r in RECORDS), "c", None, 7)
     assert uniform == each
-    assert uniform[0].batch == {"records": 3, "failed": 0 if status == "SUCCESS" else 3,
+    assert uniform.batch == {"records": 3, "failed": 0 if status == "SUCCESS" else 3,
                                 "offsets": {"0": [10, 11], "1": [4, 4]}}  # fmt: skip
+    shuffled = tuple(ConsumedRecord("t", 2, o, 1, None, b"{}") for o in (12, 10, 13, 11))  # one partition
+    record = handler._delivered_batch(UniformOutcomes(shuffled, status, error), "c", None, 7)
+    assert record.batch == {"records": 4, "failed": 0 if status == "SUCCESS" else 4, "offsets": {"2": [10, 13]}}
+    assert (record.partition, record.offset) == (2, 10)
 
 
 def test_added_headers_come_after_the_fetched_ones_without_copying_records() -> None:
