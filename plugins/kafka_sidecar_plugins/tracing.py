@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from operator import attrgetter
 
 from opentelemetry import baggage, propagate, trace
 from opentelemetry import context as otel_context
@@ -48,6 +49,7 @@ from kafka_sidecar.plugin import (
 )
 
 TRACER_NAME = "kafka_sidecar"
+_HEADERS = attrgetter("headers")
 TRACER_PROVIDER: StashKey[trace.TracerProvider] = StashKey("tracing.tracer-provider")
 """Put a TracerProvider here (``resources.services``) to use it instead of the global one."""
 
@@ -273,6 +275,8 @@ class TracingHandler:
         """The batch's common producer context as parent (else a fresh root), and a link to each distinct one."""
         fields = self._propagator_fields()
         carriers: dict[tuple[tuple[str, bytes], ...], None] = {}  # distinct ones, in record order
+        if not any(map(_HEADERS, records)):  # no record has any header (checked in C): nothing to extract
+            records = ()
         for record in records:
             if record.headers:
                 carrier = tuple((name.lower(), value) for name, value in record.headers if name.lower() in fields)

@@ -200,12 +200,10 @@ class AuditHandler:
         if produced is not None and self._config.produced and produced.records:
             if len(produced.records) != len(produced.reports):
                 raise ValueError(f"{len(produced.records)} produced records but {len(produced.reports)} reports")
-            # The request path only enqueues; the writer task builds the records (and their ids, JSON).
-            if batch:  # the reports only: the records (their values) are not kept until the write
-                build = functools.partial(self._produced_batch, produced.topic, produced.reports, default_cid,
-                                          default_tid, now_ms)  # fmt: skip
-                self.sink.submit_deferred(DeferredRecords(1, build))
-            else:
+            if batch:  # built now, from the reports while they are fresh: nothing of the request waits for the write
+                self.sink.submit(self._produced_batch(produced.topic, produced.reports, default_cid, default_tid,
+                                                      now_ms))  # fmt: skip
+            else:  # the writer task builds the records (and their ids, JSON)
                 build = functools.partial(self._produced, produced, default_cid, default_tid, now_ms)
                 self.sink.submit_deferred(DeferredRecords(len(produced.records), build))
         outcomes = exchange.stash.get(DELIVERED) if self._config.delivered else None
@@ -213,7 +211,8 @@ class AuditHandler:
             if batch:
                 # Built now (a few C passes over the batch): a deferred build would keep the batch's records,
                 # values and all, alive for the audit's linger (~85,000 records at 170,000 a second: +200 MB
-                # of RSS and a page fault every six records; docs/benchmarks.md, "The chain's cost").
+                # of RSS and a page fault every six records; docs/benchmarks.md, "The chain's cost on the
+                # reactive path").
                 self.sink.submit(self._delivered_batch(outcomes, default_cid, default_tid, now_ms))
             else:
                 build = functools.partial(self._delivered, outcomes, exchange.added_headers, now_ms)
@@ -226,9 +225,8 @@ class AuditHandler:
         cid: str | None,
         tid: str | None,
         timestamp_ms: int,
-        count: int,
-    ) -> Iterator[AuditRecord]:
-        """One audit record for a whole produce request, from its delivery reports (run by the sink's writer task)."""
+    ) -> AuditRecord:
+        """One audit record for a whole produce request, from its delivery reports."""
         ranges: dict[int, list[int]] = {}
         failed = 0
         error: str | None = None
@@ -238,8 +236,8 @@ class AuditHandler:
             else:
                 failed += 1
                 error = error or report.error or f"error code {report.error_code}"
-        yield self._batch_record("PRODUCER", topic, ranges, len(reports), failed, cid, tid, None, error,
-                                 timestamp_ms)  # fmt: skip
+        return self._batch_record("PRODUCER", topic, ranges, len(reports), failed, cid, tid, None, error,
+                                  timestamp_ms)  # fmt: skip
 
     def _delivered_batch(
         self, outcomes: Sequence[RecordOutcome], cid: str | None, tid: str | None, timestamp_ms: int
