@@ -13,7 +13,10 @@ says otherwise. Stages:
   (``kafka.producer.engine``), to ``--bootstrap`` (or ``$KAFKA_SIDECAR_BOOTSTRAP``, or a harness
   broker started here);
 * ``direct-<engine>``: the same number of ready-made audit records handed straight to that producer's
-  ``send_batch`` (no sink): the client's own floor.
+  ``send_batch`` (no sink): the client's own floor;
+* ``--settings "linger_ms=50;compression_type=lz4;acks=1,enable_idempotence=false"``: besides, the writer
+  through an internal producer (first engine of ``--engines``) with those ``kafka.producer`` settings, one
+  stage per ``;``-separated variant (what the audit's own producer settings change).
 
 Rounds interleave the stages. Not part of the test suite::
 
@@ -115,19 +118,27 @@ async def measure(args: argparse.Namespace, bootstrap: str | None) -> dict[str, 
     producers: dict[str, ProducerService] = {}
     topic = await new_topic(bootstrap, "audit", 1) if bootstrap else "audit"
     try:
-        for engine in args.engines.split(",") if bootstrap else ():
-            kafka = KafkaConfig(bootstrap_servers=bootstrap or "", producer=ProducerSettings(engine=engine))
-            producer = producers[engine] = producer_service(kafka, role="internal-producer", patient=True)
+        variants = {engine: {"engine": engine} for engine in args.engines.split(",")}
+        first = args.engines.split(",")[0]
+        for variant in filter(None, args.settings.split(";")):
+            pairs = (pair.split("=", 1) for pair in variant.split(","))
+            settings: dict[str, object] = {k: int(v) if v.isdigit() else {"true": True, "false": False}.get(v, v)
+                                           for k, v in pairs}  # fmt: skip
+            variants[f"{first}:{variant}"] = {"engine": first, **settings}
+        for name, settings in variants.items() if bootstrap else ():
+            kafka = KafkaConfig(bootstrap_servers=bootstrap or "", producer=ProducerSettings(**settings))  # type: ignore[arg-type]
+            producer = producers[name] = producer_service(kafka, role="internal-producer", patient=True)
             await producer.start()
             if not await producer.wait_connected(30):
-                raise SystemExit(f"{engine}: broker not reachable")
+                raise SystemExit(f"{name}: broker not reachable")
         stages: dict[str, Callable[[], Awaitable[float]]] = {
             "build": partial(through_sink, AckAtOnce(), topic, args.records, args.burst, args.slice or WRITE_SLICE)
         }
-        for engine, producer in producers.items():
-            write_slice = args.slice or WRITE_SLICES[engine]
-            stages[engine] = partial(through_sink, producer, topic, args.records, args.burst, write_slice)
-            stages[f"direct-{engine}"] = partial(direct, producer, topic, args.records, args.burst)
+        for name, producer in producers.items():
+            write_slice = args.slice or WRITE_SLICES[str(variants[name]["engine"])]
+            stages[name] = partial(through_sink, producer, topic, args.records, args.burst, write_slice)
+            if name in WRITE_SLICES:
+                stages[f"direct-{name}"] = partial(direct, producer, topic, args.records, args.burst)
         for run in stages.values():  # warm-up
             await run()
         cpu: dict[str, list[float]] = {name: [] for name in stages}
@@ -159,6 +170,7 @@ if __name__ == "__main__":
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--slice", type=int, default=0, help="records per hand-off (default: the engine's slice)")
     parser.add_argument("--engines", default="aiokafka,librdkafka")
+    parser.add_argument("--settings", default="", help="';'-separated kafka.producer variants (k=v,k=v)")
     parser.add_argument("--bootstrap", default=None, help="default: $KAFKA_SIDECAR_BOOTSTRAP, or a broker started here")
     parser.add_argument("--build-only", action="store_true", help="only the writer against the seam (no broker)")
     asyncio.run(main(parser.parse_args()))
