@@ -10,9 +10,10 @@ fields (``msgspec.structs.replace`` makes a changed copy).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from itertools import repeat
 from operator import attrgetter
+from typing import overload
 
 import msgspec
 
@@ -82,6 +83,43 @@ class ConsumedRecord(msgspec.Struct, frozen=True, gc=False):
             if key.lower() == lowered:
                 found = value
         return found
+
+
+class SharedPrefix(Sequence[bytes]):
+    """Values that are one prefix and a suffix each (value ``i`` is ``prefix + suffixes[i]``), made only when
+    read: the ids a batch lacks share their random part. A writer that knows the type may splice ``prefix``
+    and ``suffixes`` itself, one concatenation per value instead of two (the reactive backend body)."""
+
+    __slots__ = ("prefix", "suffixes")
+
+    def __init__(self, prefix: bytes, suffixes: Sequence[bytes]) -> None:
+        self.prefix = prefix
+        self.suffixes = suffixes
+
+    def __len__(self) -> int:
+        return len(self.suffixes)
+
+    @overload
+    def __getitem__(self, index: int) -> bytes: ...
+    @overload
+    def __getitem__(self, index: slice) -> SharedPrefix: ...
+    def __getitem__(self, index: int | slice) -> bytes | SharedPrefix:
+        if isinstance(index, slice):
+            return SharedPrefix(self.prefix, self.suffixes[index])
+        return self.prefix + self.suffixes[index]
+
+    def __iter__(self) -> Iterator[bytes]:
+        return map(self.prefix.__add__, self.suffixes)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, SharedPrefix):
+            return self.prefix == other.prefix and list(self.suffixes) == list(other.suffixes)
+        return isinstance(other, Sequence) and list(self) == list(other)
+
+    __hash__ = None  # type: ignore[assignment]  # mutable-looking sequence, like list
+
+    def __repr__(self) -> str:
+        return f"SharedPrefix({self.prefix!r}, {len(self.suffixes)} suffixes)"
 
 
 _TOPIC, _PARTITION, _OFFSET = attrgetter("topic"), attrgetter("partition"), attrgetter("offset")

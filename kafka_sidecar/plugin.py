@@ -128,6 +128,7 @@ from kafka_sidecar._records import (
     DeliveryReport,
     Headers,
     OutgoingRecord,
+    SharedPrefix,
     headers_to_text,
 )
 from kafka_sidecar._registry import ConfigSection, HandlerSpec, NoConfig
@@ -239,6 +240,7 @@ __all__ = [
     "SerdeRegistry",
     "SerializeContext",
     "ServiceSpec",
+    "SharedPrefix",
     "SidecarConfig",
     "SidecarError",
     "SidecarView",

@@ -176,3 +176,25 @@ def test_one_added_header_per_record_as_a_column_gives_the_same_body() -> None:
     assert as_is_body("c", mixed) is None  # some keys null, some not: record by record
     nulls = [msgspec.structs.replace(r, key=None) for r in values]
     assert as_is_body("c", nulls) == request_body("c", [record_entry_as_is(r) for r in nulls])
+
+
+def test_ids_sharing_a_prefix_read_and_write_as_the_plain_ids() -> None:
+    from kafka_sidecar._records import AddedHeaders, SharedPrefix
+    from kafka_sidecar_handlers.reactive._backend import as_is_body, record_entry_as_is, request_body
+
+    ids = SharedPrefix(b"c-", [b"1", b"2", b"3"])
+    assert (len(ids), ids[0], ids[-1], list(ids)) == (3, b"c-1", b"c-3", [b"c-1", b"c-2", b"c-3"])
+    assert ids[1:] == [b"c-2", b"c-3"]
+    assert isinstance(ids[1:], SharedPrefix)
+    assert ids == SharedPrefix(b"c-", (b"1", b"2", b"3"))
+    assert ids != [b"c-1"]
+    records = tuple(ConsumedRecord("t", 0, n, 5, b'"k"', b"{}") for n in range(3))
+    added = AddedHeaders()
+    added.add_each(records, "X-Correlation-Id", ids)
+    for java in (False, True):
+        plain = as_is_body("c", records, ("X-Correlation-Id", [b"c-1", b"c-2", b"c-3"]), java)
+        assert as_is_body("c", records, ("X-Correlation-Id", ids), java) == plain
+        assert plain == request_body("c", [record_entry_as_is(r, added.of(r)) for r in records], java)
+    assert added.headers(records[2]) == (("X-Correlation-Id", b"c-3"),)  # read one by one: the same ids
+    for prefix, suffixes in ((b'say "', [b"1", b"2", b"3"]), (b"c-", [b"1", b"\\", b"3"])):  # needs escaping
+        assert as_is_body("c", records, ("X-Correlation-Id", SharedPrefix(prefix, suffixes))) is None

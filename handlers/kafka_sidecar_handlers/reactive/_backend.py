@@ -32,6 +32,7 @@ from kafka_sidecar.plugin import (
     DeliveryStatus,
     Headers,
     RecordOutcome,
+    SharedPrefix,
     UniformOutcomes,
     UpstreamUnavailable,
     headers_to_text,
@@ -155,9 +156,14 @@ def as_is_body(
         headers = repeat(_NO_HEADERS, len(values))
     else:
         name, texts = column
+        opening = b"{" + dumps(name) + b':"'
+        if isinstance(texts, SharedPrefix):  # generated ids: the shared part spliced once, one join per record
+            if texts.prefix.translate(None, _PLAIN_CHARS):
+                return None
+            opening, texts = opening + texts.prefix, texts.suffixes
         if b"".join(texts).translate(None, _PLAIN_CHARS):
             return None
-        headers = map(msgspec.Raw, map(b"".join, zip(repeat(b"{" + dumps(name) + b':"'), texts, repeat(b'"}'))))
+        headers = map(msgspec.Raw, map(b"".join, zip(repeat(opening), texts, repeat(b'"}'))))
     entries = list(map(_Entry, map(_TOPIC, records), map(_PARTITION, records), map(_OFFSET, records),
                        map(_TIMESTAMP, records), headers, keys, map(msgspec.Raw, values)))  # fmt: skip
     return _encode(entries) if java else _encode(_Body(consumer, entries))

@@ -19,7 +19,6 @@ import os
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from itertools import islice
 from operator import attrgetter
 
 from kafka_sidecar.plugin import (
@@ -35,6 +34,7 @@ from kafka_sidecar.plugin import (
     Next,
     Reply,
     Resources,
+    SharedPrefix,
     ValidationFailed,
     hookimpl,
 )
@@ -55,20 +55,21 @@ class CorrelationConfig:
 class _IdMaker:
     """Distinct version-4 UUID texts (ASCII bytes, as headers carry them) for a batch from one random read:
     74 random bits shared by the batch (all but the version, variant and the last 12 hex digits), and the
-    record's index in those 12 digits. The index texts are made once and reused, so an id is one bytes
-    concatenation (``map``, no Python frame per id)."""
+    record's index in those 12 digits. The index texts are made once and reused, and the batch's ids are
+    one :class:`SharedPrefix` (the shared part and the index texts): no id object until one is read, and
+    the backend body writes each header as one join of the shared part and the index text."""
 
     __slots__ = ("_tails",)
 
     def __init__(self) -> None:
         self._tails: list[bytes] = []
 
-    def __call__(self, count: int) -> list[bytes]:
+    def __call__(self, count: int) -> SharedPrefix:
         tails = self._tails
         if len(tails) < count:
             tails.extend(map(b"%012x".__mod__, range(len(tails), count)))
         head = str(uuid.UUID(bytes=os.urandom(16), version=4))[:24].encode()
-        return list(map(head.__add__, islice(tails, count)))
+        return SharedPrefix(head, tails[:count])  # an id is made only when read; the body splices head and tail
 
 
 def new_id() -> str:
