@@ -94,7 +94,7 @@ def variant_config(work: Path, variant: str, scenario: str = "reactive") -> Path
         key, _, value = variant[6:].partition("=")
         text = text.replace("      key: hash\n", f"      key: hash\n      {key}: {value}\n", 1)
     elif variant == "librdkafka":  # both producers (business, and the internal one audit writes with)
-        text = text.replace("  producer:\n    acks: all\n", "  producer:\n    engine: librdkafka\n    acks: all\n", 1)
+        text = text.replace("engine: ${SIDECAR_PRODUCER_ENGINE:aiokafka}", "engine: librdkafka", 1)
     elif variant == "no-idle":
         chain = [p for p in plugins if p != "audit"]
         text = re.sub(r"(?m)^(  default(-consumer)?: \[.*), audit(.*\])$", r"\1\3", text)
