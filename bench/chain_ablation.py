@@ -52,9 +52,11 @@ from common import REPO, kafka_bootstrap, load_average, sidecar_process
 from suite import (
     BARE,
     CONFIGS,
+    DEFAULT_ENGINES,
     SHIPPED,
     Row,
     Settings,
+    Variant,
     audit_drops,
     fill_topic,
     produce_http,
@@ -150,21 +152,17 @@ async def run(args: argparse.Namespace, bootstrap: str, work: Path) -> dict[str,
         order = args.variants if rep % 2 else list(reversed(args.variants))  # alternate who goes first
         for variant in order:
             row = Row("reactive", variant, rep)
-            env = sidecar_env(args.before_src) if variant.startswith("before:") else settings.sidecar_env
-            saved = dict(CONFIGS)
-            CONFIGS[SHIPPED] = configs[variant]  # reactive_sidecar reads the config of its system
+            env = {**(sidecar_env(args.before_src) if variant.startswith("before:") else settings.sidecar_env),
+                   **DEFAULT_ENGINES}  # fmt: skip
             STATS.clear()
             PROFILE.clear()
             if args.profile:
                 args.profile.mkdir(parents=True, exist_ok=True)
                 PROFILE[:] = [(args.profile / f"{variant.replace(':', '-')}-{rep}.txt", args.profile_seconds)]
-            try:
-                if args.scenario == "reactive":
-                    await reactive_sidecar(dataclasses.replace(settings, sidecar_env=env), SHIPPED, row, topic)
-                else:
-                    await produce(dataclasses.replace(settings, sidecar_env=env), configs[variant], row)
-            finally:
-                CONFIGS.update(saved)
+            if args.scenario == "reactive":
+                await reactive_sidecar(settings, Variant(configs[variant], "hypercorn", env), row, topic)
+            else:
+                await produce(dataclasses.replace(settings, sidecar_env=env), configs[variant], row)
             if len(PROFILE) > 1:
                 PROFILE[1].wait()
             if STATS:
