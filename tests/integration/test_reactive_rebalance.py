@@ -50,6 +50,21 @@ def _check_order(backend: Backend, path: str) -> None:
 async def test_two_sidecars_one_group_rebalance(
     kafka_bootstrap: str, consumer_engine: str, topic_factory: Any, tmp_path: Path
 ) -> None:
+    await _rebalance_two_sidecars(kafka_bootstrap, topic_factory, tmp_path, consumer_engine, consumer_engine)
+
+
+async def test_a_group_mixing_both_engines_shares_partitions_and_loses_nothing(
+    kafka_bootstrap: str, topic_factory: Any, tmp_path: Path
+) -> None:
+    """A rolling update from an aiokafka sidecar to a librdkafka one: both in one group at once (their
+    assignors meet on roundrobin), the partitions shared, every record delivered and committed."""
+    pytest.importorskip("confluent_kafka")
+    await _rebalance_two_sidecars(kafka_bootstrap, topic_factory, tmp_path, "aiokafka", "librdkafka")
+
+
+async def _rebalance_two_sidecars(
+    kafka_bootstrap: str, topic_factory: Any, tmp_path: Path, engine_a: str, engine_b: str
+) -> None:
     topic = await topic_factory.create(partitions=4)
     group = f"g-{uuid.uuid4().hex[:8]}"
     await produce(kafka_bootstrap, topic, json_values(400))
@@ -59,24 +74,27 @@ async def test_two_sidecars_one_group_rebalance(
         return Response(status_code=200)
 
     backend = Backend(reply=slow_ack)
-    env = {"KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap, "CONSUMER_ENGINE": consumer_engine}
+    env_a = {"KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap, "CONSUMER_ENGINE": engine_a}
+    env_b = {**env_a, "CONSUMER_ENGINE": engine_b}
     (tmp_path / "a").mkdir()
     (tmp_path / "b").mkdir()
     config_a = sidecar_yaml(topic, group, backend, backend_path="/a", batch_max_records=5)
     config_b = sidecar_yaml(topic, group, backend, backend_path="/b", batch_max_records=5)
-    async with serving(backend), running_sidecar(config_a, tmp_path / "a", env=env):
+    async with serving(backend), running_sidecar(config_a, tmp_path / "a", env=env_a) as rs_a:
         await wait_for(lambda: len(backend.records("/a")) >= 40, 30, "sidecar A to deliver")
-        async with running_sidecar(config_b, tmp_path / "b", env=env) as rs_b:
+        async with running_sidecar(config_b, tmp_path / "b", env=env_b) as rs_b:
             await wait_for(lambda: len(backend.records("/b")) > 0, 30, "sidecar B to take partitions")
             delivered_by_a = len(backend.records("/a"))
             assert delivered_by_a < 400, "the rebalance came too late to land mid-stream"
             await produce(kafka_bootstrap, topic, json_values(200, start=400))
             ends = await end_offsets(kafka_bootstrap, topic, 4)
             await wait_committed(kafka_bootstrap, group, ends)
+            status_a = (await rs_a.client.get("/admin/consumers/reactive/orders")).json()
             status_b = (await rs_b.client.get("/admin/consumers/reactive/orders")).json()
     delivered = {(r["partition"], r["offset"]) for r in backend.records()}
     assert delivered == {(p, o) for p, end in ends.items() for o in range(end)}
     assert 0 < len(status_b["partitions"]) < 4
+    assert (status_a["engine"], status_b["engine"]) == (engine_a, engine_b)
     _check_order(backend, "/a")
     _check_order(backend, "/b")
     values = [r["value"]["n"] for r in backend.records()]
