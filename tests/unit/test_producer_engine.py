@@ -17,6 +17,7 @@ from kafka_sidecar._errors import ConfigError
 from kafka_sidecar._kafka.partitioner import Murmur2Partitioner, murmur2, partition_for
 from kafka_sidecar._kafka.producer import ProducerService
 from kafka_sidecar._kafka.rdkafka import RdKafkaProducerService, producer_service, rdkafka_producer_settings
+from kafka_sidecar.cli import main
 
 # Kafka's own test vectors (clients/src/test/java/org/apache/kafka/common/utils/UtilsTest.java, testMurmur2),
 # as the signed 32-bit ints Java prints.
@@ -64,25 +65,34 @@ def test_librdkafka_settings_mirror_the_aiokafka_ones(tmp_path: Path) -> None:
     assert rdkafka_producer_settings(KafkaConfig(), "producer")["acks"] == "all"
 
 
-def test_the_librdkafka_engine_without_its_extra_is_a_located_config_problem(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize(
+    ("section", "line"),
+    [
+        ("producer", "  producer:\n    linger_ms: 5\n    engine: librdkafka\n"),
+        ("consumer", "  consumer:\n    engine: librdkafka\n"),
+    ],
+)
+def test_a_librdkafka_engine_without_its_extra_is_a_located_config_problem(
+    section: str, line: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    """kafka.producer.engine and kafka.consumer.engine alike: refused at load and by `check`, at the section."""
     for loaded in [m for m in sys.modules if m == "confluent_kafka" or m.startswith("confluent_kafka.")]:
         monkeypatch.delitem(sys.modules, loaded)
     monkeypatch.setitem(sys.modules, "confluent_kafka", None)  # as on a machine without the extra
     path = tmp_path / "chains.yml"
     path.write_text(
-        "kafka:\n  producer:\n    linger_ms: 5\n    engine: librdkafka\n"
-        'paths:\n  - {path: "/producers/{topic}", method: POST, exec: [producer]}\n',
+        "kafka:\n  bootstrap_servers: 127.0.0.1:9\n" + line
+        + 'paths:\n  - {path: "/producers/{topic}", method: POST, exec: [producer]}\n',
         encoding="utf-8",
-    )
+    )  # fmt: skip
     with pytest.raises(ConfigError) as caught:
         build_blueprint(path, env={})
     (problem,) = caught.value.problems
-    assert (problem.file, problem.line) == (str(path), 3)  # the kafka.producer mapping
+    assert (problem.file, problem.line, problem.path) == (str(path), 4, f"kafka.{section}")
     assert problem.column > 0
-    assert problem.path == "kafka.producer"
     assert "pip install 'kafka-sidecar[librdkafka]'" in problem.message
+    assert main(["check", str(path)]) == 2
+    assert "kafka-sidecar[librdkafka]" in capsys.readouterr().err
 
 
 def test_murmur2_gives_the_java_clients_hashes() -> None:

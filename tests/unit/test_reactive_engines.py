@@ -6,7 +6,6 @@ paused partition's records in order and pauses librdkafka only past its limit.""
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -14,11 +13,9 @@ import pytest
 from aiokafka import TopicPartition
 from confluent_kafka import KafkaError, Message
 
-from kafka_sidecar._blueprint import build_blueprint
 from kafka_sidecar._config.model import ConsumerSettings, KafkaConfig, SecuritySettings
-from kafka_sidecar._errors import ConfigError, KafkaUnavailable
+from kafka_sidecar._errors import KafkaUnavailable
 from kafka_sidecar._records import ConsumedRecord
-from kafka_sidecar.cli import main
 from kafka_sidecar_handlers.reactive._aiokafka import AiokafkaClient
 from kafka_sidecar_handlers.reactive._config import ReactiveConsumerConfig
 from kafka_sidecar_handlers.reactive._partition import PartitionWorker
@@ -134,27 +131,6 @@ async def test_the_engine_setting_picks_the_client() -> None:
     chosen = engine_client(ConsumerRuntime("o", CONFIG, kafka, no_workers))
     assert isinstance(chosen, RdKafkaClient)
     assert chosen.engine == "librdkafka"
-
-
-def test_the_librdkafka_engine_without_its_extra_is_refused_by_check(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
-    for loaded in [m for m in sys.modules if m == "confluent_kafka" or m.startswith("confluent_kafka.")]:
-        monkeypatch.delitem(sys.modules, loaded)
-    monkeypatch.setitem(sys.modules, "confluent_kafka", None)  # as on a machine without the extra
-    path = tmp_path / "chains.yml"
-    path.write_text(
-        "kafka:\n  bootstrap_servers: 127.0.0.1:9\n  consumer:\n    engine: librdkafka\n"
-        'paths:\n  - {path: "/producers/{topic}", method: POST, exec: [producer]}\n',
-        encoding="utf-8",
-    )
-    with pytest.raises(ConfigError) as caught:
-        build_blueprint(path, env={})
-    (problem,) = caught.value.problems
-    assert (problem.file, problem.line, problem.path) == (str(path), 4, "kafka.consumer")
-    assert "pip install 'kafka-sidecar[librdkafka]'" in problem.message
-    assert main(["check", str(path)]) == 2
-    assert "kafka-sidecar[librdkafka]" in capsys.readouterr().err
 
 
 class RecordingClient:

@@ -77,10 +77,7 @@ class Owner:
                 job = self._jobs.get_nowait()
             except queue.Empty:
                 return
-            if job is not None and job.during_rebalance:
-                job.run()
-            else:
-                self._deferred.append(job)
+            self._run_if_rebalance_safe(job)
 
     def serve_until(self, done: concurrent.futures.Future[None], timeout: float) -> bool:
         """On this thread, inside a rebalance callback: run rebalance-safe jobs until ``done`` (True) or
@@ -94,11 +91,16 @@ class Owner:
                 job = self._jobs.get(timeout=min(left, SERVE_TICK_S))
             except queue.Empty:
                 continue
-            if job is not None and job.during_rebalance:
-                job.run()
-            else:
-                self._deferred.append(job)
+            self._run_if_rebalance_safe(job)
         return True
+
+    def _run_if_rebalance_safe(self, job: _Job | None) -> None:
+        """Run a job that may run while a fetch or a rebalance callback waits; keep any other (and the
+        end marker) for after it, in order."""
+        if job is not None and job.during_rebalance:
+            job.run()
+        else:
+            self._deferred.append(job)
 
 
 def _answer(
