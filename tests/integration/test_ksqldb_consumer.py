@@ -102,6 +102,8 @@ async def test_ksqldb_down_at_start_then_up_push_rows_reach_the_backend_as_objec
         await produce(kafka_bootstrap, topic, rows(3), keys=keys(3))
         async with ksqldb_server(kafka_bootstrap, port=port):
             await until(lambda: len(backend.records()) == 3, 20, "three rows at the backend")
+            # the backend holds the rows before its reply reaches the sidecar, which counts them only then
+            await until(_status_has(rs.client, "rows_delivered", 3), 10, "three rows counted as delivered")
             seen = await status(rs.client)
     assert [r["value"] for r in backend.records()] == [{"ID": f"k{n}", "N": n} for n in range(3)]
     record = backend.records()[0]
@@ -149,6 +151,7 @@ async def test_statement_error_fails_with_ksqldb_message_then_restart_reruns_ide
                 await until(lambda: rs.sidecar.consumers[0].source.current_state == "running", 20, "running")  # type: ignore[attr-defined]
             await produce(kafka_bootstrap, source_topic, rows(4), keys=keys(4))
             await until(lambda: sorted(delivered_n(backend)) == [1, 2, 3], 20, "the sink rows")
+            await until(_status_has(rs.client, "rows_delivered", 3), 10, "three rows counted as delivered")
             running = await status(rs.client)
             listed = (await ksql(server.url, "LIST STREAMS;")).json()[0]["streams"]
             queries = (await ksql(server.url, "LIST QUERIES;")).json()[0]["queries"]
