@@ -16,11 +16,13 @@ reactive, ``default`` for produce100):
 - ``-PLUGIN`` / ``+PLUGIN``: the chain without that plugin / with only that plugin;
 - ``audit-log``: the audit written to the log (no audit producer traffic);
 - ``audit:KEY=VALUE``: that key of the audit's config (``audit:linger_ms=0``, ``audit:produced=false``);
+- ``correlation:KEY=VALUE``: that key of the correlation's config (``correlation:to_records=false``: no id
+  header on produced records);
 - ``librdkafka``: ``kafka.producer.engine: librdkafka`` (the business and the internal producer);
 - ``no-idle``: no audit handler in any chain (no audit sink, no writer task);
 - ``before:VARIANT``: that variant run from the checkout ``--before-src`` (an A/B in the same reps).
 
-With ``--profile DIR``, py-spy (``--nonblocking``, 200 Hz, raw format) samples each sidecar for
+With ``--profile DIR``, py-spy (``--nonblocking``, 1000 Hz, raw format) samples each sidecar for
 ``--profile-seconds`` (the profiler's own load is in the CPU figures then).
 
 ::
@@ -29,6 +31,7 @@ With ``--profile DIR``, py-spy (``--nonblocking``, 200 Hz, raw format) samples e
         --records 300000 --reps 3 --variants shipped,bare,none,-audit,-correlation
     ... --variants shipped,before:shipped,bare,before:bare --before-src <checkout of main>
     ... --scenario produce100 --variants shipped,bare,none,-audit,-validation --reps 3
+    ... --scenario produce100 --engines uvicorn+librdkafka --variants shipped,bare --profile /tmp/profiles
 """
 
 from __future__ import annotations
@@ -52,7 +55,6 @@ from common import REPO, kafka_bootstrap, load_average, sidecar_process
 from suite import (
     BARE,
     CONFIGS,
-    DEFAULT_ENGINES,
     SHIPPED,
     Row,
     Settings,
@@ -62,6 +64,7 @@ from suite import (
     produce_http,
     reactive_sidecar,
     sidecar_env,
+    variant_env,
 )
 
 CHAINS = {
@@ -69,6 +72,9 @@ CHAINS = {
     "produce100": ("default", ("metrics", "correlation", "tracing", "logging", "audit", "validation")),
 }
 """The shipped chain each scenario runs (chains.yml), outermost first."""
+
+PROFILE_HZ = 1000
+"""py-spy samples per second: about 5,000 samples per variant in a 5 s profile."""
 
 
 def variant_config(work: Path, variant: str, scenario: str = "reactive") -> Path:
@@ -95,6 +101,12 @@ def variant_config(work: Path, variant: str, scenario: str = "reactive") -> Path
     elif variant.startswith("audit:"):  # audit:KEY=VALUE, a key of the audit's config
         key, _, value = variant[6:].partition("=")
         text = text.replace("      key: hash\n", f"      key: hash\n      {key}: {value}\n", 1)
+    elif variant.startswith("correlation:"):  # correlation:KEY=VALUE (to_records=false: no header on records)
+        key, _, value = variant[12:].partition("=")
+        use = "    use: correlation "
+        if use not in text:
+            raise SystemExit(f"the correlation handler of {CONFIGS[SHIPPED]} changed; update {__file__}")
+        text = text.replace(use, f"    config: {{{key}: {value}}}\n{use}", 1)
     elif variant == "librdkafka":  # both producers (business, and the internal one audit writes with)
         text = text.replace("engine: ${SIDECAR_PRODUCER_ENGINE:aiokafka}", "engine: librdkafka", 1)
     elif variant == "no-idle":
@@ -118,7 +130,7 @@ def start_profiler(pid: int) -> None:
     """With ``--profile``: py-spy (non-blocking, raw format) samples ``pid`` for the configured seconds."""
     if PROFILE:
         out, seconds = PROFILE[0]
-        command = [str(Path(sys.executable).with_name("py-spy")), "record", "--nonblocking", "--rate", "200",
+        command = [str(Path(sys.executable).with_name("py-spy")), "record", "--nonblocking", "--rate", str(PROFILE_HZ),
                    "--format", "raw", "--duration", str(seconds), "--pid", str(pid), "-o", str(out)]  # fmt: skip
         PROFILE[1:] = [subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)]
 
@@ -153,7 +165,7 @@ async def run(args: argparse.Namespace, bootstrap: str, work: Path) -> dict[str,
         for variant in order:
             row = Row("reactive", variant, rep)
             env = {**(sidecar_env(args.before_src) if variant.startswith("before:") else settings.sidecar_env),
-                   **DEFAULT_ENGINES}  # fmt: skip
+                   **variant_env(args.engines)}  # fmt: skip
             STATS.clear()
             PROFILE.clear()
             if args.profile:
@@ -190,6 +202,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--bootstrap", default=None, help="default: $KAFKA_SIDECAR_BOOTSTRAP or a fresh broker")
     parser.add_argument("--scenario", choices=sorted(CHAINS), default="reactive")
+    parser.add_argument("--engines", default="hypercorn", help="every variant's engines, as bench/suite.py names them "
+                        "(uvicorn+librdkafka: the container image's); default: the pip install's")  # fmt: skip
     parser.add_argument("--duration", type=float, default=8.0, help="measured seconds (produce100)")
     parser.add_argument("--warmup", type=float, default=2.0, help="unmeasured seconds first (produce100)")
     parser.add_argument("--records", type=int, default=300_000, help="records delivered (reactive)")

@@ -315,6 +315,47 @@ async def test_batch_granularity_is_the_default_one_audit_record_per_request_wit
     assert all(b"VALUE-NEVER-AUDITED" not in (r.value or b"") for r in producer.sent)
 
 
+class ProducingAcknowledged:
+    """A produce request whose every record the broker acknowledged, at these (partition, offset) pairs."""
+
+    def __init__(self, placed: Sequence[tuple[int, int]]) -> None:
+        self.placed = placed
+
+    async def __call__(self, exchange: Exchange) -> Reply:
+        records = tuple(OutgoingRecord("orders", None, b"v") for _ in self.placed)
+        reports = tuple(DeliveryReport("orders", partition, offset) for partition, offset in self.placed)
+        exchange.stash[PRODUCED] = Produced("orders", records, reports)
+        return Reply(200, {})
+
+
+@pytest.mark.parametrize(
+    ("placed", "offsets", "where"),
+    [
+        ([(2, 7), (2, 8), (2, 9)], {"2": [7, 9]}, (2, 7)),
+        # unkeyed on aiokafka: records scattered over partitions, offsets not in request order
+        ([(1, 40), (0, 12), (1, 38), (2, 5), (0, 11), (1, 39)], {"1": [38, 40], "0": [11, 12], "2": [5, 5]}, None),
+    ],
+)
+@pytest.mark.asyncio
+async def test_an_acknowledged_request_is_audited_with_each_partitions_first_and_last_offset(
+    placed: list[tuple[int, int]], offsets: dict[str, list[int]], where: tuple[int, int] | None
+) -> None:
+    producer = FakeProducer()
+    handler, _ = make(producer, granularity="batch")
+    await handler.start()
+    try:
+        await handler(http_exchange(), ProducingAcknowledged(placed))
+        await written(handler)
+    finally:
+        await handler.stop()
+    (audit,) = (json.loads(r.value or b"") for r in producer.sent)
+    assert audit["auditStatus"] == "SUCCESS"
+    assert "error" not in audit
+    assert audit["batch"] == {"records": len(placed), "failed": 0, "offsets": offsets}
+    assert list(audit["batch"]["offsets"]) == list(offsets), "partitions in the order the request first used them"
+    assert (audit["partition"], audit["offset"]) == (where or (None, None))
+
+
 @pytest.mark.asyncio
 async def test_an_exchange_whose_audit_cannot_be_built_is_counted_as_dropped_and_logged(
     caplog: pytest.LogCaptureFixture,
