@@ -16,7 +16,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from kafka_sidecar._errors import MethodNotAllowed, NotFound, RequestError
 from kafka_sidecar._http.admin import admin_routes, health_routes
-from kafka_sidecar._http.endpoint import StreamingTerminal, chain_endpoint
+from kafka_sidecar._http.endpoint import StreamingTerminal, after_response_failures, chain_endpoint
 from kafka_sidecar._http.guard import ConcurrencySlots, LimitsMiddleware, limit_records
 from kafka_sidecar._http.problems import problem_response
 
@@ -28,6 +28,7 @@ def create_app(sidecar: Sidecar, *, manage_lifecycle: bool = True) -> Starlette:
     """Build the app once. With ``manage_lifecycle`` the ASGI lifespan starts and stops the sidecar."""
     server = sidecar.config.server
     slots = ConcurrencySlots(server.max_concurrent_requests)
+    failed_jobs = after_response_failures(sidecar.resources.metrics.registry)
     routes: list[BaseRoute] = [*health_routes(sidecar), *admin_routes(sidecar)]
     for compiled in sidecar.routes:
         chain = limit_records(compiled.chain, sidecar.config.server.max_records_per_request)
@@ -37,7 +38,7 @@ def create_app(sidecar: Sidecar, *, manage_lifecycle: bool = True) -> Starlette:
             for method in compiled.plan.methods
             if isinstance(terminal, StreamingTerminal) and terminal.streams_request_body(compiled.plan.path, method)
         )
-        endpoint = chain_endpoint(chain, compiled.plan.path, server, slots, streamed)
+        endpoint = chain_endpoint(chain, compiled.plan.path, server, slots, streamed, failed_jobs)
         routes.append(Route(compiled.plan.path, endpoint, methods=list(compiled.plan.methods)))
     routes.extend(sidecar.plugin_routes)  # collected and checked for clashes at assembly
 

@@ -29,6 +29,7 @@ from kafka_sidecar._exchange import (
 )
 from kafka_sidecar._http.guard import RETRY_AFTER, ConcurrencySlots
 from kafka_sidecar._http.problems import problem_response
+from kafka_sidecar._metrics.registry import Counter, MetricsRegistry
 
 log = logging.getLogger(__name__)
 
@@ -95,25 +96,42 @@ def to_http_request(request: Request, route: str, body: bytes) -> HttpRequest:
     )
 
 
-def to_response(reply: Reply, exchange: Exchange) -> Response:
+AFTER_RESPONSE_FAILURES = "kafka_sidecar_after_response_failures_total"
+
+
+def after_response_failures(registry: MetricsRegistry) -> Counter:
+    """Jobs left for after a response (:meth:`~kafka_sidecar.plugin.Exchange.after_response`) that failed, by route."""
+    return registry.counter(
+        AFTER_RESPONSE_FAILURES, "Jobs run after an HTTP response that failed (each is logged), by route.", ("route",)
+    )
+
+
+def to_response(reply: Reply, exchange: Exchange, failed_jobs: Counter | None = None) -> Response:
+    """The Starlette response for ``reply``; the exchange's after-response jobs run once it is sent (a
+    failing one is logged and counted in ``failed_jobs``)."""
     headers = dict(reply.headers)
     extra = exchange.stash.get(RESPONSE_HEADERS)
     if extra:
         headers.update(extra)
     jobs = exchange.stash.get(AFTER_RESPONSE)
-    after = BackgroundTask(_run_after_response, jobs, exchange.name) if jobs else None
+    after = BackgroundTask(_run_after_response, jobs, exchange.name, failed_jobs) if jobs else None
     if reply.status == 204 or (reply.body is None and reply.status >= 200 and reply.status != 200):
         return Response(status_code=reply.status, headers=headers, background=after)
     content = reply.body if isinstance(reply.body, bytes) else _json.dumps(reply.body)
     return Response(content, reply.status, headers=headers, media_type=reply.media_type, background=after)
 
 
-async def _run_after_response(jobs: list[Callable[[], Awaitable[None]]], route: str) -> None:
-    """The exchange's :meth:`~Exchange.after_response` jobs in order; a failing one is logged, the rest still run."""
+async def _run_after_response(
+    jobs: list[Callable[[], Awaitable[None]]], route: str, failed_jobs: Counter | None
+) -> None:
+    """The exchange's :meth:`~Exchange.after_response` jobs in order; a failing one is logged and counted,
+    the rest still run."""
     for job in jobs:
         try:
             await job()
         except Exception:
+            if failed_jobs is not None:
+                failed_jobs.inc(route)
             log.exception("a job run after the response to %s failed", route)
 
 
@@ -130,6 +148,7 @@ def chain_endpoint(
     server: ServerConfig,
     slots: ConcurrencySlots,
     streamed_methods: frozenset[str] = frozenset(),
+    failed_jobs: Counter | None = None,
 ) -> Callable[[Request], Awaitable[Response]]:
     """A Starlette endpoint that runs ``chain`` for every request to ``route``.
 
@@ -156,7 +175,7 @@ def chain_endpoint(
         try:
             exchange = Exchange("http", route, to_http_request(request, route, body))
             reply = await chain(exchange)
-            return to_response(reply, exchange)
+            return to_response(reply, exchange, failed_jobs)
         finally:
             slots.release()
 

@@ -12,6 +12,7 @@ import pytest
 
 from kafka_sidecar import Sidecar
 from kafka_sidecar._http.app import create_app
+from kafka_sidecar._http.endpoint import AFTER_RESPONSE_FAILURES
 from kafka_sidecar.plugin import Exchange, HandlerSpec, Reply, hookimpl
 
 YAML = """\
@@ -75,7 +76,7 @@ async def post(app: Any) -> list[dict[str, Any]]:
 
 
 @pytest.mark.asyncio
-async def test_jobs_run_in_order_once_the_whole_response_was_sent_and_a_failing_one_is_only_logged(
+async def test_jobs_run_in_order_once_the_whole_response_was_sent_and_a_failing_one_is_logged_and_counted(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     path = tmp_path / "chains.yml"
@@ -93,6 +94,8 @@ async def test_jobs_run_in_order_once_the_whole_response_was_sent_and_a_failing_
     assert AnswerLater.runs == ["first, after ['http.response.start', 'http.response.body']", "last"]
     assert "a job run after the response to /work failed" in caplog.text
     assert "a job went wrong" in caplog.text
+    failures = sidecar.resources.metrics.registry.counter(AFTER_RESPONSE_FAILURES, "", ("route",))
+    assert failures.value("/work") == 1, "a failing job is counted, not only logged"
 
 
 def test_a_consumer_exchange_has_no_response_to_follow() -> None:
