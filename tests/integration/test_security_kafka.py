@@ -398,3 +398,40 @@ async def test_produce_over_sasl_ssl_oauthbearer_with_client_credentials(
     assert "refused client 'sidecar-client'" in reason
     assert "401" in reason
     assert client_secret not in reason
+
+
+@pytest.mark.asyncio
+async def test_the_librdkafka_engines_produce_and_consume_over_sasl_ssl_oauthbearer(
+    secure_kafka: SecureKafka, tmp_path: Path, secret_watch: SecretWatch
+) -> None:
+    """The container image's engines (librdkafka producer and reactive consumer) fetch their token from the
+    same client-credentials settings as aiokafka, through librdkafka's own OIDC support."""
+    topic = await secure_kafka.new_topic()
+    client_secret = "oauth-" + uuid.uuid4().hex
+    secret_watch.add_basic_auth("sidecar-client", client_secret)
+    secret_file = tmp_path / "client-secret"
+    secret_file.write_text(client_secret, encoding="utf-8")
+    backend = Backend()
+    with TokenEndpoint("sidecar-client", client_secret, "alice") as idp:
+        security = {
+            "protocol": "SASL_SSL",
+            "sasl_mechanism": "OAUTHBEARER",
+            "oauth_token_endpoint": idp.url,
+            "oauth_client_id": "sidecar-client",
+            "oauth_client_secret_file": str(secret_file),
+            "ssl_cafile": str(secure_kafka.broker.ca.certfile),
+        }
+        base = sidecar_yaml(secure_kafka.broker.sasl_ssl_bootstrap, security)
+        base = base.replace("  producer:\n", "  producer:\n    engine: librdkafka\n", 1)
+        async with (
+            serving(backend),
+            running_sidecar(with_reactive_consumer(base, topic, backend, "librdkafka"), tmp_path) as rs,
+        ):
+            status, body = await produce(rs.client, topic, [{"n": 1}, {"n": 2}])
+            assert status == 200, body
+            await wait_for(lambda: len(backend.records()) >= 2, 30, "two records at the backend")
+            consumer = (await rs.client.get("/admin/consumers/reactive/orders")).json()
+            engine = rs.sidecar.config.kafka.producer.engine
+    assert idp.issued >= 2, "the producer and the consumer each asked the token endpoint"
+    assert [r["value"] for r in backend.records()] == [{"n": 1}, {"n": 2}]
+    assert (engine, consumer["engine"]) == ("librdkafka", "librdkafka")
