@@ -45,6 +45,7 @@ def librdkafka_settings(kafka: KafkaConfig, client_role: str) -> dict[str, str]:
             _put(out, "sasl.oauthbearer.client.id", security.oauth_client_id)
             _put(out, "sasl.oauthbearer.client.secret", _oauth_secret(security))
             _put(out, "sasl.oauthbearer.scope", security.oauth_scope)
+            _put(out, "https.ca.location", security.oauth_cafile)  # librdkafka's CA for its HTTPS calls
         else:
             _put(out, "sasl.username", security.sasl_username)
             _put(out, "sasl.password", _sasl_password(security))

@@ -3,7 +3,7 @@
 It issues *unsecured* JWTs (``alg: none``) — what Kafka's default OAUTHBEARER validator accepts in a
 test broker — with ``sub`` set to the configured principal. Wrong client credentials get the
 RFC 6749 ``401 invalid_client`` answer. Runs an ``http.server`` in a daemon thread; use as a context
-manager.
+manager. With ``tls`` (a certificate from :mod:`kafka_sidecar_testing.pki`) it answers over HTTPS only.
 """
 
 from __future__ import annotations
@@ -11,12 +11,15 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import ssl
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Self
 from urllib.parse import parse_qs
+
+from kafka_sidecar_testing.pki import IssuedCert
 
 __all__ = ["TokenEndpoint", "unsecured_jwt"]
 
@@ -33,8 +36,11 @@ def unsecured_jwt(subject: str, lifetime_s: int, scope: str = "") -> str:
 
 
 class TokenEndpoint:
-    def __init__(self, client_id: str, client_secret: str, subject: str, *, lifetime_s: int = 3600) -> None:
+    def __init__(
+        self, client_id: str, client_secret: str, subject: str, *, lifetime_s: int = 3600, tls: IssuedCert | None = None
+    ) -> None:
         self.client_id = client_id
+        self.tls = tls
         self.client_secret = client_secret
         self.subject = subject
         self.lifetime_s = lifetime_s
@@ -48,7 +54,7 @@ class TokenEndpoint:
     def url(self) -> str:
         assert self._server is not None, "not started"
         host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}/token"
+        return f"{'https' if self.tls else 'http'}://{host!s}:{port}/token"
 
     def _authorised(self, header: str | None) -> bool:
         scheme, _, value = (header or "").partition(" ")
@@ -91,6 +97,10 @@ class TokenEndpoint:
                 return None  # keep test output (and credentials in URLs, were there any) out of stderr
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        if self.tls is not None:
+            context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            context.load_cert_chain(self.tls.certfile, self.tls.keyfile)
+            self._server.socket = context.wrap_socket(self._server.socket, server_side=True)
         self._thread = threading.Thread(target=self._server.serve_forever, name="token-endpoint", daemon=True)
         self._thread.start()
 

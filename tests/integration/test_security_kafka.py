@@ -18,6 +18,7 @@ from kafka_sidecar._kafka.diagnose import diagnose_connection
 from kafka_sidecar._kafka.options import consumer_kwargs
 from kafka_sidecar.testing import running_sidecar
 from kafka_sidecar_testing.leak_scan import SecretWatch
+from kafka_sidecar_testing.pki import make_ca
 from kafka_sidecar_testing.secure_fixtures import SecureKafka, secure_kafka
 from kafka_sidecar_testing.token_endpoint import TokenEndpoint
 
@@ -401,37 +402,43 @@ async def test_produce_over_sasl_ssl_oauthbearer_with_client_credentials(
 
 
 @pytest.mark.asyncio
-async def test_the_librdkafka_engines_produce_and_consume_over_sasl_ssl_oauthbearer(
-    secure_kafka: SecureKafka, tmp_path: Path, secret_watch: SecretWatch
+@pytest.mark.parametrize("engine", ["aiokafka", "librdkafka"])
+async def test_both_engines_produce_and_consume_over_oauthbearer_with_a_private_ca_token_endpoint(
+    secure_kafka: SecureKafka, tmp_path: Path, secret_watch: SecretWatch, engine: str
 ) -> None:
-    """The container image's engines (librdkafka producer and reactive consumer) fetch their token from the
-    same client-credentials settings as aiokafka, through librdkafka's own OIDC support."""
+    """The producer and the reactive consumer on ``engine`` (librdkafka: the container image's) fetch their
+    token over HTTPS from an endpoint whose certificate only ``oauth_cafile`` trusts (its own CA, not the
+    broker's, not the system's), through aiokafka's token provider or librdkafka's own OIDC support."""
     topic = await secure_kafka.new_topic()
     client_secret = "oauth-" + uuid.uuid4().hex
     secret_watch.add_basic_auth("sidecar-client", client_secret)
     secret_file = tmp_path / "client-secret"
     secret_file.write_text(client_secret, encoding="utf-8")
+    idp_ca = make_ca(tmp_path, "identity-provider-ca")
+    idp_cert = idp_ca.issue(tmp_path, "identity-provider", hosts=("127.0.0.1",))
     backend = Backend()
-    with TokenEndpoint("sidecar-client", client_secret, "alice") as idp:
+    with TokenEndpoint("sidecar-client", client_secret, "alice", tls=idp_cert) as idp:
         security = {
             "protocol": "SASL_SSL",
             "sasl_mechanism": "OAUTHBEARER",
             "oauth_token_endpoint": idp.url,
             "oauth_client_id": "sidecar-client",
             "oauth_client_secret_file": str(secret_file),
+            "oauth_cafile": str(idp_ca.certfile),
             "ssl_cafile": str(secure_kafka.broker.ca.certfile),
         }
         base = sidecar_yaml(secure_kafka.broker.sasl_ssl_bootstrap, security)
-        base = base.replace("  producer:\n", "  producer:\n    engine: librdkafka\n", 1)
+        base = base.replace("  producer:\n", f"  producer:\n    engine: {engine}\n", 1)
         async with (
             serving(backend),
-            running_sidecar(with_reactive_consumer(base, topic, backend, "librdkafka"), tmp_path) as rs,
+            running_sidecar(with_reactive_consumer(base, topic, backend, engine), tmp_path) as rs,
         ):
             status, body = await produce(rs.client, topic, [{"n": 1}, {"n": 2}])
             assert status == 200, body
             await wait_for(lambda: len(backend.records()) >= 2, 30, "two records at the backend")
             consumer = (await rs.client.get("/admin/consumers/reactive/orders")).json()
-            engine = rs.sidecar.config.kafka.producer.engine
-    assert idp.issued >= 2, "the producer and the consumer each asked the token endpoint"
+            producer_engine = rs.sidecar.config.kafka.producer.engine
+        assert idp.url.startswith("https://")
+    assert idp.issued >= 2, "the producer and the consumer each got a token"
     assert [r["value"] for r in backend.records()] == [{"n": 1}, {"n": 2}]
-    assert (engine, consumer["engine"]) == ("librdkafka", "librdkafka")
+    assert (producer_engine, consumer["engine"]) == (engine, engine)

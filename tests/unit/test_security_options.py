@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import ssl
 from pathlib import Path
 
@@ -10,6 +11,7 @@ from aiokafka.abc import AbstractTokenProvider
 
 from kafka_sidecar._config.model import KafkaConfig, SecuritySettings, ServerConfig
 from kafka_sidecar._errors import ConfigError
+from kafka_sidecar._kafka.client_settings import librdkafka_settings
 from kafka_sidecar._kafka.options import admin_kwargs, consumer_kwargs, producer_kwargs, security_kwargs
 from kafka_sidecar_testing.leak_scan import SecretWatch
 from kafka_sidecar_testing.pki import make_ca
@@ -140,3 +142,23 @@ def test_security_errors_point_at_the_config_file(tmp_path: Path) -> None:
         Sidecar.from_file(path, env={})
     assert f"{path}:" in str(caught.value)
     assert "sasl_password" in str(caught.value)
+
+
+def test_librdkafka_gets_the_oauth_settings_and_the_token_endpoints_ca(tmp_path: Path) -> None:
+    ca = make_ca(tmp_path, "idp-ca")
+    security = SecuritySettings(
+        protocol="SASL_SSL",
+        sasl_mechanism="OAUTHBEARER",
+        oauth_token_endpoint="https://idp.test/token",
+        oauth_client_id="svc",
+        oauth_client_secret="x",
+        oauth_scope="kafka",
+        oauth_cafile=str(ca.certfile),
+    )
+    settings = librdkafka_settings(KafkaConfig(bootstrap_servers="b:9093", security=security), "producer")
+    assert settings["sasl.oauthbearer.method"] == "oidc"
+    assert settings["sasl.oauthbearer.token.endpoint.url"] == "https://idp.test/token"
+    assert settings["https.ca.location"] == str(ca.certfile)
+    assert "https.ca.location" not in librdkafka_settings(
+        KafkaConfig(bootstrap_servers="b:9093", security=dataclasses.replace(security, oauth_cafile=None)), "producer"
+    )
