@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import certifi
+
 from kafka_sidecar._config.model import KafkaConfig, SecuritySettings
 from kafka_sidecar._kafka.options import read_secret
 
@@ -45,7 +47,11 @@ def librdkafka_settings(kafka: KafkaConfig, client_role: str) -> dict[str, str]:
             _put(out, "sasl.oauthbearer.client.id", security.oauth_client_id)
             _put(out, "sasl.oauthbearer.client.secret", _oauth_secret(security))
             _put(out, "sasl.oauthbearer.scope", security.oauth_scope)
-            _put(out, "https.ca.location", security.oauth_cafile)  # librdkafka's CA for its HTTPS calls
+            # The token endpoint's CA: oauth_cafile, else certifi's bundle, which the aiokafka engine's token
+            # client (httpx) trusts. Unset, librdkafka's bundled HTTP client looks only for a Red Hat path
+            # (/etc/pki/tls/certs/ca-bundle.crt), and its "probe" does not reach it (librdkafka 2.16): on
+            # Debian every HTTPS token endpoint failed with "error adding trust anchors".
+            out["https.ca.location"] = security.oauth_cafile or certifi.where()
         else:
             _put(out, "sasl.username", security.sasl_username)
             _put(out, "sasl.password", _sasl_password(security))

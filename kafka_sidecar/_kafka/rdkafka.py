@@ -129,6 +129,9 @@ class _Client:
         self.rd: Any = Producer({**settings, "error_cb": lambda error: on_error(self, error)})
         self.waiting = 0
         """Batches waiting for their acknowledgements (polled every millisecond while there are any)."""
+        self.auth_error: str | None = None
+        """The last authentication error librdkafka reported (an OAUTHBEARER token it could not get, say),
+        until metadata is answered again: readiness names it instead of the transport failure it causes."""
         self._loop = asyncio.get_running_loop()
         self._closed = False
         self._tick_handle = self._loop.call_later(IDLE_POLL_S, self._tick)
@@ -274,7 +277,10 @@ class RdKafkaProducerService(ProducerService):
         try:
             metadata = await asyncio.to_thread(client.rd.list_topics, None, timeout)
         except KafkaException as exc:
+            if client.auth_error is not None:
+                return f"Kafka authentication failed: {client.auth_error}"
             return f"Kafka metadata request failed: {_describe(exc.args[0])}"
+        client.auth_error = None
         return None if metadata.brokers else f"Kafka at {self._kafka.bootstrap_servers} answered with no brokers"
 
     def _error_from_thread(self, client: _Client, error: Any) -> None:
@@ -285,6 +291,8 @@ class RdKafkaProducerService(ProducerService):
         if error.fatal():
             client.fatal = RdKafkaFatalError(_describe(error))
         elif error.code() != KafkaError._ALL_BROKERS_DOWN:
+            if error.code() in _codes("SASL_AUTHENTICATION_FAILED", "_AUTHENTICATION"):
+                client.auth_error = _describe(error)
             log.debug("Kafka %s (librdkafka): %s", self._role, _describe(error))
             return
         loop = self._loop

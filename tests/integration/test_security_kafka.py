@@ -442,3 +442,32 @@ async def test_both_engines_produce_and_consume_over_oauthbearer_with_a_private_
     assert idp.issued >= 2, "the producer and the consumer each got a token"
     assert [r["value"] for r in backend.records()] == [{"n": 1}, {"n": 2}]
     assert (producer_engine, consumer["engine"]) == (engine, engine)
+
+
+@pytest.mark.asyncio
+async def test_a_token_librdkafka_cannot_get_is_named_in_readiness(
+    secure_kafka: SecureKafka, tmp_path: Path, secret_watch: SecretWatch
+) -> None:
+    """Without ``oauth_cafile`` the token endpoint is checked against certifi's bundle (what the aiokafka
+    engine's token client trusts), which does not hold a private CA: readiness says the token could not be
+    got and why, not only that the broker transport failed."""
+    client_secret = "oauth-" + uuid.uuid4().hex
+    secret_watch.add_basic_auth("sidecar-client", client_secret)
+    idp_ca = make_ca(tmp_path, "identity-provider-ca")
+    idp_cert = idp_ca.issue(tmp_path, "identity-provider", hosts=("127.0.0.1",))
+    with TokenEndpoint("sidecar-client", client_secret, "alice", tls=idp_cert) as idp:
+        security = {
+            "protocol": "SASL_SSL",
+            "sasl_mechanism": "OAUTHBEARER",
+            "oauth_token_endpoint": idp.url,
+            "oauth_client_id": "sidecar-client",
+            "oauth_client_secret": client_secret,
+            "ssl_cafile": str(secure_kafka.broker.ca.certfile),
+        }
+        config = sidecar_yaml(secure_kafka.broker.sasl_ssl_bootstrap, security)
+        config = config.replace("  producer:\n", "  producer:\n    engine: librdkafka\n", 1)
+        async with running_sidecar(config, tmp_path, wait_for_kafka=0) as rs:
+            detail = await readiness_names(rs.client, "authentication failed", "OAUTHBEARER token", "certificate")
+    assert "trust anchors" not in detail, "a CA bundle was found and read"
+    assert client_secret not in detail
+    assert idp.issued == 0
