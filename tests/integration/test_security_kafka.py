@@ -401,6 +401,27 @@ async def test_produce_over_sasl_ssl_oauthbearer_with_client_credentials(
     assert client_secret not in reason
 
 
+def oauth_yaml(kafka: SecureKafka, idp: TokenEndpoint, engine: str, **extra: str) -> str:
+    """A producer on ``engine`` over SASL_SSL OAUTHBEARER with ``idp``'s client credentials (plus ``extra``)."""
+    security = {
+        "protocol": "SASL_SSL",
+        "sasl_mechanism": "OAUTHBEARER",
+        "oauth_token_endpoint": idp.url,
+        "oauth_client_id": idp.client_id,
+        "ssl_cafile": str(kafka.broker.ca.certfile),
+        **extra,
+    }
+    yaml = sidecar_yaml(kafka.broker.sasl_ssl_bootstrap, security)
+    return yaml.replace("  producer:\n", f"  producer:\n    engine: {engine}\n", 1)
+
+
+def private_ca_endpoint(tmp_path: Path, client_secret: str) -> tuple[TokenEndpoint, Path]:
+    """A token endpoint (HTTPS) whose certificate only its own new CA trusts, and that CA's file."""
+    idp_ca = make_ca(tmp_path, "identity-provider-ca")
+    idp_cert = idp_ca.issue(tmp_path, "identity-provider", hosts=("127.0.0.1",))
+    return TokenEndpoint("sidecar-client", client_secret, "alice", tls=idp_cert), idp_ca.certfile
+
+
 @pytest.mark.asyncio
 @pytest.mark.parametrize("engine", ["aiokafka", "librdkafka"])
 async def test_both_engines_produce_and_consume_over_oauthbearer_with_a_private_ca_token_endpoint(
@@ -414,21 +435,12 @@ async def test_both_engines_produce_and_consume_over_oauthbearer_with_a_private_
     secret_watch.add_basic_auth("sidecar-client", client_secret)
     secret_file = tmp_path / "client-secret"
     secret_file.write_text(client_secret, encoding="utf-8")
-    idp_ca = make_ca(tmp_path, "identity-provider-ca")
-    idp_cert = idp_ca.issue(tmp_path, "identity-provider", hosts=("127.0.0.1",))
+    endpoint, idp_cafile = private_ca_endpoint(tmp_path, client_secret)
     backend = Backend()
-    with TokenEndpoint("sidecar-client", client_secret, "alice", tls=idp_cert) as idp:
-        security = {
-            "protocol": "SASL_SSL",
-            "sasl_mechanism": "OAUTHBEARER",
-            "oauth_token_endpoint": idp.url,
-            "oauth_client_id": "sidecar-client",
-            "oauth_client_secret_file": str(secret_file),
-            "oauth_cafile": str(idp_ca.certfile),
-            "ssl_cafile": str(secure_kafka.broker.ca.certfile),
-        }
-        base = sidecar_yaml(secure_kafka.broker.sasl_ssl_bootstrap, security)
-        base = base.replace("  producer:\n", f"  producer:\n    engine: {engine}\n", 1)
+    with endpoint as idp:
+        base = oauth_yaml(
+            secure_kafka, idp, engine, oauth_client_secret_file=str(secret_file), oauth_cafile=str(idp_cafile)
+        )
         async with (
             serving(backend),
             running_sidecar(with_reactive_consumer(base, topic, backend, engine), tmp_path) as rs,
@@ -453,19 +465,9 @@ async def test_a_token_librdkafka_cannot_get_is_named_in_readiness(
     got and why, not only that the broker transport failed."""
     client_secret = "oauth-" + uuid.uuid4().hex
     secret_watch.add_basic_auth("sidecar-client", client_secret)
-    idp_ca = make_ca(tmp_path, "identity-provider-ca")
-    idp_cert = idp_ca.issue(tmp_path, "identity-provider", hosts=("127.0.0.1",))
-    with TokenEndpoint("sidecar-client", client_secret, "alice", tls=idp_cert) as idp:
-        security = {
-            "protocol": "SASL_SSL",
-            "sasl_mechanism": "OAUTHBEARER",
-            "oauth_token_endpoint": idp.url,
-            "oauth_client_id": "sidecar-client",
-            "oauth_client_secret": client_secret,
-            "ssl_cafile": str(secure_kafka.broker.ca.certfile),
-        }
-        config = sidecar_yaml(secure_kafka.broker.sasl_ssl_bootstrap, security)
-        config = config.replace("  producer:\n", "  producer:\n    engine: librdkafka\n", 1)
+    endpoint, _ = private_ca_endpoint(tmp_path, client_secret)
+    with endpoint as idp:
+        config = oauth_yaml(secure_kafka, idp, "librdkafka", oauth_client_secret=client_secret)
         async with running_sidecar(config, tmp_path, wait_for_kafka=0) as rs:
             detail = await readiness_names(rs.client, "authentication failed", "OAUTHBEARER token", "certificate")
     assert "trust anchors" not in detail, "a CA bundle was found and read"
