@@ -183,8 +183,15 @@ class _Batch:
 
     def delivered(self, index: int, error: Any, message: Any) -> None:
         """A delivery callback (the event loop's poll, or a flush on a worker thread)."""
+        # An acknowledged record keeps only its place (the message, with its headers, is freed here, while
+        # librdkafka's memory for it is still in cache).
+        outcome = (
+            (None, (message.partition(), message.offset(), message.timestamp()[1]))
+            if error is None
+            else (error, message)
+        )
         with self.lock:
-            self.outcomes[index] = (error, message)
+            self.outcomes[index] = outcome
             self.left -= 1
             last = self.left == 0
         if last or (error is not None and error.fatal()):
@@ -417,7 +424,8 @@ def _report(record: OutgoingRecord, outcome: tuple[Any, Any] | None, broken: boo
         return DeliveryReport(record.topic, record.partition, None, ERROR_OUTCOME_UNKNOWN, text)
     error, message = outcome
     if error is None:
-        return DeliveryReport(record.topic, message.partition(), message.offset(), timestamp_ms=message.timestamp()[1])
+        partition, offset, timestamp = message
+        return DeliveryReport(record.topic, partition, offset, timestamp_ms=timestamp)
     code = error_code_for(error)
     text = _describe(error)
     if message is None:  # refused by produce(), never queued
