@@ -457,19 +457,29 @@ async def test_both_engines_produce_and_consume_over_oauthbearer_with_a_private_
 
 
 @pytest.mark.asyncio
-async def test_a_token_librdkafka_cannot_get_is_named_in_readiness(
+async def test_a_token_librdkafka_cannot_get_is_named_in_readiness_and_the_consumers_status(
     secure_kafka: SecureKafka, tmp_path: Path, secret_watch: SecretWatch
 ) -> None:
     """Without ``oauth_cafile`` the token endpoint is checked against certifi's bundle (what the aiokafka
-    engine's token client trusts), which does not hold a private CA: readiness says the token could not be
-    got and why, not only that the broker transport failed."""
+    engine's token client trusts), which does not hold a private CA: readiness and the reactive consumer's
+    status say the token could not be got and why, not only that the broker transport failed."""
+    topic = await secure_kafka.new_topic()
     client_secret = "oauth-" + uuid.uuid4().hex
     secret_watch.add_basic_auth("sidecar-client", client_secret)
     endpoint, _ = private_ca_endpoint(tmp_path, client_secret)
+    consumer_error = ""
     with endpoint as idp:
         config = oauth_yaml(secure_kafka, idp, "librdkafka", oauth_client_secret=client_secret)
+        config = with_reactive_consumer(config, topic, Backend(), "librdkafka")
         async with running_sidecar(config, tmp_path, wait_for_kafka=0) as rs:
             detail = await readiness_names(rs.client, "authentication failed", "OAUTHBEARER token", "certificate")
+            deadline = time.monotonic() + 20
+            while "OAUTHBEARER token" not in consumer_error:
+                assert time.monotonic() < deadline, f"the consumer's status never named the token: {consumer_error}"
+                await asyncio.sleep(0.2)  # polling a condition with a deadline
+                status = (await rs.client.get("/admin/consumers/reactive/orders")).json()
+                consumer_error = str(status.get("last_error"))
+    assert "authentication failed" in consumer_error
     assert "trust anchors" not in detail, "a CA bundle was found and read"
-    assert client_secret not in detail
+    assert client_secret not in detail + consumer_error
     assert idp.issued == 0

@@ -53,6 +53,8 @@ FETCH_WAIT_MAX_MS = 100
 """How long the broker may hold a fetch for partitions with nothing new. librdkafka has one fetch in flight
 per broker, so a partition resumed meanwhile waits for it: with the default (500 ms) a reader held back by
 its backend stalled for that long after each resume."""
+AUTHENTICATION_ERRORS = frozenset({"_AUTHENTICATION", "SASL_AUTHENTICATION_FAILED"})
+"""librdkafka's names of the errors a start failure is reported as (instead of the transport failure)."""
 WAIT_SLICE_S = 0.01
 """While a fetch waits for records, how soon a commit or a resume the runtime asked for takes effect."""
 
@@ -103,7 +105,10 @@ class RdKafkaClient:
 
     def __init__(self, name: str, settings: dict[str, Any], config: ReactiveConsumerConfig, kafka: KafkaConfig) -> None:
         self._name = name
-        self._settings = settings
+        self._settings = {**settings, "error_cb": self._on_error}
+        self._auth_error: str | None = None
+        """The last authentication error librdkafka reported (an OAUTHBEARER token it could not get, say):
+        a failed start names it instead of the transport failure it causes."""
         self._max_records = config.fetch_max_records
         self._rebalance_wait_s = config.drain_timeout_ms / 1000 + REBALANCE_MARGIN_S
         self._timeout_s = kafka.connect_timeout_ms / 1000
@@ -133,8 +138,12 @@ class RdKafkaClient:
         try:
             metadata = await asyncio.to_thread(rd.list_topics, None, self._timeout_s)
         except BaseException as exc:  # unreachable, or stopped while connecting: this client is not kept
+            if isinstance(exc, KafkaException):
+                rd.poll(0)  # serves the error callbacks queued meanwhile (an authentication error, say)
             self._discard(rd)
             if isinstance(exc, KafkaException):
+                if self._auth_error is not None:
+                    raise KafkaUnavailable(f"Kafka authentication failed: {self._auth_error}") from exc
                 raise KafkaUnavailable(f"Kafka metadata request failed: {exc.args[0].str()}") from exc
             raise
         if not metadata.brokers:
@@ -208,6 +217,12 @@ class RdKafkaClient:
             wanted, self._flow = self._flow, {}
         if wanted and self._gate is not None:
             self._gate.apply(wanted)
+
+    def _on_error(self, error: Any) -> None:
+        """librdkafka's error callback (served by ``consume()`` on the owning thread, or by ``start``)."""
+        if error.name() in AUTHENTICATION_ERRORS:
+            self._auth_error = f"{error.name()}: {error.str()}"
+        self._log_error(error)
 
     def _log_error(self, error: Any) -> None:
         now = time.monotonic()
