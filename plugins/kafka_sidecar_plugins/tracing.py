@@ -19,6 +19,7 @@ else from the global OpenTelemetry tracer provider; the propagator is the global
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from operator import attrgetter
@@ -75,18 +76,35 @@ def record_carrier(record: ConsumedRecord) -> dict[str, str]:
     return {name.lower(): value.decode("utf-8", "replace") for name, value in record.headers}
 
 
-class _Tracers:
-    """Resolves the tracer at use time, so a provider registered after assembly is honoured."""
+GLOBAL_PROVIDER_RECHECK_S = 1.0
+"""While no global SDK is set, how long "not recording" is trusted before the global provider is asked
+again: OpenTelemetry's ``get_tracer_provider()`` reads ``os.environ`` on every call until a provider is set
+(2.4 µs of the chain's 26 µs per request in process; docs/benchmarks.md). A provider set later is honoured
+within this time."""
 
-    def __init__(self, resources: Resources) -> None:
+
+class _Tracers:
+    """Resolves the tracer at use time, so a provider registered after assembly is honoured (one in
+    ``resources.services`` at once, a global one within :data:`GLOBAL_PROVIDER_RECHECK_S`)."""
+
+    def __init__(self, resources: Resources, clock: Callable[[], float] = time.monotonic) -> None:
         self._services = resources.services
         self._cached: tuple[object, trace.Tracer] | None = None
+        self._clock = clock
+        self._idle_until = float("-inf")
+        """Until then, no global SDK is assumed (the last look found none)."""
 
     def recording(self) -> bool:
         """False while no SDK is configured: spans would be no-ops, so only propagation is done."""
         if self._services.get(TRACER_PROVIDER) is not None:
             return True
-        return not isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider | trace.NoOpTracerProvider)
+        now = self._clock()
+        if now < self._idle_until:
+            return False
+        if isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider | trace.NoOpTracerProvider):
+            self._idle_until = now + GLOBAL_PROVIDER_RECHECK_S
+            return False
+        return True
 
     def get(self) -> trace.Tracer:
         provider = self._services.get(TRACER_PROVIDER)

@@ -33,10 +33,12 @@ from kafka_sidecar._resources import Resources
 from kafka_sidecar._serdes.base import SerdeRegistry
 from kafka_sidecar_plugins.tracing import (
     DEAD_LETTER_SPANS,
+    GLOBAL_PROVIDER_RECHECK_S,
     TRACER_PROVIDER,
     DeadLetterSpans,
     TracingConfig,
     TracingHandler,
+    _Tracers,
 )
 
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
@@ -325,3 +327,23 @@ def test_receive_spans_only_for_consumers_whose_chain_traces(tmp_path: Any, expo
     assert span.attributes is not None
     assert span.attributes["messaging.batch.message_count"] == 5
     assert span.attributes["kafka_sidecar.consumer"] == "traced"
+
+
+def test_with_no_global_sdk_the_provider_is_asked_again_only_once_a_second(monkeypatch: pytest.MonkeyPatch) -> None:
+    asked: list[int] = []
+    provider: trace.TracerProvider = trace.ProxyTracerProvider()
+
+    def global_provider() -> trace.TracerProvider:
+        asked.append(1)
+        return provider
+
+    monkeypatch.setattr(trace, "get_tracer_provider", global_provider)
+    now = [100.0]
+    tracers = _Tracers(bare_resources(), clock=lambda: now[0])
+    assert [tracers.recording() for _ in range(1000)] == [False] * 1000
+    assert len(asked) == 1, "no SDK: OpenTelemetry is not asked on every exchange"
+    provider = TracerProvider()  # an SDK set as the global provider later
+    now[0] += GLOBAL_PROVIDER_RECHECK_S
+    assert tracers.recording() is True
+    assert tracers.recording() is True
+    assert len(asked) == 3, "with an SDK it is asked every time (cheap once one is set)"
