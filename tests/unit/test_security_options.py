@@ -76,14 +76,20 @@ def test_scram_password_from_file_is_read_at_connect_time(tmp_path: Path) -> Non
     assert "rotated-s3cr3t" not in str(caught.value)
 
 
-def test_oauthbearer_gets_a_token_provider() -> None:
-    settings = SecuritySettings(
+def oauth_security(**extra: str) -> SecuritySettings:
+    """SASL_SSL OAUTHBEARER with client credentials for ``https://idp.test/token`` (plus ``extra``)."""
+    return SecuritySettings(
         protocol="SASL_SSL",
         sasl_mechanism="OAUTHBEARER",
         oauth_token_endpoint="https://idp.test/token",
         oauth_client_id="svc",
         oauth_client_secret="x",
+        **extra,  # type: ignore[arg-type]
     )
+
+
+def test_oauthbearer_gets_a_token_provider() -> None:
+    settings = oauth_security()
     kwargs = security_kwargs(settings)
     assert isinstance(kwargs["sasl_oauth_token_provider"], AbstractTokenProvider)
     assert "sasl_plain_password" not in kwargs
@@ -147,15 +153,7 @@ def test_security_errors_point_at_the_config_file(tmp_path: Path) -> None:
 
 def test_librdkafka_gets_the_oauth_settings_and_the_token_endpoints_ca(tmp_path: Path) -> None:
     ca = make_ca(tmp_path, "idp-ca")
-    security = SecuritySettings(
-        protocol="SASL_SSL",
-        sasl_mechanism="OAUTHBEARER",
-        oauth_token_endpoint="https://idp.test/token",
-        oauth_client_id="svc",
-        oauth_client_secret="x",
-        oauth_scope="kafka",
-        oauth_cafile=str(ca.certfile),
-    )
+    security = oauth_security(oauth_scope="kafka", oauth_cafile=str(ca.certfile))
     settings = librdkafka_settings(KafkaConfig(bootstrap_servers="b:9093", security=security), "producer")
     assert settings["sasl.oauthbearer.method"] == "oidc"
     assert settings["sasl.oauthbearer.token.endpoint.url"] == "https://idp.test/token"
