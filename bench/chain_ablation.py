@@ -4,12 +4,13 @@ Every variant is a real ``kafka-sidecar run`` process. ``--scenario reactive`` (
 the same filled topic (a fresh group each run) to the suite's instant-ack backend; CPU per record is the
 sidecar's user+system time from ``/proc`` over the delivery window, as ``bench/suite.py`` measures it,
 with the user share, minor page faults per record and peak RSS besides. ``--scenario produce100``: the
-suite's produce scenario (100 x 1 KiB records per request, 8 clients, ``--duration`` s). Variants are
+suite's produce scenario (100 x 1 KiB records per request, 8 clients, ``--duration`` s); ``produce1``: the
+suite's one record per request, open loop at ``--rate`` requests/s (CPU per request, p99). Variants are
 interleaved in every rep (the order alternates), so a busy machine slows them alike; the median, min
 and max over the reps are printed.
 
 Variants (``--variants``, comma-separated), each about the scenario's chain (``default-consumer`` for
-reactive, ``default`` for produce100):
+reactive, ``default`` for the produce scenarios):
 
 - ``shipped``, ``bare``: ``chains.yml`` and ``bench/chains-bare.yml``;
 - ``none``: the shipped config with that chain empty (everything else shipped);
@@ -61,6 +62,7 @@ from suite import (
     Variant,
     audit_drops,
     fill_topic,
+    produce1_http,
     produce_http,
     reactive_sidecar,
     sidecar_env,
@@ -70,6 +72,7 @@ from suite import (
 CHAINS = {
     "reactive": ("default-consumer", ("metrics", "correlation", "tracing", "logging", "audit")),
     "produce100": ("default", ("metrics", "correlation", "tracing", "logging", "audit", "validation")),
+    "produce1": ("default", ("metrics", "correlation", "tracing", "logging", "audit", "validation")),
 }
 """The shipped chain each scenario runs (chains.yml), outermost first."""
 
@@ -152,8 +155,8 @@ def _cpu_and_stats(pid: int) -> float:
 
 async def run(args: argparse.Namespace, bootstrap: str, work: Path) -> dict[str, list[Row]]:
     suite.process_cpu_seconds = _cpu_and_stats  # type: ignore[attr-defined]  # the backend reads it
-    settings = Settings(args.duration, args.warmup, 8, args.record_size, 0, args.records, args.partitions, False,
-                        sidecar_env(args.sidecar_src), bootstrap, work)  # fmt: skip
+    settings = Settings(args.duration, args.warmup, 8, args.record_size, args.rate, args.records, args.partitions,
+                        False, sidecar_env(args.sidecar_src), bootstrap, work)  # fmt: skip
     configs = {variant: variant_config(work, variant, args.scenario) for variant in args.variants}
     topic = ""
     if args.scenario == "reactive":
@@ -163,7 +166,7 @@ async def run(args: argparse.Namespace, bootstrap: str, work: Path) -> dict[str,
     for rep in range(1, args.reps + 1):
         order = args.variants if rep % 2 else list(reversed(args.variants))  # alternate who goes first
         for variant in order:
-            row = Row("reactive", variant, rep)
+            row = Row(args.scenario, variant, rep)
             env = {**(sidecar_env(args.before_src) if variant.startswith("before:") else settings.sidecar_env),
                    **variant_env(args.engines)}  # fmt: skip
             STATS.clear()
@@ -174,7 +177,7 @@ async def run(args: argparse.Namespace, bootstrap: str, work: Path) -> dict[str,
             if args.scenario == "reactive":
                 await reactive_sidecar(settings, Variant(configs[variant], "hypercorn", env), row, topic)
             else:
-                await produce(dataclasses.replace(settings, sidecar_env=env), configs[variant], row)
+                await produce(dataclasses.replace(settings, sidecar_env=env), configs[variant], row, args.scenario)
             if len(PROFILE) > 1:
                 PROFILE[1].wait()
             if STATS:
@@ -183,17 +186,20 @@ async def run(args: argparse.Namespace, bootstrap: str, work: Path) -> dict[str,
                 row.note = (f"user {user / (user + system):.0%}, {faults / row.records:.3f} faults/rec, "
                             f"peak RSS {row.peak_rss_mb:.0f} MB; {row.note}")  # fmt: skip
             rows[variant].append(row)
-            print(f"[rep {rep}] {variant:14} {row.rate:10,.0f} rec/s {row.cpu_us_per_record:6.2f} µs/rec  {row.note}",
-                  flush=True)  # fmt: skip
+            print(f"[rep {rep}] {variant:14} {row.rate:10,.0f} rec/s {row.cpu_us_per_record:6.2f} µs/rec  "
+                  f"p99 {row.p99_ms:6.2f} ms  {row.note}", flush=True)  # fmt: skip
     return rows
 
 
-async def produce(settings: Settings, config: Path, row: Row) -> None:
-    """The suite's produce-100 scenario (8 clients, closed loop) against a sidecar with ``config``."""
+async def produce(settings: Settings, config: Path, row: Row, scenario: str) -> None:
+    """The suite's produce-100 (8 clients, closed loop) or produce-1 (open loop) scenario against ``config``."""
     with sidecar_process(config, settings.bootstrap, settings.work, env_extra=settings.sidecar_env) as side:
         STATS.clear()
         _cpu_and_stats(side.pid)  # starts the profiler too
-        await produce_http(settings, side, row, 100)  # its warm-up is in the shares and faults, not the CPU
+        if scenario == "produce1":
+            await produce1_http(settings, side, row)
+        else:
+            await produce_http(settings, side, row, 100)  # its warm-up is in the shares and faults, not the CPU
         _cpu_and_stats(side.pid)
         row.note = await audit_drops(side)
 
@@ -204,8 +210,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--scenario", choices=sorted(CHAINS), default="reactive")
     parser.add_argument("--engines", default="hypercorn", help="every variant's engines, as bench/suite.py names them "
                         "(uvicorn+librdkafka: the container image's); default: the pip install's")  # fmt: skip
-    parser.add_argument("--duration", type=float, default=8.0, help="measured seconds (produce100)")
-    parser.add_argument("--warmup", type=float, default=2.0, help="unmeasured seconds first (produce100)")
+    parser.add_argument("--duration", type=float, default=8.0, help="measured seconds (produce scenarios)")
+    parser.add_argument("--warmup", type=float, default=2.0, help="unmeasured seconds first (produce scenarios)")
+    parser.add_argument("--rate", type=float, default=500.0, help="requests/s (produce1)")
     parser.add_argument("--records", type=int, default=300_000, help="records delivered (reactive)")
     parser.add_argument("--record-size", type=int, default=1024)
     parser.add_argument("--partitions", type=int, default=3)
@@ -220,11 +227,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     with kafka_bootstrap(args.bootstrap) as bootstrap, tempfile.TemporaryDirectory(prefix="ablation-") as tmp:
         rows = asyncio.run(run(args, bootstrap, Path(tmp)))
     print(f"load average after: {load_average()}")
-    print(f"{'variant':14} {'median':>7} {'min':>7} {'max':>7}  CPU µs/record over {args.reps} reps  (rec/s median)")
+    print(
+        f"{'variant':14} {'median':>7} {'min':>7} {'max':>7}  CPU µs/record over {args.reps} reps  "
+        "(rec/s median, p99 ms median)"
+    )
     for variant, group in rows.items():
         cpu = [r.cpu_us_per_record for r in group]
         rate = statistics.median(r.rate for r in group)
-        print(f"{variant:14} {statistics.median(cpu):7.2f} {min(cpu):7.2f} {max(cpu):7.2f}  ({rate:,.0f})")
+        p99 = statistics.median(r.p99_ms for r in group)
+        print(f"{variant:14} {statistics.median(cpu):7.2f} {min(cpu):7.2f} {max(cpu):7.2f}  ({rate:,.0f}, {p99:.2f})")
     return 0
 
 

@@ -7,11 +7,17 @@ together, each called ``--requests`` times in this process:
 * **app**: the whole ASGI app (Starlette, the request/response adapter, the limits, the chain) called with
   a scope, a one-message body and a ``send`` that drops what it gets; no server and no socket.
 
+With ``--cold MB``, that much memory is written between two calls (outside the measured time), so each
+call finds the CPU caches taken by someone else, as a sidecar answering 500 requests a second does: the
+broker and the clients share its cores between two requests. Code and data a request touches then cost
+what they cost from memory: the real server's per-request chain cost (``bench/chain_ablation.py
+--scenario produce1``) is 3-4 times the warm figure, and this mode reproduces that in process.
+
 The audit plugin's writer (one Kafka record per request) and the HTTP server are not in these figures:
 the suite's ``produce1`` scenario has both. Run another checkout first on ``PYTHONPATH`` for a
 before/after. Not part of the test suite::
 
-    .venv/bin/python bench/request_cost_bench.py [--requests 20000]
+    .venv/bin/python bench/request_cost_bench.py [--requests 20000] [--cold 32]
 """
 
 from __future__ import annotations
@@ -65,19 +71,40 @@ def config(chain: list[str]) -> str:
     )
 
 
-def per_call(count: int, run: Callable[[], Any]) -> Callable[[], Any]:
+def per_call(count: int, run: Callable[[], Any], evict: Callable[[], None] | None = None) -> Callable[[], Any]:
     async def measure() -> float:
         for _ in range(count // 10):
             await run()
-        started = time.process_time()
+        if evict is None:
+            started = time.process_time()
+            for _ in range(count):
+                await run()
+            return (time.process_time() - started) / count * 1e6
+        spent = 0
         for _ in range(count):
+            evict()
+            started_ns = time.process_time_ns()
             await run()
-        return (time.process_time() - started) / count * 1e6
+            spent += time.process_time_ns() - started_ns
+        return spent / count / 1e3
 
     return measure
 
 
-async def measure(chain: list[str], folder: Path, count: int) -> tuple[float, float]:
+def evictor(megabytes: int) -> Callable[[], None] | None:
+    """Writes one byte per cache line of ``megabytes`` MiB: what was cached before is gone after."""
+    if megabytes <= 0:
+        return None
+    junk = bytearray(megabytes << 20)
+    line = bytes(len(junk) // 64)
+
+    def evict() -> None:
+        junk[::64] = line
+
+    return evict
+
+
+async def measure(chain: list[str], folder: Path, count: int, cold: int) -> tuple[float, float]:
     path = folder / "chains.yml"
     path.write_text(config(chain), encoding="utf-8")
     sidecar = Sidecar.from_file(path, extra_plugins=[(AnswerPlugin(), "answer")])
@@ -110,7 +137,8 @@ async def measure(chain: list[str], folder: Path, count: int) -> tuple[float, fl
 
             await app(dict(scope), receive, send)
 
-        return await per_call(count, through_chain)(), await per_call(count, through_app)()
+        evict = evictor(cold)
+        return await per_call(count, through_chain, evict)(), await per_call(count, through_app, evict)()
     finally:
         await sidecar.stop()
 
@@ -118,9 +146,10 @@ async def measure(chain: list[str], folder: Path, count: int) -> tuple[float, fl
 async def main(args: argparse.Namespace) -> None:
     variants = [[], *([name] for name in PLUGINS), list(PLUGINS)]
     with tempfile.TemporaryDirectory() as folder:
-        results = [(chain, await measure(chain, Path(folder), args.requests)) for chain in variants]
+        results = [(chain, await measure(chain, Path(folder), args.requests, args.cold)) for chain in variants]
     base_chain, base_app = results[0][1]
-    print(f"CPU µs per request, {args.requests} requests each (trivial terminal, no broker, no server)")
+    caches = f"caches evicted ({args.cold} MiB written) before each" if args.cold else "warm caches"
+    print(f"CPU µs per request, {args.requests} requests each (trivial terminal, no broker, no server; {caches})")
     print(f"{'chain':52} {'chain':>8} {'+hooks':>8} {'app':>8}")
     for chain, (in_chain, in_app) in results:
         name = " + ".join(chain) or "(terminal only)"
@@ -131,6 +160,7 @@ async def main(args: argparse.Namespace) -> None:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--requests", type=int, default=20000)
+    parser.add_argument("--cold", type=int, default=0, metavar="MB", help="evict the caches before each call")
     arguments = parser.parse_args()
     factory = loop_factory()
     with asyncio.Runner(loop_factory=factory) as runner:

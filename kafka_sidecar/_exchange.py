@@ -33,6 +33,12 @@ class HttpRequest:
     client_host: str | None = None
 
     @property
+    def has_body(self) -> bool:
+        """A body other than whitespace (``body.strip()`` without copying the body: stops at its first byte
+        that is not whitespace)."""
+        return bool(self.body) and not self.body.isspace()
+
+    @property
     def content_type(self) -> str:
         """The media type without parameters, lower-case ('' when absent)."""
         return self.headers.get("content-type", "").split(";", 1)[0].strip().lower()
@@ -86,9 +92,7 @@ class Exchange:
         if _JSON_BODY in self.stash:
             return self.stash[_JSON_BODY]
         request = self.http()
-        parsed = (
-            parse_json_body(request.body, request.headers.get("content-type", "")) if request.body.strip() else None
-        )
+        parsed = parse_json_body(request.body, request.headers.get("content-type", "")) if request.has_body else None
         self.stash[_JSON_BODY] = parsed
         return parsed
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Generic, TypeVar, cast, final, overload
+from typing import Any, Generic, TypeVar, final, overload
 
 T = TypeVar("T")
 D = TypeVar("D")
@@ -28,23 +28,28 @@ class Stash:
     __slots__ = ("_values",)
 
     def __init__(self) -> None:
-        self._values: dict[StashKey[object], object] = {}
+        # Typed through the annotated locals below, not typing.cast: a cast is a Python call, and every
+        # exchange makes a few dozen of these lookups.
+        self._values: dict[StashKey[Any], Any] = {}
 
     def __setitem__(self, key: StashKey[T], value: T) -> None:
-        self._values[cast("StashKey[object]", key)] = value
+        self._values[key] = value
 
     def __getitem__(self, key: StashKey[T]) -> T:
-        return cast("T", self._values[cast("StashKey[object]", key)])
+        value: T = self._values[key]
+        return value
 
     @overload
     def get(self, key: StashKey[T]) -> T | None: ...
     @overload
     def get(self, key: StashKey[T], default: D) -> T | D: ...
     def get(self, key: StashKey[T], default: object = None) -> object:
-        return self._values.get(cast("StashKey[object]", key), default)
+        value: object = self._values.get(key, default)
+        return value
 
     def setdefault(self, key: StashKey[T], default: T) -> T:
-        return cast("T", self._values.setdefault(cast("StashKey[object]", key), default))
+        value: T = self._values.setdefault(key, default)
+        return value
 
     def __contains__(self, key: object) -> bool:
         return key in self._values

@@ -13,8 +13,10 @@ no caller can blow up cardinality.
 from __future__ import annotations
 
 import threading
+from bisect import bisect_left
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from itertools import accumulate
 from typing import Literal
 
 OVERFLOW = "__overflow__"
@@ -35,7 +37,9 @@ class HistogramSample:
 
 @dataclass(slots=True)
 class _HistogramValue:
-    counts: list[int]
+    in_bucket: list[int]
+    """Observations in each bucket alone (``buckets[i-1] < value <= buckets[i]``): one slot per
+    observation, found by bisection in C; :meth:`Histogram.samples` makes them cumulative."""
     total: float = 0.0
     count: int = 0
 
@@ -120,10 +124,8 @@ class Histogram(Family):
             key = self._key(labels, self._values)
             entry = self._values.get(key)
             if entry is None:
-                entry = self._values[key] = _HistogramValue([0] * len(self.buckets))
-            for index, bound in enumerate(self.buckets):
-                if value <= bound:
-                    entry.counts[index] += 1
+                entry = self._values[key] = _HistogramValue([0] * (len(self.buckets) + 1))  # last: above all
+            entry.in_bucket[bisect_left(self.buckets, value)] += 1
             entry.total += value
             entry.count += 1
 
@@ -135,7 +137,7 @@ class Histogram(Family):
         """A sorted snapshot of (label values, cumulative buckets, sum, count)."""
         with self._lock:
             return [
-                (key, HistogramSample(self.buckets, tuple(entry.counts), entry.total, entry.count))
+                (key, HistogramSample(self.buckets, tuple(accumulate(entry.in_bucket[:-1])), entry.total, entry.count))
                 for key, entry in sorted(self._values.items())
             ]
 

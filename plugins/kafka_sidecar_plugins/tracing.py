@@ -159,7 +159,7 @@ class TracingHandler:
 
     def _carries_context(self, headers: Mapping[str, str]) -> bool:
         """Whether the request has any header the global propagator reads (else extracting finds nothing)."""
-        return any(name in headers for name in self._propagator_fields())
+        return not self._propagator_fields().isdisjoint(headers)  # one pass over the headers, in C
 
     async def _http(self, exchange: Exchange, call_next: Next) -> Reply:
         request = exchange.http()

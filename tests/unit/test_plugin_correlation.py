@@ -152,3 +152,30 @@ def test_batch_ids_are_distinct_version_4_uuid_texts_for_any_batch_size() -> Non
             assert str(parsed).encode() == text
         assert not seen & set(ids)  # each batch draws a new random head
         seen.update(ids)
+
+
+def test_request_ids_are_distinct_version_4_uuid_texts_across_draws(monkeypatch: pytest.MonkeyPatch) -> None:
+    from kafka_sidecar_plugins import correlation
+
+    monkeypatch.setattr(correlation, "IDS_PER_DRAW", 4)
+    make = correlation._SequenceIds()
+    ids = [make() for _ in range(10)]  # two new random draws along the way
+    assert len(set(ids)) == 10
+    for text in ids:
+        parsed = uuid.UUID(text)
+        assert parsed.version == 4
+        assert str(parsed) == text
+    heads = [text[:24] for text in ids]
+    assert heads[0] == heads[3] != heads[4] == heads[7] != heads[8]
+    assert [text[24:] for text in ids[:5]] == ["000000000000", "000000000001", "000000000002", "000000000003",
+                                               "000000000000"]  # fmt: skip
+
+
+@pytest.mark.asyncio
+async def test_generated_request_ids_differ_from_request_to_request() -> None:
+    handler = CorrelationHandler(CorrelationConfig(), resources())
+    exchanges = [http_exchange() for _ in range(3)]
+    for exchange in exchanges:
+        await handler(exchange, Recorder())
+    ids = {exchange.stash[CORRELATION].correlation_id for exchange in exchanges}
+    assert len(ids) == 3

@@ -142,6 +142,17 @@ def test_a_broken_topic_schema_fails_at_assembly() -> None:
         handler(topic_schemas={"orders": "{not json"})
 
 
+def test_a_route_with_a_broken_described_schema_fails_at_assembly_not_on_its_first_request() -> None:
+    def describe(path: str, method: str) -> dict[str, object]:
+        return {"parameters": [{"name": "topic", "in": "path", "required": True, "schema": {"type": 5}}]}
+
+    links = (LinkInfo("team-terminal", "team-terminal"),)
+    routes = (RouteInfo("/team/{topic}", ("POST",), links, describe=describe),)
+    res = Resources(SidecarConfig(), SerdeRegistry(), ProducerService(KafkaConfig()), routes=routes)
+    with pytest.raises(ValueError, match="anyOf"):
+        ValidationHandler(ValidationConfig(), res)
+
+
 @pytest.mark.asyncio
 async def test_consumer_exchanges_pass_untouched() -> None:
     terminal = Terminal()

@@ -75,7 +75,7 @@ class V3Handler:
         return operation(route, method) == "produce"
 
     async def _dispatch(self, op: str, exchange: Exchange, request: HttpRequest) -> Reply:
-        has_body = bool(request.body.strip()) or REQUEST_BODY_STREAM in exchange.stash
+        has_body = request.has_body or REQUEST_BODY_STREAM in exchange.stash
         if has_body and request.content_type not in ("", "application/json"):
             raise UnsupportedMediaType(
                 f"content type {request.content_type!r} is not accepted; use application/json", field="Content-Type"

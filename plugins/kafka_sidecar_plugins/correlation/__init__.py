@@ -68,18 +68,42 @@ class _IdMaker:
         tails = self._tails
         if len(tails) < count:
             tails.extend(map(b"%012x".__mod__, range(len(tails), count)))
-        head = str(uuid.UUID(bytes=os.urandom(16), version=4))[:24].encode()
+        head = _random_head().encode()
         return SharedPrefix(head, tails[:count])  # an id is made only when read; the body splices head and tail
 
 
-def new_id() -> str:
-    return str(uuid.uuid4())
+def _random_head() -> str:
+    """The first 24 characters of a random version-4 UUID text (through its fourth dash)."""
+    return str(uuid.UUID(bytes=os.urandom(16), version=4))[:24]
+
+
+IDS_PER_DRAW = 1 << 16
+"""HTTP exchanges sharing one random draw; the counter in the last 12 hex digits keeps them distinct."""
+
+
+class _SequenceIds:
+    """Distinct version-4 UUID texts, one per call: 74 random bits drawn once per :data:`IDS_PER_DRAW`
+    calls, a counter in the last 12 hex digits. Unique within a process by the counter and across
+    processes and draws by the random part, like :class:`_IdMaker`'s batches."""
+
+    __slots__ = ("_head", "_next")
+
+    def __init__(self) -> None:
+        self._head = _random_head()
+        self._next = 0
+
+    def __call__(self) -> str:
+        index = self._next
+        if index == IDS_PER_DRAW:
+            self._head, index = _random_head(), 0
+        self._next = index + 1
+        return f"{self._head}{index:012x}"
 
 
 class CorrelationHandler:
     def __init__(self, config: CorrelationConfig, resources: Resources) -> None:
         self._config = config
-        self._new_id: Callable[[], str] = new_id
+        self._new_id: Callable[[], str] = _SequenceIds()
         self._new_ids = _IdMaker()
 
     async def __call__(self, exchange: Exchange, call_next: Next) -> Reply:

@@ -113,18 +113,20 @@ def _prefixed(prefix: str, name: str) -> str:
 
 class _Operation:
     def __init__(self, operation: Mapping[str, Any]) -> None:
-        # (name, where, key to look up, required, schema); parameters of unknown location are never present
-        self.parameters: list[tuple[str, str, str, bool, Schema]] = [
+        # (name, where, key to look up, required, schema, the schema's type); parameters of unknown location
+        # are never present
+        self.parameters: list[tuple[str, str, str, bool, Schema, object]] = [
             (
                 p["name"],
                 where,
                 p["name"].lower() if where == "header" else p["name"],
                 bool(p.get("required")),
-                Schema(p.get("schema", {})),
+                Schema(schema),
+                schema.get("type") if isinstance(schema, Mapping) else None,
             )
             for p in operation.get("parameters", ())
             if isinstance(p, Mapping) and "name" in p
-            for where in (p.get("in", "query"),)
+            for where, schema in ((p.get("in", "query"), p.get("schema", {})),)
         ]
         body = operation.get("requestBody") or {}
         self.body_required = bool(body.get("required"))
@@ -136,7 +138,7 @@ class _Operation:
         }
 
     def check_parameters(self, request: HttpRequest) -> None:
-        for name, where, key, required, schema in self.parameters:
+        for name, where, key, required, schema, kind in self.parameters:
             if where == "path":
                 raw = request.path_params.get(key)
             elif where == "query":
@@ -149,12 +151,12 @@ class _Operation:
                 if required:
                     raise ValidationFailed(f"{where} parameter {name!r} is required", field=name)
                 continue
-            error = schema.error(_coerce(raw, schema.schema))
+            error = schema.error(_coerce(raw, kind))
             if error is not None:
                 raise ValidationFailed(f"{where} parameter {name!r}: {error.message}", field=name)
 
     def check_media_type(self, request: HttpRequest) -> str | None:
-        if not self.media or (not request.body.strip() and not self.body_required):
+        if not self.media or (not request.has_body and not self.body_required):
             return None
         media = request.content_type or "application/json"
         if media not in self.media:
@@ -167,7 +169,7 @@ class _Operation:
 
     def check_body(self, exchange: Exchange, media: str | None) -> None:
         request = exchange.http()
-        if not request.body.strip():
+        if not request.has_body:
             if self.body_required:
                 raise ValidationFailed("a request body is required", field="body")
             return
@@ -185,9 +187,8 @@ class _Operation:
             )
 
 
-def _coerce(raw: str, schema: Mapping[str, Any] | bool) -> object:
-    """Path and query values are text; an integer/number/boolean schema gets the parsed value."""
-    kind = schema.get("type") if isinstance(schema, Mapping) else None
+def _coerce(raw: str, kind: object) -> object:
+    """Path and query values are text; for a schema of ``kind`` integer/number/boolean, the parsed value."""
     try:
         if kind == "integer":
             return int(raw)
@@ -208,6 +209,9 @@ class ValidationHandler:
         self._document: Mapping[str, Any] | None = None
         self._topics = {topic: load_schema(topic, source) for topic, source in config.topic_schemas.items()}
         self._operations: dict[tuple[str, str], _Operation | None] = {}
+        for route in self._routes:  # at assembly (and in `check`), not on each route's first request
+            for method in route.methods:
+                self._operation(route.path, method)
 
     def _operation(self, route: str, method: str) -> _Operation | None:
         key = (route, method)
