@@ -87,7 +87,7 @@ from kafka_sidecar._http.problems import PROBLEM_MEDIA_TYPE
 from kafka_sidecar._idempotency import IdempotencyCache, idempotency_key, request_fingerprint
 from kafka_sidecar._json import RawJson, base64_texts, is_json_text, json_texts
 from kafka_sidecar._json import dumps as json_dumps
-from kafka_sidecar._kafka.client_settings import java_client_properties, librdkafka_settings
+from kafka_sidecar._kafka.client_settings import java_client_properties, java_system_properties, librdkafka_settings
 from kafka_sidecar._kafka.cluster import (
     ClusterInfo,
     ClusterView,
@@ -280,6 +280,7 @@ __all__ = [
     "idempotency_key",
     "is_json_text",
     "java_client_properties",
+    "java_system_properties",
     "json_dumps",
     "json_object_body",
     "json_texts",

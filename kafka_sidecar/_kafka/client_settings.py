@@ -51,7 +51,7 @@ def librdkafka_settings(kafka: KafkaConfig, client_role: str) -> dict[str, str]:
             # client (httpx) trusts. Unset, librdkafka's bundled HTTP client looks only for a Red Hat path
             # (/etc/pki/tls/certs/ca-bundle.crt), and its "probe" does not reach it (librdkafka 2.16): on
             # Debian every HTTPS token endpoint failed with "error adding trust anchors".
-            out["https.ca.location"] = security.oauth_cafile or certifi.where()
+            out["https.ca.location"] = _token_endpoint_ca(security)
         else:
             _put(out, "sasl.username", security.sasl_username)
             _put(out, "sasl.password", _sasl_password(security))
@@ -85,9 +85,16 @@ def java_client_properties(kafka: KafkaConfig, client_id: str) -> dict[str, str]
             _put(out, "sasl.oauthbearer.token.endpoint.url", security.oauth_token_endpoint)
             out["sasl.login.callback.handler.class"] = OAUTH_HANDLER
             scope = f' scope="{_jaas(security.oauth_scope)}"' if security.oauth_scope else ""
+            # The token endpoint's CA, as the other engines trust it (oauth_cafile, else certifi's bundle):
+            # the Java client reads the token call's TLS settings from the login module's options.
+            trust = (
+                f' ssl.truststore.type="PEM" ssl.truststore.location="{_jaas(_token_endpoint_ca(security))}"'
+                if (security.oauth_token_endpoint or "").lower().startswith("https:")
+                else ""
+            )
             out["sasl.jaas.config"] = (
                 f'{OAUTH_MODULE} required clientId="{_jaas(security.oauth_client_id or "")}"'
-                f' clientSecret="{_jaas(_oauth_secret(security) or "")}"{scope};'
+                f' clientSecret="{_jaas(_oauth_secret(security) or "")}"{scope}{trust};'
             )
         else:
             out["sasl.jaas.config"] = (
@@ -95,6 +102,24 @@ def java_client_properties(kafka: KafkaConfig, client_id: str) -> dict[str, str]
                 f' password="{_jaas(_sasl_password(security) or "")}";'
             )
     return out
+
+
+OAUTH_ALLOWED_URLS = "org.apache.kafka.sasl.oauthbearer.allowed.urls"
+"""The JVM system property (Kafka 4) listing the URLs an OAUTHBEARER client may fetch tokens from."""
+
+
+def java_system_properties(kafka: KafkaConfig) -> dict[str, str]:
+    """JVM system properties a Java client needs for these settings, besides its properties file: Kafka 4's
+    Java clients refuse a token endpoint not listed in :data:`OAUTH_ALLOWED_URLS` (a ``ConfigException`` at
+    start), so the sidecar's own ``oauth_token_endpoint`` is listed."""
+    security = kafka.security
+    if security.sasl_mechanism == "OAUTHBEARER" and security.oauth_token_endpoint:
+        return {OAUTH_ALLOWED_URLS: security.oauth_token_endpoint}
+    return {}
+
+
+def _token_endpoint_ca(security: SecuritySettings) -> str:
+    return security.oauth_cafile or certifi.where()
 
 
 def _jaas(value: str) -> str:

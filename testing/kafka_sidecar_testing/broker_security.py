@@ -9,8 +9,8 @@ Listeners:
 * ``PLAINTEXT`` — the harness's own; its principal (``User:ANONYMOUS``) is a super user, so tests
   create topics through it. The controller uses it too.
 * ``SSL`` — TLS with client certificates required; the principal is the client cert's DN.
-* ``SASL_SSL`` — TLS plus SCRAM-SHA-256/512 (principal ``User:<name>``) and OAUTHBEARER with
-  Kafka's *unsecured* test validator (principal: the token's ``sub``; tests only).
+* ``SASL_SSL`` — TLS plus SCRAM-SHA-256/512 (principal ``User:<name>``) and OAUTHBEARER: RS256 tokens
+  checked against the JWKS of ``signing_key`` (principal: the token's ``sub``).
 
 Everything else is denied unless an ACL allows it (``allow.everyone.if.no.acl.found=false``).
 """
@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Final
 
 from kafka_sidecar_testing.broker import BrokerError, KafkaBroker, Listener, find_java
+from kafka_sidecar_testing.jwt_key import SigningKey
 from kafka_sidecar_testing.pki import CertificateAuthority, IssuedCert, make_ca
 
 __all__ = ["AclGrant", "ScramUser", "SecureKafkaBroker"]
@@ -75,11 +76,19 @@ class SecureKafkaBroker:
         self.untrusted_ca: CertificateAuthority = make_ca(pki, "untrusted-ca")
         self.server_cert: IssuedCert = self.ca.issue(pki, "kafka-broker", hosts=("127.0.0.1", "localhost"))
         self.client_cert: IssuedCert = self.ca.issue(pki, CLIENT_CN, server=False, client=True)
+        self.signing_key = SigningKey()
+        """Signs the OAUTHBEARER tokens the broker accepts (its JWKS is what the broker validates against)."""
+        self.jwks = self.signing_key.write_jwks(pki / "jwks.json")
         self.broker = KafkaBroker(
             libs_dir,
             work_dir / "broker",
             extra_listeners=[Listener("SSL", "SSL"), Listener("SASL_SSL", "SASL_SSL")],
             extra_properties=self._properties(),
+            # Kafka 4 reads a JWKS only from a URL or file listed in these system properties.
+            jvm_options=[
+                f"-Dorg.apache.kafka.sasl.oauthbearer.allowed.urls={self.jwks.as_uri()}",
+                f"-Dorg.apache.kafka.sasl.oauthbearer.allowed.files={self.jwks}",
+            ],
         )
         self.timings: dict[str, float] = {}
 
@@ -113,11 +122,18 @@ class SecureKafkaBroker:
             "listener.name.sasl_ssl.sasl.enabled.mechanisms": ",".join(SASL_MECHANISMS),
             "listener.name.sasl_ssl.scram-sha-256.sasl.jaas.config": scram_login,
             "listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config": scram_login,
-            # Kafka's default OAUTHBEARER validator accepts unsecured (alg "none") JWTs and takes the
-            # principal from "sub": test-only, it lets a test token endpoint issue tokens without a key.
+            # OAUTHBEARER tokens are validated as a real deployment does: RS256 signatures checked against a
+            # JWKS (a file here, signed by `signing_key`), the principal from "sub". Kafka's unsecured
+            # validator would need alg "none" tokens, which Kafka's own Java clients refuse to send.
             "listener.name.sasl_ssl.oauthbearer.sasl.jaas.config": (
                 "org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginModule required;"
             ),
+            "listener.name.sasl_ssl.oauthbearer.sasl.server.callback.handler.class": (
+                "org.apache.kafka.common.security.oauthbearer.OAuthBearerValidatorCallbackHandler"
+            ),
+            "sasl.oauthbearer.jwks.endpoint.url": self.jwks.as_uri(),
+            "sasl.oauthbearer.expected.audience": self.signing_key.audience,
+            "sasl.oauthbearer.expected.issuer": self.signing_key.issuer,
         }
 
     def start(self, timeout: float = 120.0) -> None:

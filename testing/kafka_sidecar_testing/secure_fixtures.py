@@ -21,6 +21,7 @@ import pytest
 from kafka_sidecar._config.model import SecuritySettings
 from kafka_sidecar_testing.broker import BrokerError, MissingToolError, create_topic, ensure_kafka_runtime
 from kafka_sidecar_testing.broker_security import AclGrant, ScramUser, SecureKafkaBroker
+from kafka_sidecar_testing.jwt_key import SigningKey
 
 __all__ = ["SecureKafka", "secure_kafka"]
 
@@ -40,6 +41,11 @@ class SecureKafka:
     @property
     def bob(self) -> ScramUser:
         return BOB
+
+    @property
+    def signing_key(self) -> SigningKey:
+        """Signs tokens this broker accepts over OAUTHBEARER (a token endpoint's ``signer``)."""
+        return self.broker.signing_key
 
     def mtls(self, *, cafile: str | None = None) -> SecuritySettings:
         b = self.broker

@@ -1,7 +1,8 @@
 """A real OAuth 2 token endpoint for tests (client-credentials grant), served on 127.0.0.1.
 
-It issues *unsecured* JWTs (``alg: none``) — what Kafka's default OAUTHBEARER validator accepts in a
-test broker — with ``sub`` set to the configured principal. Wrong client credentials get the
+It issues JWTs with ``sub`` set to the configured principal: signed (RS256) with ``signer``, the key whose
+JWKS the secured test broker validates against (:mod:`kafka_sidecar_testing.jwt_key`), else *unsecured*
+(``alg: none``). Wrong client credentials get the
 RFC 6749 ``401 invalid_client`` answer. Runs an ``http.server`` in a daemon thread; use as a context
 manager. With ``tls`` (a certificate from :mod:`kafka_sidecar_testing.pki`) it answers over HTTPS only.
 """
@@ -15,13 +16,15 @@ import ssl
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from types import TracebackType
 from typing import Self
 from urllib.parse import parse_qs
 
-from kafka_sidecar_testing.pki import IssuedCert
+from kafka_sidecar_testing.jwt_key import SigningKey
+from kafka_sidecar_testing.pki import IssuedCert, make_ca
 
-__all__ = ["TokenEndpoint", "unsecured_jwt"]
+__all__ = ["TokenEndpoint", "private_ca_endpoint", "unsecured_jwt"]
 
 
 def _b64(data: bytes) -> str:
@@ -37,10 +40,18 @@ def unsecured_jwt(subject: str, lifetime_s: int, scope: str = "") -> str:
 
 class TokenEndpoint:
     def __init__(
-        self, client_id: str, client_secret: str, subject: str, *, lifetime_s: int = 3600, tls: IssuedCert | None = None
+        self,
+        client_id: str,
+        client_secret: str,
+        subject: str,
+        *,
+        lifetime_s: int = 3600,
+        tls: IssuedCert | None = None,
+        signer: SigningKey | None = None,
     ) -> None:
         self.client_id = client_id
         self.tls = tls
+        self.signer = signer
         self.client_secret = client_secret
         self.subject = subject
         self.lifetime_s = lifetime_s
@@ -82,7 +93,11 @@ class TokenEndpoint:
                     endpoint.issued += 1
                     scope = form.get("scope", [""])[0]
                     endpoint.scopes.append(scope)
-                    token = unsecured_jwt(endpoint.subject, endpoint.lifetime_s, scope)
+                    token = (
+                        endpoint.signer.token(endpoint.subject, endpoint.lifetime_s, scope)
+                        if endpoint.signer is not None
+                        else unsecured_jwt(endpoint.subject, endpoint.lifetime_s, scope)
+                    )
                     self._reply(200, {"access_token": token, "token_type": "Bearer", "expires_in": endpoint.lifetime_s})
 
             def _reply(self, status: int, body: dict[str, object]) -> None:
@@ -118,3 +133,13 @@ class TokenEndpoint:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.stop()
+
+
+def private_ca_endpoint(
+    folder: Path, client_id: str, client_secret: str, subject: str, signer: SigningKey | None = None
+) -> tuple[TokenEndpoint, Path]:
+    """A token endpoint (HTTPS) whose certificate only its own new CA trusts (not the broker's, not the
+    system's), and that CA's certificate file."""
+    ca = make_ca(folder, "identity-provider-ca")
+    cert = ca.issue(folder, "identity-provider", hosts=("127.0.0.1",))
+    return TokenEndpoint(client_id, client_secret, subject, tls=cert, signer=signer), ca.certfile

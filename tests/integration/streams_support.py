@@ -87,7 +87,10 @@ async def wait_status(
             return last
         await asyncio.sleep(0.2)
     shown = {k: v for k, v in last.items() if k != "last_lines"}
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}; last status: {json.dumps(shown)}")
+    output = "\n".join(line["text"] for line in (last.get("last_lines") or [])[-40:])
+    raise AssertionError(
+        f"timed out after {timeout}s waiting for {what}; last status: {json.dumps(shown)}\nlast output:\n{output}"
+    )
 
 
 async def wait_until(condition: Callable[[], Awaitable[bool]], timeout: float, what: str) -> None:

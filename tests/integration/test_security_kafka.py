@@ -18,9 +18,8 @@ from kafka_sidecar._kafka.diagnose import diagnose_connection
 from kafka_sidecar._kafka.options import consumer_kwargs
 from kafka_sidecar.testing import running_sidecar
 from kafka_sidecar_testing.leak_scan import SecretWatch
-from kafka_sidecar_testing.pki import make_ca
 from kafka_sidecar_testing.secure_fixtures import SecureKafka, secure_kafka
-from kafka_sidecar_testing.token_endpoint import TokenEndpoint
+from kafka_sidecar_testing.token_endpoint import TokenEndpoint, private_ca_endpoint
 
 __all__ = ["secure_kafka"]  # the fixture, imported so pytest finds it
 
@@ -374,7 +373,7 @@ async def test_produce_over_sasl_ssl_oauthbearer_with_client_credentials(
     secret_file = tmp_path / "client-secret"
     secret_file.write_text(client_secret, encoding="utf-8")
     # The token's subject is the Kafka principal: alice holds the ACLs for sec- topics.
-    with TokenEndpoint("sidecar-client", client_secret, "alice") as idp:
+    with TokenEndpoint("sidecar-client", client_secret, "alice", signer=secure_kafka.signing_key) as idp:
         security = {
             "protocol": "SASL_SSL",
             "sasl_mechanism": "OAUTHBEARER",
@@ -415,13 +414,6 @@ def oauth_yaml(kafka: SecureKafka, idp: TokenEndpoint, engine: str, **extra: str
     return yaml.replace("  producer:\n", f"  producer:\n    engine: {engine}\n", 1)
 
 
-def private_ca_endpoint(tmp_path: Path, client_secret: str) -> tuple[TokenEndpoint, Path]:
-    """A token endpoint (HTTPS) whose certificate only its own new CA trusts, and that CA's file."""
-    idp_ca = make_ca(tmp_path, "identity-provider-ca")
-    idp_cert = idp_ca.issue(tmp_path, "identity-provider", hosts=("127.0.0.1",))
-    return TokenEndpoint("sidecar-client", client_secret, "alice", tls=idp_cert), idp_ca.certfile
-
-
 @pytest.mark.asyncio
 @pytest.mark.parametrize("engine", ["aiokafka", "librdkafka"])
 async def test_both_engines_produce_and_consume_over_oauthbearer_with_a_private_ca_token_endpoint(
@@ -435,7 +427,9 @@ async def test_both_engines_produce_and_consume_over_oauthbearer_with_a_private_
     secret_watch.add_basic_auth("sidecar-client", client_secret)
     secret_file = tmp_path / "client-secret"
     secret_file.write_text(client_secret, encoding="utf-8")
-    endpoint, idp_cafile = private_ca_endpoint(tmp_path, client_secret)
+    endpoint, idp_cafile = private_ca_endpoint(
+        tmp_path, "sidecar-client", client_secret, "alice", secure_kafka.signing_key
+    )
     backend = Backend()
     with endpoint as idp:
         base = oauth_yaml(
@@ -466,7 +460,7 @@ async def test_a_token_librdkafka_cannot_get_is_named_in_readiness_and_the_consu
     topic = await secure_kafka.new_topic()
     client_secret = "oauth-" + uuid.uuid4().hex
     secret_watch.add_basic_auth("sidecar-client", client_secret)
-    endpoint, _ = private_ca_endpoint(tmp_path, client_secret)
+    endpoint, _ = private_ca_endpoint(tmp_path, "sidecar-client", client_secret, "alice", secure_kafka.signing_key)
     consumer_error = ""
     with endpoint as idp:
         config = oauth_yaml(secure_kafka, idp, "librdkafka", oauth_client_secret=client_secret)

@@ -161,3 +161,24 @@ def test_librdkafka_gets_the_oauth_settings_and_the_token_endpoints_ca(tmp_path:
     system_store = dataclasses.replace(security, oauth_cafile=None)
     settings = librdkafka_settings(KafkaConfig(bootstrap_servers="b:9093", security=system_store), "producer")
     assert settings["https.ca.location"] == certifi.where()  # what httpx (the aiokafka engine) trusts
+
+
+def test_java_clients_get_the_token_endpoints_ca_in_the_login_options_and_its_url_allowed(tmp_path: Path) -> None:
+    from kafka_sidecar._kafka.client_settings import java_client_properties, java_system_properties
+
+    ca = make_ca(tmp_path, "idp-ca")
+    kafka = KafkaConfig(bootstrap_servers="b:9093", security=oauth_security(oauth_cafile=str(ca.certfile)))
+    jaas = java_client_properties(kafka, "proc")["sasl.jaas.config"]
+    assert f'ssl.truststore.type="PEM" ssl.truststore.location="{ca.certfile}";' in jaas
+    assert java_system_properties(kafka) == {"org.apache.kafka.sasl.oauthbearer.allowed.urls": "https://idp.test/token"}
+    defaults = dataclasses.replace(kafka, security=oauth_security())
+    assert (
+        f'ssl.truststore.location="{certifi.where()}"' in java_client_properties(defaults, "proc")["sasl.jaas.config"]
+    )
+    plain_http = dataclasses.replace(
+        kafka, security=dataclasses.replace(oauth_security(), oauth_token_endpoint="http://idp.test/token")
+    )
+    assert "ssl.truststore" not in java_client_properties(plain_http, "proc")["sasl.jaas.config"]
+    scram = KafkaConfig(security=SecuritySettings(protocol="SASL_SSL", sasl_mechanism="SCRAM-SHA-256",
+                                                  sasl_username="u", sasl_password="p"))  # fmt: skip
+    assert java_system_properties(scram) == {}

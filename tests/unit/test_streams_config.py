@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -124,3 +125,40 @@ def test_reset_deletes_only_the_engines_internal_topics_of_its_own_application()
     assert not is_internal_topic("totals", "totals")
     assert not is_internal_topic("totals-output", "totals")
     assert not is_internal_topic("order-totals-changelog", "totals")
+
+
+def test_a_command_processor_gets_the_token_endpoint_allowed_through_java_tool_options() -> None:
+    from kafka_sidecar_handlers.streams._launch import command_launch
+
+    security = SecuritySettings(
+        protocol="SASL_SSL",
+        sasl_mechanism="OAUTHBEARER",
+        oauth_token_endpoint="https://idp.test/token",
+        oauth_client_id="svc",
+        oauth_client_secret="x",
+    )
+    kafka = KafkaConfig(bootstrap_servers="b:9093", security=security)
+    allowed = "-Dorg.apache.kafka.sasl.oauthbearer.allowed.urls=https://idp.test/token"
+    config = StreamProcessorConfig(application_id="app", runtime="command", command=("java", "{properties}"))
+    launch = command_launch("p", config, kafka)
+    try:
+        assert launch.env["JAVA_TOOL_OPTIONS"].split() == [*_given_options(), allowed]
+    finally:
+        assert launch.cleanup is not None
+        launch.cleanup()
+    own = StreamProcessorConfig(
+        application_id="app",
+        runtime="command",
+        command=("java", "{properties}"),
+        env={"JAVA_TOOL_OPTIONS": "-Xmx1g -Dorg.apache.kafka.sasl.oauthbearer.allowed.urls=https://other/token"},
+    )
+    launch = command_launch("p", own, kafka)
+    try:  # the deployment's own list is left alone
+        assert launch.env["JAVA_TOOL_OPTIONS"] == own.env["JAVA_TOOL_OPTIONS"]
+    finally:
+        assert launch.cleanup is not None
+        launch.cleanup()
+
+
+def _given_options() -> list[str]:
+    return os.environ.get("JAVA_TOOL_OPTIONS", "").split()

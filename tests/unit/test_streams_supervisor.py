@@ -106,3 +106,28 @@ async def test_a_stop_cancelled_by_the_shutdown_budget_kills_the_child() -> None
     await until(lambda: not sup.active)
     assert sup.last_exit is not None
     assert sup.last_exit.signal == "SIGKILL"
+
+
+JAVA_TRACE = r"""
+import sys
+sys.stderr.write('''Exception in thread "main" org.apache.kafka.common.KafkaException: Failed to create
+\tat org.apache.kafka.streams.KafkaStreams.<init>(KafkaStreams.java:900)
+Caused by: java.lang.ClassNotFoundException: org.jose4j.keys.resolvers.VerificationKeyResolver
+\tat java.base/java.lang.ClassLoader.loadClass(ClassLoader.java:525)
+\t... 32 more
+''')
+sys.exit(1)
+"""
+
+
+async def test_an_exit_is_summed_up_by_the_root_cause_of_a_stack_trace_not_its_last_frame() -> None:
+    sup = supervisor(JAVA_TRACE, [])
+    sup.start()
+    await until(lambda: sup.last_exit is not None)
+    first = sup.last_exit  # before a restart's exit replaces it
+    await sup.stop()
+    assert first is not None
+    assert first.code == 1
+    assert first.error == (
+        "Caused by: java.lang.ClassNotFoundException: org.jose4j.keys.resolvers.VerificationKeyResolver"
+    )

@@ -9,7 +9,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from kafka_sidecar.plugin import KafkaConfig, librdkafka_settings, properties_text
+from kafka_sidecar.plugin import KafkaConfig, java_system_properties, librdkafka_settings, properties_text
 from kafka_sidecar_handlers.streams import runner
 from kafka_sidecar_handlers.streams._config import StreamProcessorConfig
 from kafka_sidecar_handlers.streams._settings import java_properties
@@ -70,9 +70,19 @@ def command_launch(name: str, config: StreamProcessorConfig, kafka: KafkaConfig)
     env = _base_env(config, state_dir)
     env["KAFKA_SIDECAR_PROPERTIES"] = str(path)
     env["KAFKA_BOOTSTRAP_SERVERS"] = kafka.bootstrap_servers
+    _add_java_options(env, java_system_properties(kafka))
     argv = tuple(arg.replace(PROPERTIES_PLACEHOLDER, str(path)) for arg in config.command)
 
     def cleanup() -> None:
         shutil.rmtree(folder, ignore_errors=True)
 
     return Launch(argv, env, config.working_dir, cleanup)
+
+
+def _add_java_options(env: dict[str, str], properties: dict[str, str]) -> None:
+    """System properties for a JVM child, through ``JAVA_TOOL_OPTIONS`` (every JVM reads it at start, whatever
+    the command; other programs ignore it). A property the environment already sets there is left alone."""
+    given = env.get("JAVA_TOOL_OPTIONS", "")
+    added = [f"-D{name}={value}" for name, value in properties.items() if f"-D{name}=" not in given]
+    if added:
+        env["JAVA_TOOL_OPTIONS"] = " ".join([given, *added]).strip()

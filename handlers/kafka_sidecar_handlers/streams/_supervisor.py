@@ -50,6 +50,8 @@ def _die_with_parent() -> Callable[[], None] | None:
 State = Literal["stopped", "starting", "running", "backoff", "stopping", "failed"]
 STATES: tuple[State, ...] = typing.get_args(State)
 LINE_LIMIT = 1 << 20
+_STACK_FRAME = re.compile(r"\s+(at |\.\.\. \d+ more|File \")")
+"""A frame of a Java or Python stack trace: not what an exit is summed up by."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -291,8 +293,8 @@ class ProcessSupervisor:
                 continue
             line = LogLine(time.time(), name, text)
             self.lines.append(line)
-            if name == "stderr" or not last_line:
-                last_line[:] = [text]
+            if (name == "stderr" or not last_line) and not _STACK_FRAME.match(text):
+                last_line[:] = [text]  # a stack trace's last line is its root cause, not "... 32 more"
             if self._ready is not None and not ready.is_set() and self._ready.search(text):
                 ready.set()
             self._log.info("[%s] %s", self.name, text, extra=extra)
