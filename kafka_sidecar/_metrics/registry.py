@@ -81,9 +81,10 @@ class Counter(Family):
         self._values: dict[LabelValues, float] = {}
 
     def inc(self, *labels: str, amount: float = 1.0) -> None:
+        values = self._values
         with self._lock:
-            key = self._key(labels, self._values)
-            self._values[key] = self._values.get(key, 0.0) + amount
+            key = labels if labels in values else self._key(labels, values)  # a series seen before: no call
+            values[key] = values.get(key, 0.0) + amount
 
     def value(self, *labels: str) -> float:
         return self._values.get(tuple(labels), 0.0)
@@ -121,8 +122,10 @@ class Histogram(Family):
 
     def observe(self, *labels: str, value: float) -> None:
         with self._lock:
-            key = self._key(labels, self._values)
-            entry = self._values.get(key)
+            entry = self._values.get(labels)  # a series seen before: no key to make
+            if entry is None:
+                key = self._key(labels, self._values)
+                entry = self._values.get(key)
             if entry is None:
                 entry = self._values[key] = _HistogramValue([0] * (len(self.buckets) + 1))  # last: above all
             entry.in_bucket[bisect_left(self.buckets, value)] += 1
