@@ -126,9 +126,10 @@ class Histogram(Family):
             if entry is None:
                 key = self._key(labels, self._values)
                 entry = self._values.get(key)
-            if entry is None:
-                entry = self._values[key] = _HistogramValue([0] * (len(self.buckets) + 1))  # last: above all
-            entry.in_bucket[bisect_left(self.buckets, value)] += 1
+                if entry is None:
+                    entry = self._values[key] = _HistogramValue([0] * (len(self.buckets) + 1))  # last: above all
+            # NaN (not equal to itself) is above every bound, as a comparison with each bound says
+            entry.in_bucket[bisect_left(self.buckets, value) if value == value else len(self.buckets)] += 1
             entry.total += value
             entry.count += 1
 

@@ -1,9 +1,8 @@
 """A real OAuth 2 token endpoint for tests (client-credentials grant), served on 127.0.0.1.
 
-It issues JWTs with ``sub`` set to the configured principal: signed (RS256) with ``signer``, the key whose
-JWKS the secured test broker validates against (:mod:`kafka_sidecar_testing.jwt_key`), else *unsecured*
-(``alg: none``). Wrong client credentials get the
-RFC 6749 ``401 invalid_client`` answer. Runs an ``http.server`` in a daemon thread; use as a context
+It issues JWTs with ``sub`` set to the configured principal, signed (RS256) with ``signer``: the key whose
+JWKS the secured test broker validates against (:mod:`kafka_sidecar_testing.jwt_key`). Wrong client
+credentials get the RFC 6749 ``401 invalid_client`` answer. Runs an ``http.server`` in a daemon thread; use as a context
 manager. With ``tls`` (a certificate from :mod:`kafka_sidecar_testing.pki`) it answers over HTTPS only.
 """
 
@@ -14,7 +13,6 @@ import binascii
 import json
 import ssl
 import threading
-import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import TracebackType
@@ -24,18 +22,7 @@ from urllib.parse import parse_qs
 from kafka_sidecar_testing.jwt_key import SigningKey
 from kafka_sidecar_testing.pki import IssuedCert, make_ca
 
-__all__ = ["TokenEndpoint", "private_ca_endpoint", "unsecured_jwt"]
-
-
-def _b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
-
-
-def unsecured_jwt(subject: str, lifetime_s: int, scope: str = "") -> str:
-    now = int(time.time())
-    header = _b64(json.dumps({"alg": "none"}).encode())
-    claims = {"sub": subject, "iat": now, "exp": now + lifetime_s, "scope": scope}
-    return f"{header}.{_b64(json.dumps(claims).encode())}."
+__all__ = ["TokenEndpoint", "private_ca_endpoint"]
 
 
 class TokenEndpoint:
@@ -45,9 +32,9 @@ class TokenEndpoint:
         client_secret: str,
         subject: str,
         *,
+        signer: SigningKey,
         lifetime_s: int = 3600,
         tls: IssuedCert | None = None,
-        signer: SigningKey | None = None,
     ) -> None:
         self.client_id = client_id
         self.tls = tls
@@ -93,11 +80,7 @@ class TokenEndpoint:
                     endpoint.issued += 1
                     scope = form.get("scope", [""])[0]
                     endpoint.scopes.append(scope)
-                    token = (
-                        endpoint.signer.token(endpoint.subject, endpoint.lifetime_s, scope)
-                        if endpoint.signer is not None
-                        else unsecured_jwt(endpoint.subject, endpoint.lifetime_s, scope)
-                    )
+                    token = endpoint.signer.token(endpoint.subject, endpoint.lifetime_s, scope)
                     self._reply(200, {"access_token": token, "token_type": "Bearer", "expires_in": endpoint.lifetime_s})
 
             def _reply(self, status: int, body: dict[str, object]) -> None:
@@ -136,7 +119,7 @@ class TokenEndpoint:
 
 
 def private_ca_endpoint(
-    folder: Path, client_id: str, client_secret: str, subject: str, signer: SigningKey | None = None
+    folder: Path, client_id: str, client_secret: str, subject: str, signer: SigningKey
 ) -> tuple[TokenEndpoint, Path]:
     """A token endpoint (HTTPS) whose certificate only its own new CA trusts (not the broker's, not the
     system's), and that CA's certificate file."""

@@ -121,6 +121,31 @@ def unique_results(records: list[dict[str, Any]]) -> dict[tuple[str, int, int], 
 TOPOLOGY_SOURCE = REPO / "examples" / "streams" / "kafka-streams"
 
 
+def order_counts_yaml(classpath: str, app_id: str, state_dir: Path, orders: str, counts: str, *extra: str) -> str:
+    """The ``handlers:`` and ``consumers:`` of a sidecar config running the example Kafka Streams topology
+    (``example.OrderCounts``, see :func:`ensure_topology_classpath`) as the ``runtime: command`` processor
+    ``counts``; each of ``extra`` is one more line of its config (``key: value``)."""
+    from kafka_sidecar_testing.kafka_runtime import find_java
+
+    lines = [
+        "runtime: command",
+        f'command: ["{find_java()}", "-Xmx256m", "-cp", "{classpath}", example.OrderCounts, "{{properties}}"]',
+        f"application_id: {app_id}",
+        f'state_dir: "{state_dir}"',
+        'ready_pattern: "-> RUNNING"',
+        "commit_interval_ms: 200",
+        f"input_topics: [{orders}]",
+        f"output_topics: [{counts}]",
+        "expose: false",
+        f"env: {{ORDERS_TOPIC: {orders}, COUNTS_TOPIC: {counts}}}",
+        "restart: {initial_backoff_ms: 200}",
+        *extra,
+    ]
+    config = "".join(f"      {line}\n" for line in lines)
+    handler = f"handlers:\n  counts:\n    use: stream-processor\n    config:\n{config}"
+    return handler + "consumers:\n  counts: {exec: [counts]}\n"
+
+
 def ensure_topology_classpath(kafka_version: str) -> str:
     """Build the example Kafka Streams topology with Maven once per version and source; return its classpath.
 

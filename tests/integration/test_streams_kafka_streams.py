@@ -9,7 +9,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from streams_support import ensure_topology_classpath, produce_keyed, read_topic, status, wait_status, wait_until
+from streams_support import (
+    ensure_topology_classpath,
+    order_counts_yaml,
+    produce_keyed,
+    read_topic,
+    status,
+    wait_status,
+    wait_until,
+)
 
 from kafka_sidecar.testing import running_sidecar
 from kafka_sidecar_testing.kafka_runtime import DEFAULT_KAFKA_VERSION, find_java
@@ -40,28 +48,10 @@ async def test_topology_runs_stops_on_sigterm_restarts_after_sigkill_reports_lag
     orders = await topic_factory.create(partitions=2, prefix="ks-orders")
     counts = await topic_factory.create(partitions=2, prefix="ks-counts")
     app_id = f"ks-{uuid.uuid4().hex[:8]}"
-    java = find_java()
-    yaml = f"""
-kafka: {{bootstrap_servers: "{kafka_bootstrap}"}}
-handlers:
-  counts:
-    use: stream-processor
-    config:
-      runtime: command
-      command: ["{java}", "-Xmx256m", "-cp", "{topology_classpath}", example.OrderCounts, "{{properties}}"]
-      application_id: {app_id}
-      state_dir: "{tmp_path / "state"}"
-      ready_pattern: "-> RUNNING"
-      commit_interval_ms: 200
-      input_topics: [{orders}]
-      output_topics: [{counts}]
-      expose: false
-      env: {{ORDERS_TOPIC: {orders}, COUNTS_TOPIC: {counts}}}
-      properties: {{session.timeout.ms: "6000", heartbeat.interval.ms: "500"}}
-      restart: {{initial_backoff_ms: 200}}
-consumers:
-  counts: {{exec: [counts]}}
-"""
+    properties = 'properties: {session.timeout.ms: "6000", heartbeat.interval.ms: "500"}'
+    yaml = f'kafka: {{bootstrap_servers: "{kafka_bootstrap}"}}\n' + order_counts_yaml(
+        topology_classpath, app_id, tmp_path / "state", orders, counts, properties
+    )
     batch = [(KEYS[i % len(KEYS)], {"id": i}, None) for i in range(20)]
     async with running_sidecar(yaml, tmp_path) as running:
         client = running.client

@@ -13,10 +13,17 @@ import os
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
-from streams_support import ensure_topology_classpath, produce_keyed, read_topic, status, wait_status, wait_until
+from streams_support import (
+    ensure_topology_classpath,
+    order_counts_yaml,
+    produce_keyed,
+    read_topic,
+    status,
+    wait_status,
+    wait_until,
+)
 
 from kafka_sidecar.testing import running_sidecar
 from kafka_sidecar_testing.kafka_runtime import DEFAULT_KAFKA_VERSION, find_java
@@ -55,38 +62,19 @@ async def set_up(kafka: SecureKafka, folder: Path, secret_watch: SecretWatch) ->
 
 
 def topology_yaml(kafka: SecureKafka, setup: Setup, cafile: Path | None, classpath: str, state: Path) -> str:
-    java, orders, counts = find_java(), setup.orders, setup.counts
-    url = setup.endpoint.url
     ca_line = f'\n    oauth_cafile: "{cafile}"' if cafile else ""
+    app_id = f"sec-{uuid.uuid4().hex[:8]}"  # alice's ACLs cover sec-* topics and groups only
     return f"""
 kafka:
   bootstrap_servers: "{kafka.broker.sasl_ssl_bootstrap}"
   security:
     protocol: SASL_SSL
     sasl_mechanism: OAUTHBEARER
-    oauth_token_endpoint: "{url}"
+    oauth_token_endpoint: "{setup.endpoint.url}"
     oauth_client_id: streams-client
     oauth_client_secret: ${{STREAMS_CLIENT_SECRET}}
     ssl_cafile: "{kafka.broker.ca.certfile}"{ca_line}
-handlers:
-  counts:
-    use: stream-processor
-    config:
-      runtime: command
-      command: ["{java}", "-Xmx256m", "-cp", "{classpath}", example.OrderCounts, "{{properties}}"]
-      application_id: sec-{uuid.uuid4().hex[:8]}   # alice's ACLs cover sec-* topics and groups only
-      processing_guarantee: at-least-once
-      state_dir: "{state}"
-      ready_pattern: "-> RUNNING"
-      commit_interval_ms: 200
-      input_topics: [{orders}]
-      output_topics: [{counts}]
-      expose: false
-      env: {{ORDERS_TOPIC: {orders}, COUNTS_TOPIC: {counts}}}
-      restart: {{initial_backoff_ms: 200}}
-consumers:
-  counts: {{exec: [counts]}}
-"""
+""" + order_counts_yaml(classpath, app_id, state, setup.orders, setup.counts, "processing_guarantee: at-least-once")
 
 
 async def test_a_kafka_streams_topology_gets_its_token_from_a_private_ca_endpoint_and_counts(
@@ -112,22 +100,22 @@ async def test_a_kafka_streams_topology_gets_its_token_from_a_private_ca_endpoin
     assert idp.issued >= 1, "the topology's clients got their tokens from the endpoint"
 
 
-async def test_without_oauth_cafile_the_topology_names_the_untrusted_token_endpoint(
+async def test_without_oauth_cafile_the_processors_status_names_the_untrusted_token_endpoint(
     secure_kafka: SecureKafka, tmp_path: Path, topology_classpath: str, secret_watch: SecretWatch
 ) -> None:
     """Without ``oauth_cafile`` the Java client trusts certifi's bundle, like the sidecar's other clients: the
-    private CA is not in it, so no token is issued and the processor's output says why."""
+    private CA is not in it, so no token is issued, the topology exits, and the processor's status says why:
+    its ``last_error`` is the stack trace's root cause (the certificate path), not its last line."""
     setup = await set_up(secure_kafka, tmp_path, secret_watch)
-    secret = setup.secret
     with setup.endpoint as idp:
         yaml = topology_yaml(secure_kafka, setup, None, topology_classpath, tmp_path / "state")
-        env = {"STREAMS_CLIENT_SECRET": secret}
+        env = {"STREAMS_CLIENT_SECRET": setup.secret}
         async with running_sidecar(yaml, tmp_path, env=env, wait_for_kafka=0) as running:  # its own token fails too
-
-            def names_the_certificate(state: dict[str, Any]) -> bool:
-                text = "\n".join(line["text"] for line in state.get("last_lines") or ())
-                return "PKIX path building failed" in text or "unable to find valid certification path" in text
-
-            state = await wait_status(running.client, "counts", names_the_certificate, 120, "a certificate error")
+            state = await wait_status(
+                running.client, "counts", lambda s: s["last_exit"] is not None, 120, "the topology's exit"
+            )
+    error = state["last_error"] or ""
+    assert "unable to find valid certification path" in error, error
+    assert error.split(": ", 1)[1].startswith("Caused by: "), error
     assert idp.issued == 0
-    assert secret not in "\n".join(line["text"] for line in state["last_lines"])
+    assert setup.secret not in error + "\n".join(line["text"] for line in state["last_lines"])

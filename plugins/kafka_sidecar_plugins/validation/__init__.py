@@ -223,13 +223,12 @@ class ValidationHandler:
     def __init__(self, config: ValidationConfig, resources: Resources) -> None:
         self._config = config
         self._routes = resources.routes
-        self._title = document_title(resources.config.service.id)
         self._topics = {topic: load_schema(topic, source) for topic, source in config.topic_schemas.items()}
         self._operations: dict[tuple[str, str], _Operation | None] = {}
         # The described schemas are checked at assembly (and so in `check`), not on a route's first request;
         # their validators are compiled on that request: all 47 routes' compiled validators would hold about
         # 6 MB of the idle sidecar's RSS.
-        self._document: Mapping[str, Any] = build_document(self._title, self._routes)
+        self._document: Mapping[str, Any] = build_document(document_title(resources.config.service.id), self._routes)
         for route in self._routes:
             for method in route.methods:
                 found = find_operation(self._document, route.path, method)
