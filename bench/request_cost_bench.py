@@ -144,7 +144,8 @@ async def measure(chain: list[str], folder: Path, count: int, cold: int) -> tupl
 
 
 async def main(args: argparse.Namespace) -> None:
-    variants = [[], *([name] for name in PLUGINS), list(PLUGINS)]
+    chosen = args.plugins or [*PLUGINS, "all"]
+    variants = [[], *([name] if name != "all" else list(PLUGINS) for name in chosen)]
     with tempfile.TemporaryDirectory() as folder:
         results = [(chain, await measure(chain, Path(folder), args.requests, args.cold)) for chain in variants]
     base_chain, base_app = results[0][1]
@@ -161,6 +162,14 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--requests", type=int, default=20000)
     parser.add_argument("--cold", type=int, default=0, metavar="MB", help="evict the caches before each call")
+    parser.add_argument(
+        "--plugins",
+        type=lambda t: t.split(","),
+        default=None,
+        metavar="NAME,...",
+        help=f"only these plugins, each alone (of {', '.join(PLUGINS)}; 'all': them all together); "
+        "default: each, then all",
+    )
     arguments = parser.parse_args()
     factory = loop_factory()
     with asyncio.Runner(loop_factory=factory) as runner:
