@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import math
 import tempfile
 import time
 from collections.abc import Callable
@@ -104,7 +105,7 @@ def evictor(megabytes: int) -> Callable[[], None] | None:
     return evict
 
 
-async def measure(chain: list[str], folder: Path, count: int, cold: int) -> tuple[float, float]:
+async def measure(chain: list[str], folder: Path, count: int, cold: int, app_too: bool) -> tuple[float, float]:
     path = folder / "chains.yml"
     path.write_text(config(chain), encoding="utf-8")
     sidecar = Sidecar.from_file(path, extra_plugins=[(AnswerPlugin(), "answer")])
@@ -138,7 +139,8 @@ async def measure(chain: list[str], folder: Path, count: int, cold: int) -> tupl
             await app(dict(scope), receive, send)
 
         evict = evictor(cold)
-        return await per_call(count, through_chain, evict)(), await per_call(count, through_app, evict)()
+        in_chain = await per_call(count, through_chain, evict)()
+        return in_chain, (await per_call(count, through_app, evict)() if app_too else math.nan)
     finally:
         await sidecar.stop()
 
@@ -147,7 +149,10 @@ async def main(args: argparse.Namespace) -> None:
     chosen = args.plugins or [*PLUGINS, "all"]
     variants = [[], *([name] if name != "all" else list(PLUGINS) for name in chosen)]
     with tempfile.TemporaryDirectory() as folder:
-        results = [(chain, await measure(chain, Path(folder), args.requests, args.cold)) for chain in variants]
+        results = [
+            (chain, await measure(chain, Path(folder), args.requests, args.cold, not args.chain_only))
+            for chain in variants
+        ]
     base_chain, base_app = results[0][1]
     caches = f"caches evicted ({args.cold} MiB written) before each" if args.cold else "warm caches"
     print(f"CPU µs per request, {args.requests} requests each (trivial terminal, no broker, no server; {caches})")
@@ -162,6 +167,7 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--requests", type=int, default=20000)
     parser.add_argument("--cold", type=int, default=0, metavar="MB", help="evict the caches before each call")
+    parser.add_argument("--chain-only", action="store_true", help="measure the chain alone, not the ASGI app")
     parser.add_argument(
         "--plugins",
         type=lambda t: t.split(","),

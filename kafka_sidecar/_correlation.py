@@ -8,7 +8,8 @@ The context variable is the Python equivalent of light-4j's MDC: whatever runs i
 from __future__ import annotations
 
 from contextvars import ContextVar
-from dataclasses import dataclass
+
+import msgspec
 
 from kafka_sidecar._stash import StashKey
 
@@ -16,9 +17,13 @@ CORRELATION_HEADER = "X-Correlation-Id"
 TRACEABILITY_HEADER = "X-Traceability-Id"
 
 
-@dataclass(frozen=True, slots=True)
-class CorrelationIds:
-    """The ids of one exchange. For a consumed batch whose records disagree, the batch's own id."""
+class CorrelationIds(msgspec.Struct, frozen=True, gc=False):
+    """The ids of one exchange. For a consumed batch whose records disagree, the batch's own id.
+
+    A frozen ``msgspec.Struct``, built in C once per exchange (a frozen dataclass's generated ``__init__``
+    cost about 5 µs per request with the CPU caches cold: docs/benchmarks.md, eighth round): fields,
+    positional or keyword construction, ``==`` and ``hash``; a changed copy is ``msgspec.structs.replace``.
+    """
 
     correlation_id: str
     traceability_id: str | None = None

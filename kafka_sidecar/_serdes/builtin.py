@@ -9,7 +9,7 @@ import base64
 import binascii
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from kafka_sidecar._errors import RecordUndecodable, ValidationFailed
 from kafka_sidecar._hookspecs import hookimpl
@@ -54,10 +54,15 @@ class PlainSerde:
     encoder: Callable[[object, str], bytes | None]
     decoder: Callable[[bytes], object]
     uses_schema: bool = False
+    _serializer: RecordSerializer = field(init=False, repr=False, compare=False)
+    """The same for every batch (it depends on the encoder alone), so built once."""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_serializer", RecordSerializer(self.encoder))
 
     async def serializer(self, context: SerializeContext) -> RecordSerializer:
         reject_schema(context, self.name)
-        return RecordSerializer(self.encoder)
+        return self._serializer
 
     async def decode(self, data: bytes | None, topic: str, role: Role) -> object:
         if data is None:

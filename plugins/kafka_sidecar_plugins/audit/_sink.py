@@ -44,8 +44,12 @@ AuditGranularity = Literal["batch", "record"]
 AuditStatus = Literal["SUCCESS", "FAILURE"]
 
 
-@dataclass(frozen=True, slots=True)
-class AuditRecord:
+class AuditRecord(msgspec.Struct, frozen=True):
+    """One audit record, before its id, timestamp and JSON are made by the writer. A frozen
+    ``msgspec.Struct``, built in C (a frozen dataclass's generated ``__init__`` of 15 fields cost about 7 µs
+    per request with the CPU caches cold): keyword or positional construction, ``==``; a changed copy is
+    ``msgspec.structs.replace``."""
+
     audit_type: AuditType
     service_id: str
     status: AuditStatus
