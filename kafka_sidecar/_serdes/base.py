@@ -12,6 +12,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
+import msgspec
+
 from kafka_sidecar._errors import PluginError, UnsupportedMediaType, ValidationFailed
 from kafka_sidecar._extras import FORMAT_EXTRAS, install_hint
 from kafka_sidecar._registry import Duplicate, Provider, Registry
@@ -34,8 +36,10 @@ class SchemaRef:
         return any(v is not None for v in (self.schema, self.schema_id, self.version, self.subject))
 
 
-@dataclass(frozen=True, slots=True)
-class SerializeContext:
+class SerializeContext(msgspec.Struct, frozen=True):
+    """What a format's serializer is asked for, once per role of every produce request: a frozen
+    ``msgspec.Struct``, built in C (see :class:`~kafka_sidecar.plugin.HttpRequest`)."""
+
     topic: str
     role: Role
     schema: SchemaRef = SchemaRef()
