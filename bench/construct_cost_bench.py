@@ -1,0 +1,106 @@
+"""CPU per construction of a per-request object: a frozen dataclass against a frozen ``msgspec.Struct``.
+
+What the eighth round measured before making the objects every request builds (``HttpRequest``, ``Reply``,
+``Produced``, ``CorrelationIds``, ``AuditRecord``, ...) ``msgspec.Struct``s: a frozen dataclass's generated
+``__init__`` is Python code of its own, with one ``object.__setattr__`` per field; a Struct is built by
+msgspec's C code, which every Struct shares. Warm, then with ``--cold MB`` written before each
+construction (see ``request_cost_bench.py``). Not part of the test suite::
+
+    .venv/bin/python bench/construct_cost_bench.py [--constructions 4000] [--cold 32]
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import msgspec
+from request_cost_bench import evictor
+
+
+@dataclass(frozen=True, slots=True)
+class Dataclass3:
+    a: str
+    b: str | None = None
+    c: bool = False
+
+
+class Struct3(msgspec.Struct, frozen=True, gc=False):
+    a: str
+    b: str | None = None
+    c: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Dataclass15:
+    a: str
+    b: str
+    c: str
+    d: str | None = None
+    e: int | None = None
+    f: int | None = None
+    g: str | None = None
+    h: str | None = None
+    i: str | None = None
+    j: str | None = None
+    k: str | None = None
+    m: str | None = None
+    n: int = 0
+    o: str = ""
+    p: object = None
+
+
+class Struct15(msgspec.Struct, frozen=True):
+    a: str
+    b: str
+    c: str
+    d: str | None = None
+    e: int | None = None
+    f: int | None = None
+    g: str | None = None
+    h: str | None = None
+    i: str | None = None
+    j: str | None = None
+    k: str | None = None
+    m: str | None = None
+    n: int = 0
+    o: str = ""
+    p: object = None
+
+
+FIFTEEN = ("PRODUCER", "svc", "SUCCESS", "topic", 0, 1, "cid", None, None, None, None, None, 5, "id")
+CASES: dict[str, Callable[[], object]] = {
+    "nothing (the call and the timer)": lambda: None,
+    "frozen dataclass, 3 fields": lambda: Dataclass3("abc", None, True),
+    "frozen msgspec.Struct, 3 fields": lambda: Struct3("abc", None, True),
+    "frozen dataclass, 15 fields": lambda: Dataclass15(*FIFTEEN),
+    "frozen msgspec.Struct, 15 fields": lambda: Struct15(*FIFTEEN),
+}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--constructions", type=int, default=4000)
+    parser.add_argument("--cold", type=int, default=32, metavar="MB", help="written before each cold construction")
+    args = parser.parse_args()
+    evict = evictor(args.cold)
+    print(f"µs per construction, {args.constructions} each; cold: {args.cold} MiB written before each")
+    print(f"{'':36} {'warm':>8} {'cold':>8}")
+    for name, build in CASES.items():
+        figures = []
+        for before in (None, evict):
+            spent = 0
+            for _ in range(args.constructions):
+                if before is not None:
+                    before()
+                started = time.perf_counter_ns()
+                build()
+                spent += time.perf_counter_ns() - started
+            figures.append(spent / args.constructions / 1e3)
+        print(f"{name:36} {figures[0]:8.2f} {figures[1]:8.2f}")
+
+
+if __name__ == "__main__":
+    main()
