@@ -12,12 +12,11 @@ construction (see ``request_cost_bench.py``). Not part of the test suite::
 from __future__ import annotations
 
 import argparse
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import msgspec
-from request_cost_bench import evictor
+from request_cost_bench import evictor, microseconds_each
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,16 +88,7 @@ def main() -> None:
     print(f"µs per construction, {args.constructions} each; cold: {args.cold} MiB written before each")
     print(f"{'':36} {'warm':>8} {'cold':>8}")
     for name, build in CASES.items():
-        figures = []
-        for before in (None, evict):
-            spent = 0
-            for _ in range(args.constructions):
-                if before is not None:
-                    before()
-                started = time.perf_counter_ns()
-                build()
-                spent += time.perf_counter_ns() - started
-            figures.append(spent / args.constructions / 1e3)
+        figures = [microseconds_each(args.constructions, build, before) for before in (None, evict)]
         print(f"{name:36} {figures[0]:8.2f} {figures[1]:8.2f}")
 
 

@@ -105,6 +105,18 @@ def evictor(megabytes: int) -> Callable[[], None] | None:
     return evict
 
 
+def microseconds_each(count: int, call: Callable[[], object], before: Callable[[], None] | None = None) -> float:
+    """µs per ``call()``, averaged over ``count`` calls; ``before()`` (an eviction) runs untimed before each."""
+    spent = 0
+    for _ in range(count):
+        if before is not None:
+            before()
+        started = time.perf_counter_ns()
+        call()
+        spent += time.perf_counter_ns() - started
+    return spent / count / 1e3
+
+
 async def measure(chain: list[str], folder: Path, count: int, cold: int, app_too: bool) -> tuple[float, float]:
     path = folder / "chains.yml"
     path.write_text(config(chain), encoding="utf-8")

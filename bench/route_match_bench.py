@@ -12,11 +12,10 @@ between two lookups (what a server at a few hundred requests a second finds; see
 from __future__ import annotations
 
 import argparse
-import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from request_cost_bench import evictor
+from request_cost_bench import evictor, microseconds_each
 from starlette.routing import BaseRoute, Match
 from starlette.types import Scope
 
@@ -58,17 +57,14 @@ def main() -> None:
         found = find(routes, scope)
         if found is None or find(candidates, scope) is not found:
             raise SystemExit(f"{method} {path}: the index finds another route than the scan")
-        figures = []
-        for before in (None, evict):
-            for shaped in (False, True):
-                spent = 0
-                for _ in range(args.lookups):
-                    if before is not None:
-                        before()
-                    started = time.perf_counter_ns()
-                    find(index.candidates(path) if shaped else routes, scope)  # the lookup in the index counted
-                    spent += time.perf_counter_ns() - started
-                figures.append(spent / args.lookups / 1e3)
+
+        def scan(scope: Scope = scope) -> object:
+            return find(routes, scope)
+
+        def shaped(scope: Scope = scope, path: str = path) -> object:
+            return find(index.candidates(path), scope)  # the lookup in the index counted
+
+        figures = [microseconds_each(args.lookups, call, before) for before in (None, evict) for call in (scan, shaped)]
         tried = f"{routes.index(found) + 1}/{candidates.index(found) + 1}"
         print(f"{method + ' ' + path:44} {tried:>5} " + " ".join(f"{f:10.1f}" for f in figures))
 
