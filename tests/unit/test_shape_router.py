@@ -57,6 +57,7 @@ def test_shapes_of_requests_and_routes() -> None:
     assert route_shape(route("/topics/{topic}/partitions/{partition:int}")) == ("topics", 4)
     assert route_shape(route("/v3/clusters/{c}/topics/{t}/records:batch")) == ("v3", 6)
     assert route_shape(route("/files/{rest:path}")) is None  # spans segments
+    assert route_shape(route("/items/{id:uuid}/{n:float}")) == ("items", 3)
     assert route_shape(route("/{anything}/x")) is None  # any first segment
     assert route_shape(Mount("/static", routes=[route("/a")])) is None
     assert route_shape(WebSocketRoute("/ws", endpoint)) is None
