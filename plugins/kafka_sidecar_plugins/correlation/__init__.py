@@ -124,8 +124,12 @@ class CorrelationHandler:
 
     def _from_http(self, exchange: Exchange) -> CorrelationIds:
         headers = exchange.http().headers
-        cid = self._checked(headers.get(CORRELATION_HEADER.lower()), CORRELATION_HEADER)
-        tid = self._checked(headers.get(TRACEABILITY_HEADER.lower()), TRACEABILITY_HEADER)
+        cid = headers.get(_CID)
+        if cid is not None:  # checked only when given: most requests carry none
+            cid = self._checked(cid, CORRELATION_HEADER)
+        tid = headers.get(_TID)
+        if tid is not None:
+            tid = self._checked(tid, TRACEABILITY_HEADER)
         generated = False
         if cid is None and self._config.generate:
             cid, generated = self._new_id(), True
