@@ -79,31 +79,8 @@ CHAINS = {
 }
 """The shipped chain each scenario runs (chains.yml), outermost first."""
 
-PASS_THROUGH_PLUGIN = """\
-from dataclasses import dataclass
-
-from kafka_sidecar import Exchange, HandlerSpec, Next, Reply, Resources, hookimpl
-
-
-@dataclass(frozen=True, slots=True)
-class PassThroughConfig:
-    pass
-
-
-class PassThrough:
-    def __init__(self, config: PassThroughConfig, resources: Resources) -> None:
-        pass
-
-    async def __call__(self, exchange: Exchange, call_next: Next) -> Reply:
-        return await call_next(exchange)
-
-
-@hookimpl
-def kafka_sidecar_register_handlers(register):
-    register(HandlerSpec("pass-through", PassThrough, PassThroughConfig, kind="middleware",
-                         description="Pass the exchange on (bench/chain_ablation.py)."))
-"""
-"""The ``pass:N`` variants' plugin: a middleware that does nothing but call the next link."""
+PASS_THROUGH = Path(__file__).resolve().parent / "pass_through_plugin"
+"""The ``pass:N`` variants' plugin folder: a middleware that does nothing but call the next link."""
 
 PROFILE_HZ = 1000
 """py-spy samples per second: about 5,000 samples per variant in a 5 s profile."""
@@ -145,13 +122,11 @@ def variant_config(work: Path, variant: str, scenario: str = "reactive") -> Path
         count, *kept = variant[5:].split("+")
         if any(p not in plugins for p in kept):
             raise SystemExit(f"unknown plugin in {variant!r}: the chain's are {plugins}")
-        folder = work / "pass-through-plugin"
-        folder.mkdir(exist_ok=True)
-        (folder / "pass_through.py").write_text(PASS_THROUGH_PLUGIN, encoding="utf-8")
         layers = [f"pass{i}" for i in range(int(count))]
         chain = [*layers, *kept]
         declared = "".join(f"  {layer}:\n    use: pass-through\n" for layer in layers)
-        text = text.replace("  dirs: []", f"  dirs: [{folder}]", 1).replace("handlers:\n", f"handlers:\n{declared}", 1)
+        text = text.replace("  dirs: []", f"  dirs: [{PASS_THROUGH}]", 1)
+        text = text.replace("handlers:\n", f"handlers:\n{declared}", 1)
     elif variant == "no-idle":
         chain = [p for p in plugins if p != "audit"]
         text = re.sub(r"(?m)^(  default(-consumer)?: \[.*), audit(.*\])$", r"\1\3", text)

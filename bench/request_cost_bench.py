@@ -172,7 +172,8 @@ async def main(args: argparse.Namespace) -> None:
     for chain, (in_chain, in_app) in results:
         name = " + ".join(chain) or "(terminal only)"
         print(f"{name:52} {in_chain:8.1f} {in_chain - base_chain:8.1f} {in_app:8.1f}")
-    print(f"HTTP adapter and Starlette (app - chain, terminal only): {base_app - base_chain:.1f} µs")
+    if not args.chain_only:
+        print(f"HTTP adapter and Starlette (app - chain, terminal only): {base_app - base_chain:.1f} µs")
 
 
 if __name__ == "__main__":
@@ -189,6 +190,9 @@ if __name__ == "__main__":
         "default: each, then all",
     )
     arguments = parser.parse_args()
+    unknown = set(arguments.plugins or ()) - {*PLUGINS, "all"}
+    if unknown:
+        parser.error(f"--plugins: unknown {', '.join(sorted(unknown))}; the shipped ones are {', '.join(PLUGINS)}")
     factory = loop_factory()
     with asyncio.Runner(loop_factory=factory) as runner:
         runner.run(main(arguments))

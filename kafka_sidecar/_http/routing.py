@@ -15,6 +15,7 @@ is Starlette's own.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from starlette.convertors import FloatConvertor, IntegerConvertor, StringConvertor, UUIDConvertor
 from starlette.routing import BaseRoute, Match, Route, Router
@@ -65,18 +66,19 @@ class ShapeIndex:
 class ShapeRouter(Router):
     """Starlette's router, trying for an HTTP request only the routes of its path's shape.
 
-    The index is built on the first request and again whenever the number of routes changes (a route
-    added later, as ``app.add_route`` does). Behind a ``root_path`` (the app mounted under a prefix) the
+    The index is built with the router, at start-up, and again whenever the number of routes changes (a
+    route added later, as ``app.add_route`` does). Behind a ``root_path`` (the app mounted under a prefix) the
     full scan runs, as does everything after no route matched (404, Starlette's slash redirect).
     """
 
-    _index: ShapeIndex | None = None
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._index = ShapeIndex(self.routes)
 
     def _shape_index(self) -> ShapeIndex:
-        index = self._index
-        if index is None or index.size != len(self.routes):
-            index = self._index = ShapeIndex(self.routes)
-        return index
+        if self._index.size != len(self.routes):
+            self._index = ShapeIndex(self.routes)
+        return self._index
 
     async def app(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope.get("root_path"):

@@ -220,23 +220,20 @@ _SCHEMA_FIELDS = {
                      f"{role}SchemaVersion", f"{role}SchemaSubject", f"{role}SubjectNameStrategy")
     for role in ("key", "value")
 }  # fmt: skip
-"""Every schema field of a role, read in one C call: most requests give none."""
+"""Every schema field of a role, read in one C call (the REST Proxy spelling first where there are two)."""
 
 
 def _schema_ref(request: ProduceRequest, role: str) -> SchemaRef:
     given = _SCHEMA_FIELDS[role](request)
     if given.count(None) == len(given):
-        return _NO_SCHEMA  # shared (frozen): no object built per request
-
-    def pick(*names: str) -> Any:
-        return next((v for v in (getattr(request, n) for n in names) if v is not None), None)
-
+        return _NO_SCHEMA  # most requests give none: one shared (frozen) reference, nothing built
+    schema, snake_schema, schema_id, snake_schema_id, version, subject, strategy = given
     ref = SchemaRef(
-        schema=pick(f"{role}Schema", f"{role}_schema"),
-        schema_id=pick(f"{role}SchemaId", f"{role}_schema_id"),
-        version=pick(f"{role}SchemaVersion"),
-        subject=pick(f"{role}SchemaSubject"),
-        subject_strategy=pick(f"{role}SubjectNameStrategy"),
+        schema=schema if schema is not None else snake_schema,
+        schema_id=schema_id if schema_id is not None else snake_schema_id,
+        version=version,
+        subject=subject,
+        subject_strategy=strategy,
     )
     if ref.schema_id is not None and (ref.version is not None or ref.schema is not None):
         other = f"{role}SchemaVersion" if ref.version is not None else f"{role}Schema"
