@@ -12,7 +12,6 @@ import http.client
 import math
 import os
 import platform
-import signal
 import subprocess
 import sys
 import time
@@ -22,6 +21,7 @@ from pathlib import Path
 
 from kafka_sidecar_testing.broker import KafkaBroker, create_topic, ensure_kafka_runtime
 from kafka_sidecar_testing.net import free_port
+from kafka_sidecar_testing.process import stop_process
 
 REPO = Path(__file__).resolve().parents[1]
 BOOTSTRAP_ENV = "KAFKA_SIDECAR_BOOTSTRAP"
@@ -56,15 +56,22 @@ def payload(size: int = KIB, index: int = 0) -> str:
 
 
 @dataclass(frozen=True, slots=True)
-class SidecarProcess:
+class ServerProcess:
+    """An HTTP server process on loopback that a bench drives: where it listens, its log and its pid."""
+
     base_url: str
     port: int
     log_path: Path
     pid: int
 
     def cpu_seconds(self) -> float:
-        """User + system CPU time the sidecar process and its children have used so far (Linux ``/proc``)."""
+        """User + system CPU time the process and its children have used so far (Linux ``/proc``)."""
         return tree_cpu_seconds(self.pid)
+
+
+@dataclass(frozen=True, slots=True)
+class SidecarProcess(ServerProcess):
+    """A ``kafka-sidecar run`` process (or a config served by another ASGI server, bench/serve_engine.py)."""
 
 
 def tree_cpu_seconds(pid: int) -> float:
@@ -120,34 +127,36 @@ def sidecar_process(
             env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
         )  # fmt: skip
         try:
-            _wait_ready(port, process, ready_timeout)
+            wait_http_ready(port, process, ready_timeout)
             yield SidecarProcess(f"http://127.0.0.1:{port}", port, log_path, process.pid)
         finally:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+            stop_process(process, 30)
 
 
-def _wait_ready(port: int, process: subprocess.Popen[bytes], timeout: float) -> None:
-    """Poll ``/health/ready`` (synchronously, so this works inside or outside an event loop)."""
+def wait_http_ready(
+    port: int,
+    process: subprocess.Popen[bytes],
+    timeout: float,
+    path: str = "/health/ready",
+    what: str = "kafka-sidecar",
+) -> None:
+    """Poll ``GET path`` until it answers 200 or 204 (synchronously, so this works inside or outside an event
+    loop); fails when ``process`` exits first or ``timeout`` passes."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(f"kafka-sidecar exited with {process.returncode} before it was ready")
+            raise RuntimeError(f"{what} exited with {process.returncode} before it was ready")
         connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
         try:
-            connection.request("GET", "/health/ready")
-            if connection.getresponse().status == 200:
+            connection.request("GET", path)
+            if connection.getresponse().status in (200, 204):
                 return
         except OSError:
             pass
         finally:
             connection.close()
         time.sleep(0.2)  # poll interval of a deadline-bounded readiness wait
-    raise RuntimeError(f"kafka-sidecar was not ready within {timeout}s")
+    raise RuntimeError(f"{what} was not ready within {timeout}s")
 
 
 class HttpConnection:

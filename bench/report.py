@@ -12,11 +12,13 @@ from pathlib import Path
 from typing import Protocol
 
 SHIPPED, BARE, RAW, JAVA, FLOOR = "sidecar shipped", "sidecar bare", "raw aiokafka", "Kafka perf tool", "HTTP floor"
+STRIMZI = "Strimzi bridge"
 PATHS = ("produce100", "produce1", "active-binary", "active-json", "reactive")
 GOALS = {
     "produce100 rate": ">= 0.8x raw aiokafka records/s (shipped chain)",
     "produce100 cpu": "<= 1.3x raw aiokafka CPU per record (shipped chain)",
     "produce1 p99": "<= raw aiokafka p99 + 2 ms (shipped chain)",
+    "strimzi": ">= 2x the Strimzi bridge's records/s (produce 100, active binary and json; shipped chain)",
     "active rate": ">= 0.5x raw aiokafka read rate (binary and json)",
     "reactive rate": ">= 0.5x raw aiokafka read rate (shipped chain)",
     "chain overhead": "shipped <= 1.15x bare CPU per record on every path",
@@ -103,9 +105,15 @@ def check_goals(rows: Sequence[RowLike]) -> list[str]:
     for path in PATHS:
         r = ratio(path, SHIPPED, BARE, cpu=True)
         line("chain overhead", r, r <= 1.15, f"{path} {r:.2f}x")
+    for path in ("produce100", "active-binary", "active-json"):
+        r, c = ratio(path, SHIPPED, STRIMZI), ratio(path, STRIMZI, SHIPPED, cpu=True)
+        line("strimzi", r, r >= 2.0, f"{path} {r:.2f}x the records/s at {c:.2f}x less CPU per record")
+    for variant in [x.system for x in rows if x.scenario == "produce100" and x.system.startswith(f"{SHIPPED} (")]:
+        r, c = ratio("produce100", variant, STRIMZI), ratio("produce100", STRIMZI, variant, cpu=True)
+        line("strimzi", r, r >= 2.0, f"produce100 {variant} {r:.2f}x the records/s at {c:.2f}x less CPU per record")
     out.extend(consumer_limits(rows))
     for r_ in rows:
-        if r_.scenario == "idle":
+        if r_.scenario == "idle" and r_.system.startswith("sidecar"):
             line("idle rss", r_.rss_mb, r_.rss_mb <= 80, f"{r_.system} {r_.rss_mb:.1f} MB")
     for r_ in rows:
         if r_.system == SHIPPED and "audit" in r_.note:

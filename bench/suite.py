@@ -3,7 +3,8 @@
 Systems: the sidecar with the shipped ``chains.yml`` and with the bare terminals
 (``bench/chains-bare.yml``), each a real ``kafka-sidecar run`` process; raw aiokafka in this process;
 Kafka's own perf tools (``ProducerPerformance``/``ConsumerPerformance`` from the broker version's
-``kafka-tools`` jar). One load generator (:class:`common.HttpConnection`) drives every HTTP system.
+``kafka-tools`` jar); the Strimzi HTTP bridge (Java) when ``--strimzi DIR`` names a build of it
+(bench/strimzi.py says how to build one). One load generator (:class:`common.HttpConnection`) drives every HTTP system.
 CPU per record is user+system time of the system's processes from ``/proc`` over the measured window
 (the load generator and the broker are not counted).
 
@@ -22,12 +23,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import dataclasses
 import datetime
 import json
 import math
 import os
 import re
-import signal
 import statistics
 import subprocess
 import sys
@@ -44,6 +45,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from common import (
     REPO,
     HttpConnection,
+    ServerProcess,
     SidecarProcess,
     kafka_bootstrap,
     load_average,
@@ -56,13 +58,15 @@ from common import (
     sidecar_process,
 )
 from producer_bench import drive
-from report import check_goals, plot, table
+from report import STRIMZI, check_goals, plot, table
+from strimzi import BridgeProcess, bridge_home, bridge_process
 
 from kafka_sidecar import build_blueprint
 from kafka_sidecar._kafka.options import producer_kwargs
 from kafka_sidecar_testing.kafka_tools import CONSUMER_PERFORMANCE, PRODUCER_PERFORMANCE, perf_tool_command
 from kafka_sidecar_testing.ksqldb import wait_listening
 from kafka_sidecar_testing.net import free_port
+from kafka_sidecar_testing.process import stop_process
 
 SHIPPED = "sidecar shipped"
 BARE = "sidecar bare"
@@ -88,6 +92,16 @@ ENGINE_ENV = {
     "uvicorn": {"SIDECAR_SERVER_ENGINE": "uvicorn"},
     "librdkafka": {"SIDECAR_PRODUCER_ENGINE": "librdkafka", "SIDECAR_CONSUMER_ENGINE": "librdkafka"},
 }
+
+
+@dataclass(frozen=True, slots=True)
+class ProduceApi:
+    """How a system is asked to produce: the path (``{topic}`` filled in), the content type and the body of
+    ``batch`` records of ``size`` bytes (the same keys and values for every API)."""
+
+    path: str
+    content_type: str
+    body: Callable[[int, int], bytes]
 
 
 @dataclass(slots=True)
@@ -175,18 +189,30 @@ def produce_body(batch: int, size: int) -> bytes:
     return json.dumps({"keyFormat": "string", "valueFormat": "string", "records": records}).encode()
 
 
-async def produce_http(s: Settings, sidecar: SidecarProcess, row: Row, batch: int) -> None:
+def v2_json_body(batch: int, size: int) -> bytes:
+    """REST Proxy v2's embedded JSON format: the same keys and values, each a JSON string."""
+    records = [{"key": f"key-{i}", "value": payload(size, i)} for i in range(batch)]
+    return json.dumps({"records": records}).encode()
+
+
+SIDECAR_API = ProduceApi("/producers/{topic}", "application/json", produce_body)
+"""The sidecar's own produce API (the Java sidecar's body), as every earlier figure measured it."""
+V2_JSON_API = ProduceApi("/topics/{topic}", "application/vnd.kafka.json.v2+json", v2_json_body)
+"""REST Proxy v2 produce with JSON values: what the Strimzi bridge offers."""
+
+
+async def produce_http(s: Settings, system: ServerProcess, row: Row, batch: int, api: ProduceApi = SIDECAR_API) -> None:
     topic = await new_topic(s.bootstrap, "http", s.partitions)
-    body = produce_body(batch, s.record_size)
+    body, path = api.body(batch, s.record_size), api.path.format(topic=topic)
     connections: list[HttpConnection] = []
     failures: list[str] = []
 
     async def make_client() -> Callable[[], Awaitable[bool]]:
-        conn = await open_connection(sidecar.base_url)
+        conn = await open_connection(system.base_url)
         connections.append(conn)
 
         async def send() -> bool:
-            status, answer = await conn.request("POST", f"/producers/{topic}", body)
+            status, answer = await conn.request("POST", path, body, api.content_type)
             if status != 200 and len(failures) < 3:
                 failures.append(f"HTTP {status}: {answer[:200]!r}")
             return status == 200
@@ -195,9 +221,9 @@ async def produce_http(s: Settings, sidecar: SidecarProcess, row: Row, batch: in
 
     try:
         await drive(s.clients, s.warmup, make_client)
-        cpu = sidecar.cpu_seconds()
+        cpu = system.cpu_seconds()
         elapsed, latencies, errors = await drive(s.clients, s.duration, make_client)
-        row.cpu_seconds = sidecar.cpu_seconds() - cpu
+        row.cpu_seconds = system.cpu_seconds() - cpu
     finally:
         for conn in connections:
             await conn.close()
@@ -320,12 +346,7 @@ def java_process(command: list[str], log: Path) -> Iterator[int]:
     try:
         yield process.pid
     finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop_process(process, 10)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -372,24 +393,24 @@ async def measured_open_loop(
     fill_latency(row, latencies, time.perf_counter() - began, 1, errors, [])
 
 
-async def produce1_http(s: Settings, sidecar: SidecarProcess, row: Row) -> None:
+async def produce1_http(s: Settings, system: ServerProcess, row: Row, api: ProduceApi = SIDECAR_API) -> None:
     topic = await new_topic(s.bootstrap, "http1", s.partitions)
-    body = produce_body(1, s.record_size)
+    body, path = api.body(1, s.record_size), api.path.format(topic=topic)
     pool: asyncio.Queue[HttpConnection] = asyncio.Queue()
-    connections = [await open_connection(sidecar.base_url) for _ in range(32)]
+    connections = [await open_connection(system.base_url) for _ in range(32)]
     for conn in connections:
         pool.put_nowait(conn)
 
     async def send() -> bool:
         conn = await pool.get()
         try:
-            status, _ = await conn.request("POST", f"/producers/{topic}", body)
+            status, _ = await conn.request("POST", path, body, api.content_type)
         finally:
             pool.put_nowait(conn)
         return status == 200
 
     try:
-        await measured_open_loop(s, row, send, sidecar.cpu_seconds)
+        await measured_open_loop(s, row, send, system.cpu_seconds)
     finally:
         for conn in connections:
             await conn.close()
@@ -430,13 +451,13 @@ async def fill_topic(s: Settings, prefix: str, json_values: bool) -> str:
     return topic
 
 
-async def active_http(s: Settings, sidecar: SidecarProcess, row: Row, topic: str, fmt: str) -> bytes:
+async def active_http(s: Settings, system: ServerProcess, row: Row, topic: str, fmt: str) -> bytes:
     group = f"bench-{uuid.uuid4().hex[:8]}"
     v2 = "application/vnd.kafka.v2+json"
     accept = f"Accept: application/vnd.kafka.{fmt}.v2+json\r\n"
-    conn = await open_connection(sidecar.base_url)
+    conn = await open_connection(system.base_url)
     try:
-        create = json.dumps({"format": fmt, "auto.offset.reset": "earliest"}).encode()
+        create = json.dumps({"name": "reader", "format": fmt, "auto.offset.reset": "earliest"}).encode()
         status, answer = await conn.request("POST", f"/consumers/{group}", create, v2)
         if status != 200:
             raise RuntimeError(f"creating a consumer instance: HTTP {status} {answer[:200]!r}")
@@ -458,7 +479,7 @@ async def active_http(s: Settings, sidecar: SidecarProcess, row: Row, topic: str
                 continue
             count = answer.count(b'"offset":')
             if count and began is None:  # the window starts with the first records (group join excluded)
-                began, cpu, first = time.perf_counter(), sidecar.cpu_seconds(), count
+                began, cpu, first = time.perf_counter(), system.cpu_seconds(), count
                 continue
             seen += count
             replies += 1 if count else 0
@@ -466,7 +487,7 @@ async def active_http(s: Settings, sidecar: SidecarProcess, row: Row, topic: str
         if began is None:
             raise RuntimeError("no records read")
         row.seconds = time.perf_counter() - began
-        row.cpu_seconds = sidecar.cpu_seconds() - cpu
+        row.cpu_seconds = system.cpu_seconds() - cpu
         row.records = seen
         row.note = f"after the first reply ({first} records); {seen / max(replies, 1):,.0f} records per reply"
         await conn.request("DELETE", base, b"", v2)
@@ -666,6 +687,7 @@ async def run_rep(
     sidecars: dict[str, SidecarProcess],
     engines: dict[str, SidecarProcess],
     variants: dict[str, Variant],
+    bridge: BridgeProcess | None = None,
 ) -> list[Row]:
     rows: list[Row] = []
 
@@ -682,6 +704,9 @@ async def run_rep(
         for system, sidecar in (sidecars | engines).items():
             await produce_http(s, sidecar, r := row("produce100", system), 100)
             done(r)
+        if bridge is not None:
+            await produce_http(s, bridge, r := row("produce100", STRIMZI), 100, V2_JSON_API)
+            done(r)
         await produce_raw(s, r := row("produce100", RAW), 100)
         done(r)
         await produce_confluent(s, r := row("produce100", RDKAFKA), 100)
@@ -693,6 +718,9 @@ async def run_rep(
         for system, sidecar in (sidecars | engines).items():
             await produce1_http(s, sidecar, r := row("produce1", system))
             done(r)
+        if bridge is not None:
+            await produce1_http(s, bridge, r := row("produce1", STRIMZI), V2_JSON_API)
+            done(r)
         await produce1_raw(s, r := row("produce1", RAW))
         done(r)
     for fmt in ("binary", "json"):
@@ -702,6 +730,9 @@ async def run_rep(
         reply = b""
         for system, sidecar in sidecars.items():
             reply = await active_http(s, sidecar, r := row(f"active-{fmt}", system), topic, fmt) or reply
+            done(r)
+        if bridge is not None:
+            await active_http(s, bridge, r := row(f"active-{fmt}", STRIMZI), topic, fmt)
             done(r)
         await consume_raw(s, r := row(f"active-{fmt}", RAW), topic)
         done(r)
@@ -727,7 +758,24 @@ async def run_rep(
         r.peak_rss_mb, r.rss_mb = rss_mb(sidecar.pid, "VmHWM"), rss_mb(sidecar.pid)
         r.note = await audit_drops(sidecar)
         print(f"RSS now {r.rss_mb:.1f} MB, peak {r.peak_rss_mb:.1f} MB; {r.note}", flush=True)
+    if bridge is not None:
+        r = row("load", STRIMZI)
+        r.peak_rss_mb, r.rss_mb = rss_mb(bridge.pid, "VmHWM"), rss_mb(bridge.pid)
+        print(f"RSS now {r.rss_mb:.1f} MB, peak {r.peak_rss_mb:.1f} MB", flush=True)
     return rows
+
+
+async def warm_up_bridge(s: Settings, bridge: BridgeProcess, seconds: float) -> None:
+    """The JVM's JIT compiles the bridge's paths during its first requests: ``seconds`` of produce 100, then
+    one read of each active format, before the first measured rep (the sidecar needs none of this)."""
+    if seconds <= 0:
+        return
+    print(f"warming up the Strimzi bridge {bridge.version} ({seconds:g} s of produce 100, then each active read)")
+    warm = dataclasses.replace(s, duration=seconds, warmup=1.0, consume_records=20_000)
+    topic = await fill_topic(warm, "strimzi-warm-up", json_values=True)
+    await produce_http(warm, bridge, Row("warm-up", STRIMZI, 0), 100, V2_JSON_API)
+    for fmt in ("binary", "json"):
+        await active_http(warm, bridge, Row("warm-up", STRIMZI, 0), topic, fmt)
 
 
 async def run(args: argparse.Namespace, bootstrap: str, work: Path) -> list[Row]:
@@ -749,7 +797,9 @@ async def run(args: argparse.Namespace, bootstrap: str, work: Path) -> list[Row]
             "granian" if "granian" in parts else "hypercorn",  # uvicorn: server.engine
             {**(sidecar_env(args.before_src) if "before" in parts else settings.sidecar_env), **variant_env(variant)},
         )
+    home = bridge_home(args.strimzi)
     with contextlib.ExitStack() as stack:
+        bridge = stack.enter_context(bridge_process(home, bootstrap, work, settings.kafka_kwargs)) if home else None
         sidecars = {
             system: stack.enter_context(
                 sidecar_process(
@@ -772,8 +822,12 @@ async def run(args: argparse.Namespace, bootstrap: str, work: Path) -> list[Row]
         for system, sidecar in sidecars.items():
             rows.append(Row("idle", system, 0, rss_mb=rss_mb(sidecar.pid)))
             print(f"idle RSS {system}: {rows[-1].rss_mb:.1f} MB")
+        if bridge is not None:
+            rows.append(Row("idle", STRIMZI, 0, rss_mb=rss_mb(bridge.pid), note=f"version {bridge.version}"))
+            print(f"idle RSS {STRIMZI}: {rows[-1].rss_mb:.1f} MB")
+            await warm_up_bridge(settings, bridge, args.strimzi_warmup)
         for rep in range(1, args.reps + 1):
-            rows.extend(await run_rep(settings, rep, args.scenarios, sidecars, engines, variants))
+            rows.extend(await run_rep(settings, rep, args.scenarios, sidecars, engines, variants, bridge))
     return rows
 
 
@@ -853,6 +907,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--before-src", type=Path, default=None,
                         help="the checkout an engine variant with 'before' runs (before+bare+librdkafka): "
                         "an A/B interleaved in every rep")  # fmt: skip
+    parser.add_argument("--strimzi", type=Path, default=None,
+                        help="a build of the Strimzi HTTP bridge (libs/; default $STRIMZI_BRIDGE_HOME): its rows "
+                        "in produce100, produce1 and active (bench/strimzi.py says how to build one)")  # fmt: skip
+    parser.add_argument("--strimzi-warmup", type=float, default=20.0,
+                        help="seconds of load that warm the bridge's JVM before the first rep")  # fmt: skip
     parser.add_argument("--smoke", action="store_true", help="a few records per scenario, no Java tools")
     args = parser.parse_args(argv)
     if any("before" in variant.split("+") for variant in args.engines) and args.before_src is None:
@@ -860,7 +919,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     if args.smoke:
         args.duration, args.warmup, args.consume_records, args.java, args.idle_wait = 0.5, 0.2, 1000, False, 0.2
         args.engines = []
-        args.rate = 50.0
+        args.rate, args.strimzi_warmup = 50.0, 1.0
     return args
 
 
