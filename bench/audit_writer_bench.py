@@ -4,8 +4,8 @@ The audit plugin's ``AuditSink`` is fed what the audit middleware queues for one
 requests (one batch-granularity audit record each), ``--burst`` of them at a time (500 req/s over an
 audit ``linger_ms`` of 100 is 50, of 500 is 250), then drained; the figure is process CPU µs per audit
 record (the producer's own sender task and librdkafka's threads included: they are this process's).
-Each engine's writer hands records over in that engine's slices (``WRITE_SLICES``) unless ``--slice``
-says otherwise. Stages:
+The writer builds records in slices of ``WRITE_SLICE`` per turn of the event loop (``--slice`` to change
+it) and hands each write to the producer's ``send_bulk``. Stages:
 
 * ``build``: the sink's writer against a producer seam that acknowledges at once (ids, JSON, the
   writer's tasks and wakeups; no Kafka client);
@@ -13,7 +13,9 @@ says otherwise. Stages:
   (``kafka.producer.engine``), to ``--bootstrap`` (or ``$KAFKA_SIDECAR_BOOTSTRAP``, or a harness
   broker started here);
 * ``direct-<engine>``: the same number of ready-made audit records handed straight to that producer's
-  ``send_batch`` (no sink): the client's own floor;
+  ``send_batch`` (no sink): the client's own floor, record by record;
+* ``bulk-<engine>``: the same records handed straight to its ``send_bulk`` (what the writer uses: on aiokafka
+  one batch per partition);
 * ``--settings "linger_ms=50;compression_type=lz4;acks=1,enable_idempotence=false"``: besides, the writer
   through an internal producer (first engine of ``--engines``) with those ``kafka.producer`` settings, one
   stage per ``;``-separated variant (what the audit's own producer settings change).
@@ -40,10 +42,9 @@ from kafka_sidecar._config.model import KafkaConfig, ProducerSettings
 from kafka_sidecar._kafka.rdkafka import producer_service
 from kafka_sidecar._metrics.service import Metrics
 from kafka_sidecar._records import DeliveryReport, OutgoingRecord
-from kafka_sidecar.plugin import ProducerService
+from kafka_sidecar.plugin import BulkOutcome, ProducerService, count_reports
 from kafka_sidecar_plugins.audit._sink import (
     WRITE_SLICE,
-    WRITE_SLICES,
     AuditRecord,
     AuditSink,
     DeferredRecords,
@@ -61,6 +62,9 @@ class AckAtOnce:
         self, records: Sequence[OutgoingRecord], *, ack_timeout: float | None = None
     ) -> list[DeliveryReport]:
         return [DeliveryReport(r.topic, 0, next(self._offsets)) for r in records]
+
+    async def send_bulk(self, records: Sequence[OutgoingRecord], *, ack_timeout: float | None = None) -> BulkOutcome:
+        return count_reports(await self.send_batch(records))
 
 
 def request_audit(n: int) -> DeferredRecords:
@@ -101,15 +105,17 @@ async def through_sink(producer: object, topic: str, records: int, burst: int, w
     return spent
 
 
-async def direct(producer: ProducerService, topic: str, records: int, burst: int) -> float:
-    """CPU seconds for the same audit records handed straight to ``send_batch`` (the client's floor)."""
+async def direct(producer: ProducerService, topic: str, records: int, burst: int, bulk: bool = False) -> float:
+    """CPU seconds for the same audit records handed straight to ``send_batch`` (the client's floor), or with
+    ``bulk`` to ``send_bulk``."""
     texts = audit_json([record for n in range(records) for record in request_audit(n).build(1)], 0)
     made = [OutgoingRecord(topic, str(uuid.uuid4()).encode(), text) for text in texts]
     cpu = time.process_time()
     for start in range(0, records, burst):
-        reports = await producer.send_batch(made[start : start + burst])
-        if not all(r.acknowledged for r in reports):
-            raise SystemExit("not acknowledged")
+        part = made[start : start + burst]
+        outcome = await producer.send_bulk(part) if bulk else count_reports(await producer.send_batch(part))
+        if outcome.failed:
+            raise SystemExit(f"not acknowledged: {outcome.error}")
     return time.process_time() - cpu
 
 
@@ -135,10 +141,10 @@ async def measure(args: argparse.Namespace, bootstrap: str | None) -> dict[str, 
             "build": partial(through_sink, AckAtOnce(), topic, args.records, args.burst, args.slice or WRITE_SLICE)
         }
         for name, producer in producers.items():
-            write_slice = args.slice or WRITE_SLICES[str(variants[name]["engine"])]
-            stages[name] = partial(through_sink, producer, topic, args.records, args.burst, write_slice)
-            if name in WRITE_SLICES:
+            stages[name] = partial(through_sink, producer, topic, args.records, args.burst, args.slice or WRITE_SLICE)
+            if ":" not in name:  # an engine, not a settings variant
                 stages[f"direct-{name}"] = partial(direct, producer, topic, args.records, args.burst)
+                stages[f"bulk-{name}"] = partial(direct, producer, topic, args.records, args.burst, bulk=True)
         for run in stages.values():  # warm-up
             await run()
         cpu: dict[str, list[float]] = {name: [] for name in stages}
@@ -168,7 +174,7 @@ if __name__ == "__main__":
     parser.add_argument("--records", type=int, default=20000)
     parser.add_argument("--burst", type=int, default=50)
     parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--slice", type=int, default=0, help="records per hand-off (default: the engine's slice)")
+    parser.add_argument("--slice", type=int, default=0, help="records built per turn (default: WRITE_SLICE)")
     parser.add_argument("--engines", default="aiokafka,librdkafka")
     parser.add_argument("--settings", default="", help="';'-separated kafka.producer variants (k=v,k=v)")
     parser.add_argument("--bootstrap", default=None, help="default: $KAFKA_SIDECAR_BOOTSTRAP, or a broker started here")

@@ -27,6 +27,7 @@ from contextlib import AsyncExitStack
 from pathlib import Path
 
 from kafka_sidecar._records import DeliveryReport, OutgoingRecord
+from kafka_sidecar.plugin import BulkOutcome, count_reports
 from kafka_sidecar.testing import RunningSidecar, running_sidecar
 from kafka_sidecar_plugins.audit import AUDIT_SINKS
 from kafka_sidecar_plugins.tracing import TRACER_PROVIDER
@@ -67,10 +68,14 @@ def use_fake_producer(rs: RunningSidecar) -> None:
     ) -> list[DeliveryReport]:
         return [DeliveryReport(r.topic, 0, next(offsets)) for r in records]
 
+    async def send_bulk(records: Sequence[OutgoingRecord], *, ack_timeout: float | None = None) -> BulkOutcome:
+        return count_reports(await send_batch(records))
+
     # The business producer and the internal one (audit, dead letters) alike.
     for producer in (rs.sidecar.resources.producer, rs.sidecar.resources.internal_producer):
         producer.partitions_for = partitions_for  # type: ignore[method-assign]
         producer.send_batch = send_batch  # type: ignore[method-assign]
+        producer.send_bulk = send_bulk  # type: ignore[method-assign]
 
 
 async def run_round(

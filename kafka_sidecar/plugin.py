@@ -100,7 +100,13 @@ from kafka_sidecar._kafka.cluster import (
 )
 from kafka_sidecar._kafka.java_properties import properties_text
 from kafka_sidecar._kafka.options import admin_kwargs, consumer_kwargs
-from kafka_sidecar._kafka.producer import ERROR_KAFKA_RETRIABLE, ProducerService, raise_if_none_acknowledged
+from kafka_sidecar._kafka.producer import (
+    ERROR_KAFKA_RETRIABLE,
+    BulkOutcome,
+    ProducerService,
+    count_reports,
+    raise_if_none_acknowledged,
+)
 from kafka_sidecar._kafka.producer import describe as describe_error
 from kafka_sidecar._metrics.registry import (
     DEFAULT_BUCKETS,
@@ -162,6 +168,7 @@ __all__ = [
     "AddedHeaders",
     "AdminAction",
     "BatchFetched",
+    "BulkOutcome",
     "Chain",
     "CheckContext",
     "ClusterInfo",
@@ -268,6 +275,7 @@ __all__ = [
     "cluster_view",
     "consumer_kwargs",
     "convert_nested",
+    "count_reports",
     "dead_letter_record",
     "dead_letter_topic",
     "describe_error",

@@ -26,6 +26,7 @@ from collections.abc import Callable, Mapping, Sequence
 from operator import attrgetter
 from typing import Any
 
+import msgspec
 from aiokafka import AIOKafkaProducer
 from aiokafka import errors as kafka_errors
 
@@ -67,6 +68,25 @@ FATAL_ERRORS: tuple[type[BaseException], ...] = (
 
 PROBES_TO_FAIL = 2
 """Failed metadata probes in a row after which the broker counts as unreachable (sends fail fast)."""
+
+BULK_TURN = 64
+"""Records a bulk send hands to the client in one turn of the event loop (:meth:`ProducerService.send_bulk`):
+requests waiting on the loop get in between, and a write of thousands never holds the loop for long."""
+
+
+class BulkOutcome(msgspec.Struct, frozen=True):
+    """What the broker said about a bulk send (:meth:`ProducerService.send_bulk`), counted: ``acknowledged``
+    + ``failed`` is every record given; ``error`` describes one failure (``None`` when none failed)."""
+
+    acknowledged: int
+    failed: int
+    error: str | None = None
+
+
+def count_reports(reports: Sequence[DeliveryReport]) -> BulkOutcome:
+    """``send_batch``'s reports as a :class:`BulkOutcome` (an engine or a test seam sending record by record)."""
+    failed = [report for report in reports if not report.acknowledged]
+    return BulkOutcome(len(reports) - len(failed), len(failed), failed[0].error if failed else None)
 
 
 class ProducerState(enum.StrEnum):
@@ -484,6 +504,76 @@ class ProducerService:
         broken = producer is not self._producer
         return [_report(record, outcome, broken) for record, outcome in zip(records, pending, strict=True)]
 
+    async def send_bulk(self, records: Sequence[OutgoingRecord], *, ack_timeout: float | None = None) -> BulkOutcome:
+        """Send every record and wait for every ack or failure like :meth:`send_batch`, for traffic that needs
+        counts, not a report per record (the sidecar's own: audit). The records are handed to the client
+        :data:`BULK_TURN` at a time, one turn of the event loop each. The aiokafka engine packs them into one
+        batch per partition (``create_batch``): one completion per batch instead of a future, a callback and
+        a report per record, whose burst on the event loop delayed the requests around it (docs/benchmarks.md,
+        "The audit's write, one batch per partition"). Raises :class:`KafkaUnavailable` like ``send_batch``."""
+        if self._patient and self._producer is None and not self._stopping.is_set():
+            await self.wait_connected(self._timeout_s)
+        producer = self._require()
+        check_sizes(records, self._kafka.producer.max_request_size)
+        wait_s = (self._timeout_s + 1) if ack_timeout is None else ack_timeout
+        outcome = await self._send_bulk(producer, records, wait_s) if records else BulkOutcome(0, 0)
+        if outcome.acknowledged:
+            self._note_probe(None)
+        return outcome
+
+    async def _send_bulk(self, producer: Any, records: Sequence[OutgoingRecord], wait_s: float) -> BulkOutcome:
+        """*engine*: ``records`` appended to one aiokafka batch per partition (a full one is handed over and a
+        new one begun), each batch's one future awaited, and the records counted by their batch's outcome;
+        retires the client on a fatal error. A record not appended, or in a batch not handed over in time,
+        was not written."""
+        deadline = time.monotonic() + wait_s
+        sent: list[tuple[asyncio.Future[Any], int]] = []  # a handed-over batch's future and its record count
+        errors: list[BaseException] = []  # why records were not appended or batches not handed over
+        building: dict[tuple[str, int], _Building] = {}
+        try:
+            async with asyncio.timeout(wait_s):
+                topics = {record.topic: sorted(await producer.partitions_for(record.topic)) for record in records}
+                partition_of = _BulkPartitions(self._partitioner, topics)
+                for start in range(0, len(records), BULK_TURN):
+                    if start:
+                        await asyncio.sleep(0)  # one turn of the loop per BULK_TURN records
+                    for record in records[start : start + BULK_TURN]:
+                        where = (record.topic, partition_of(record))
+                        batch = building.get(where)
+                        if batch is None:
+                            batch = building[where] = _Building(producer.create_batch())
+                        if batch.append(record):
+                            continue
+                        sent.append(await batch.hand_over(producer, where))  # full: handed over, another begun
+                        batch = building[where] = _Building(producer.create_batch())
+                        if not batch.append(record):
+                            errors.append(kafka_errors.MessageSizeTooLargeError("record larger than a batch"))
+                while building:
+                    where, batch = building.popitem()
+                    if batch.count:
+                        sent.append(await batch.hand_over(producer, where))
+        except TimeoutError:
+            errors.append(kafka_errors.KafkaTimeoutError(f"not sent: no room or metadata within {wait_s:.0f}s"))
+        except kafka_errors.KafkaError as exc:  # no metadata for a topic, the client closed: the rest not sent
+            errors.append(exc)
+        futures = [future for future, _ in sent]
+        if futures:
+            completion = _Completion(asyncio.get_running_loop(), len(futures))
+            for future in futures:
+                future.add_done_callback(completion.settled)
+            await wait_settled(completion.done, deadline, lambda: producer is not self._producer)
+        failures = _failures(futures)
+        fatal = next((exc for exc in failures if is_fatal(exc)), None)
+        if fatal is not None:
+            self._retire(producer, fatal)
+        acknowledged = sum(count for future, count in sent if _succeeded(future))
+        failed = len(records) - acknowledged
+        if not failed:
+            return BulkOutcome(acknowledged, 0)
+        first = next(iter((*errors, *failures)), None)
+        why = describe(first) if first is not None else "outcome unknown: no acknowledgement in time"
+        return BulkOutcome(acknowledged, failed, why)
+
     def _require(self) -> Any:
         producer = self._producer
         if producer is None or (self._fail_fast and self._unreachable is not None):
@@ -536,6 +626,57 @@ class _Completion:
             return
         if self.left == 0 or (not future.cancelled() and _is_fatal_failure(future.exception())):
             self.done.set_result(None)
+
+
+class _Building:
+    """An aiokafka batch being filled by a bulk send, and how many records are in it."""
+
+    __slots__ = ("builder", "count")
+
+    def __init__(self, builder: Any) -> None:
+        self.builder = builder
+        self.count = 0
+
+    def append(self, record: OutgoingRecord) -> bool:
+        """Whether ``record`` went in (``False``: the batch is full)."""
+        headers = list(record.headers) if record.headers else []  # aiokafka's builder takes a list only
+        if self.builder.append(key=record.key, value=record.value, timestamp=record.timestamp_ms,
+                               headers=headers) is None:  # fmt: skip
+            return False
+        self.count += 1
+        return True
+
+    async def hand_over(self, producer: Any, where: tuple[str, int]) -> tuple[asyncio.Future[Any], int]:
+        """The batch queued for sending to ``where`` (topic, partition): its future and its record count."""
+        return await producer.send_batch(self.builder, where[0], partition=where[1]), self.count
+
+
+class _BulkPartitions:
+    """The partition of each record of a bulk send: its own, else Kafka's default partitioner's for its key
+    (murmur2), and for the records without a key one partition per topic, picked at random once, so they
+    fill one batch."""
+
+    __slots__ = ("_partitioner", "_topics", "_unkeyed")
+
+    def __init__(self, partitioner: Murmur2Partitioner, topics: Mapping[str, Sequence[int]]) -> None:
+        self._partitioner = partitioner
+        self._topics = topics
+        self._unkeyed: dict[str, int] = {}
+
+    def __call__(self, record: OutgoingRecord) -> int:
+        if record.partition is not None:
+            return record.partition
+        partitions = self._topics[record.topic]
+        if record.key is not None:
+            return self._partitioner(record.key, partitions, partitions)
+        chosen = self._unkeyed.get(record.topic)
+        if chosen is None:
+            chosen = self._unkeyed[record.topic] = self._partitioner(None, partitions, partitions)
+        return chosen
+
+
+def _succeeded(future: asyncio.Future[Any]) -> bool:
+    return future.done() and not future.cancelled() and future.exception() is None
 
 
 def _is_fatal_failure(exc: BaseException | None) -> bool:

@@ -45,8 +45,6 @@ from kafka_sidecar.plugin import (
     hookimpl,
 )
 from kafka_sidecar_plugins.audit._sink import (
-    WRITE_SLICE,
-    WRITE_SLICES,
     AuditGranularity,
     AuditRecord,
     AuditSink,
@@ -103,7 +101,6 @@ class AuditSinks:
     def __init__(self, resources: Resources) -> None:
         self._producer = resources.internal_producer
         self._metrics = resources.metrics
-        self._engine: str = resources.config.kafka.producer.engine
         self._sinks: dict[AuditConfig, AuditSink] = {}
 
     def get(self, config: AuditConfig) -> tuple[AuditSink, bool]:
@@ -120,7 +117,6 @@ class AuditSinks:
             topic=config.topic,
             queue_size=config.queue_size,
             linger_s=config.linger_ms / 1000,
-            write_slice=WRITE_SLICES.get(self._engine, WRITE_SLICE),
         )
         return sink, True
 

@@ -27,14 +27,11 @@ from kafka_sidecar.plugin import describe_error as describe
 
 log = logging.getLogger(__name__)
 
-WRITE_SLICE = 16
-"""Audit records handed to an aiokafka producer in one turn of the event loop (a write of a linger's
-worth comes in slices, so requests are not held up behind it; docs/benchmarks.md, produce 1)."""
-WRITE_SLICES = {"aiokafka": WRITE_SLICE, "librdkafka": 64}
-"""The slice by producer engine, for about the same work per turn (~0.4-0.5 ms): an audit record is built
-in ~4 µs, then taken by librdkafka in a few µs of C or by aiokafka in ~20 µs of Python. Every slice is a
-``send_batch`` with its own fixed cost, so the fewer the better (docs/benchmarks.md, "The audit writer
-per audit record")."""
+WRITE_SLICE = 64
+"""Audit records built (ids, JSON) in one turn of the event loop: a write of a linger's worth is built in
+slices, so requests are not held up behind it (an audit record is built in about 4 µs). The whole write
+then goes to the producer's ``send_bulk``, which hands it to the client in turns of its own (one batch
+per partition on aiokafka; docs/benchmarks.md, "The audit's write, one batch per partition")."""
 audit_log = logging.getLogger("kafka_sidecar.audit")
 
 AuditType = Literal["PRODUCER", "REACTIVE_CONSUMER", "DEAD_LETTER", "ADMIN"]
@@ -271,14 +268,7 @@ class AuditSink:
             if self._linger_s > 0 and self._pending < self._batch_size:
                 # let the next batches' audit records join this write: one produce request, not one each
                 await asyncio.sleep(self._linger_s)
-            items = self._take()
-            # Built and handed to the producer a slice per turn of the event loop: requests waiting on the
-            # loop get in between, instead of stalling behind a whole linger's worth of audit records.
-            writes = []
-            for part in _slices(items, self._write_slice):
-                writes.append(asyncio.ensure_future(self._write_part(part)))
-                await asyncio.sleep(0)
-            await asyncio.gather(*writes)
+            await self._write_items(self._take())
             if self._pending == 0:
                 self._idle.set()
 
@@ -295,10 +285,10 @@ class AuditSink:
         self._queued = queued[taken:]
         return queued[:taken]
 
-    async def _write_part(self, items: list[AuditRecord | DeferredRecords]) -> None:
+    async def _write_items(self, items: list[AuditRecord | DeferredRecords]) -> None:
         size = sum(_size(item) for item in items)
         try:
-            await self._write(_expand(items))
+            await self._write(items)
         except Exception as exc:
             self.failed += size
             self._count("failed", size)
@@ -306,29 +296,35 @@ class AuditSink:
         finally:
             self._pending -= size
 
-    async def _write(self, batch: list[AuditRecord]) -> None:
-        if not batch:
+    async def _write(self, items: list[AuditRecord | DeferredRecords]) -> None:
+        """Build the records a slice per turn of the event loop (requests waiting on the loop get in
+        between), then write them all: one ``send_bulk``, or a log line each."""
+        outgoing: list[OutgoingRecord] = []
+        topic, now_ms = self.topic, int(time.time() * 1000)
+        for index, part in enumerate(_slices(items, self._write_slice)):
+            if index:
+                await asyncio.sleep(0)
+            batch = _expand(part)
+            texts = audit_json(batch, now_ms)
+            if self.target == "log":
+                for text in texts:
+                    audit_log.info(text.decode("utf-8"))
+                self.written += len(batch)
+                self._count("written", len(batch))
+                continue
+            outgoing += [
+                OutgoingRecord(topic, record.correlation_id.encode("utf-8") if record.correlation_id else None, text)
+                for record, text in zip(batch, texts, strict=True)
+            ]
+        if not outgoing:
             return
-        texts = audit_json(batch, int(time.time() * 1000))
-        if self.target == "log":
-            for text in texts:
-                audit_log.info(text.decode("utf-8"))
-            self.written += len(batch)
-            self._count("written", len(batch))
-            return
-        topic = self.topic
-        outgoing = [
-            OutgoingRecord(topic, record.correlation_id.encode("utf-8") if record.correlation_id else None, text)
-            for record, text in zip(batch, texts, strict=True)
-        ]
-        reports = await self._producer.send_batch(outgoing)
-        failed = [report for report in reports if not report.acknowledged]
-        self.written += len(reports) - len(failed)
-        self._count("written", len(reports) - len(failed))
-        if failed:
-            self.failed += len(failed)
-            self._count("failed", len(failed))
-            log.error("audit: %d records not acknowledged by %s: %s", len(failed), self.topic, failed[0].error)
+        outcome = await self._producer.send_bulk(outgoing)
+        self.written += outcome.acknowledged
+        self._count("written", outcome.acknowledged)
+        if outcome.failed:
+            self.failed += outcome.failed
+            self._count("failed", outcome.failed)
+            log.error("audit: %d records not acknowledged by %s: %s", outcome.failed, self.topic, outcome.error)
 
 
 def _slices(items: list[AuditRecord | DeferredRecords], most: int) -> Iterator[list[AuditRecord | DeferredRecords]]:
