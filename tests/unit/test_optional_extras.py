@@ -6,6 +6,7 @@ first-party module that imports it, so discovery runs as on a machine without th
 
 from __future__ import annotations
 
+import subprocess
 import sys
 from pathlib import Path
 
@@ -13,6 +14,8 @@ import pytest
 
 from kafka_sidecar._blueprint import build_blueprint, discover
 from kafka_sidecar._errors import ConfigError, UnsupportedMediaType
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 def block(monkeypatch: pytest.MonkeyPatch, *modules: str) -> None:
@@ -72,3 +75,24 @@ def test_with_the_extras_installed_both_features_plan(tmp_path: Path) -> None:
         encoding="utf-8",
     )
     build_blueprint(path, env={})
+
+
+def test_the_protobuf_libraries_are_imported_when_a_protobuf_schema_is_first_used() -> None:
+    """Installed but unused, protobuf's compiler and runtime cost no memory: a fresh interpreter plans the
+    shipped config without importing them, and imports them for the first protobuf schema it parses."""
+    script = (
+        "import sys\n"
+        "from kafka_sidecar._blueprint import build_blueprint\n"
+        "from kafka_sidecar_plugins.schema_registry._client import RegisteredSchema\n"
+        "from kafka_sidecar_plugins.schema_registry._config import SchemaRegistryConfig\n"
+        "blueprint = build_blueprint('chains.yml', env={})\n"
+        "heavy = ('grpc_tools', 'google.protobuf')\n"
+        "print(sorted(m for m in heavy if m in sys.modules))\n"
+        "fmt = blueprint.catalog.serdes.get('protobuf', field='valueFormat').fmt\n"
+        "parsed = fmt.parse(RegisteredSchema('syntax = \"proto3\"; message M { int32 a = 1; }', 'PROTOBUF'), {},\n"
+        "                   SchemaRegistryConfig())\n"
+        "print(sorted(m for m in heavy if m in sys.modules), fmt.record_name(parsed))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == ["[]", "['google.protobuf', 'grpc_tools'] M"]

@@ -7,26 +7,43 @@ section and binds it (closing it when the sidecar stops). Until then, a format w
 
 from __future__ import annotations
 
+import importlib.util
 from collections.abc import Callable
 
 from kafka_sidecar.plugin import ConfigSection, SidecarView, hookimpl
 from kafka_sidecar_plugins.schema_registry._avro import AvroFormat
 from kafka_sidecar_plugins.schema_registry._client import SchemaRegistryClient
 from kafka_sidecar_plugins.schema_registry._config import SchemaRegistryConfig
+from kafka_sidecar_plugins.schema_registry._format import DeferredFormat, SchemaFormat
 from kafka_sidecar_plugins.schema_registry._jsonschema import JsonSchemaFormat
 from kafka_sidecar_plugins.schema_registry._serde import RegistrySerde
 from kafka_sidecar_plugins.schema_registry._service import SchemaService, ServiceBinding
 
+PROTOBUF_LIBRARIES = ("google.protobuf", "grpc_tools")
+"""What the ``[protobuf]`` extra installs (protobuf, grpcio-tools)."""
+
 
 def make_serdes(binding: ServiceBinding) -> tuple[RegistrySerde, ...]:
-    """The registry formats; ``protobuf`` only with the ``[protobuf]`` extra (protobuf + grpcio-tools)."""
+    """The registry formats; ``protobuf`` only with the ``[protobuf]`` extra (protobuf + grpcio-tools), whose
+    libraries are imported when a protobuf schema is first used (without the extra, a config naming the
+    format is told which extra to install)."""
     serdes = [RegistrySerde(AvroFormat(), binding), RegistrySerde(JsonSchemaFormat(), binding)]
-    try:
-        from kafka_sidecar_plugins.schema_registry._protobuf import ProtobufFormat
-    except ImportError:  # no [protobuf] extra: a config naming the format is told which extra to install
-        return tuple(serdes)
-    serdes.append(RegistrySerde(ProtobufFormat(), binding))
+    if all(_installed(name) for name in PROTOBUF_LIBRARIES):
+        serdes.append(RegistrySerde(DeferredFormat("protobuf", "PROTOBUF", _protobuf_format), binding))
     return tuple(serdes)
+
+
+def _installed(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except ModuleNotFoundError:  # its parent package is missing
+        return False
+
+
+def _protobuf_format() -> SchemaFormat:
+    from kafka_sidecar_plugins.schema_registry._protobuf import ProtobufFormat
+
+    return ProtobufFormat()
 
 
 @hookimpl
