@@ -82,7 +82,7 @@ VARIANTS = ("uvicorn", "granian", "librdkafka", "bare+librdkafka", "uvicorn+libr
 (uvicorn through ``server.engine``, granian through bench/serve_engine.py) and/or with the librdkafka Kafka
 engines (``kafka.producer.engine`` and ``kafka.consumer.engine``), ``+``-joined; ``before+...`` runs the
 variant from ``--before-src`` (an A/B in the same reps; that checkout must know the engine keys). Every
-variant runs every scenario but the active consumer's (it has no engine choice)."""
+variant runs every scenario (the active consumer reads with aiokafka in each; the ASGI server differs)."""
 CONFIGS = {SHIPPED: REPO / "chains.yml", BARE: REPO / "bench" / "chains-bare.yml"}
 DEFAULT_ENGINES = {
     "SIDECAR_SERVER_ENGINE": "hypercorn", "SIDECAR_PRODUCER_ENGINE": "aiokafka", "SIDECAR_CONSUMER_ENGINE": "aiokafka",
@@ -728,7 +728,7 @@ async def run_rep(
             continue
         topic = await fill_topic(s, f"active-{fmt}", json_values=fmt == "json")
         reply = b""
-        for system, sidecar in sidecars.items():
+        for system, sidecar in (sidecars | engines).items():
             reply = await active_http(s, sidecar, r := row(f"active-{fmt}", system), topic, fmt) or reply
             done(r)
         if bridge is not None:
