@@ -532,7 +532,7 @@ class ProducerService:
         building: dict[tuple[str, int], _Building] = {}
         try:
             async with asyncio.timeout(wait_s):
-                topics = {record.topic: sorted(await producer.partitions_for(record.topic)) for record in records}
+                topics = {topic: sorted(await producer.partitions_for(topic)) for topic in {r.topic for r in records}}
                 partition_of = _BulkPartitions(self._partitioner, topics)
                 for start in range(0, len(records), BULK_TURN):
                     if start:
