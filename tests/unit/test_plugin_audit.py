@@ -443,3 +443,26 @@ async def test_a_queued_batch_audit_record_keeps_no_record_alive() -> None:
     await handler(http_exchange(), ProducingThese(produced_records))
     assert handler.sink._pending == 2, "both audit records are queued"
     assert [sys.getrefcount(r) for r in held] == before
+
+
+@pytest.mark.asyncio
+async def test_a_write_failing_midway_counts_each_record_once(caplog: pytest.LogCaptureFixture) -> None:
+    """The log target writes a slice at a time: when a later slice cannot be built, the slices already
+    logged stay written and only the rest is counted failed (never both)."""
+
+    def broken(count: int) -> list[AuditRecord]:
+        raise ValueError("cannot build")
+
+    producer = FakeProducer()
+    res = Resources(SidecarConfig(service=ServiceConfig(id="svc-1")), SerdeRegistry(), producer, producer)
+    sink, _ = AuditSinks(res).get(AuditConfig(target="log", linger_ms=0))
+    for n in range(_sink.WRITE_SLICE):
+        sink.submit(AuditRecord("ADMIN", "svc-1", "SUCCESS", action=f"action {n}"))
+    sink.submit_deferred(_sink.DeferredRecords(36, broken))
+    await sink.start()
+    try:
+        assert await sink.flushed(5)
+    finally:
+        await sink.stop()
+    assert (sink.written, sink.failed, sink.dropped) == (_sink.WRITE_SLICE, 36, 0)
+    assert any("writing 36 records to log failed" in m for m in caplog.messages)

@@ -287,12 +287,14 @@ class AuditSink:
 
     async def _write_items(self, items: list[AuditRecord | DeferredRecords]) -> None:
         size = sum(_size(item) for item in items)
+        counted = self.written + self.failed
         try:
             await self._write(items)
         except Exception as exc:
-            self.failed += size
-            self._count("failed", size)
-            log.error("audit: writing %d records to %s failed: %s", size, self.target, describe(exc))
+            lost = size - (self.written + self.failed - counted)  # the log target counts its slices as it goes
+            self.failed += lost
+            self._count("failed", lost)
+            log.error("audit: writing %d records to %s failed: %s", lost, self.target, describe(exc))
         finally:
             self._pending -= size
 
