@@ -184,15 +184,19 @@ async def end_offsets(bootstrap: str, topic: str) -> int:
 # --------------------------------------------------------------------------------------------------
 
 
+def produce_records(batch: int, size: int) -> list[dict[str, str]]:
+    """The records every produce API is sent: ``batch`` string keys and ``size``-byte string values."""
+    return [{"key": f"key-{i}", "value": payload(size, i)} for i in range(batch)]
+
+
 def produce_body(batch: int, size: int) -> bytes:
-    records = [{"key": f"key-{i}", "value": payload(size, i)} for i in range(batch)]
+    records = produce_records(batch, size)
     return json.dumps({"keyFormat": "string", "valueFormat": "string", "records": records}).encode()
 
 
 def v2_json_body(batch: int, size: int) -> bytes:
     """REST Proxy v2's embedded JSON format: the same keys and values, each a JSON string."""
-    records = [{"key": f"key-{i}", "value": payload(size, i)} for i in range(batch)]
-    return json.dumps({"records": records}).encode()
+    return json.dumps({"records": produce_records(batch, size)}).encode()
 
 
 SIDECAR_API = ProduceApi("/producers/{topic}", "application/json", produce_body)

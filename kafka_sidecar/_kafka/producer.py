@@ -455,15 +455,21 @@ class ProducerService:
         """Send every record, wait for every ack or failure (at most ``ack_timeout``, default the request
         timeout), and report them in order. Raises :class:`KafkaUnavailable` — nothing sent — when there
         is no usable producer."""
-        if self._patient and self._producer is None and not self._stopping.is_set():
-            await self.wait_connected(self._timeout_s)
-        producer = self._require()
-        check_sizes(records, self._kafka.producer.max_request_size)
-        wait_s = (self._timeout_s + 1) if ack_timeout is None else ack_timeout
+        producer, wait_s = await self._ready_to_send(records, ack_timeout)
         reports = await self._send(producer, records, wait_s)
         if any(report.acknowledged for report in reports):
             self._note_probe(None)
         return reports
+
+    async def _ready_to_send(self, records: Sequence[OutgoingRecord], ack_timeout: float | None) -> tuple[Any, float]:
+        """The client to send ``records`` with (a patient producer waits for one) and how long to wait for
+        their acks; raises :class:`KafkaUnavailable` when there is no usable client, and refuses a record
+        too large to send."""
+        if self._patient and self._producer is None and not self._stopping.is_set():
+            await self.wait_connected(self._timeout_s)
+        producer = self._require()
+        check_sizes(records, self._kafka.producer.max_request_size)
+        return producer, (self._timeout_s + 1) if ack_timeout is None else ack_timeout
 
     async def _send(self, producer: Any, records: Sequence[OutgoingRecord], wait_s: float) -> list[DeliveryReport]:
         """*engine*: hand every record to the client and report each (ack, failure, or outcome unknown
@@ -511,11 +517,7 @@ class ProducerService:
         batch per partition (``create_batch``): one completion per batch instead of a future, a callback and
         a report per record, whose burst on the event loop delayed the requests around it (docs/benchmarks.md,
         "The audit's write, one batch per partition"). Raises :class:`KafkaUnavailable` like ``send_batch``."""
-        if self._patient and self._producer is None and not self._stopping.is_set():
-            await self.wait_connected(self._timeout_s)
-        producer = self._require()
-        check_sizes(records, self._kafka.producer.max_request_size)
-        wait_s = (self._timeout_s + 1) if ack_timeout is None else ack_timeout
+        producer, wait_s = await self._ready_to_send(records, ack_timeout)
         outcome = await self._send_bulk(producer, records, wait_s) if records else BulkOutcome(0, 0)
         if outcome.acknowledged:
             self._note_probe(None)
@@ -524,11 +526,12 @@ class ProducerService:
     async def _send_bulk(self, producer: Any, records: Sequence[OutgoingRecord], wait_s: float) -> BulkOutcome:
         """*engine*: ``records`` appended to one aiokafka batch per partition (a full one is handed over and a
         new one begun), each batch's one future awaited, and the records counted by their batch's outcome;
-        retires the client on a fatal error. A record not appended, or in a batch not handed over in time,
-        was not written."""
+        retires the client on a fatal error. A record in a batch not handed over in time was not written.
+        An empty batch takes a record of any size (aiokafka's builder, as its ``send()``), so a full batch
+        is followed by one that takes the record at hand."""
         deadline = time.monotonic() + wait_s
         sent: list[tuple[asyncio.Future[Any], int]] = []  # a handed-over batch's future and its record count
-        errors: list[BaseException] = []  # why records were not appended or batches not handed over
+        errors: list[BaseException] = []  # why batches were not handed over
         building: dict[tuple[str, int], _Building] = {}
         try:
             async with asyncio.timeout(wait_s):
@@ -546,8 +549,7 @@ class ProducerService:
                             continue
                         sent.append(await batch.hand_over(producer, where))  # full: handed over, another begun
                         batch = building[where] = _Building(producer.create_batch())
-                        if not batch.append(record):
-                            errors.append(kafka_errors.MessageSizeTooLargeError("record larger than a batch"))
+                        batch.append(record)  # an empty batch takes any record
                 while building:
                     where, batch = building.popitem()
                     if batch.count:

@@ -50,8 +50,10 @@ def test_the_strimzi_goal_is_judged_on_records_per_second() -> None:
     rows = [
         row("produce100", SHIPPED, 60_000, 1.0), row("produce100", STRIMZI, 20_000, 1.2),
         row("active-binary", SHIPPED, 100_000, 0.5), row("active-binary", STRIMZI, 75_000, 0.8),
+        row("active-binary", f"{SHIPPED} (uvicorn)", 160_000, 0.6),
     ]  # fmt: skip
     verdicts = [line for line in check_goals(rows) if " strimzi: " in line]
     assert verdicts[0].startswith("MET  strimzi: produce100 3.00x the records/s at 3.60x less CPU"), verdicts
     assert verdicts[1].startswith("MISS strimzi: active-binary 1.33x"), verdicts
-    assert verdicts[2].startswith("n/a  strimzi: active-json"), verdicts
+    assert verdicts[2].startswith("MET  strimzi: active-binary sidecar shipped (uvicorn) 2.13x"), verdicts
+    assert verdicts[3].startswith("n/a  strimzi: active-json"), verdicts
