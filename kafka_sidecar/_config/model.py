@@ -183,8 +183,9 @@ class ConsumerSettings:
     engine: ConsumerEngine = field(
         default="aiokafka",
         metadata=doc(
-            "Kafka client of the reactive consumers: aiokafka, or librdkafka (the C client, less CPU per record; "
-            "extra 'librdkafka'; docs/reactive-consumer.md#consumer-engines). The active consumer always uses aiokafka."
+            "Kafka client of the reactive and active consumers: aiokafka, or librdkafka (the C client, fetching "
+            "off the event loop: less CPU per record; extra 'librdkafka'; docs/reactive-consumer.md#consumer-engines, "
+            "docs/active-consumer.md#consumer-engines)."
         ),
     )
 

@@ -21,6 +21,8 @@ pytestmark = [pytest.mark.kafka, pytest.mark.asyncio]
 CONFIG = """\
 kafka:
   bootstrap_servers: ${KAFKA_BOOTSTRAP_SERVERS}
+  consumer:
+    engine: ${CONSUMER_ENGINE:aiokafka}
   connect_timeout_ms: 2000
 handlers:
   active:
@@ -59,11 +61,14 @@ async def poll(client: httpx.AsyncClient, base: str, want: int, deadline_s: floa
     return got
 
 
-async def test_polling_resumes_after_a_broker_kill_and_commits_hold(tmp_path: Path, broker: KafkaBroker) -> None:
+async def test_polling_resumes_after_a_broker_kill_and_commits_hold(
+    tmp_path: Path, broker: KafkaBroker, consumer_engine: str
+) -> None:
     bootstrap = broker.bootstrap_servers
     await create_topic(bootstrap, "events", 1)
     await produce_raw(bootstrap, "events", [{"value": f'{{"n": {n}}}'.encode()} for n in range(10)])
-    async with running_sidecar(CONFIG, tmp_path, env={"KAFKA_BOOTSTRAP_SERVERS": bootstrap}) as running:
+    env = {"KAFKA_BOOTSTRAP_SERVERS": bootstrap, "CONSUMER_ENGINE": consumer_engine}
+    async with running_sidecar(CONFIG, tmp_path, env=env) as running:
         client = running.client
         created = await client.post(
             "/consumers/g1", json={"name": "c1", "format": "json", "auto.offset.reset": "earliest"}, headers=V2

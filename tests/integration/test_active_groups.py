@@ -21,6 +21,8 @@ pytestmark = [pytest.mark.kafka, pytest.mark.asyncio]
 CONFIG = """\
 kafka:
   bootstrap_servers: ${KAFKA_BOOTSTRAP_SERVERS}
+  consumer:
+    engine: ${CONSUMER_ENGINE:aiokafka}
 handlers:
   active:
     use: active-consumer
@@ -44,8 +46,9 @@ paths:
 
 
 @pytest_asyncio.fixture
-async def sidecar(tmp_path: Path, kafka_bootstrap: str) -> AsyncIterator[RunningSidecar]:
-    async with running_sidecar(CONFIG, tmp_path, env={"KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap}) as running:
+async def sidecar(tmp_path: Path, kafka_bootstrap: str, consumer_engine: str) -> AsyncIterator[RunningSidecar]:
+    env = {"KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap, "CONSUMER_ENGINE": consumer_engine}
+    async with running_sidecar(CONFIG, tmp_path, env=env) as running:
         yield running
 
 
@@ -201,10 +204,12 @@ async def _has_assignment(client: httpx.AsyncClient, base: str) -> bool:
     return bool(await assigned(client, base))
 
 
-async def test_sidecar_stop_closes_instances(tmp_path: Path, kafka_bootstrap: str, topic_factory: TopicFactory) -> None:
+async def test_sidecar_stop_closes_instances(
+    tmp_path: Path, kafka_bootstrap: str, topic_factory: TopicFactory, consumer_engine: str
+) -> None:
     topic = await topic_factory.create(partitions=1)
     group = TopicFactory.unique_name("g")
-    env = {"KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap}
+    env = {"KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap, "CONSUMER_ENGINE": consumer_engine}
     async with running_sidecar(CONFIG.replace("1500", "600000"), tmp_path, env=env) as running:
         base = await create(running.client, group, **{"auto.offset.reset": "earliest"})
         await running.client.post(f"{base}/subscription", json={"topics": [topic]})

@@ -24,6 +24,8 @@ pytestmark = [pytest.mark.kafka, pytest.mark.asyncio]
 CONFIG = """\
 kafka:
   bootstrap_servers: ${KAFKA_BOOTSTRAP_SERVERS}
+  consumer:
+    engine: ${CONSUMER_ENGINE:aiokafka}
 handlers:
   active:
     use: active-consumer
@@ -42,8 +44,9 @@ V2 = "application/vnd.kafka.v2+json"
 
 
 @pytest_asyncio.fixture
-async def sidecar(tmp_path: Path, kafka_bootstrap: str) -> AsyncIterator[RunningSidecar]:
-    async with running_sidecar(CONFIG, tmp_path, env={"KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap}) as running:
+async def sidecar(tmp_path: Path, kafka_bootstrap: str, consumer_engine: str) -> AsyncIterator[RunningSidecar]:
+    env = {"KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap, "CONSUMER_ENGINE": consumer_engine}
+    async with running_sidecar(CONFIG, tmp_path, env=env) as running:
         yield running
 
 

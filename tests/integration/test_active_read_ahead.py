@@ -19,6 +19,8 @@ pytestmark = [pytest.mark.kafka, pytest.mark.asyncio]
 CONFIG = """\
 kafka:
   bootstrap_servers: ${{KAFKA_BOOTSTRAP_SERVERS}}
+  consumer:
+    engine: ${{CONSUMER_ENGINE:aiokafka}}
 handlers:
   active:
     use: active-consumer
@@ -37,12 +39,12 @@ PARTITIONS, PER_PARTITION = 3, 40
 @pytest.mark.parametrize("read_ahead", ["true", "false"])
 @pytest.mark.parametrize("fmt", ["binary", "json"])
 async def test_every_record_once_in_order_and_an_empty_commit_covers_only_what_was_returned(
-    tmp_path: Path, kafka_bootstrap: str, topic_factory: TopicFactory, read_ahead: str, fmt: str
+    tmp_path: Path, kafka_bootstrap: str, topic_factory: TopicFactory, read_ahead: str, fmt: str, consumer_engine: str
 ) -> None:
     topic = await topic_factory.create(partitions=PARTITIONS)
     values = [b'{"n":%d}' % n for n in range(PARTITIONS * PER_PARTITION)]
     await produce_raw(kafka_bootstrap, topic, [{"value": v, "partition": n % PARTITIONS} for n, v in enumerate(values)])
-    env = {"KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap}
+    env = {"KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap, "CONSUMER_ENGINE": consumer_engine}
     async with running_sidecar(CONFIG.format(read_ahead=read_ahead), tmp_path, env=env) as sidecar:
         client = sidecar.client
         group = TopicFactory.unique_name("g")

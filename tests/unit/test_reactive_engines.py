@@ -16,16 +16,13 @@ from confluent_kafka import KafkaError, Message
 from kafka_sidecar._config.model import ConsumerSettings, KafkaConfig, SecuritySettings
 from kafka_sidecar._errors import KafkaUnavailable
 from kafka_sidecar._records import ConsumedRecord
+from kafka_sidecar_handlers._librdkafka import anchored_pattern, rd_partition
+from kafka_sidecar_handlers._librdkafka.messages import grouped_records, split_errors, to_records
 from kafka_sidecar_handlers.reactive._aiokafka import AiokafkaClient
 from kafka_sidecar_handlers.reactive._config import ReactiveConsumerConfig
 from kafka_sidecar_handlers.reactive._partition import PartitionWorker
-from kafka_sidecar_handlers.reactive._rdkafka import (
-    RdKafkaClient,
-    librdkafka_pattern,
-    rdkafka_consumer_settings,
-)
-from kafka_sidecar_handlers.reactive._rdkafka_gate import FetchGate, rd_partition
-from kafka_sidecar_handlers.reactive._rdkafka_records import grouped_records, split_errors, to_records
+from kafka_sidecar_handlers.reactive._rdkafka import RdKafkaClient, rdkafka_consumer_settings
+from kafka_sidecar_handlers.reactive._rdkafka_gate import FetchGate
 from kafka_sidecar_handlers.reactive._runtime import ConsumerRuntime, engine_client
 
 CONFIG = ReactiveConsumerConfig(group="g", backend_url="http://127.0.0.1:9", topics=("orders",))
@@ -47,7 +44,7 @@ def message(
 
 def test_plain_messages_become_consumed_records_in_order() -> None:
     messages = [message(0, 5), message(0, 6, key=None, value=None), message(0, 7, timestamp=(0, -1))]
-    assert to_records(messages) == [
+    assert to_records(messages, ConsumedRecord) == [
         ConsumedRecord("orders", 0, 5, 1700, b'"k"', b"{}"),
         ConsumedRecord("orders", 0, 6, 1700, None, None),  # null key and value (a tombstone) stay None
         ConsumedRecord("orders", 0, 7, -1, b'"k"', b"{}"),  # no timestamp from the broker: -1, as on aiokafka
@@ -56,7 +53,7 @@ def test_plain_messages_become_consumed_records_in_order() -> None:
 
 def test_headers_are_kept_and_a_null_header_value_becomes_empty_bytes() -> None:
     messages = [message(0, 1), message(0, 2, headers=[("a", b"x"), ("b", None), ("a", b"y")])]
-    records = to_records(messages)
+    records = to_records(messages, ConsumedRecord)
     assert records[0].headers == ()
     assert records[1].headers == (("a", b"x"), ("b", b""), ("a", b"y"))
     assert records[1].header("A") == b"y"
@@ -65,14 +62,14 @@ def test_headers_are_kept_and_a_null_header_value_becomes_empty_bytes() -> None:
 
 def test_records_are_grouped_per_partition_keeping_each_partitions_order() -> None:
     interleaved = [message(1, 10), message(1, 11), message(0, 3), message(1, 12), message(2, 0), message(0, 4)]
-    grouped = grouped_records(interleaved)
+    grouped = grouped_records(interleaved, ConsumedRecord)
     assert {tp: [r.offset for r in records] for tp, records in grouped.items()} == {
         TopicPartition("orders", 1): [10, 11, 12],
         TopicPartition("orders", 0): [3, 4],
         TopicPartition("orders", 2): [0],
     }
     assert all(isinstance(tp, TopicPartition) for tp in grouped)
-    assert grouped_records([]) == {}
+    assert grouped_records([], ConsumedRecord) == {}
 
 
 def test_error_events_are_told_apart_from_records() -> None:
@@ -115,8 +112,8 @@ def test_librdkafka_settings_mirror_the_reactive_config_and_the_shared_security(
 
 
 def test_a_topic_pattern_is_anchored_at_the_start_like_aiokafkas_match() -> None:
-    assert librdkafka_pattern(r"orders\..*") == r"^(orders\..*)"
-    assert librdkafka_pattern("^orders-[0-9]+$") == "^orders-[0-9]+$"
+    assert anchored_pattern(r"orders\..*") == r"^(orders\..*)"
+    assert anchored_pattern("^orders-[0-9]+$") == "^orders-[0-9]+$"
 
 
 @pytest.mark.asyncio

@@ -1,4 +1,5 @@
-"""One active consumer instance: an aiokafka consumer, the records fetched but not yet handed out, and a lock.
+"""One active consumer instance: a Kafka consumer (aiokafka's, or librdkafka's behind aiokafka's API:
+``_rdkafka.py``), the records fetched but not yet handed out, and a lock.
 
 Every operation runs under the instance's lock, so two polls (or a poll and a seek) never interleave:
 a second request waits for the first to finish. Records the consumer fetched beyond what a reply
@@ -232,7 +233,10 @@ class ActiveInstance:
         if self.consumer.subscription() or self._pattern is not None:
             raise illegal_state("this instance is subscribed to topics; it cannot also assign partitions", "partitions")
         self.drop_buffered()
-        self.consumer.assign([tp_of(p) for p in partitions])
+        try:
+            self.consumer.assign([tp_of(p) for p in partitions])
+        except kafka_errors.KafkaError as exc:
+            raise kafka_failure("assign failed", exc) from exc
         self._manual = bool(partitions)
         kept = {tp_of(p) for p in partitions}
         self.delivered = {tp: o for tp, o in self.delivered.items() if tp in kept}
@@ -270,9 +274,12 @@ class ActiveInstance:
                 targets[tp] = None if hit is None else hit.offset
         self._forget(targets)
         past_end = [tp for tp, offset in targets.items() if offset is None]
-        for tp, offset in targets.items():
-            if offset is not None:
-                self.consumer.seek(tp, offset)
+        try:
+            for tp, offset in targets.items():
+                if offset is not None:
+                    self.consumer.seek(tp, offset)
+        except (kafka_errors.KafkaError, ValueError) as exc:
+            raise kafka_failure("seek failed", exc) from exc
         if past_end:
             await self.seek_to("end", tuple(Partition(tp.topic, tp.partition) for tp in past_end))
 

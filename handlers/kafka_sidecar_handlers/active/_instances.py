@@ -12,7 +12,6 @@ import asyncio
 import contextlib
 import logging
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,7 +25,6 @@ from kafka_sidecar_handlers.active._requests import CreateRequest
 log = logging.getLogger(__name__)
 V2_INSTANCE_EXISTS = 40902
 V2_TOO_MANY_INSTANCES = 42901
-ConsumerFactory = Callable[..., Any]
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,12 +40,11 @@ class ManagerSettings:
 
 
 class InstanceManager:
-    def __init__(
-        self, kafka: KafkaConfig, settings: ManagerSettings, *, factory: ConsumerFactory = AIOKafkaConsumer
-    ) -> None:
+    def __init__(self, kafka: KafkaConfig, settings: ManagerSettings) -> None:
         self._kafka = kafka
         self.settings = settings
-        self._factory = factory
+        self.engine = kafka.consumer.engine
+        """``kafka.consumer.engine``: aiokafka, or librdkafka (``_rdkafka.py``)."""
         self._instances: dict[InstanceKey, ActiveInstance | None] = {}
         """``None`` marks a name reserved while its consumer connects."""
         self._expiry_task: asyncio.Task[None] | None = None
@@ -55,8 +52,29 @@ class InstanceManager:
     def __len__(self) -> int:
         return len(self._instances)
 
+    def _poll_interval_ms(self) -> int:
+        """Longer than an instance may stay idle (it expires first), so Kafka never drops a live one."""
+        return max(300000, int(self.settings.instance_timeout_s * 1000) + 60000)
+
+    def make_consumer(self, group: str, name: str, request: CreateRequest) -> Any:
+        """A client of the configured engine for instance ``name`` of ``group`` (not started)."""
+        if self.engine == "librdkafka":
+            from kafka_sidecar_handlers.active._rdkafka import RdKafkaActiveConsumer, rdkafka_active_settings
+
+            settings = rdkafka_active_settings(
+                self._kafka, group, name,
+                auto_offset_reset=request.auto_offset_reset,
+                session_timeout_ms=self.settings.session_timeout_ms,
+                heartbeat_interval_ms=self.settings.heartbeat_interval_ms,
+                max_poll_interval_ms=self._poll_interval_ms(),
+                max_poll_records=self.settings.max_poll_records,
+            )  # fmt: skip
+            return RdKafkaActiveConsumer(name, settings, connect_timeout_s=self.settings.start_timeout_s)
+        return AIOKafkaConsumer(**self.consumer_options(group, name, request))
+
     def consumer_options(self, group: str, name: str, request: CreateRequest) -> dict[str, Any]:
-        poll_interval = max(300000, int(self.settings.instance_timeout_s * 1000) + 60000)
+        """The aiokafka engine's ``AIOKafkaConsumer`` settings."""
+        poll_interval = self._poll_interval_ms()
         return {
             **consumer_kwargs(self._kafka, f"active-{name}"),
             "group_id": group,
@@ -86,7 +104,7 @@ class InstanceManager:
             )
         self._instances[key] = None
         try:
-            consumer = self._factory(**self.consumer_options(group, name, request))
+            consumer = self.make_consumer(group, name, request)
             try:
                 await asyncio.wait_for(consumer.start(), self.settings.start_timeout_s)
             except BaseException:

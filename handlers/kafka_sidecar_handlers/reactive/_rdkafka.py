@@ -3,7 +3,7 @@
 ``confluent_kafka.Consumer``.
 
 * One thread of its own (:class:`Owner`) makes every ``consume()`` call, one per :meth:`fetch`, and
-  turns the messages into consumed records there (``_rdkafka_records``), so positions move only while
+  turns the messages into consumed records there (``_librdkafka.messages``), so positions move only while
   the runtime waits for a fetch, as with aiokafka. Seeks, commits and ``close()`` run on that thread too.
 * Rebalances are served by librdkafka inside ``consume()`` on that thread: the callback hands the change to
   the runtime on the event loop and blocks until its drain and commit are done, so a revoked
@@ -31,11 +31,12 @@ from typing import Any
 from aiokafka import TopicPartition
 
 from kafka_sidecar.plugin import ConsumedRecord, KafkaConfig, KafkaUnavailable, librdkafka_settings
+from kafka_sidecar_handlers._librdkafka import anchored_pattern, rd_partition
+from kafka_sidecar_handlers._librdkafka.messages import grouped_records, split_errors
+from kafka_sidecar_handlers._librdkafka.owner import Owner
 from kafka_sidecar_handlers.reactive._client import RebalanceListener
 from kafka_sidecar_handlers.reactive._config import ReactiveConsumerConfig
-from kafka_sidecar_handlers.reactive._rdkafka_gate import FetchGate, rd_partition
-from kafka_sidecar_handlers.reactive._rdkafka_owner import Owner
-from kafka_sidecar_handlers.reactive._rdkafka_records import grouped_records, split_errors
+from kafka_sidecar_handlers.reactive._rdkafka_gate import FetchGate
 
 log = logging.getLogger(__name__)
 
@@ -83,12 +84,6 @@ def rdkafka_consumer_settings(name: str, config: ReactiveConsumerConfig, kafka: 
     }
 
 
-def librdkafka_pattern(pattern: str) -> str:
-    """librdkafka takes a subscription starting with ``^`` as a regular expression; aiokafka matches a
-    pattern at the start of a topic name, so an unanchored pattern is anchored there."""
-    return pattern if pattern.startswith("^") else f"^({pattern})"
-
-
 def _checked(partitions: list[Any]) -> list[Any]:
     from confluent_kafka import KafkaException
 
@@ -127,7 +122,7 @@ class RdKafkaClient:
         partition once half its buffer is delivered, so about what it takes then."""
 
     def subscribe(self, topics: Sequence[str], pattern: str | None, listener: RebalanceListener) -> None:
-        self._topics = [librdkafka_pattern(pattern)] if pattern else list(topics)
+        self._topics = [anchored_pattern(pattern)] if pattern else list(topics)
         self._listener = listener
 
     async def start(self) -> None:
@@ -203,7 +198,7 @@ class RdKafkaClient:
         records, errors = split_errors(messages)
         for error in errors:
             self._log_error(error)
-        return gate.sift(grouped_records(records) if records else {})
+        return gate.sift(grouped_records(records, ConsumedRecord) if records else {})
 
     def _between_waits(self) -> None:
         """While a fetch waits: commits and resumes the runtime asked for take effect now."""

@@ -22,16 +22,9 @@ from typing import Any
 from aiokafka import TopicPartition
 
 from kafka_sidecar.plugin import ConsumedRecord
+from kafka_sidecar_handlers._librdkafka import rd_partition
 
 log = logging.getLogger(__name__)
-
-
-def rd_partition(tp: TopicPartition, offset: int | None = None) -> Any:
-    from confluent_kafka import TopicPartition as RdTopicPartition
-
-    if offset is None:
-        return RdTopicPartition(tp.topic, tp.partition)
-    return RdTopicPartition(tp.topic, tp.partition, offset)
 
 
 class FetchGate:

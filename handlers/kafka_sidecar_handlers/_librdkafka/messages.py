@@ -1,28 +1,33 @@
-"""librdkafka (confluent-kafka) messages as consumed records, grouped per partition, without a Python
-frame per record: every column is read by a C-level ``map(methodcaller(...))`` and the records are built
-by ``map(ConsumedRecord, ...)``; only records with headers take a per-record path."""
+"""librdkafka (confluent-kafka) messages as records, grouped per partition, without a Python frame per
+record: every column is read by a C-level ``map(methodcaller(...))`` and the records are built by
+``map(make, ...)``; only records with headers take a per-record path.
+
+``make`` is the record type a consumer wants, called with ``(topic, partition, offset, timestamp, key,
+value[, headers])``: :class:`~kafka_sidecar.plugin.ConsumedRecord` for the reactive consumer, the active
+consumer's own (aiokafka's field names) for it."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from itertools import groupby
 from operator import attrgetter, itemgetter, methodcaller
-from typing import Any
+from typing import Any, TypeVar
 
 from aiokafka import TopicPartition
-
-from kafka_sidecar.plugin import ConsumedRecord
 
 _TOPIC, _PARTITION, _OFFSET = methodcaller("topic"), methodcaller("partition"), methodcaller("offset")
 _KEY, _VALUE, _HEADERS = methodcaller("key"), methodcaller("value"), methodcaller("headers")
 _TIMESTAMP, _SECOND = methodcaller("timestamp"), itemgetter(1)
 _ERROR = methodcaller("error")
 _PLACE = attrgetter("topic", "partition")
+R = TypeVar("R")
+RecordType = Callable[..., R]
 
 
-def to_record(message: Any) -> ConsumedRecord:
+def to_record(message: Any, make: RecordType[R]) -> R:
     """One message, headers included (values of None become b"")."""
     headers = message.headers()
-    return ConsumedRecord(
+    return make(
         message.topic(),
         message.partition(),
         message.offset(),
@@ -33,13 +38,13 @@ def to_record(message: Any) -> ConsumedRecord:
     )
 
 
-def to_records(messages: list[Any]) -> list[ConsumedRecord]:
-    """Records (not error events) as consumed records, in the order given."""
+def to_records(messages: list[Any], make: RecordType[R]) -> list[R]:
+    """Records (not error events) as ``make`` records, in the order given."""
     if any(map(_HEADERS, messages)):
-        return [to_record(m) for m in messages]
+        return [to_record(m, make) for m in messages]
     return list(
         map(
-            ConsumedRecord,
+            make,
             map(_TOPIC, messages),
             map(_PARTITION, messages),
             map(_OFFSET, messages),
@@ -57,11 +62,11 @@ def split_errors(messages: list[Any]) -> tuple[list[Any], list[Any]]:
     return [m for m in messages if m.error() is None], [m.error() for m in messages if m.error() is not None]
 
 
-def grouped_records(messages: list[Any]) -> dict[TopicPartition, list[ConsumedRecord]]:
+def grouped_records(messages: list[Any], make: RecordType[R]) -> dict[TopicPartition, list[R]]:
     """The records of one ``consume()`` per partition, each partition's in offset order (librdkafka
     returns a partition's messages in order; runs of one partition are joined)."""
-    grouped: dict[TopicPartition, list[ConsumedRecord]] = {}
-    for place, run in groupby(to_records(messages), _PLACE):
+    grouped: dict[TopicPartition, list[R]] = {}
+    for place, run in groupby(to_records(messages, make), _PLACE):
         found = grouped.get(place)
         if found is None:
             grouped[TopicPartition(*place)] = list(run)

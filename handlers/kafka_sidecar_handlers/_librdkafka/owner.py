@@ -1,8 +1,9 @@
-"""The thread that owns a librdkafka consumer (``_rdkafka.py``): every call that must not run elsewhere.
+"""The thread that owns a librdkafka consumer: every call that must not run elsewhere.
 
-Jobs are run in order and answered on the event loop. librdkafka serves rebalance callbacks inside
-``consume()`` on this thread, and holds a commit made on any other thread until such a callback returns;
-the callback waits for the runtime's drain, which commits. So while a callback waits
+Used by both consumers' librdkafka engines (``reactive/_rdkafka.py``, ``active/_rdkafka.py``). Jobs are
+run in order and answered on the event loop. librdkafka serves rebalance callbacks inside ``consume()``
+on this thread, and holds a commit made on any other thread until such a callback returns; the callback
+waits for the consumer's own revoke handling on the event loop, which commits. So while a callback waits
 (:meth:`Owner.serve_until`), and between the slices of a fetch's wait (:meth:`Owner.serve_pending`), this
 thread runs the jobs marked ``during_rebalance`` (commits) itself; the others wait their turn.
 """

@@ -1,0 +1,471 @@
+"""The librdkafka engine of the active consumer (``kafka.consumer.engine: librdkafka``, extra ``librdkafka``).
+
+:class:`RdKafkaActiveConsumer` is ``confluent_kafka.Consumer`` behind the part of aiokafka's consumer API
+the active consumer uses (``_instance.py``, ``_records.py``): the same method names, aiokafka's
+``TopicPartition`` for partitions, records with aiokafka's field names, and failures raised as aiokafka's
+errors (:func:`aiokafka_error`), so one instance code serves both engines.
+
+* **Fetching off the event loop.** librdkafka fetches on its own threads; one thread per instance
+  (:class:`~kafka_sidecar_handlers._librdkafka.owner.Owner`) makes every ``consume()`` call and turns the
+  messages into records there, so the event loop only renders replies.
+* **Rebalances** are served by librdkafka inside ``consume()``, so an instance takes part in a rebalance
+  when it is next polled (as the Java consumer behind Confluent REST Proxy and the Strimzi bridge does).
+  The revoke callback runs the instance's handler on the event loop and waits for it: an auto-commit
+  instance commits what it handed out before the partitions go, and its buffered records of them are
+  dropped. After ``unsubscribe()`` the owner thread serves the revoke at once, so the group does not wait
+  for a poll that will not come.
+* **Offsets** are committed only by the instance (``enable.auto.commit`` and ``enable.auto.offset.store``
+  off), on the owner thread (also while a revoke callback waits there).
+* Blocking look-ups (offsets for times, committed offsets, metadata) run on worker threads.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import threading
+import time
+from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
+from typing import Any, NamedTuple
+
+import msgspec
+from aiokafka import ConsumerRebalanceListener, TopicPartition
+from aiokafka import errors as kafka_errors
+
+from kafka_sidecar.plugin import KafkaConfig, librdkafka_settings
+from kafka_sidecar_handlers._librdkafka import anchored_pattern, rd_partition
+from kafka_sidecar_handlers._librdkafka.messages import grouped_records, split_errors
+from kafka_sidecar_handlers._librdkafka.owner import Owner
+
+log = logging.getLogger(__name__)
+
+CLOSE_WAIT_S = 10.0
+"""Longest wait for ``close()`` (leaving the group) when an instance is deleted or expires."""
+REBALANCE_WAIT_S = 30.0
+"""Longest a rebalance callback waits for the instance's revoke handling (an auto-commit)."""
+UNSUBSCRIBE_SERVE_S = 5.0
+"""Longest the owner thread serves the revoke that follows an unsubscribe."""
+WAIT_SLICE_S = 0.05
+"""While a poll waits for records, how soon a commit asked for meanwhile is made."""
+ERROR_LOG_INTERVAL_S = 30.0
+PREFETCH_KIB = 16384
+"""Most KiB librdkafka fetches ahead of an instance (its default is 64 MiB per partition queue)."""
+FETCH_QUEUE_BACKOFF_MS = 10
+"""How soon librdkafka fetches again once its queue has room (its default of 1 s starves a fast reader)."""
+OFFSET_INVALID = -1001
+
+COMMIT_REFUSED = frozenset({22, 25, 27, 82})
+"""Broker codes of a commit refused because the group moved on (ILLEGAL_GENERATION, UNKNOWN_MEMBER_ID,
+REBALANCE_IN_PROGRESS, FENCED_INSTANCE_ID): aiokafka raises CommitFailedError for them."""
+_LOCAL_STATE = frozenset({"_STATE", "_ASSIGNMENT_LOST", "_FENCED", "_UNKNOWN_PARTITION", "_PREV_IN_PROGRESS"})
+_LOCAL_UNREACHABLE = frozenset(
+    {"_TRANSPORT", "_ALL_BROKERS_DOWN", "_TIMED_OUT", "_WAIT_COORD", "_RESOLVE", "_DESTROY", "_NO_OFFSET"}
+)
+
+
+class FetchedRecord(msgspec.Struct, frozen=True, gc=False):
+    """A fetched record with aiokafka's field names (what the active consumer renders), built in C."""
+
+    topic: str
+    partition: int
+    offset: int
+    timestamp: int
+    key: bytes | None
+    value: bytes | None
+    headers: tuple[tuple[str, bytes], ...] = ()
+
+
+Fetched = dict[TopicPartition, list[FetchedRecord]]
+
+
+class OffsetHit(NamedTuple):
+    """What ``offsets_for_times`` finds for a partition (aiokafka's ``OffsetAndTimestamp`` fields)."""
+
+    offset: int
+    timestamp: int
+
+
+def aiokafka_error(exc: BaseException, action: str) -> BaseException:
+    """A librdkafka failure as the aiokafka error the active consumer maps to HTTP: wrong state (a commit
+    the group refused, a partition not assigned) as ``CommitFailedError``/``IllegalStateError`` (409), an
+    unreachable cluster as ``KafkaConnectionError`` (503), a broker error as aiokafka's class for its code
+    (retriable ones 503, others 502). Anything else is returned as it is."""
+    from confluent_kafka import KafkaError, KafkaException
+
+    if not isinstance(exc, KafkaException) or not exc.args or not isinstance(exc.args[0], KafkaError):
+        return exc
+    error: KafkaError = exc.args[0]
+    text = f"{action}: {error.name()}: {error.str()}"
+    code, name = error.code(), error.name()
+    kind: type[BaseException]
+    if code in COMMIT_REFUSED:
+        kind = kafka_errors.CommitFailedError
+    elif name in _LOCAL_STATE:
+        kind = kafka_errors.IllegalStateError
+    elif name in _LOCAL_UNREACHABLE or (code < 0 and error.retriable()):
+        kind = kafka_errors.KafkaConnectionError
+    elif code > 0:
+        kind = kafka_errors.for_code(code)
+    else:
+        kind = kafka_errors.KafkaError
+    return kind(text)
+
+
+def _checked(partitions: list[Any], action: str) -> list[Any]:
+    from confluent_kafka import KafkaException
+
+    for found in partitions:
+        if found.error is not None:
+            raise aiokafka_error(KafkaException(found.error), action)
+    return partitions
+
+
+def rdkafka_active_settings(
+    kafka: KafkaConfig,
+    group: str,
+    name: str,
+    *,
+    auto_offset_reset: str,
+    session_timeout_ms: int,
+    heartbeat_interval_ms: int,
+    max_poll_interval_ms: int,
+    max_poll_records: int,
+) -> dict[str, Any]:
+    """The librdkafka configuration equivalent to what the aiokafka engine gives ``AIOKafkaConsumer``."""
+    return {
+        **librdkafka_settings(kafka, f"active-{name}"),
+        "group.id": group,
+        "enable.auto.commit": False,
+        "enable.auto.offset.store": False,
+        "auto.offset.reset": "error" if auto_offset_reset == "none" else auto_offset_reset,
+        "isolation.level": "read_uncommitted",  # aiokafka's default (librdkafka's is read_committed)
+        "session.timeout.ms": session_timeout_ms,
+        "heartbeat.interval.ms": heartbeat_interval_ms,
+        "max.poll.interval.ms": max_poll_interval_ms,
+        "topic.metadata.refresh.interval.ms": kafka.metadata_max_age_ms,
+        "queued.max.messages.kbytes": PREFETCH_KIB,
+        "queued.min.messages": 2 * max_poll_records,
+        "fetch.queue.backoff.ms": FETCH_QUEUE_BACKOFF_MS,
+        "logger": logging.getLogger("kafka_sidecar.librdkafka"),
+        "log_level": 4,
+    }
+
+
+class RdKafkaActiveConsumer:
+    """One active consumer instance's client on librdkafka (see the module for the threads)."""
+
+    def __init__(self, name: str, settings: dict[str, Any], *, connect_timeout_s: float) -> None:
+        self._name = name
+        self._settings = {**settings, "error_cb": self._log_error}
+        self._timeout_s = connect_timeout_s
+        self._rd: Any = None
+        self._owner: Owner | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._listener: ConsumerRebalanceListener | None = None
+        self._topics: frozenset[str] = frozenset()
+        self._pattern: str | None = None
+        self._assignment: frozenset[TopicPartition] = frozenset()
+        """What librdkafka assigned (set on the owner thread in the callbacks, or by ``assign``)."""
+        self._errors_logged: dict[int, float] = {}
+        self._pending_seeks: dict[TopicPartition, int] = {}
+        """Seeks librdkafka refused while the partition's fetch was not started (see :meth:`seek`)."""
+        self._seek_lock = threading.Lock()
+
+    # -- life ------------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Connect (a metadata request proves the cluster answers); raises when it does not."""
+        from confluent_kafka import Consumer, KafkaException
+
+        self._loop = asyncio.get_running_loop()
+        rd = Consumer(self._settings)
+        try:
+            metadata = await asyncio.to_thread(rd.list_topics, None, self._timeout_s)
+        except BaseException as exc:
+            threading.Thread(target=rd.close, name=f"active-{self._name}-close", daemon=True).start()
+            if isinstance(exc, KafkaException):
+                raise aiokafka_error(exc, "Kafka metadata request failed") from exc
+            raise
+        if not metadata.brokers:
+            threading.Thread(target=rd.close, name=f"active-{self._name}-close", daemon=True).start()
+            raise kafka_errors.KafkaConnectionError("Kafka answered with no brokers")
+        self._rd = rd
+        self._owner = Owner(f"active-{self._name}-librdkafka")
+
+    async def stop(self) -> None:
+        """Leave the group and close on the owner thread (bounded in time)."""
+        owner, rd = self._owner, self._rd
+        if owner is None:
+            return
+        self._owner = None
+        closed = owner.run(rd.close)
+        owner.finish()
+        try:
+            await asyncio.wait_for(asyncio.shield(closed), CLOSE_WAIT_S)
+        except TimeoutError:
+            log.warning("consumer instance %s: librdkafka did not close within %.0fs", self._name, CLOSE_WAIT_S)
+        await asyncio.to_thread(owner.thread.join, 1.0)
+
+    def _running(self) -> tuple[Any, Owner]:
+        if self._owner is None:
+            raise kafka_errors.IllegalStateError("the consumer instance is closed")
+        return self._rd, self._owner
+
+    # -- subscription and assignment -------------------------------------------------------------
+
+    def subscribe(
+        self,
+        topics: Sequence[str] = (),
+        pattern: str | None = None,
+        listener: ConsumerRebalanceListener | None = None,
+    ) -> None:
+        rd, _ = self._running()
+        wanted = [anchored_pattern(pattern)] if pattern else list(topics)
+        try:
+            rd.subscribe(wanted, on_assign=self._on_assign, on_revoke=self._on_revoke, on_lost=self._on_revoke)
+        except Exception as exc:
+            raise aiokafka_error(exc, "subscribe failed") from exc
+        self._listener = listener
+        self._topics = frozenset(() if pattern else topics)
+        self._pattern = pattern
+
+    def subscription(self) -> frozenset[str]:
+        """The topics subscribed to; for a pattern, the topics of the partitions assigned so far."""
+        if self._pattern is not None:
+            return frozenset(tp.topic for tp in self._assignment)
+        return self._topics
+
+    def unsubscribe(self) -> None:
+        """Leave the subscription; the owner thread serves the revoke that follows (records it fetches
+        meanwhile belong to revoked partitions and are dropped)."""
+        rd, owner = self._running()
+        self._topics, self._pattern, self._assignment = frozenset(), None, frozenset()
+        rd.unsubscribe()
+        served = owner.run(self._serve_revoke)
+        served.add_done_callback(_log_failure)
+
+    def _serve_revoke(self) -> None:
+        deadline = time.monotonic() + UNSUBSCRIBE_SERVE_S
+        while self._rd.assignment() and time.monotonic() < deadline:
+            self._rd.consume(1, WAIT_SLICE_S)
+
+    def assign(self, partitions: Iterable[TopicPartition]) -> None:
+        rd, _ = self._running()
+        wanted = list(partitions)
+        try:
+            if wanted:
+                rd.assign([rd_partition(tp) for tp in wanted])
+            else:
+                rd.unassign()
+        except Exception as exc:
+            raise aiokafka_error(exc, "assign failed") from exc
+        self._assignment = frozenset(wanted)
+
+    def assignment(self) -> frozenset[TopicPartition]:
+        return self._assignment
+
+    def _on_assign(self, rd: Any, partitions: list[Any]) -> None:
+        rd.assign(partitions)
+        assigned = [TopicPartition(p.topic, p.partition) for p in partitions]
+        self._assignment = frozenset(assigned)
+        if self._listener is not None:
+            self._tell(self._listener.on_partitions_assigned, assigned)
+
+    def _on_revoke(self, rd: Any, partitions: list[Any]) -> None:
+        revoked = [TopicPartition(p.topic, p.partition) for p in partitions]
+        if self._listener is not None:
+            self._tell(self._listener.on_partitions_revoked, revoked)
+        self._assignment = self._assignment - set(revoked)
+        with contextlib.suppress(Exception):
+            rd.unassign()
+
+    def _tell(
+        self, method: Callable[[list[TopicPartition]], Coroutine[Any, Any, None]], tps: list[TopicPartition]
+    ) -> None:
+        """Run a listener method on the event loop and wait for it (bounded), serving its commits here."""
+        loop, owner = self._loop, self._owner
+        if loop is None or loop.is_closed() or owner is None:
+            return
+        try:
+            done = asyncio.run_coroutine_threadsafe(method(tps), loop)
+        except RuntimeError:  # the loop is gone
+            return
+        if not owner.serve_until(done, REBALANCE_WAIT_S):
+            done.cancel()
+            log.warning("consumer instance %s: the rebalance of %s took longer than %.0fs", self._name, tps,
+                        REBALANCE_WAIT_S)  # fmt: skip
+        elif done.exception() is not None:
+            log.error("consumer instance %s: the rebalance listener failed: %r", self._name, done.exception())
+
+    # -- fetching (the owner thread) -------------------------------------------------------------
+
+    async def getmany(
+        self, timeout_ms: int = 0, max_records: int | None = None
+    ) -> dict[TopicPartition, list[FetchedRecord]]:
+        _, owner = self._running()
+        most = max_records or 500
+        return await owner.run(lambda: self._poll(timeout_ms / 1000, most))
+
+    def _poll(self, timeout_s: float, most: int) -> Fetched:
+        """What is there now; else wait for the first message (in slices, making commits asked for
+        meanwhile) and take what came with it (``consume(n, t)`` alone would wait for all ``n``)."""
+        consume = self._rd.consume
+        if self._pending_seeks:
+            self._seek_pending()
+        messages = consume(most, 0)
+        deadline = time.monotonic() + timeout_s
+        while not messages:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return {}
+            messages = consume(1, min(left, WAIT_SLICE_S))
+            if messages and most > 1:
+                messages.extend(consume(most - 1, 0))
+            elif not messages:
+                if self._owner is not None:
+                    self._owner.serve_pending()
+                if self._pending_seeks:
+                    self._seek_pending()
+        records, errors = split_errors(messages)
+        for error in errors:
+            if error.fatal() or error.name() in ("_AUTO_OFFSET_RESET", "OFFSET_OUT_OF_RANGE"):
+                from confluent_kafka import KafkaException
+
+                raise aiokafka_error(KafkaException(error), "polling Kafka failed")
+            self._log_error(error)
+        if not records:
+            return {}
+        wanted = self._assignment - self._pending_seeks.keys()
+        fetched = grouped_records(records, FetchedRecord)
+        return {tp: got for tp, got in fetched.items() if tp in wanted}
+
+    def _log_error(self, error: Any) -> None:
+        now = time.monotonic()
+        if now - self._errors_logged.get(error.code(), 0.0) >= ERROR_LOG_INTERVAL_S:
+            self._errors_logged[error.code()] = now
+            log.warning("consumer instance %s: librdkafka: %s: %s", self._name, error.name(), error.str())
+
+    # -- positions -------------------------------------------------------------------------------
+
+    async def position(self, tp: TopicPartition) -> int:
+        """The offset after the last record handed out of ``consume()``; IllegalStateError while unknown."""
+        rd, _ = self._running()
+        if tp not in self._assignment or tp in self._pending_seeks:
+            raise kafka_errors.IllegalStateError(f"{tp.topic}:{tp.partition} is not assigned, or is being sought")
+        (found,) = rd.position([rd_partition(tp)])
+        if found.error is not None or found.offset < 0:
+            raise kafka_errors.IllegalStateError(f"the position of {tp.topic}:{tp.partition} is not known yet")
+        return int(found.offset)
+
+    def seek(self, tp: TopicPartition, offset: int) -> None:
+        """The next record of ``tp`` handed out is at ``offset``. librdkafka refuses to seek a partition whose
+        fetch has not started yet (just assigned, its committed offset still being read): such a seek is kept
+        and made by the owner thread as soon as librdkafka takes it, and records of ``tp`` fetched meanwhile
+        are not handed out."""
+        rd, _ = self._running()
+        with self._seek_lock:
+            self._pending_seeks.pop(tp, None)
+            try:
+                rd.seek(rd_partition(tp, offset))
+            except Exception as exc:
+                failure = aiokafka_error(exc, f"seek of {tp.topic}:{tp.partition} failed")
+                if not isinstance(failure, kafka_errors.IllegalStateError) or tp not in self._assignment:
+                    raise failure from exc
+                self._pending_seeks[tp] = offset
+
+    def _seek_pending(self) -> None:
+        """On the owner thread: make the seeks librdkafka refused so far, once it takes them."""
+        from confluent_kafka import KafkaException
+
+        with self._seek_lock:
+            for tp, offset in list(self._pending_seeks.items()):
+                if tp not in self._assignment:
+                    del self._pending_seeks[tp]
+                    continue
+                try:
+                    self._rd.seek(rd_partition(tp, offset))
+                except KafkaException as exc:
+                    if not isinstance(aiokafka_error(exc, "seek"), kafka_errors.IllegalStateError):
+                        log.warning("consumer instance %s: seek of %s to %d failed: %s", self._name, tp, offset, exc)
+                        del self._pending_seeks[tp]
+                else:
+                    del self._pending_seeks[tp]
+
+    async def seek_to_beginning(self, *tps: TopicPartition) -> None:
+        for tp, (low, _high) in (await self._watermarks(tps)).items():
+            self.seek(tp, low)
+
+    async def seek_to_end(self, *tps: TopicPartition) -> None:
+        """To each partition's end as it is now (aiokafka resolves it so too; librdkafka's logical end
+        offset would be resolved only once its fetcher looks)."""
+        for tp, (_low, high) in (await self._watermarks(tps)).items():
+            self.seek(tp, high)
+
+    async def _watermarks(self, tps: Sequence[TopicPartition]) -> dict[TopicPartition, tuple[int, int]]:
+        rd, _ = self._running()
+
+        def ask() -> dict[TopicPartition, tuple[int, int]]:
+            marks: dict[TopicPartition, tuple[int, int]] = {}
+            for tp in tps:
+                low, high = rd.get_watermark_offsets(rd_partition(tp), self._timeout_s, False)
+                marks[tp] = (int(low), int(high))
+            return marks
+
+        try:
+            return await asyncio.to_thread(ask)
+        except Exception as exc:
+            raise aiokafka_error(exc, "reading the partitions' first and last offsets failed") from exc
+
+    async def offsets_for_times(self, times: Mapping[TopicPartition, int]) -> dict[TopicPartition, OffsetHit | None]:
+        rd, _ = self._running()
+        wanted = [rd_partition(tp, stamp) for tp, stamp in times.items()]
+        try:
+            found = await asyncio.to_thread(rd.offsets_for_times, wanted, self._timeout_s)
+        except Exception as exc:
+            raise aiokafka_error(exc, "looking up offsets by timestamp failed") from exc
+        offsets = {(p.topic, p.partition): int(p.offset) for p in _checked(found, "looking up offsets by timestamp")}
+        out: dict[TopicPartition, OffsetHit | None] = {}
+        for tp, stamp in times.items():
+            offset = offsets.get((tp.topic, tp.partition), -1)
+            out[tp] = OffsetHit(offset, stamp) if offset >= 0 else None
+        return out
+
+    # -- offsets ---------------------------------------------------------------------------------
+
+    async def commit(self, offsets: Mapping[TopicPartition, int | tuple[int, str]]) -> None:
+        """Commit the next offsets to read (with metadata when given), synchronously, on the owner thread."""
+        from confluent_kafka import TopicPartition as RdTopicPartition
+
+        rd, owner = self._running()
+        wanted = []
+        for tp, planned in offsets.items():
+            offset, metadata = planned if isinstance(planned, tuple) else (planned, "")
+            if metadata:
+                wanted.append(RdTopicPartition(tp.topic, tp.partition, offset, metadata=metadata))
+            else:
+                wanted.append(RdTopicPartition(tp.topic, tp.partition, offset))
+
+        def commit() -> None:
+            try:
+                _checked(rd.commit(offsets=wanted, asynchronous=False), "commit failed")
+            except kafka_errors.KafkaError:
+                raise
+            except Exception as exc:
+                raise aiokafka_error(exc, "commit failed") from exc
+
+        await owner.run(commit, during_rebalance=True)
+
+    async def committed(self, tp: TopicPartition) -> int | None:
+        rd, _ = self._running()
+        try:
+            found = await asyncio.to_thread(rd.committed, [rd_partition(tp)], self._timeout_s)
+        except Exception as exc:
+            raise aiokafka_error(exc, "reading committed offsets failed") from exc
+        offset = int(_checked(found, "reading committed offsets")[0].offset)
+        return offset if offset >= 0 else None
+
+
+def _log_failure(future: asyncio.Future[None]) -> None:
+    if not future.cancelled() and future.exception() is not None:
+        log.warning("serving the revoke after an unsubscribe failed: %r", future.exception())
