@@ -82,7 +82,7 @@ VARIANTS = ("uvicorn", "granian", "librdkafka", "bare+librdkafka", "uvicorn+libr
 (uvicorn through ``server.engine``, granian through bench/serve_engine.py) and/or with the librdkafka Kafka
 engines (``kafka.producer.engine`` and ``kafka.consumer.engine``), ``+``-joined; ``before+...`` runs the
 variant from ``--before-src`` (an A/B in the same reps; that checkout must know the engine keys). Every
-variant runs every scenario (the active consumer reads with aiokafka in each; the ASGI server differs)."""
+variant runs every scenario (``kafka.consumer.engine`` covers both the reactive and the active consumer)."""
 CONFIGS = {SHIPPED: REPO / "chains.yml", BARE: REPO / "bench" / "chains-bare.yml"}
 DEFAULT_ENGINES = {
     "SIDECAR_SERVER_ENGINE": "hypercorn", "SIDECAR_PRODUCER_ENGINE": "aiokafka", "SIDECAR_CONSUMER_ENGINE": "aiokafka",

@@ -108,6 +108,11 @@ from kafka_sidecar._kafka.producer import (
     raise_if_none_acknowledged,
 )
 from kafka_sidecar._kafka.producer import describe as describe_error
+from kafka_sidecar._kafka.rdkafka_messages import anchored_pattern as rdkafka_topic_pattern
+from kafka_sidecar._kafka.rdkafka_messages import grouped_records as rdkafka_records_by_partition
+from kafka_sidecar._kafka.rdkafka_messages import rd_partition as rdkafka_partition
+from kafka_sidecar._kafka.rdkafka_messages import split_errors as rdkafka_split_errors
+from kafka_sidecar._kafka.rdkafka_thread import RdKafkaConsumerThread
 from kafka_sidecar._metrics.registry import (
     DEFAULT_BUCKETS,
     OVERFLOW,
@@ -230,6 +235,7 @@ __all__ = [
     "Produced",
     "ProducerService",
     "RawJson",
+    "RdKafkaConsumerThread",
     "RecordOutcome",
     "RecordSerializer",
     "RecordUndecodable",
@@ -297,6 +303,10 @@ __all__ = [
     "parse_headers",
     "properties_text",
     "raise_if_none_acknowledged",
+    "rdkafka_partition",
+    "rdkafka_records_by_partition",
+    "rdkafka_split_errors",
+    "rdkafka_topic_pattern",
     "request_fingerprint",
     "v2_embedded_format",
     "v2_media_type",

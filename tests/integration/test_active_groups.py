@@ -227,3 +227,82 @@ async def test_sidecar_stop_closes_instances(
         await eventually(joined, "the partition to be free at once (the closed instance left the group)", 5)
     finally:
         await other.stop()
+
+
+@pytest_asyncio.fixture
+async def patient(tmp_path: Path, kafka_bootstrap: str, consumer_engine: str) -> AsyncIterator[RunningSidecar]:
+    """Instances that never expire during a test and auto-commit only when a rebalance (or close) makes them."""
+    config = CONFIG.replace("1500", "600000").replace(
+        "heartbeat_interval_ms: 300", "heartbeat_interval_ms: 300\n      auto_commit_interval_ms: 600000"
+    )
+    env = {"KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap, "CONSUMER_ENGINE": consumer_engine}
+    async with running_sidecar(config, tmp_path, env=env) as running:
+        yield running
+
+
+async def test_unsubscribing_hands_the_partitions_to_the_group_without_another_poll(
+    patient: RunningSidecar, kafka_bootstrap: str, topic_factory: TopicFactory
+) -> None:
+    topic = await topic_factory.create(partitions=1)
+    group = TopicFactory.unique_name("g")
+    client = patient.client
+    base = await create(client, group)
+    await client.post(f"{base}/subscription", json={"topics": [topic]})
+    await eventually(lambda: _has_assignment(client, base), "the instance to join its group")
+    assert (await client.delete(f"{base}/subscription")).status_code == 204
+    assert await assigned(client, base) == set()
+    other = AIOKafkaConsumer(topic, bootstrap_servers=kafka_bootstrap, group_id=group, session_timeout_ms=6000)
+    await other.start()
+    try:
+
+        async def joined() -> bool:  # the instance is not polled again, and lives on (no expiry)
+            await other.getmany(timeout_ms=100)
+            return bool(other.assignment() == {TopicPartition(topic, 0)})
+
+        await eventually(joined, "the group to give the partition to a new member", 10)
+    finally:
+        await other.stop()
+
+
+async def test_an_auto_commit_instance_commits_what_it_returned_before_a_rebalance_takes_it(
+    patient: RunningSidecar, kafka_bootstrap: str, topic_factory: TopicFactory
+) -> None:
+    topic = await topic_factory.create(partitions=2)
+    await produce_raw(kafka_bootstrap, topic, [{"value": b"v%d" % n, "partition": n % 2} for n in range(10)])
+    group = TopicFactory.unique_name("g")
+    client = patient.client
+    base = await create(client, group, **{"auto.offset.reset": "earliest", "auto.commit.enable": "true"})
+    await client.post(f"{base}/subscription", json={"topics": [topic]})
+    got: list[dict[str, Any]] = []
+
+    async def all_returned() -> bool:
+        got.extend(await records(client, base))
+        return len(got) >= 10
+
+    await eventually(all_returned, "the instance to return every record")
+    other = AIOKafkaConsumer(
+        bootstrap_servers=kafka_bootstrap, group_id=group, session_timeout_ms=6000, enable_auto_commit=False
+    )
+    await other.start()  # subscribed after start: start() would wait for the group's rebalance, which waits for a poll
+    other.subscribe([topic])
+
+    async def keep_polling() -> None:  # a librdkafka instance takes part in a rebalance while it is polled
+        while True:
+            await records(client, base, 100)
+
+    poller = asyncio.create_task(keep_polling())
+    try:
+
+        async def split() -> bool:
+            await other.getmany(timeout_ms=100)
+            return len(other.assignment()) == 1 and len(await assigned(client, base)) == 1
+
+        await eventually(split, "the group to split the two partitions")
+        poller.cancel()
+        await asyncio.gather(poller, return_exceptions=True)
+        (taken,) = other.assignment()
+        assert await other.committed(taken) == 5, "the revoked partition's returned records were committed"
+        assert await other.getmany(timeout_ms=500) == {}, "nothing is read twice"
+    finally:
+        poller.cancel()
+        await other.stop()

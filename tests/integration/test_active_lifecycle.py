@@ -14,8 +14,10 @@ import pytest
 import pytest_asyncio
 from test_reactive_isolation import _committed_aborted_committed
 
+from kafka_sidecar._view import sidecar_view
 from kafka_sidecar.testing import RunningSidecar, running_sidecar
 from kafka_sidecar_handlers.active import ActiveConsumerHandler
+from kafka_sidecar_plugins.console._state import active_instances
 from kafka_sidecar_testing.pytest_plugin import TopicFactory
 from kafka_sidecar_testing.topics import produce_raw
 
@@ -109,6 +111,8 @@ async def test_lifecycle_commit_and_resume_in_new_instance(
     await client.post(f"{second}/subscription", json={"topics": [topic]})
     resumed = await poll_until(client, second, 3)
     assert [r["value"]["n"] for r in resumed] == [3, 4, 5]
+    (shown,) = active_instances(sidecar_view(sidecar.sidecar))  # what the admin console shows of it
+    assert shown["partitions"] == [{"topic": topic, "partition": 0, "delivered_to": 6, "end_offset": 6, "lag": 0}]
     # Empty body commits everything returned so far (offset 5 -> committed 6).
     assert (await client.post(f"{second}/offsets")).status_code == 200
     query = await client.get(f"{second}/offsets", params={"partitions": f"{topic}:0"})

@@ -15,9 +15,14 @@ from confluent_kafka import KafkaError, Message
 
 from kafka_sidecar._config.model import ConsumerSettings, KafkaConfig, SecuritySettings
 from kafka_sidecar._errors import KafkaUnavailable
+from kafka_sidecar._kafka.rdkafka_messages import (
+    anchored_pattern,
+    grouped_records,
+    rd_partition,
+    split_errors,
+    to_records,
+)
 from kafka_sidecar._records import ConsumedRecord
-from kafka_sidecar_handlers._librdkafka import anchored_pattern, rd_partition
-from kafka_sidecar_handlers._librdkafka.messages import grouped_records, split_errors, to_records
 from kafka_sidecar_handlers.reactive._aiokafka import AiokafkaClient
 from kafka_sidecar_handlers.reactive._config import ReactiveConsumerConfig
 from kafka_sidecar_handlers.reactive._partition import PartitionWorker

@@ -6,7 +6,7 @@ the active consumer uses (``_instance.py``, ``_records.py``): the same method na
 errors (:func:`aiokafka_error`), so one instance code serves both engines.
 
 * **Fetching off the event loop.** librdkafka fetches on its own threads; one thread per instance
-  (:class:`~kafka_sidecar_handlers._librdkafka.owner.Owner`) makes every ``consume()`` call and turns the
+  (:class:`~kafka_sidecar.plugin.RdKafkaConsumerThread`) makes every ``consume()`` call and turns the
   messages into records there, so the event loop only renders replies.
 * **Rebalances** are served by librdkafka inside ``consume()``, so an instance takes part in a rebalance
   when it is next polled (as the Java consumer behind Confluent REST Proxy and the Strimzi bridge does).
@@ -33,10 +33,15 @@ import msgspec
 from aiokafka import ConsumerRebalanceListener, TopicPartition
 from aiokafka import errors as kafka_errors
 
-from kafka_sidecar.plugin import KafkaConfig, librdkafka_settings
-from kafka_sidecar_handlers._librdkafka import anchored_pattern, rd_partition
-from kafka_sidecar_handlers._librdkafka.messages import grouped_records, split_errors
-from kafka_sidecar_handlers._librdkafka.owner import Owner
+from kafka_sidecar.plugin import (
+    KafkaConfig,
+    RdKafkaConsumerThread,
+    librdkafka_settings,
+    rdkafka_partition,
+    rdkafka_records_by_partition,
+    rdkafka_split_errors,
+    rdkafka_topic_pattern,
+)
 
 log = logging.getLogger(__name__)
 
@@ -160,7 +165,7 @@ class RdKafkaActiveConsumer:
         self._settings = {**settings, "error_cb": self._log_error}
         self._timeout_s = connect_timeout_s
         self._rd: Any = None
-        self._owner: Owner | None = None
+        self._owner: RdKafkaConsumerThread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._listener: ConsumerRebalanceListener | None = None
         self._topics: frozenset[str] = frozenset()
@@ -191,7 +196,7 @@ class RdKafkaActiveConsumer:
             threading.Thread(target=rd.close, name=f"active-{self._name}-close", daemon=True).start()
             raise kafka_errors.KafkaConnectionError("Kafka answered with no brokers")
         self._rd = rd
-        self._owner = Owner(f"active-{self._name}-librdkafka")
+        self._owner = RdKafkaConsumerThread(f"active-{self._name}-librdkafka")
 
     async def stop(self) -> None:
         """Leave the group and close on the owner thread (bounded in time)."""
@@ -207,7 +212,7 @@ class RdKafkaActiveConsumer:
             log.warning("consumer instance %s: librdkafka did not close within %.0fs", self._name, CLOSE_WAIT_S)
         await asyncio.to_thread(owner.thread.join, 1.0)
 
-    def _running(self) -> tuple[Any, Owner]:
+    def _running(self) -> tuple[Any, RdKafkaConsumerThread]:
         if self._owner is None:
             raise kafka_errors.IllegalStateError("the consumer instance is closed")
         return self._rd, self._owner
@@ -221,7 +226,7 @@ class RdKafkaActiveConsumer:
         listener: ConsumerRebalanceListener | None = None,
     ) -> None:
         rd, _ = self._running()
-        wanted = [anchored_pattern(pattern)] if pattern else list(topics)
+        wanted = [rdkafka_topic_pattern(pattern)] if pattern else list(topics)
         try:
             rd.subscribe(wanted, on_assign=self._on_assign, on_revoke=self._on_revoke, on_lost=self._on_revoke)
         except Exception as exc:
@@ -255,7 +260,7 @@ class RdKafkaActiveConsumer:
         wanted = list(partitions)
         try:
             if wanted:
-                rd.assign([rd_partition(tp) for tp in wanted])
+                rd.assign([rdkafka_partition(tp) for tp in wanted])
             else:
                 rd.unassign()
         except Exception as exc:
@@ -327,7 +332,7 @@ class RdKafkaActiveConsumer:
                     self._owner.serve_pending()
                 if self._pending_seeks:
                     self._seek_pending()
-        records, errors = split_errors(messages)
+        records, errors = rdkafka_split_errors(messages)
         for error in errors:
             if error.fatal() or error.name() in ("_AUTO_OFFSET_RESET", "OFFSET_OUT_OF_RANGE"):
                 from confluent_kafka import KafkaException
@@ -337,7 +342,7 @@ class RdKafkaActiveConsumer:
         if not records:
             return {}
         wanted = self._assignment - self._pending_seeks.keys()
-        fetched = grouped_records(records, FetchedRecord)
+        fetched = rdkafka_records_by_partition(records, FetchedRecord)
         return {tp: got for tp, got in fetched.items() if tp in wanted}
 
     def _log_error(self, error: Any) -> None:
@@ -353,10 +358,20 @@ class RdKafkaActiveConsumer:
         rd, _ = self._running()
         if tp not in self._assignment or tp in self._pending_seeks:
             raise kafka_errors.IllegalStateError(f"{tp.topic}:{tp.partition} is not assigned, or is being sought")
-        (found,) = rd.position([rd_partition(tp)])
+        (found,) = rd.position([rdkafka_partition(tp)])
         if found.error is not None or found.offset < 0:
             raise kafka_errors.IllegalStateError(f"the position of {tp.topic}:{tp.partition} is not known yet")
         return int(found.offset)
+
+    def highwater(self, tp: TopicPartition) -> int | None:
+        """The partition's end offset as the last fetch saw it (no request; None before any fetch)."""
+        if self._rd is None:
+            return None
+        try:
+            _low, high = self._rd.get_watermark_offsets(rdkafka_partition(tp), cached=True)
+        except Exception:
+            return None
+        return int(high) if high >= 0 else None
 
     def seek(self, tp: TopicPartition, offset: int) -> None:
         """The next record of ``tp`` handed out is at ``offset``. librdkafka refuses to seek a partition whose
@@ -367,7 +382,7 @@ class RdKafkaActiveConsumer:
         with self._seek_lock:
             self._pending_seeks.pop(tp, None)
             try:
-                rd.seek(rd_partition(tp, offset))
+                rd.seek(rdkafka_partition(tp, offset))
             except Exception as exc:
                 failure = aiokafka_error(exc, f"seek of {tp.topic}:{tp.partition} failed")
                 if not isinstance(failure, kafka_errors.IllegalStateError) or tp not in self._assignment:
@@ -384,7 +399,7 @@ class RdKafkaActiveConsumer:
                     del self._pending_seeks[tp]
                     continue
                 try:
-                    self._rd.seek(rd_partition(tp, offset))
+                    self._rd.seek(rdkafka_partition(tp, offset))
                 except KafkaException as exc:
                     if not isinstance(aiokafka_error(exc, "seek"), kafka_errors.IllegalStateError):
                         log.warning("consumer instance %s: seek of %s to %d failed: %s", self._name, tp, offset, exc)
@@ -408,7 +423,7 @@ class RdKafkaActiveConsumer:
         def ask() -> dict[TopicPartition, tuple[int, int]]:
             marks: dict[TopicPartition, tuple[int, int]] = {}
             for tp in tps:
-                low, high = rd.get_watermark_offsets(rd_partition(tp), self._timeout_s, False)
+                low, high = rd.get_watermark_offsets(rdkafka_partition(tp), self._timeout_s, False)
                 marks[tp] = (int(low), int(high))
             return marks
 
@@ -419,7 +434,7 @@ class RdKafkaActiveConsumer:
 
     async def offsets_for_times(self, times: Mapping[TopicPartition, int]) -> dict[TopicPartition, OffsetHit | None]:
         rd, _ = self._running()
-        wanted = [rd_partition(tp, stamp) for tp, stamp in times.items()]
+        wanted = [rdkafka_partition(tp, stamp) for tp, stamp in times.items()]
         try:
             found = await asyncio.to_thread(rd.offsets_for_times, wanted, self._timeout_s)
         except Exception as exc:
@@ -459,7 +474,7 @@ class RdKafkaActiveConsumer:
     async def committed(self, tp: TopicPartition) -> int | None:
         rd, _ = self._running()
         try:
-            found = await asyncio.to_thread(rd.committed, [rd_partition(tp)], self._timeout_s)
+            found = await asyncio.to_thread(rd.committed, [rdkafka_partition(tp)], self._timeout_s)
         except Exception as exc:
             raise aiokafka_error(exc, "reading committed offsets failed") from exc
         offset = int(_checked(found, "reading committed offsets")[0].offset)

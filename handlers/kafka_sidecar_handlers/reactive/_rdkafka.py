@@ -2,14 +2,14 @@
 ``librdkafka``): :class:`~kafka_sidecar_handlers.reactive._client.ConsumerClient` over
 ``confluent_kafka.Consumer``.
 
-* One thread of its own (:class:`Owner`) makes every ``consume()`` call, one per :meth:`fetch`, and
-  turns the messages into consumed records there (``_librdkafka.messages``), so positions move only while
+* One thread of its own (:class:`RdKafkaConsumerThread`) makes every ``consume()`` call, one per :meth:`fetch`, and
+  turns the messages into consumed records there (``rdkafka_records_by_partition``), so positions move only while
   the runtime waits for a fetch, as with aiokafka. Seeks, commits and ``close()`` run on that thread too.
 * Rebalances are served by librdkafka inside ``consume()`` on that thread: the callback hands the change to
   the runtime on the event loop and blocks until its drain and commit are done, so a revoked
   partition's final records are committed before the partition goes, and nothing is committed that the
   backend did not accept. librdkafka holds a commit made on another thread until the callback returns,
-  so the waiting callback runs the runtime's commits itself (:class:`Owner`).
+  so the waiting callback runs the runtime's commits itself (:class:`RdKafkaConsumerThread`).
 * Pauses and resumes are applied by that thread (:class:`FetchGate`: a paused partition's records are
   held back first, librdkafka pauses it only past a limit), before and while a fetch waits.
 * Blocking look-ups (watermarks, offsets for times, committed offsets, metadata) run on worker threads,
@@ -30,10 +30,17 @@ from typing import Any
 
 from aiokafka import TopicPartition
 
-from kafka_sidecar.plugin import ConsumedRecord, KafkaConfig, KafkaUnavailable, librdkafka_settings
-from kafka_sidecar_handlers._librdkafka import anchored_pattern, rd_partition
-from kafka_sidecar_handlers._librdkafka.messages import grouped_records, split_errors
-from kafka_sidecar_handlers._librdkafka.owner import Owner
+from kafka_sidecar.plugin import (
+    ConsumedRecord,
+    KafkaConfig,
+    KafkaUnavailable,
+    RdKafkaConsumerThread,
+    librdkafka_settings,
+    rdkafka_partition,
+    rdkafka_records_by_partition,
+    rdkafka_split_errors,
+    rdkafka_topic_pattern,
+)
 from kafka_sidecar_handlers.reactive._client import RebalanceListener
 from kafka_sidecar_handlers.reactive._config import ReactiveConsumerConfig
 from kafka_sidecar_handlers.reactive._rdkafka_gate import FetchGate
@@ -110,7 +117,7 @@ class RdKafkaClient:
         self._topics: list[str] = []
         self._listener: RebalanceListener | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._owner: Owner | None = None
+        self._owner: RdKafkaConsumerThread | None = None
         self._rd: Any = None
         self._errors_logged: dict[int, float] = {}
         self._flow: dict[TopicPartition, bool] = {}
@@ -122,7 +129,7 @@ class RdKafkaClient:
         partition once half its buffer is delivered, so about what it takes then."""
 
     def subscribe(self, topics: Sequence[str], pattern: str | None, listener: RebalanceListener) -> None:
-        self._topics = [anchored_pattern(pattern)] if pattern else list(topics)
+        self._topics = [rdkafka_topic_pattern(pattern)] if pattern else list(topics)
         self._listener = listener
 
     async def start(self) -> None:
@@ -147,7 +154,7 @@ class RdKafkaClient:
         rd.subscribe(self._topics, on_assign=self._on_assign, on_revoke=self._on_revoke, on_lost=self._on_revoke)
         self._rd = rd
         self._gate = FetchGate(rd, self._hold_limit)
-        self._owner = Owner(f"reactive-{self._name}-librdkafka")
+        self._owner = RdKafkaConsumerThread(f"reactive-{self._name}-librdkafka")
 
     def _discard(self, rd: Any) -> None:
         """Close a client that never started, on a thread of its own (nobody waits for it)."""
@@ -195,10 +202,10 @@ class RdKafkaClient:
                 messages.extend(consume(most - 1, 0))
             elif not messages:
                 self._between_waits()
-        records, errors = split_errors(messages)
+        records, errors = rdkafka_split_errors(messages)
         for error in errors:
             self._log_error(error)
-        return gate.sift(grouped_records(records, ConsumedRecord) if records else {})
+        return gate.sift(rdkafka_records_by_partition(records, ConsumedRecord) if records else {})
 
     def _between_waits(self) -> None:
         """While a fetch waits: commits and resumes the runtime asked for take effect now."""
@@ -275,7 +282,7 @@ class RdKafkaClient:
     def _seek(self, tp: TopicPartition, offset: int) -> None:
         if self._gate is not None:
             self._gate.drop_held(tp)
-        self._rd.seek(rd_partition(tp, offset))
+        self._rd.seek(rdkafka_partition(tp, offset))
 
     async def thread_cpu_seconds(self) -> float:
         """CPU seconds of the thread owning ``consume()`` so far (bench/consumer_client_bench.py)."""
@@ -290,7 +297,7 @@ class RdKafkaClient:
         if self._rd is None or self._gate is None or self._gate.holds(tp):
             return None
         try:
-            found = self._rd.position([rd_partition(tp)])
+            found = self._rd.position([rdkafka_partition(tp)])
         except Exception:
             return None
         offset = int(found[0].offset)
@@ -307,10 +314,10 @@ class RdKafkaClient:
     # -- blocking calls (worker threads) ---------------------------------------------------------
 
     async def commit(self, offsets: Mapping[TopicPartition, int]) -> None:
-        """On the owning thread (also while a rebalance callback waits there: see :class:`Owner`)."""
+        """On the owning thread (also while a rebalance callback waits there: see :class:`RdKafkaConsumerThread`)."""
         if self._owner is None:
             raise KafkaUnavailable("the consumer is not started")
-        wanted = [rd_partition(tp, offset) for tp, offset in offsets.items()]
+        wanted = [rdkafka_partition(tp, offset) for tp, offset in offsets.items()]
         await self._owner.run(
             lambda: _checked(self._rd.commit(offsets=wanted, asynchronous=False)), during_rebalance=True
         )
@@ -325,20 +332,20 @@ class RdKafkaClient:
         def ask() -> dict[TopicPartition, tuple[int, int]]:
             marks: dict[TopicPartition, tuple[int, int]] = {}
             for tp in tps:
-                low, high = self._rd.get_watermark_offsets(rd_partition(tp), self._timeout_s, False)
+                low, high = self._rd.get_watermark_offsets(rdkafka_partition(tp), self._timeout_s, False)
                 marks[tp] = (int(low), int(high))
             return marks
 
         return await asyncio.to_thread(ask)
 
     async def offsets_for_times(self, times: Mapping[TopicPartition, int]) -> dict[TopicPartition, int | None]:
-        wanted = [rd_partition(tp, timestamp) for tp, timestamp in times.items()]
+        wanted = [rdkafka_partition(tp, timestamp) for tp, timestamp in times.items()]
         found = await asyncio.to_thread(lambda: _checked(self._rd.offsets_for_times(wanted, self._timeout_s)))
         offsets = {(p.topic, p.partition): int(p.offset) for p in found}
         return {tp: (o if (o := offsets.get((tp.topic, tp.partition), -1)) >= 0 else None) for tp in times}
 
     async def committed(self, tp: TopicPartition) -> int | None:
-        found = await asyncio.to_thread(lambda: _checked(self._rd.committed([rd_partition(tp)], self._timeout_s)))
+        found = await asyncio.to_thread(lambda: _checked(self._rd.committed([rdkafka_partition(tp)], self._timeout_s)))
         offset = int(found[0].offset)
         return offset if offset >= 0 else None
 

@@ -22,7 +22,7 @@ from typing import Any
 from aiokafka import TopicPartition
 
 from kafka_sidecar.plugin import ConsumedRecord
-from kafka_sidecar_handlers._librdkafka import rd_partition
+from kafka_sidecar.plugin import rdkafka_partition as rd_partition
 
 log = logging.getLogger(__name__)
 

@@ -1,10 +1,13 @@
-"""librdkafka (confluent-kafka) messages as records, grouped per partition, without a Python frame per
-record: every column is read by a C-level ``map(methodcaller(...))`` and the records are built by
-``map(make, ...)``; only records with headers take a per-record path.
+"""What a consumer on librdkafka (confluent-kafka) needs of its messages and names: messages as records,
+grouped per partition, without a Python frame per record: every column is read by a C-level
+``map(methodcaller(...))`` and the records are built by ``map(make, ...)``; only records with headers
+take a per-record path.
 
 ``make`` is the record type a consumer wants, called with ``(topic, partition, offset, timestamp, key,
 value[, headers])``: :class:`~kafka_sidecar.plugin.ConsumedRecord` for the reactive consumer, the active
-consumer's own (aiokafka's field names) for it."""
+consumer's own (aiokafka's field names) for it. Partitions are aiokafka's ``TopicPartition`` on the
+sidecar's side (:func:`rd_partition` makes librdkafka's); topic patterns are anchored as aiokafka's are
+(:func:`anchored_pattern`). Public in ``kafka_sidecar.plugin`` for a team's own librdkafka consumer."""
 
 from __future__ import annotations
 
@@ -73,3 +76,18 @@ def grouped_records(messages: list[Any], make: RecordType[R]) -> dict[TopicParti
         else:
             found.extend(run)
     return grouped
+
+
+def rd_partition(tp: TopicPartition, offset: int | None = None) -> Any:
+    """``tp`` (and an offset, or a timestamp for ``offsets_for_times``) as confluent-kafka's TopicPartition."""
+    from confluent_kafka import TopicPartition as RdTopicPartition
+
+    if offset is None:
+        return RdTopicPartition(tp.topic, tp.partition)
+    return RdTopicPartition(tp.topic, tp.partition, offset)
+
+
+def anchored_pattern(pattern: str) -> str:
+    """librdkafka takes a subscription starting with ``^`` as a regular expression; aiokafka matches a
+    pattern at the start of a topic name, so an unanchored pattern is anchored there."""
+    return pattern if pattern.startswith("^") else f"^({pattern})"

@@ -1,11 +1,13 @@
 """The thread that owns a librdkafka consumer: every call that must not run elsewhere.
 
-Used by both consumers' librdkafka engines (``reactive/_rdkafka.py``, ``active/_rdkafka.py``). Jobs are
+Used by both consumers' librdkafka engines (``kafka_sidecar_handlers``: ``reactive/_rdkafka.py``,
+``active/_rdkafka.py``); public in ``kafka_sidecar.plugin`` as ``RdKafkaConsumerThread``. Jobs are
 run in order and answered on the event loop. librdkafka serves rebalance callbacks inside ``consume()``
 on this thread, and holds a commit made on any other thread until such a callback returns; the callback
 waits for the consumer's own revoke handling on the event loop, which commits. So while a callback waits
-(:meth:`Owner.serve_until`), and between the slices of a fetch's wait (:meth:`Owner.serve_pending`), this
-thread runs the jobs marked ``during_rebalance`` (commits) itself; the others wait their turn.
+(:meth:`RdKafkaConsumerThread.serve_until`), and between the slices of a fetch's wait
+(:meth:`RdKafkaConsumerThread.serve_pending`), this thread runs the jobs marked ``during_rebalance``
+(commits) itself; the others wait their turn.
 """
 
 from __future__ import annotations
@@ -43,7 +45,7 @@ class _Job:
             _answer(self.loop, self.future, result, None)
 
 
-class Owner:
+class RdKafkaConsumerThread:
     """One daemon thread running the jobs given to it, in order, each answered on the event loop; commits
     also while a rebalance callback or a fetch waits on it (see the module)."""
 
