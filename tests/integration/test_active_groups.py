@@ -306,3 +306,24 @@ async def test_an_auto_commit_instance_commits_what_it_returned_before_a_rebalan
     finally:
         poller.cancel()
         await other.stop()
+
+
+async def test_resubscribing_right_after_unsubscribing_hands_out_every_record_again(
+    patient: RunningSidecar, kafka_bootstrap: str, topic_factory: TopicFactory
+) -> None:
+    topic = await topic_factory.create(partitions=1)
+    await produce_raw(kafka_bootstrap, topic, [{"value": b"v%d" % n} for n in range(20)])
+    client = patient.client
+    base = await create(client, TopicFactory.unique_name("g"), **{"auto.offset.reset": "earliest"})
+    await client.post(f"{base}/subscription", json={"topics": [topic]})
+    await eventually(lambda: _has_assignment(client, base), "the instance to join its group")
+    assert (await client.delete(f"{base}/subscription")).status_code == 204
+    assert (await client.post(f"{base}/subscription", json={"topics": [topic]})).status_code == 204
+    offsets: list[int] = []
+
+    async def all_again() -> bool:  # nothing was committed: the new assignment starts at the beginning
+        offsets.extend(r["offset"] for r in await records(client, base))
+        return len(offsets) >= 20
+
+    await eventually(all_again, "every record after subscribing again")
+    assert offsets == list(range(20))

@@ -176,6 +176,8 @@ class RdKafkaActiveConsumer:
         self._pending_seeks: dict[TopicPartition, int] = {}
         """Seeks librdkafka refused while the partition's fetch was not started (see :meth:`seek`)."""
         self._seek_lock = threading.Lock()
+        self._generation = 0
+        """Counts subscribes, assigns and unsubscribes (a revoke served after an unsubscribe stops at the next)."""
 
     # -- life ------------------------------------------------------------------------------------
 
@@ -231,6 +233,7 @@ class RdKafkaActiveConsumer:
             rd.subscribe(wanted, on_assign=self._on_assign, on_revoke=self._on_revoke, on_lost=self._on_revoke)
         except Exception as exc:
             raise aiokafka_error(exc, "subscribe failed") from exc
+        self._generation += 1
         self._listener = listener
         self._topics = frozenset(() if pattern else topics)
         self._pattern = pattern
@@ -242,18 +245,28 @@ class RdKafkaActiveConsumer:
         return self._topics
 
     def unsubscribe(self) -> None:
-        """Leave the subscription; the owner thread serves the revoke that follows (records it fetches
-        meanwhile belong to revoked partitions and are dropped)."""
+        """Leave the subscription; the owner thread serves the revoke that follows at once (see
+        :meth:`_serve_revoke`), so the group does not wait for a poll that may not come."""
         rd, owner = self._running()
         self._topics, self._pattern, self._assignment = frozenset(), None, frozenset()
+        self._generation += 1
         rd.unsubscribe()
-        served = owner.run(self._serve_revoke)
+        generation = self._generation
+        served = owner.run(lambda: self._serve_revoke(generation))
         served.add_done_callback(_log_failure)
 
-    def _serve_revoke(self) -> None:
+    def _serve_revoke(self, generation: int) -> None:
+        """On the owner thread: consume until librdkafka has handed the partitions back, unless a subscribe
+        or an assign came first (its poll serves the revoke then). A record fetched meanwhile for a
+        partition that is assigned again is sought back to, so this instance still hands it out."""
         deadline = time.monotonic() + UNSUBSCRIBE_SERVE_S
-        while self._rd.assignment() and time.monotonic() < deadline:
-            self._rd.consume(1, WAIT_SLICE_S)
+        while self._generation == generation and self._rd.assignment() and time.monotonic() < deadline:
+            for message in self._rd.consume(1, WAIT_SLICE_S):
+                if message.error() is not None:
+                    continue
+                tp = TopicPartition(message.topic(), message.partition())
+                if tp in self._assignment:
+                    self.seek(tp, message.offset())
 
     def assign(self, partitions: Iterable[TopicPartition]) -> None:
         rd, _ = self._running()
@@ -265,6 +278,7 @@ class RdKafkaActiveConsumer:
                 rd.unassign()
         except Exception as exc:
             raise aiokafka_error(exc, "assign failed") from exc
+        self._generation += 1
         self._assignment = frozenset(wanted)
 
     def assignment(self) -> frozenset[TopicPartition]:
@@ -341,7 +355,8 @@ class RdKafkaActiveConsumer:
             self._log_error(error)
         if not records:
             return {}
-        wanted = self._assignment - self._pending_seeks.keys()
+        with self._seek_lock:
+            wanted = self._assignment - self._pending_seeks.keys()
         fetched = rdkafka_records_by_partition(records, FetchedRecord)
         return {tp: got for tp, got in fetched.items() if tp in wanted}
 
