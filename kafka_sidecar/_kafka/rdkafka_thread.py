@@ -15,14 +15,16 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import logging
 import queue
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 SERVE_TICK_S = 0.01
 """How often a waiting rebalance callback looks whether the runtime is done."""
@@ -96,6 +98,66 @@ class RdKafkaConsumerThread:
                 continue
             self._run_if_rebalance_safe(job)
         return True
+
+    def consume(
+        self,
+        rd: Any,
+        most: int,
+        timeout_s: float,
+        *,
+        slice_s: float,
+        between_waits: Callable[[], None] | None = None,
+        ready: Callable[[], bool] | None = None,
+    ) -> list[Any]:
+        """On this thread: the messages ``rd`` (a ``confluent_kafka.Consumer``) has now, at most ``most``;
+        else wait up to ``timeout_s`` for the first, in slices of ``slice_s``, and take what came with it
+        (``consume(n, t)`` alone would wait for all ``n``). Between slices the commits queued meanwhile are
+        made (:meth:`serve_pending`), then ``between_waits`` runs; the wait ends early once ``ready()``."""
+        consume = rd.consume
+        messages: list[Any] = consume(most, 0)
+        deadline = time.monotonic() + timeout_s
+        while not messages and not (ready is not None and ready()):
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return []
+            messages = consume(1, min(left, slice_s))
+            if messages and most > 1:
+                messages.extend(consume(most - 1, 0))
+            elif not messages:
+                self.serve_pending()
+                if between_waits is not None:
+                    between_waits()
+        return messages
+
+    def wait_for(
+        self, loop: asyncio.AbstractEventLoop, work: Coroutine[Any, Any, None], timeout: float, what: str
+    ) -> None:
+        """On this thread, inside a rebalance callback: run ``work`` on the event loop and wait for it
+        (bounded), making the commits it asks for meanwhile (:meth:`serve_until`). Never raises: a listener
+        that fails or takes longer than ``timeout`` is logged, and librdkafka goes on."""
+        try:
+            done = asyncio.run_coroutine_threadsafe(work, loop)
+        except RuntimeError:  # the loop is gone
+            work.close()
+            return
+        if not self.serve_until(done, timeout):
+            done.cancel()
+            log.warning("%s took longer than %.0fs; going on", what, timeout)
+        elif done.exception() is not None:
+            log.error("%s failed: %r", what, done.exception())
+
+    async def close_client(self, close: Callable[[], Any], what: str, timeout: float) -> None:
+        """The last job: ``close`` (librdkafka's ``close()``, which leaves the group and serves the final
+        revoke on this thread), waited for at most ``timeout``; never raises. The thread then ends."""
+        closed = self.run(close)
+        self.finish()
+        try:
+            await asyncio.wait_for(asyncio.shield(closed), timeout)
+        except TimeoutError:
+            log.warning("%s: librdkafka did not close within %.0fs; left behind", what, timeout)
+        except Exception as exc:
+            log.warning("%s: closing librdkafka failed: %s", what, exc)
+        await asyncio.to_thread(self.thread.join, 1.0)
 
     def _run_if_rebalance_safe(self, job: _Job | None) -> None:
         """Run a job that may run while a fetch or a rebalance callback waits; keep any other (and the

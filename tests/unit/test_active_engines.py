@@ -4,6 +4,8 @@ Its behaviour against a real broker is in tests/integration/test_active_*.py, ru
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka import errors as kafka_errors
@@ -114,3 +116,15 @@ def test_librdkafka_records_render_exactly_like_aiokafkas() -> None:
         assert aiokafkas is not None
         assert dumps(mine) == dumps(aiokafkas)
     assert ours[1].headers == (("trace", b"t1"), ("empty", b""))
+
+
+@pytest.mark.asyncio
+async def test_an_instance_that_cannot_reach_kafka_is_a_503_and_frees_its_name() -> None:
+    from kafka_sidecar._errors import KafkaUnavailable
+    from kafka_sidecar_testing.net import free_port
+
+    kafka = KafkaConfig(bootstrap_servers=f"127.0.0.1:{free_port()}", consumer=ConsumerSettings(engine="librdkafka"))
+    manager = InstanceManager(kafka, dataclasses.replace(SETTINGS, start_timeout_s=0.5))
+    with pytest.raises(KafkaUnavailable, match="could not connect to Kafka"):
+        await manager.create("g", REQUEST)
+    assert len(manager) == 0, "the reserved name is released"

@@ -206,13 +206,7 @@ class RdKafkaActiveConsumer:
         if owner is None:
             return
         self._owner = None
-        closed = owner.run(rd.close)
-        owner.finish()
-        try:
-            await asyncio.wait_for(asyncio.shield(closed), CLOSE_WAIT_S)
-        except TimeoutError:
-            log.warning("consumer instance %s: librdkafka did not close within %.0fs", self._name, CLOSE_WAIT_S)
-        await asyncio.to_thread(owner.thread.join, 1.0)
+        await owner.close_client(rd.close, f"consumer instance {self._name}", CLOSE_WAIT_S)
 
     def _running(self) -> tuple[Any, RdKafkaConsumerThread]:
         if self._owner is None:
@@ -306,16 +300,7 @@ class RdKafkaActiveConsumer:
         loop, owner = self._loop, self._owner
         if loop is None or loop.is_closed() or owner is None:
             return
-        try:
-            done = asyncio.run_coroutine_threadsafe(method(tps), loop)
-        except RuntimeError:  # the loop is gone
-            return
-        if not owner.serve_until(done, REBALANCE_WAIT_S):
-            done.cancel()
-            log.warning("consumer instance %s: the rebalance of %s took longer than %.0fs", self._name, tps,
-                        REBALANCE_WAIT_S)  # fmt: skip
-        elif done.exception() is not None:
-            log.error("consumer instance %s: the rebalance listener failed: %r", self._name, done.exception())
+        owner.wait_for(loop, method(tps), REBALANCE_WAIT_S, f"consumer instance {self._name}: the rebalance of {tps}")
 
     # -- fetching (the owner thread) -------------------------------------------------------------
 
@@ -327,25 +312,13 @@ class RdKafkaActiveConsumer:
         return await owner.run(lambda: self._poll(timeout_ms / 1000, most))
 
     def _poll(self, timeout_s: float, most: int) -> Fetched:
-        """What is there now; else wait for the first message (in slices, making commits asked for
-        meanwhile) and take what came with it (``consume(n, t)`` alone would wait for all ``n``)."""
-        consume = self._rd.consume
-        if self._pending_seeks:
-            self._seek_pending()
-        messages = consume(most, 0)
-        deadline = time.monotonic() + timeout_s
-        while not messages:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                return {}
-            messages = consume(1, min(left, WAIT_SLICE_S))
-            if messages and most > 1:
-                messages.extend(consume(most - 1, 0))
-            elif not messages:
-                if self._owner is not None:
-                    self._owner.serve_pending()
-                if self._pending_seeks:
-                    self._seek_pending()
+        """What is there now; else wait for the first message (making the commits and the seeks asked for
+        meanwhile) and take what came with it."""
+        assert self._owner is not None
+        self._seek_pending()
+        messages = self._owner.consume(
+            self._rd, most, timeout_s, slice_s=WAIT_SLICE_S, between_waits=self._seek_pending
+        )
         records, errors = rdkafka_split_errors(messages)
         for error in errors:
             if error.fatal() or error.name() in ("_AUTO_OFFSET_RESET", "OFFSET_OUT_OF_RANGE"):
@@ -406,6 +379,8 @@ class RdKafkaActiveConsumer:
 
     def _seek_pending(self) -> None:
         """On the owner thread: make the seeks librdkafka refused so far, once it takes them."""
+        if not self._pending_seeks:
+            return
         from confluent_kafka import KafkaException
 
         with self._seek_lock:

@@ -166,15 +166,7 @@ class RdKafkaClient:
         if owner is None:
             return
         self._owner = None
-        closed = owner.run(rd.close)
-        owner.finish()
-        try:
-            await asyncio.wait_for(asyncio.shield(closed), CLOSE_WAIT_S)
-        except TimeoutError:
-            log.warning("consumer %s: librdkafka did not close within %.0fs; left behind", self._name, CLOSE_WAIT_S)
-        except Exception as exc:
-            log.warning("consumer %s: closing librdkafka failed: %s", self._name, exc)
-        await asyncio.to_thread(owner.thread.join, 1.0)
+        await owner.close_client(rd.close, f"consumer {self._name}", CLOSE_WAIT_S)
 
     # -- fetching (the owning thread) ------------------------------------------------------------
 
@@ -187,34 +179,23 @@ class RdKafkaClient:
         """What is there now; else wait for the first message (in slices, applying commits, pauses and
         resumes the runtime asks for meanwhile) and take what came with it (``consume(n, t)`` alone would
         wait for all ``n``). Paused partitions' records are held back (:class:`FetchGate`)."""
-        gate = self._gate
+        gate, owner = self._gate, self._owner
         assert gate is not None
+        assert owner is not None
         self._apply_flow()
-        consume, most = self._rd.consume, self._max_records
-        messages = consume(most, 0)
-        deadline = time.monotonic() + timeout_s
-        while not messages and not gate.releasable():
-            left = deadline - time.monotonic()
-            if left <= 0:
-                return {}
-            messages = consume(1, min(left, WAIT_SLICE_S))
-            if messages and most > 1:
-                messages.extend(consume(most - 1, 0))
-            elif not messages:
-                self._between_waits()
+        messages = owner.consume(
+            self._rd, self._max_records, timeout_s, slice_s=WAIT_SLICE_S, between_waits=self._apply_flow,
+            ready=gate.releasable,
+        )  # fmt: skip
         records, errors = rdkafka_split_errors(messages)
         for error in errors:
             self._log_error(error)
         return gate.sift(rdkafka_records_by_partition(records, ConsumedRecord) if records else {})
 
-    def _between_waits(self) -> None:
-        """While a fetch waits: commits and resumes the runtime asked for take effect now."""
-        if self._owner is not None:
-            self._owner.serve_pending()
-        if self._flow:
-            self._apply_flow()
-
     def _apply_flow(self) -> None:
+        """Pauses and resumes the runtime asked for take effect (before and while a fetch waits)."""
+        if not self._flow:
+            return
         with self._flow_lock:
             wanted, self._flow = self._flow, {}
         if wanted and self._gate is not None:
@@ -263,16 +244,7 @@ class RdKafkaClient:
         if loop is None or loop.is_closed() or owner is None:
             return
         tps = [TopicPartition(p.topic, p.partition) for p in partitions]
-        try:
-            done = asyncio.run_coroutine_threadsafe(method(tps), loop)
-        except RuntimeError:  # the loop is gone
-            return
-        if not owner.serve_until(done, self._rebalance_wait_s):
-            done.cancel()
-            log.warning("consumer %s: the rebalance of %s took longer than %.0fs; going on", self._name, tps,
-                        self._rebalance_wait_s)  # fmt: skip
-        elif done.exception() is not None:
-            log.error("consumer %s: the rebalance listener failed: %r", self._name, done.exception())
+        owner.wait_for(loop, method(tps), self._rebalance_wait_s, f"consumer {self._name}: the rebalance of {tps}")
 
     async def seek(self, tp: TopicPartition, offset: int) -> None:
         if self._owner is None:
