@@ -288,3 +288,22 @@ async def test_a_long_poll_on_one_instance_never_blocks_another(
     assert (await client.get(f"{other}/subscription")).json() == {"topics": [topic]}
     assert not long_poll.done(), "the other instance answered while the long poll was still waiting"
     assert (await long_poll).status_code == 200
+
+
+async def test_a_topic_pattern_subscription_reads_the_matching_topic(
+    sidecar: RunningSidecar, kafka_bootstrap: str, topic_factory: TopicFactory
+) -> None:
+    topic = await topic_factory.create(partitions=1)
+    other = await topic_factory.create(partitions=1)
+    await produce_raw(kafka_bootstrap, topic, [{"value": json.dumps({"n": n}).encode()} for n in range(3)])
+    await produce_raw(kafka_bootstrap, other, [{"value": b'"not matched"'}])
+    client = sidecar.client
+    base = await create(client, TopicFactory.unique_name("g"), format="json", **{"auto.offset.reset": "earliest"})
+    pattern = topic[: len(topic) - 4] + ".*"  # matches the topic (unique names differ well before the end)
+    assert not other.startswith(pattern[:-2])
+    response = await client.post(f"{base}/subscription", json={"topic_pattern": pattern})
+    assert response.status_code == 204, response.text
+    records = await poll_until(client, base, 3)
+    assert [(r["topic"], r["value"]) for r in records] == [(topic, {"n": n}) for n in range(3)]
+    assert (await client.get(f"{base}/subscription")).json() == {"topics": [topic]}
+    await client.delete(base)

@@ -1,4 +1,5 @@
-"""Real REST Proxy v2 client libraries from PyPI, run unchanged against the sidecar process (shipped chains.yml).
+"""Real REST Proxy v2 client libraries from PyPI, run unchanged against the sidecar process (shipped chains.yml),
+with the active consumer on each engine.
 
 * ``nlp-kafka-rest-api`` (``kafka_rest``): produce JSON, then a binary consumer created with
   ``Content-Type: application/vnd.kafka.json.v2+json``: create, subscribe, consume, delete.
@@ -31,8 +32,9 @@ T = TypeVar("T")
 
 
 @pytest.fixture
-def sidecar_url(tmp_path: Path, kafka_bootstrap: str) -> Iterator[str]:
-    env = {"KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap}
+def sidecar_url(tmp_path: Path, kafka_bootstrap: str, consumer_engine: str) -> Iterator[str]:
+    """The shipped config, its active consumer on each engine (``kafka.consumer.engine``)."""
+    env = {"KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap, "SIDECAR_CONSUMER_ENGINE": consumer_engine}
     with sidecar_process(SHIPPED.read_text(encoding="utf-8"), tmp_path, env=env) as sidecar:
         yield sidecar.base_url
 
