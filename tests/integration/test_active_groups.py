@@ -251,15 +251,19 @@ async def test_unsubscribing_hands_the_partitions_to_the_group_without_another_p
     await eventually(lambda: _has_assignment(client, base), "the instance to join its group")
     assert (await client.delete(f"{base}/subscription")).status_code == 204
     assert await assigned(client, base) == set()
-    other = AIOKafkaConsumer(topic, bootstrap_servers=kafka_bootstrap, group_id=group, session_timeout_ms=6000)
+    other = AIOKafkaConsumer(bootstrap_servers=kafka_bootstrap, group_id=group, session_timeout_ms=6000)
     await other.start()
+    other.subscribe([topic])
     try:
 
         async def joined() -> bool:  # the instance is not polled again, and lives on (no expiry)
             await other.getmany(timeout_ms=100)
             return bool(other.assignment() == {TopicPartition(topic, 0)})
 
-        await eventually(joined, "the group to give the partition to a new member", 10)
+        # Well within the session timeout (6 s): the instance left the group, it was not evicted. A bound
+        # around the whole wait, as one getmany() blocks while the group rebalances.
+        async with asyncio.timeout(3):
+            await eventually(joined, "the group to give the partition to a new member", 3)
     finally:
         await other.stop()
 
