@@ -87,7 +87,12 @@ from kafka_sidecar._http.problems import PROBLEM_MEDIA_TYPE
 from kafka_sidecar._idempotency import IdempotencyCache, idempotency_key, request_fingerprint
 from kafka_sidecar._json import RawJson, base64_texts, is_json_text, json_texts
 from kafka_sidecar._json import dumps as json_dumps
-from kafka_sidecar._kafka.client_settings import java_client_properties, java_system_properties, librdkafka_settings
+from kafka_sidecar._kafka.client_settings import (
+    java_client_properties,
+    java_system_properties,
+    librdkafka_consumer_settings,
+    librdkafka_settings,
+)
 from kafka_sidecar._kafka.cluster import (
     ClusterInfo,
     ClusterView,
@@ -108,6 +113,7 @@ from kafka_sidecar._kafka.producer import (
     raise_if_none_acknowledged,
 )
 from kafka_sidecar._kafka.producer import describe as describe_error
+from kafka_sidecar._kafka.rdkafka_messages import RdKafkaErrorLog
 from kafka_sidecar._kafka.rdkafka_messages import anchored_pattern as rdkafka_topic_pattern
 from kafka_sidecar._kafka.rdkafka_messages import grouped_records as rdkafka_records_by_partition
 from kafka_sidecar._kafka.rdkafka_messages import rd_partition as rdkafka_partition
@@ -236,6 +242,7 @@ __all__ = [
     "ProducerService",
     "RawJson",
     "RdKafkaConsumerThread",
+    "RdKafkaErrorLog",
     "RecordOutcome",
     "RecordSerializer",
     "RecordUndecodable",
@@ -298,6 +305,7 @@ __all__ = [
     "json_dumps",
     "json_object_body",
     "json_texts",
+    "librdkafka_consumer_settings",
     "librdkafka_settings",
     "openapi_path",
     "parse_headers",

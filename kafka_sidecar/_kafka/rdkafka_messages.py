@@ -12,6 +12,8 @@ sidecar's side (:func:`rd_partition` makes librdkafka's); topic patterns are anc
 from __future__ import annotations
 
 import functools
+import logging
+import time
 from collections.abc import Callable
 from itertools import groupby
 from operator import itemgetter
@@ -127,3 +129,21 @@ def anchored_pattern(pattern: str) -> str:
     """librdkafka takes a subscription starting with ``^`` as a regular expression; aiokafka matches a
     pattern at the start of a topic name, so an unanchored pattern is anchored there."""
     return pattern if pattern.startswith("^") else f"^({pattern})"
+
+
+class RdKafkaErrorLog:
+    """librdkafka's errors (its ``error_cb``, and the error events ``consume()`` returns) as warnings on
+    ``logger``, each error code at most once per ``interval_s``: a broker that is down repeats them several
+    times a second."""
+
+    def __init__(self, logger: logging.Logger, what: str, interval_s: float = 30.0) -> None:
+        self._logger = logger
+        self._what = what
+        self._interval_s = interval_s
+        self._logged: dict[int, float] = {}
+
+    def __call__(self, error: Any) -> None:
+        now = time.monotonic()
+        if now - self._logged.get(error.code(), float("-inf")) >= self._interval_s:
+            self._logged[error.code()] = now
+            self._logger.warning("%s: librdkafka: %s: %s", self._what, error.name(), error.str())

@@ -128,3 +128,19 @@ async def test_an_instance_that_cannot_reach_kafka_is_a_503_and_frees_its_name()
     with pytest.raises(KafkaUnavailable, match="could not connect to Kafka"):
         await manager.create("g", REQUEST)
     assert len(manager) == 0, "the reserved name is released"
+
+
+def test_librdkafka_errors_are_logged_once_per_code_and_interval(caplog: pytest.LogCaptureFixture) -> None:
+    import logging
+
+    from kafka_sidecar.plugin import RdKafkaErrorLog
+
+    log_error = RdKafkaErrorLog(logging.getLogger("probe"), "consumer instance a", interval_s=3600)
+    with caplog.at_level(logging.WARNING, logger="probe"):
+        for _ in range(3):
+            log_error(KafkaError(KafkaError._TRANSPORT, "broker down"))
+        log_error(KafkaError(KafkaError._ALL_BROKERS_DOWN, "all down"))
+    assert [r.getMessage() for r in caplog.records] == [
+        "consumer instance a: librdkafka: _TRANSPORT: broker down",
+        "consumer instance a: librdkafka: _ALL_BROKERS_DOWN: all down",
+    ]

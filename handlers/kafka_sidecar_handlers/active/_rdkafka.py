@@ -27,16 +27,18 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
-from typing import Any, NamedTuple
+from typing import Any
 
 import msgspec
 from aiokafka import ConsumerRebalanceListener, TopicPartition
 from aiokafka import errors as kafka_errors
+from aiokafka.structs import OffsetAndTimestamp
 
 from kafka_sidecar.plugin import (
     KafkaConfig,
     RdKafkaConsumerThread,
-    librdkafka_settings,
+    RdKafkaErrorLog,
+    librdkafka_consumer_settings,
     rdkafka_partition,
     rdkafka_records_by_partition,
     rdkafka_split_errors,
@@ -53,13 +55,6 @@ UNSUBSCRIBE_SERVE_S = 5.0
 """Longest the owner thread serves the revoke that follows an unsubscribe."""
 WAIT_SLICE_S = 0.05
 """While a poll waits for records, how soon a commit asked for meanwhile is made."""
-ERROR_LOG_INTERVAL_S = 30.0
-PREFETCH_KIB = 16384
-"""Most KiB librdkafka fetches ahead of an instance (its default is 64 MiB per partition queue)."""
-FETCH_QUEUE_BACKOFF_MS = 10
-"""How soon librdkafka fetches again once its queue has room (its default of 1 s starves a fast reader)."""
-OFFSET_INVALID = -1001
-
 COMMIT_REFUSED = frozenset({22, 25, 27, 82})
 """Broker codes of a commit refused because the group moved on (ILLEGAL_GENERATION, UNKNOWN_MEMBER_ID,
 REBALANCE_IN_PROGRESS, FENCED_INSTANCE_ID): aiokafka raises CommitFailedError for them."""
@@ -82,13 +77,6 @@ class FetchedRecord(msgspec.Struct, frozen=True, gc=False):
 
 
 Fetched = dict[TopicPartition, list[FetchedRecord]]
-
-
-class OffsetHit(NamedTuple):
-    """What ``offsets_for_times`` finds for a partition (aiokafka's ``OffsetAndTimestamp`` fields)."""
-
-    offset: int
-    timestamp: int
 
 
 def aiokafka_error(exc: BaseException, action: str) -> BaseException:
@@ -139,21 +127,12 @@ def rdkafka_active_settings(
 ) -> dict[str, Any]:
     """The librdkafka configuration equivalent to what the aiokafka engine gives ``AIOKafkaConsumer``."""
     return {
-        **librdkafka_settings(kafka, f"active-{name}"),
-        "group.id": group,
-        "enable.auto.commit": False,
-        "enable.auto.offset.store": False,
+        **librdkafka_consumer_settings(kafka, f"active-{name}", group, max_poll_records),
         "auto.offset.reset": "error" if auto_offset_reset == "none" else auto_offset_reset,
         "isolation.level": "read_uncommitted",  # aiokafka's default (librdkafka's is read_committed)
         "session.timeout.ms": session_timeout_ms,
         "heartbeat.interval.ms": heartbeat_interval_ms,
         "max.poll.interval.ms": max_poll_interval_ms,
-        "topic.metadata.refresh.interval.ms": kafka.metadata_max_age_ms,
-        "queued.max.messages.kbytes": PREFETCH_KIB,
-        "queued.min.messages": 2 * max_poll_records,
-        "fetch.queue.backoff.ms": FETCH_QUEUE_BACKOFF_MS,
-        "logger": logging.getLogger("kafka_sidecar.librdkafka"),
-        "log_level": 4,
     }
 
 
@@ -162,6 +141,7 @@ class RdKafkaActiveConsumer:
 
     def __init__(self, name: str, settings: dict[str, Any], *, connect_timeout_s: float) -> None:
         self._name = name
+        self._log_error = RdKafkaErrorLog(log, f"consumer instance {name}")
         self._settings = {**settings, "error_cb": self._log_error}
         self._timeout_s = connect_timeout_s
         self._rd: Any = None
@@ -172,7 +152,6 @@ class RdKafkaActiveConsumer:
         self._pattern: str | None = None
         self._assignment: frozenset[TopicPartition] = frozenset()
         """What librdkafka assigned (set on the owner thread in the callbacks, or by ``assign``)."""
-        self._errors_logged: dict[int, float] = {}
         self._pending_seeks: dict[TopicPartition, int] = {}
         """Seeks librdkafka refused while the partition's fetch was not started (see :meth:`seek`)."""
         self._seek_lock = threading.Lock()
@@ -254,13 +233,18 @@ class RdKafkaActiveConsumer:
         or an assign came first (its poll serves the revoke then). A record fetched meanwhile for a
         partition that is assigned again is sought back to, so this instance still hands it out."""
         deadline = time.monotonic() + UNSUBSCRIBE_SERVE_S
+        dropped = 0
         while self._generation == generation and self._rd.assignment() and time.monotonic() < deadline:
             for message in self._rd.consume(1, WAIT_SLICE_S):
                 if message.error() is not None:
+                    self._log_error(message.error())
                     continue
                 tp = TopicPartition(message.topic(), message.partition())
                 if tp in self._assignment:
                     self.seek(tp, message.offset())
+                else:
+                    dropped += 1
+        self._log_not_handed_out(dropped, "after unsubscribing")
 
     def assign(self, partitions: Iterable[TopicPartition]) -> None:
         rd, _ = self._running()
@@ -331,13 +315,19 @@ class RdKafkaActiveConsumer:
         with self._seek_lock:
             wanted = self._assignment - self._pending_seeks.keys()
         fetched = rdkafka_records_by_partition(records, FetchedRecord)
-        return {tp: got for tp, got in fetched.items() if tp in wanted}
+        kept = {tp: got for tp, got in fetched.items() if tp in wanted}
+        if len(kept) < len(fetched):
+            self._log_not_handed_out(sum(len(got) for tp, got in fetched.items() if tp not in wanted), "in a poll")
+        return kept
 
-    def _log_error(self, error: Any) -> None:
-        now = time.monotonic()
-        if now - self._errors_logged.get(error.code(), 0.0) >= ERROR_LOG_INTERVAL_S:
-            self._errors_logged[error.code()] = now
-            log.warning("consumer instance %s: librdkafka: %s: %s", self._name, error.name(), error.str())
+    def _log_not_handed_out(self, count: int, when: str) -> None:
+        """Records fetched for partitions no longer assigned (revoked meanwhile) or being sought are not
+        handed out: their owner reads them from the committed offset, or this instance from the seek's."""
+        if count:
+            log.info(
+                "consumer instance %s: %d fetched record(s) %s not handed out (partition revoked or being sought; "
+                "read again from the committed offset or the seek's)", self._name, count, when,
+            )  # fmt: skip
 
     # -- positions -------------------------------------------------------------------------------
 
@@ -422,7 +412,9 @@ class RdKafkaActiveConsumer:
         except Exception as exc:
             raise aiokafka_error(exc, "reading the partitions' first and last offsets failed") from exc
 
-    async def offsets_for_times(self, times: Mapping[TopicPartition, int]) -> dict[TopicPartition, OffsetHit | None]:
+    async def offsets_for_times(
+        self, times: Mapping[TopicPartition, int]
+    ) -> dict[TopicPartition, OffsetAndTimestamp | None]:
         rd, _ = self._running()
         wanted = [rdkafka_partition(tp, stamp) for tp, stamp in times.items()]
         try:
@@ -430,10 +422,10 @@ class RdKafkaActiveConsumer:
         except Exception as exc:
             raise aiokafka_error(exc, "looking up offsets by timestamp failed") from exc
         offsets = {(p.topic, p.partition): int(p.offset) for p in _checked(found, "looking up offsets by timestamp")}
-        out: dict[TopicPartition, OffsetHit | None] = {}
+        out: dict[TopicPartition, OffsetAndTimestamp | None] = {}
         for tp, stamp in times.items():
             offset = offsets.get((tp.topic, tp.partition), -1)
-            out[tp] = OffsetHit(offset, stamp) if offset >= 0 else None
+            out[tp] = OffsetAndTimestamp(offset, stamp) if offset >= 0 else None
         return out
 
     # -- offsets ---------------------------------------------------------------------------------

@@ -35,7 +35,8 @@ from kafka_sidecar.plugin import (
     KafkaConfig,
     KafkaUnavailable,
     RdKafkaConsumerThread,
-    librdkafka_settings,
+    RdKafkaErrorLog,
+    librdkafka_consumer_settings,
     rdkafka_partition,
     rdkafka_records_by_partition,
     rdkafka_split_errors,
@@ -51,12 +52,6 @@ CLOSE_WAIT_S = 10.0
 """Longest wait for ``close()`` (leaving the group) and the thread's end when stopping."""
 REBALANCE_MARGIN_S = 5.0
 """How much longer than ``drain_timeout_ms`` a rebalance callback waits for the runtime."""
-ERROR_LOG_INTERVAL_S = 30.0
-PREFETCH_KIB = 16384
-"""Most KiB librdkafka fetches ahead of the runtime (all partitions; its default is 64 MiB)."""
-FETCH_QUEUE_BACKOFF_MS = 10
-"""How soon librdkafka fetches again once its queue has room (its default, 1000 ms, starves a fast reader:
-measured 162k records/s with it, 458k with 10 ms; bench/consumer_client_bench.py)."""
 FETCH_WAIT_MAX_MS = 100
 """How long the broker may hold a fetch for partitions with nothing new. librdkafka has one fetch in flight
 per broker, so a partition resumed meanwhile waits for it: with the default (500 ms) a reader held back by
@@ -70,24 +65,13 @@ WAIT_SLICE_S = 0.01
 def rdkafka_consumer_settings(name: str, config: ReactiveConsumerConfig, kafka: KafkaConfig) -> dict[str, Any]:
     """The librdkafka configuration equivalent to what the aiokafka engine gives ``AIOKafkaConsumer``."""
     return {
-        **librdkafka_settings(kafka, f"reactive-{name}"),
-        "group.id": config.group,
-        "enable.auto.commit": False,
-        "enable.auto.offset.store": False,
+        **librdkafka_consumer_settings(kafka, f"reactive-{name}", config.group, config.fetch_max_records),
         "auto.offset.reset": config.auto_offset_reset,
         "isolation.level": config.isolation_level,
         "session.timeout.ms": config.session_timeout_ms,
         "heartbeat.interval.ms": config.heartbeat_interval_ms,
         "max.partition.fetch.bytes": config.max_partition_fetch_bytes,
-        "topic.metadata.refresh.interval.ms": kafka.metadata_max_age_ms,
-        # Prefetch: at most PREFETCH_KIB and a couple of polls' worth of records queued ahead of the runtime,
-        # refilled within FETCH_QUEUE_BACKOFF_MS of falling below (librdkafka's 1 s default stalls a fast reader).
-        "queued.max.messages.kbytes": PREFETCH_KIB,
-        "queued.min.messages": 2 * config.fetch_max_records,
-        "fetch.queue.backoff.ms": FETCH_QUEUE_BACKOFF_MS,
         "fetch.wait.max.ms": FETCH_WAIT_MAX_MS,
-        "logger": logging.getLogger("kafka_sidecar.librdkafka"),
-        "log_level": 4,
     }
 
 
@@ -119,7 +103,7 @@ class RdKafkaClient:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._owner: RdKafkaConsumerThread | None = None
         self._rd: Any = None
-        self._errors_logged: dict[int, float] = {}
+        self._log_error = RdKafkaErrorLog(log, f"consumer {name}")
         self._flow: dict[TopicPartition, bool] = {}
         """Pauses (True) and resumes (False) wanted since the last ``consume()``, applied before the next."""
         self._flow_lock = threading.Lock()
@@ -206,12 +190,6 @@ class RdKafkaClient:
         if error.name() in AUTHENTICATION_ERRORS:
             self._auth_error = f"{error.name()}: {error.str()}"
         self._log_error(error)
-
-    def _log_error(self, error: Any) -> None:
-        now = time.monotonic()
-        if now - self._errors_logged.get(error.code(), 0.0) >= ERROR_LOG_INTERVAL_S:
-            self._errors_logged[error.code()] = now
-            log.warning("consumer %s: librdkafka: %s: %s", self._name, error.name(), error.str())
 
     def _on_assign(self, rd: Any, partitions: list[Any]) -> None:
         """Take the partitions unpaused (a pause left from an earlier assignment no longer holds), then
