@@ -90,8 +90,8 @@ def idempotency_key(headers: dict[str, str] | object) -> str | None:
     value = get(HEADER) if get is not None else None
     if value is None:
         return None
-    if not value or len(value) > MAX_KEY_LENGTH or not value.isprintable():
-        raise ValidationFailed(f"must be 1..{MAX_KEY_LENGTH} printable characters", field="Idempotency-Key")
+    if not value or len(value) > MAX_KEY_LENGTH or not value.isascii() or not value.isprintable():
+        raise ValidationFailed(f"must be 1..{MAX_KEY_LENGTH} printable ASCII characters", field="Idempotency-Key")
     return str(value)
 
 

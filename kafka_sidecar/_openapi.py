@@ -22,6 +22,10 @@ from kafka_sidecar._view import RouteInfo
 OPENAPI_VERSION = "3.1.0"
 _PARAM = re.compile(r"{([^}:]+)(?::[^}]*)?}")
 PROBLEM_REF = {"$ref": "#/components/responses/Problem"}
+HANDLER_CHECKED = "x-checked-by-handler"
+"""OpenAPI extension on an operation: its handler checks every parameter, media type and body the operation
+describes itself, with the same status, field and error code as a check against the description would give
+(the validation plugin then need not check them a second time)."""
 
 PROBLEM_SCHEMA = {
     "type": "object",

@@ -131,6 +131,7 @@ from kafka_sidecar._metrics.registry import (
 )
 from kafka_sidecar._metrics.service import Metrics, MetricsExporter, MetricsExporterSpec, MetricsSettings
 from kafka_sidecar._openapi import (
+    HANDLER_CHECKED,
     DocumentBuilder,
     MountedRoute,
     build_document,
@@ -165,6 +166,7 @@ __all__ = [
     "DEFAULT_SUFFIX",
     "DELIVERED",
     "ERROR_KAFKA_RETRIABLE",
+    "HANDLER_CHECKED",
     "LOG_IDS",
     "OUTGOING_HEADERS",
     "OVERFLOW",

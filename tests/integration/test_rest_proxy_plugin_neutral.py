@@ -30,6 +30,16 @@ async def outcomes(client: httpx.AsyncClient, topic: str) -> list[tuple[str, int
         ("v2 produce", "POST", f"/topics/{topic}", {"records": [{"value": {"a": 1}}]}, V2J),
         ("v2 produce bad field", "POST", f"/topics/{topic}", {"records": [{"valu": 1}]}, V2J),
         ("v2 produce bad media", "POST", f"/topics/{topic}", {"records": []}, "text/plain"),
+        ("v2 produce no media", "POST", f"/topics/{topic}", {"records": [{"value": 1}]}, ""),
+        ("v2 produce bad header", "POST", f"/topics/{topic}", {"records": [{"value": 1, "headers": {"h": 5}}]}, V2J),
+        ("v2 produce nameless header", "POST", f"/topics/{topic}",
+         {"records": [{"value": 1, "headers": [{"value": "AA=="}]}]}, V2J),
+        ("v2 produce bad stamp", "POST", f"/topics/{topic}", {"records": [{"value": 1, "timestamp": "soon"}]}, V2J),
+        ("v2 produce no records", "POST", f"/topics/{topic}", {"records": []}, V2J),
+        ("v2 produce bad format", "POST", f"/topics/{topic}", {"valueFormat": "xml", "records": [{"value": 1}]},
+         JSON),
+        ("v2 produce bad partition", "POST", f"/topics/{topic}/partitions/x1", {"records": [{"value": 1}]}, V2J),
+        ("v2 produce bad topic", "POST", "/topics/bad%20topic", {"records": [{"value": 1}]}, V2J),
         ("v2 create bad reset", "POST", f"/consumers/{group}", {"auto.offset.reset": 5}, V2),
         ("v2 create bad reset word", "POST", f"/consumers/{group}", {"auto.offset.reset": "often"}, V2),
         ("v2 create", "POST", f"/consumers/{group}", {"name": "i", "format": "json"}, V2J),
@@ -62,7 +72,13 @@ async def outcomes(client: httpx.AsyncClient, topic: str) -> list[tuple[str, int
     return out
 
 
-@pytest.mark.parametrize("removed", [None, *PLUGINS])
+VALIDATION = "    use: validation "
+RECHECK = "validation rechecking"
+"""The shipped chain with the validation plugin checking the producer's routes too (which the producer
+declares it checks itself): both must answer the same."""
+
+
+@pytest.mark.parametrize("removed", [None, *PLUGINS, RECHECK])
 async def test_removing_a_plugin_changes_no_status_or_error_code(
     tmp_path: Path, kafka_bootstrap: str, topic_factory: TopicFactory, removed: str | None
 ) -> None:
@@ -72,6 +88,9 @@ async def test_removing_a_plugin_changes_no_status_or_error_code(
         baseline = await outcomes(bare.client, topic)
     kept = [p for p in PLUGINS if p != removed]
     chain = SHIPPED.replace(DEFAULT, f"default: [{', '.join(kept)}]")
+    if removed == RECHECK:
+        assert SHIPPED.count(VALIDATION) == 1
+        chain = chain.replace(VALIDATION, "    config: {recheck_handler_checked: true}\n" + VALIDATION)
     topic2 = await topic_factory.create()
     async with running_sidecar(chain, _dir(tmp_path, "chain"), env=env) as with_plugins:
         measured = await outcomes(with_plugins.client, topic2)

@@ -14,7 +14,7 @@ from kafka_sidecar._config.model import KafkaConfig, SidecarConfig
 from kafka_sidecar._errors import UnsupportedMediaType, ValidationFailed
 from kafka_sidecar._exchange import Exchange, HttpRequest, Reply
 from kafka_sidecar._kafka.producer import ProducerService
-from kafka_sidecar._openapi import find_operation, openapi_path
+from kafka_sidecar._openapi import HANDLER_CHECKED, find_operation, openapi_path
 from kafka_sidecar._resources import Resources
 from kafka_sidecar._serdes.base import SerdeRegistry
 from kafka_sidecar._view import RouteInfo
@@ -30,6 +30,9 @@ ORDER_SCHEMA = {
 
 
 def handler(**config: Any) -> ValidationHandler:
+    """The plugin over the producer's described routes; it rechecks them unless told otherwise (the producer
+    declares ``x-checked-by-handler``, and these tests are about the plugin's own checks)."""
+    config.setdefault("recheck_handler_checked", True)
     links = (LinkInfo("producer", "producer"),)
     routes = tuple(RouteInfo(route, ("POST",), links, describe=describe_produce) for route in ROUTES)
     res = Resources(SidecarConfig(), SerdeRegistry(), ProducerService(KafkaConfig()), routes=routes)
@@ -136,6 +139,44 @@ async def test_per_topic_value_schemas_are_enforced_on_produce(tmp_path: Path) -
     assert error.field == "records[0].value.id"
     error = await rejected(h, exchange({"records": [{"value": "x"}]}, topic="inline"))
     assert error.field == "records[0].value"
+
+
+def test_the_producer_declares_that_it_checks_its_requests_itself() -> None:
+    for route in ROUTES:
+        described = describe_produce(route, "POST")
+        assert described is not None
+        assert described[HANDLER_CHECKED] is True
+    assert describe_produce(ROUTES[0], "GET") is None
+
+
+@pytest.mark.asyncio
+async def test_an_operation_its_handler_checks_is_checked_once_by_the_handler(tmp_path: Path) -> None:
+    """Without ``recheck_handler_checked`` the plugin leaves the producer's checks to the producer (bad
+    parameters, media type and body reach it), but per-topic value schemas are still its own to enforce."""
+    schema_file = tmp_path / "order.json"
+    schema_file.write_text(json.dumps(ORDER_SCHEMA))
+    h = handler(recheck_handler_checked=False, topic_schemas={"orders": str(schema_file)})
+    terminal = Terminal()
+    await h(exchange({"records": [{"value": {"id": "a", "amount": 1}, "colour": "red"}]}), terminal)
+    await h(exchange({"records": [{"value": 1}]}, content_type="text/plain", topic="other"), terminal)
+    await h(exchange({"records": [{"value": 1}]}, route=ROUTES[1], topic="other", partition="x1"), terminal)
+    assert terminal.calls == 3
+    error = await rejected(h, exchange({"records": [{"value": {"id": "a", "amount": -1}}]}))
+    assert error.field == "records[0].value.amount"
+
+
+@pytest.mark.asyncio
+async def test_an_operation_without_the_declaration_is_checked_by_the_plugin() -> None:
+    def describe(path: str, method: str) -> dict[str, object]:
+        operation = dict(describe_produce(path, method) or {})
+        del operation[HANDLER_CHECKED]
+        return operation
+
+    links = (LinkInfo("team-terminal", "team-terminal"),)
+    routes = (RouteInfo(ROUTES[0], ("POST",), links, describe=describe),)
+    res = Resources(SidecarConfig(), SerdeRegistry(), ProducerService(KafkaConfig()), routes=routes)
+    error = await rejected(ValidationHandler(ValidationConfig(), res), exchange({"records": [{"valu": 1}]}))
+    assert error.field == "records[0].valu"
 
 
 def test_a_broken_topic_schema_fails_at_assembly() -> None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from kafka_sidecar.plugin import TOPIC_NAME_PATTERN
+from kafka_sidecar.plugin import HANDLER_CHECKED, TOPIC_NAME_PATTERN
 from kafka_sidecar_handlers.producer._request import FORMAT_ORDINALS, request_schema
 
 FORMATS = FORMAT_ORDINALS
@@ -88,6 +88,9 @@ def describe_produce(path: str, method: str) -> Mapping[str, object] | None:
         "operationId": "produce" + path.replace("/", "_").replace("{", "").replace("}", ""),
         "tags": ["producer"],
         "parameters": parameters,
+        # the producer checks all of it itself (msgspec structs the request schema is generated from), with
+        # the same statuses and fields: tests/integration/test_rest_proxy_plugin_neutral.py
+        HANDLER_CHECKED: True,
         "requestBody": {
             "required": True,
             "content": {media: {"schema": PRODUCE_REQUEST} for media in MEDIA_TYPES},

@@ -9,6 +9,9 @@ The plugin never changes what the API answers, only how early: every check here 
 makes too, with the same status, and a schema node may declare the REST Proxy v2 ``error_code`` its
 terminal uses with ``x-error-code`` (the create-consumer properties say 42204, as Confluent does).
 Request media types are the ones the operation lists (the active consumer lists every v2 type).
+An operation whose handler declares it checks all of that itself (``x-checked-by-handler``: the
+producer's, whose request schema is generated from the structs it parses with) is not checked a second
+time here unless ``recheck_handler_checked`` says so; per-topic value schemas are enforced either way.
 
 Every schema is compiled once by jsonschema-rs (Draft 2020-12, in Rust), which answers "valid?"; the
 pure-Python jsonschema walks an instance only when it is invalid, to name the field in the same words
@@ -27,6 +30,7 @@ import jsonschema_rs
 from jsonschema.exceptions import ValidationError
 
 from kafka_sidecar.plugin import (
+    HANDLER_CHECKED,
     Exchange,
     HandlerSpec,
     HttpRequest,
@@ -55,6 +59,13 @@ class ValidationConfig:
     media_types: bool = field(default=True, metadata={"doc": "Reject request media types the route does not accept."})
     parameters: bool = field(default=True, metadata={"doc": "Validate path, query and header parameters."})
     bodies: bool = field(default=True, metadata={"doc": "Validate JSON request bodies against the route's schema."})
+    recheck_handler_checked: bool = field(
+        default=False,
+        metadata={
+            "doc": "Also check operations whose handler declares it checks them itself (`x-checked-by-handler`: "
+            "same status, field and code); off, such a request is checked once, by its handler."
+        },
+    )
     topic_schemas: Mapping[str, str] = field(
         default_factory=dict,
         metadata={"doc": "Topic -> JSON Schema for record values: a file path or inline JSON text."},
@@ -114,6 +125,8 @@ def _prefixed(prefix: str, name: str) -> str:
 
 class _Operation:
     def __init__(self, operation: Mapping[str, Any]) -> None:
+        self.handler_checked = operation.get(HANDLER_CHECKED) is True
+        """Its handler checks all this itself, with the same answers (the producer, say)."""
         # (name, where, key to look up, required, schema, the schema's type); parameters of unknown location
         # are never present
         self.parameters: list[tuple[str, str, str, bool, Schema, object]] = [
@@ -247,7 +260,7 @@ class ValidationHandler:
             return await call_next(exchange)
         request = exchange.http()
         operation = self._operation(request.route, request.method)
-        if operation is not None:
+        if operation is not None and (self._config.recheck_handler_checked or not operation.handler_checked):
             if self._config.parameters:
                 operation.check_parameters(request)
             media = operation.check_media_type(request) if self._config.media_types else request.content_type
