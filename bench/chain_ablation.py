@@ -7,7 +7,8 @@ with the user share, minor page faults per record and peak RSS besides. ``--scen
 suite's produce scenario (100 x 1 KiB records per request, 8 clients, ``--duration`` s); ``produce1``: the
 suite's one record per request, open loop at ``--rate`` requests/s (CPU per request, p99). Variants are
 interleaved in every rep (the order alternates), so a busy machine slows them alike; the median, min
-and max over the reps are printed.
+and max over the reps are printed, and each variant's ratio to ``bare`` (or to the last variant listed)
+rep by rep: the median of those paired ratios is the steadiest figure of a noisy machine.
 
 Variants (``--variants``, comma-separated), each about the scenario's chain (``default-consumer`` for
 reactive, ``default`` for the produce scenarios):
@@ -251,7 +252,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         rate = statistics.median(r.rate for r in group)
         p99 = statistics.median(r.p99_ms for r in group)
         print(f"{variant:14} {statistics.median(cpu):7.2f} {min(cpu):7.2f} {max(cpu):7.2f}  ({rate:,.0f}, {p99:.2f})")
+    print_paired_ratios(rows, "bare" if "bare" in rows else args.variants[-1])
     return 0
+
+
+def print_paired_ratios(rows: dict[str, list[Row]], reference: str) -> None:
+    """Each variant's CPU per record over ``reference``'s in the same rep (run back to back, so a busy
+    stretch of the machine weighs on both): the median of those ratios, and their quartiles. On this
+    machine it spreads far less than a ratio of two medians taken over different minutes."""
+    base = rows[reference]
+    print(f"paired with {reference} (each rep's ratio; median, quartiles):")
+    for variant, group in rows.items():
+        if variant == reference or len(group) < 2:
+            continue
+        ratios = [r.cpu_us_per_record / b.cpu_us_per_record for r, b in zip(group, base, strict=True)]
+        low, _, high = statistics.quantiles(ratios, n=4)
+        print(f"  {variant:14} {statistics.median(ratios):.3f}x  ({low:.3f}-{high:.3f}; {len(ratios)} reps)")
 
 
 if __name__ == "__main__":

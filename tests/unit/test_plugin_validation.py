@@ -152,17 +152,20 @@ def test_the_producer_declares_that_it_checks_its_requests_itself() -> None:
 @pytest.mark.asyncio
 async def test_an_operation_its_handler_checks_is_checked_once_by_the_handler(tmp_path: Path) -> None:
     """Without ``recheck_handler_checked`` the plugin leaves the producer's checks to the producer (bad
-    parameters, media type and body reach it), but per-topic value schemas are still its own to enforce."""
+    parameters, media type and body reach it), except on a topic with a value schema: there it checks the
+    request first and then its values, so a request's own error still comes before its values'."""
     schema_file = tmp_path / "order.json"
     schema_file.write_text(json.dumps(ORDER_SCHEMA))
     h = handler(recheck_handler_checked=False, topic_schemas={"orders": str(schema_file)})
     terminal = Terminal()
-    await h(exchange({"records": [{"value": {"id": "a", "amount": 1}, "colour": "red"}]}), terminal)
+    await h(exchange({"records": [{"value": 1, "colour": "red"}]}, topic="other"), terminal)
     await h(exchange({"records": [{"value": 1}]}, content_type="text/plain", topic="other"), terminal)
     await h(exchange({"records": [{"value": 1}]}, route=ROUTES[1], topic="other", partition="x1"), terminal)
     assert terminal.calls == 3
     error = await rejected(h, exchange({"records": [{"value": {"id": "a", "amount": -1}}]}))
     assert error.field == "records[0].value.amount"
+    error = await rejected(h, exchange({"records": [{"value": {"amount": -1}, "colour": "red"}]}))
+    assert error.field == "records[0].colour"
 
 
 @pytest.mark.asyncio

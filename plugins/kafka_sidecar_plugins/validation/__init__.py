@@ -11,7 +11,8 @@ terminal uses with ``x-error-code`` (the create-consumer properties say 42204, a
 Request media types are the ones the operation lists (the active consumer lists every v2 type).
 An operation whose handler declares it checks all of that itself (``x-checked-by-handler``: the
 producer's, whose request schema is generated from the structs it parses with) is not checked a second
-time here unless ``recheck_handler_checked`` says so; per-topic value schemas are enforced either way.
+time here, unless ``recheck_handler_checked`` says so or the request's topic has a value schema (checked
+here after the request itself, so a request's own errors still come first).
 
 Every schema is compiled once by jsonschema-rs (Draft 2020-12, in Rust), which answers "valid?"; the
 pure-Python jsonschema walks an instance only when it is invalid, to name the field in the same words
@@ -260,15 +261,20 @@ class ValidationHandler:
             return await call_next(exchange)
         request = exchange.http()
         operation = self._operation(request.route, request.method)
-        if operation is not None and (self._config.recheck_handler_checked or not operation.handler_checked):
+        topic = request.path_params.get("topic")
+        values = self._topics.get(topic) if topic is not None else None
+        # A request its handler checks itself is left to it, unless its values are checked here (then the
+        # request is checked first, so its own errors come before its values', as the handler would order them).
+        if operation is not None and (
+            values is not None or self._config.recheck_handler_checked or not operation.handler_checked
+        ):
             if self._config.parameters:
                 operation.check_parameters(request)
             media = operation.check_media_type(request) if self._config.media_types else request.content_type
             if self._config.bodies:
                 operation.check_body(exchange, media)
-        topic = request.path_params.get("topic")
-        if topic is not None and topic in self._topics:
-            self._check_values(exchange, self._topics[topic], topic)
+        if values is not None and topic is not None:
+            self._check_values(exchange, values, topic)
         return await call_next(exchange)
 
     def _check_values(self, exchange: Exchange, schema: Schema, topic: str) -> None:
