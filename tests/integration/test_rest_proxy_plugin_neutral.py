@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 
@@ -85,6 +86,7 @@ async def test_removing_a_plugin_changes_no_status_or_error_code(
     topic = await topic_factory.create()
     env = {"KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap}
     async with running_sidecar(SHIPPED.replace(DEFAULT, "default: []"), _dir(tmp_path, "bare"), env=env) as bare:
+        await group_coordinator_ready(bare.client)
         baseline = await outcomes(bare.client, topic)
     kept = [p for p in PLUGINS if p != removed]
     chain = SHIPPED.replace(DEFAULT, f"default: [{', '.join(kept)}]")
@@ -97,6 +99,22 @@ async def test_removing_a_plugin_changes_no_status_or_error_code(
     assert [(w, s, c) for w, s, c in measured] == [(w, s, c) for w, s, c in baseline]
     assert {w: s for w, s, _ in baseline}["v2 create bad reset"] == 422
     assert {w: c for w, _, c in baseline}["v2 create bad reset"] == 42204
+
+
+async def group_coordinator_ready(client: httpx.AsyncClient, deadline_s: float = 30.0) -> None:
+    """Until a fresh broker has its group coordinator (``__consumer_offsets``), a group's lag is rightly a 503
+    (retry later); the comparison needs the broker past that, or the first system asked gets the 503."""
+    cluster = (await client.get("/v3/clusters")).json()["data"][0]["cluster_id"]
+    lags = f"/v3/clusters/{cluster}/consumer-groups/surely-not-a-group/lags"
+    loop = asyncio.get_running_loop()
+    end = loop.time() + deadline_s
+    status = 503
+    while loop.time() < end:
+        status = (await client.get(lags)).status_code
+        if status != 503:
+            break
+        await asyncio.sleep(0.2)
+    assert status == 404, f"the group coordinator did not answer within {deadline_s} s (last status {status})"
 
 
 def _dir(root: Path, name: str) -> Path:
