@@ -134,16 +134,24 @@ def anchored_pattern(pattern: str) -> str:
 class RdKafkaErrorLog:
     """librdkafka's errors (its ``error_cb``, and the error events ``consume()`` returns) as warnings on
     ``logger``, each error code at most once per ``interval_s``: a broker that is down repeats them several
-    times a second."""
+    times a second. The repeats left out are counted, and the next line of that code says how many."""
 
-    def __init__(self, logger: logging.Logger, what: str, interval_s: float = 30.0) -> None:
+    def __init__(
+        self, logger: logging.Logger, what: str, interval_s: float = 30.0, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self._logger = logger
         self._what = what
         self._interval_s = interval_s
+        self._clock = clock
         self._logged: dict[int, float] = {}
+        self._left_out: dict[int, int] = {}
 
     def __call__(self, error: Any) -> None:
-        now = time.monotonic()
-        if now - self._logged.get(error.code(), float("-inf")) >= self._interval_s:
-            self._logged[error.code()] = now
-            self._logger.warning("%s: librdkafka: %s: %s", self._what, error.name(), error.str())
+        code, now = error.code(), self._clock()
+        if now - self._logged.get(code, float("-inf")) < self._interval_s:
+            self._left_out[code] = self._left_out.get(code, 0) + 1
+            return
+        self._logged[code] = now
+        repeats = self._left_out.pop(code, 0)
+        since = f" ({repeats} more since the last such line)" if repeats else ""
+        self._logger.warning("%s: librdkafka: %s: %s%s", self._what, error.name(), error.str(), since)

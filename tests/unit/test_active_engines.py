@@ -5,6 +5,7 @@ Its behaviour against a real broker is in tests/integration/test_active_*.py, ru
 from __future__ import annotations
 
 import dataclasses
+import logging
 
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -131,8 +132,6 @@ async def test_an_instance_that_cannot_reach_kafka_is_a_503_and_frees_its_name()
 
 
 def test_librdkafka_errors_are_logged_once_per_code_and_interval(caplog: pytest.LogCaptureFixture) -> None:
-    import logging
-
     from kafka_sidecar.plugin import RdKafkaErrorLog
 
     log_error = RdKafkaErrorLog(logging.getLogger("probe"), "consumer instance a", interval_s=3600)
@@ -143,4 +142,22 @@ def test_librdkafka_errors_are_logged_once_per_code_and_interval(caplog: pytest.
     assert [r.getMessage() for r in caplog.records] == [
         "consumer instance a: librdkafka: _TRANSPORT: broker down",
         "consumer instance a: librdkafka: _ALL_BROKERS_DOWN: all down",
+    ]
+
+
+def test_librdkafka_errors_left_out_are_counted_in_the_next_line(caplog: pytest.LogCaptureFixture) -> None:
+    from confluent_kafka import KafkaError
+
+    from kafka_sidecar.plugin import RdKafkaErrorLog
+
+    now = [0.0]
+    log_error = RdKafkaErrorLog(logging.getLogger("probe"), "consumer c", interval_s=30, clock=lambda: now[0])
+    with caplog.at_level(logging.WARNING, logger="probe"):
+        for second in (0, 1, 2, 3, 31, 32, 70):
+            now[0] = second
+            log_error(KafkaError(KafkaError._TRANSPORT, "broker down"))
+    assert [r.getMessage() for r in caplog.records] == [
+        "consumer c: librdkafka: _TRANSPORT: broker down",
+        "consumer c: librdkafka: _TRANSPORT: broker down (3 more since the last such line)",
+        "consumer c: librdkafka: _TRANSPORT: broker down (1 more since the last such line)",
     ]
