@@ -181,8 +181,9 @@ async def test_backpressure_pauses_fetching_instead_of_buffering(
             return bool(status["partitions"]) and status["partitions"][0]["fetch_paused"]
 
         deadline = asyncio.get_running_loop().time() + 20
-        while not await paused():
-            assert asyncio.get_running_loop().time() < deadline, status
+        # the fetch may pause before the first batch's request reaches the backend: wait for both
+        while not (await paused() and backend.calls):
+            assert asyncio.get_running_loop().time() < deadline, (status, len(backend.calls))
             await asyncio.sleep(0.05)
         partition = status["partitions"][0]
         assert partition["paused"] is False  # not an operator's pause: backpressure
